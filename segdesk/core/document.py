@@ -1,0 +1,104 @@
+"""The annotation of one image (one Labelme JSON file) as plain data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from segdesk.core.shapes import SEGDESK_KEY, Shape
+
+ImageStatus = Literal["unlabeled", "proposed", "reviewed"]
+IMAGE_STATUSES: tuple[str, ...] = ("unlabeled", "proposed", "reviewed")
+
+#: The keys Labelme writes at file level, in Labelme's order.
+LABELME_FILE_KEYS: tuple[str, ...] = (
+    "version",
+    "flags",
+    "shapes",
+    "imagePath",
+    "imageData",
+    "imageHeight",
+    "imageWidth",
+)
+
+#: The Labelme format version segdesk writes into new files.
+LABELME_VERSION = "5.5.0"
+
+
+@dataclass(eq=False)
+class Document:
+    """One image's annotation.
+
+    ``extra`` is segdesk's file-level state (``status`` ...) stored under ``"segdesk"``;
+    ``other`` holds unknown keys kept for a lossless round trip; ``key_order`` the file's key order.
+    ``image_data`` is the base64 text of an embedded image exactly as the file had it (or ``None``).
+    ``path`` is the JSON file it was loaded from or last saved to, if any.
+    """
+
+    image_path: str
+    image_height: int | None = None
+    image_width: int | None = None
+    shapes: list[Shape] = field(default_factory=list)
+    flags: dict[str, Any] | None = field(default_factory=dict)
+    version: str = LABELME_VERSION
+    image_data: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    other: dict[str, Any] = field(default_factory=dict)
+    key_order: tuple[str, ...] = ()
+    path: Path | None = None
+    _listeners: list[Callable[[str], None]] = field(default_factory=list, repr=False)
+
+    # --- status -----------------------------------------------------------------------------
+    @property
+    def status(self) -> ImageStatus:
+        """unlabeled / proposed / reviewed.
+
+        An explicit status in segdesk's key wins. A file without segdesk's key that has shapes was
+        made by a person (in Labelme or another tool): reviewed. Only proposals: proposed.
+        """
+        explicit = self.extra.get("status")
+        if explicit in IMAGE_STATUSES:
+            return explicit  # type: ignore[return-value]
+        if not self.shapes:
+            return "unlabeled"
+        if all(s.is_proposal for s in self.shapes):
+            return "proposed"
+        return "reviewed"
+
+    def set_status(self, status: ImageStatus) -> None:
+        if status not in IMAGE_STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        self.extra["status"] = status
+        self.notify("status")
+
+    # --- change notifications ---------------------------------------------------------------
+    def subscribe(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(what)`` after each change (``"shapes"``, ``"status"``, ``"flags"``)."""
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[str], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def notify(self, what: str) -> None:
+        for listener in list(self._listeners):
+            listener(what)
+
+    # --- helpers ----------------------------------------------------------------------------
+    @property
+    def labels(self) -> list[str]:
+        """Labels used in this document, in order of first appearance."""
+        return list(dict.fromkeys(s.label for s in self.shapes))
+
+    @property
+    def person_shapes(self) -> list[Shape]:
+        return [s for s in self.shapes if not s.is_proposal]
+
+    @property
+    def proposals(self) -> list[Shape]:
+        return [s for s in self.shapes if s.is_proposal]
+
+
+__all__ = ["Document", "ImageStatus", "IMAGE_STATUSES", "LABELME_FILE_KEYS", "LABELME_VERSION", "SEGDESK_KEY"]
