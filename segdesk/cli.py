@@ -1,0 +1,129 @@
+"""Command line: ``segdesk [PATH]`` opens the app; subcommands run core and ml headless.
+
+Every subcommand imports its module inside its handler, so ``segdesk check`` never loads torch and
+``segdesk PATH`` never loads the ml package before the window is shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from segdesk import __version__
+from segdesk.core.errors import SegdeskError
+
+SUBCOMMANDS = ("train", "predict", "check", "import-masks")
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from segdesk.core.check import run_check
+
+    return run_check(args.folder)
+
+
+def _cmd_import_masks(args: argparse.Namespace) -> int:
+    from segdesk.core.import_masks import run_import_masks
+
+    return run_import_masks(
+        args.images_dir,
+        args.masks_dir,
+        args.labels,
+        out_dir=args.out,
+        tolerance=args.tolerance,
+        min_area=args.min_area,
+    )
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from segdesk.ml.train_cli import train_command
+
+    return train_command(
+        args.folder,
+        minutes=args.minutes,
+        device=args.device,
+        base_width=args.base_width,
+        threads=args.threads,
+    )
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from segdesk.ml.predict_cli import predict_command
+
+    return predict_command(
+        args.target,
+        model=args.model,
+        write=args.write,
+        masks_out=args.masks_out,
+        device=args.device,
+    )
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="segdesk",
+        description="segdesk: label images for segmentation, with a UNet that learns from your corrections.\n"
+        "`segdesk [PATH]` opens the app on a folder, an image or a Labelme JSON file.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"segdesk {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("check", help="validate every Labelme JSON in a folder; exit 1 on any problem")
+    p.add_argument("folder")
+    p.set_defaults(handler=_cmd_check)
+
+    p = sub.add_parser("import-masks", help="turn a folder of mask PNGs into Labelme JSON polygons")
+    p.add_argument("images_dir")
+    p.add_argument("masks_dir")
+    p.add_argument("--labels", required=True, help="class of each mask value, e.g. 0=_background_,255=cell")
+    p.add_argument("--out", default=None, help="write the project here (images copied) instead of in place")
+    p.add_argument("--tolerance", type=float, default=1.0, help="polygon simplification in pixels")
+    p.add_argument("--min-area", type=float, default=10.0, help="drop components smaller than this (px)")
+    p.set_defaults(handler=_cmd_import_masks)
+
+    p = sub.add_parser("train", help="fine-tune the project's model on its reviewed images")
+    p.add_argument("folder")
+    p.add_argument("--minutes", type=float, default=2.0, help="wall-clock training budget")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--base-width", type=int, default=None, help="UNet base width for a new model")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.set_defaults(handler=_cmd_train)
+
+    p = sub.add_parser("predict", help="propose shapes for unreviewed images with the current model")
+    p.add_argument("target", help="a project folder or one image")
+    p.add_argument("--model", default=None, help="checkpoint (default: the project's current model)")
+    p.add_argument("--write", action="store_true", help="write proposals into the Labelme JSON files")
+    p.add_argument("--masks-out", default=None, help="write class-index PNGs (0 = background) here")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.set_defaults(handler=_cmd_predict)
+    return parser
+
+
+def _run_app(argv: Sequence[str]) -> int:
+    from segdesk.app import main as app_main
+
+    return app_main(list(argv))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``segdesk`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version")):
+        return _run_app(argv)
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    args = _build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except SegdeskError as exc:
+        print(f"segdesk {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"segdesk {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""``segdesk check DIR``: validate every Labelme JSON file in a folder, one line per problem.
+
+A file is checked as segdesk reads it (types, geometry, shape types ...), then against its image:
+``imageHeight``/``imageWidth`` against the image file and the embedded ``imageData`` (Labelme checks
+the embedded one), an image that cannot be found or read, labels missing from ``labels.txt`` (which
+labelme2voc would reject) and mask crops whose size does not fit their box (Labelme cannot
+rasterize those).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from segdesk.core.atomic import is_temp_file
+from segdesk.core.document import Document
+from segdesk.core.errors import AnnotationReadError, ImageReadError, ProjectError
+from segdesk.core.image_io import embedded_image_size, image_size
+from segdesk.core.labelme_io import check_image_size, load_document, resolve_image_path
+from segdesk.core.project import BACKGROUND_LABEL, LABELS_FILE, Project, natural_key
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one file: ``path: place: message``."""
+
+    path: Path
+    place: str | None
+    message: str
+
+    def __str__(self) -> str:
+        if self.place:
+            return f"{self.path}: {self.place}: {self.message}"
+        return f"{self.path}: {self.message}"
+
+
+def json_files(folder: str | Path, *, recursive: bool = False) -> list[Path]:
+    """The JSON files of a folder in natural order (hidden and temporary files left out)."""
+    folder = Path(folder)
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    files = [
+        p
+        for p in found
+        if p.suffix.lower() == ".json"
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)  # .segdesk/ and the like
+        and not is_temp_file(p)
+        and p.is_file()
+    ]
+    return sorted(files, key=lambda p: natural_key(str(p.relative_to(folder))))
+
+
+def check_folder(folder: str | Path, *, recursive: bool = False) -> list[Problem]:
+    """Problems of every JSON file in ``folder`` (or of one JSON file), in file order."""
+    folder = Path(folder)
+    if folder.is_file():
+        return check_file(folder, label_names=_label_names(folder.parent))
+    if not folder.is_dir():
+        return [Problem(folder, None, "no such folder")]
+    problems: list[Problem] = []
+    labels_cache: dict[Path, set[str] | None] = {}
+    for path in json_files(folder, recursive=recursive):
+        if path.parent not in labels_cache:
+            labels_cache[path.parent] = _label_names(path.parent)
+        problems.extend(check_file(path, label_names=labels_cache[path.parent]))
+    return problems
+
+
+def check_file(path: str | Path, *, label_names: set[str] | None = None) -> list[Problem]:
+    """Problems of one JSON file; ``label_names`` (from labels.txt) enables the label check."""
+    path = Path(path)
+    try:
+        document = load_document(path, check_image=False)
+    except AnnotationReadError as exc:
+        return [Problem(path, exc.place, exc.detail)]
+    problems = _image_problems(document, path)
+    if label_names is not None:
+        allowed = label_names | {BACKGROUND_LABEL}
+        for i, shape in enumerate(document.shapes):
+            if shape.label not in allowed:
+                problems.append(
+                    Problem(path, f"shapes[{i}].label", f"{shape.label!r} is not in {LABELS_FILE}")
+                )
+    problems.extend(_mask_problems(document, path))
+    return problems
+
+
+def run_check(folder: str | Path, out: TextIO = sys.stdout, *, recursive: bool = False) -> int:
+    """Print one line per problem; 0 when every file is good, 1 when any is not, 2 for no folder."""
+    folder = Path(folder)
+    if not folder.exists():
+        print(f"{folder}: no such file or folder", file=out)
+        return 2
+    problems = check_folder(folder, recursive=recursive)
+    for problem in problems:
+        print(problem, file=out)
+    return 1 if problems else 0
+
+
+def _label_names(folder: Path) -> set[str] | None:
+    if not (folder / LABELS_FILE).is_file():
+        return None
+    try:
+        return set(Project(folder).label_names())
+    except ProjectError:
+        return None
+
+
+def _image_problems(document: Document, path: Path) -> list[Problem]:
+    problems: list[Problem] = []
+    image = resolve_image_path(document)
+    if image is not None:
+        try:
+            check_image_size(document, image_size(image))
+        except ImageReadError as exc:
+            problems.append(Problem(path, "imagePath", f"{image.name}: {exc.detail}"))
+        except AnnotationReadError as exc:
+            problems.append(Problem(path, exc.place, f"{exc.detail} ({image.name})"))
+    if document.image_data:
+        try:
+            check_image_size(document, embedded_image_size(document.image_data, source=path))
+        except ImageReadError as exc:
+            problems.append(Problem(path, "imageData", exc.detail))
+        except AnnotationReadError as exc:
+            problems.append(Problem(path, exc.place, f"{exc.detail} (imageData)"))
+    elif image is None:
+        problems.append(Problem(path, "imagePath", f"image not found: {document.image_path!r}"))
+    return problems
+
+
+def _mask_problems(document: Document, path: Path) -> list[Problem]:
+    problems = []
+    for i, shape in enumerate(document.shapes):
+        if shape.shape_type != "mask" or shape.mask is None:
+            continue
+        # Labelme pastes the crop at mask[y1:y2+1, x1:x2+1] with the box corners cut to integers.
+        (x1, y1), (x2, y2) = np.asarray(shape.points).astype(int)
+        box = (y2 - y1 + 1, x2 - x1 + 1)
+        if tuple(shape.mask.shape) != box:
+            got = f"{shape.mask.shape[1]}x{shape.mask.shape[0]}"
+            problems.append(
+                Problem(
+                    path, f"shapes[{i}].mask", f"the mask is {got} pixels but its box is {box[1]}x{box[0]}"
+                )
+            )
+    return problems
+
+
+__all__ = ["Problem", "check_file", "check_folder", "json_files", "run_check"]

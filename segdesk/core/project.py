@@ -1,0 +1,249 @@
+"""A project: one folder of images with a Labelme JSON file beside each, and its label set.
+
+* Images: files directly in the folder (not in subfolders, where exports and models live) with the
+  extensions png, jpg, jpeg, bmp, tif, tiff, webp in any case, in natural order (2.png before 10.png).
+  An image's annotation is the JSON file beside it with the same stem, as Labelme saves it.
+* Labels: ``labels.txt`` (one label per line) when present, else the labels found in the JSON files.
+  As labelme2voc: ``__ignore__`` marks regions left out of training (it is not a class) and class 0
+  is ``_background_``, whether or not the file lists it.
+* Status per image (unlabeled / proposed / reviewed) from the JSON file's ``segdesk`` key, cached by
+  modification time so that a folder of thousands of images lists fast. A JSON file segdesk cannot
+  read counts as unlabeled (it cannot be trained on); ``problem(entry)`` says what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from segdesk.core.atomic import atomic_write_text
+from segdesk.core.document import Document, ImageStatus
+from segdesk.core.errors import AnnotationReadError, ProjectError
+from segdesk.core.image_io import IMAGE_EXTENSIONS, image_size
+from segdesk.core.labelme_io import ImageDataMode, load_document, resolve_image_path, save_document
+
+LABELS_FILE = "labels.txt"
+IGNORE_LABEL = "__ignore__"
+BACKGROUND_LABEL = "_background_"
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(name: str) -> tuple[list[Any], str]:
+    """Sort key putting ``2.png`` before ``10.png``; case-insensitive, ties broken by the name."""
+    parts: list[Any] = _DIGITS.split(name.casefold())
+    parts[1::2] = [int(p) for p in parts[1::2]]
+    return (parts, name)
+
+
+@dataclass(frozen=True)
+class ImageEntry:
+    """One image of a project and the JSON file that holds (or will hold) its annotation."""
+
+    image_path: Path
+    json_path: Path
+
+    @property
+    def name(self) -> str:
+        return self.image_path.name
+
+    @property
+    def has_annotation(self) -> bool:
+        return self.json_path.is_file()
+
+
+@dataclass
+class _FileInfo:
+    stamp: tuple[int, int]
+    status: ImageStatus
+    labels: tuple[str, ...]
+    problem: str | None
+
+
+class Project:
+    """A folder of images with Labelme JSON beside each (see the module docstring)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise ProjectError(self.root, None, "not a folder")
+        self._info: dict[Path, _FileInfo] = {}
+
+    def __repr__(self) -> str:
+        return f"Project({str(self.root)!r})"
+
+    # --- images ---------------------------------------------------------------------------------
+    def entries(self) -> list[ImageEntry]:
+        """Every image in the folder, in natural order."""
+        try:
+            names = [
+                p.name
+                for p in self.root.iterdir()
+                if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()
+            ]
+        except OSError as exc:
+            raise ProjectError(self.root, None, f"cannot list the folder: {exc.strerror or exc}") from exc
+        names.sort(key=natural_key)
+        return [ImageEntry(self.root / n, (self.root / n).with_suffix(".json")) for n in names]
+
+    def entry_for(self, image_path: str | Path) -> ImageEntry:
+        """The entry of an image file in this folder."""
+        image_path = Path(image_path)
+        return ImageEntry(image_path, image_path.with_suffix(".json"))
+
+    # --- labels ---------------------------------------------------------------------------------
+    @property
+    def labels_file(self) -> Path:
+        return self.root / LABELS_FILE
+
+    def label_names(self) -> list[str]:
+        """Labels a shape may have: labels.txt's lines in order, else the labels used (natural order)."""
+        listed = self._read_labels_file()
+        if listed is not None:
+            return listed
+        found: set[str] = set()
+        for entry in self.entries():
+            found.update(self._file_info(entry).labels)
+        return sorted(found, key=natural_key)
+
+    def class_names(self) -> list[str]:
+        """Training classes as labelme2voc numbers them: ``_background_`` first, no ``__ignore__``."""
+        names = [n for n in self.label_names() if n not in (BACKGROUND_LABEL, IGNORE_LABEL)]
+        return [BACKGROUND_LABEL, *names]
+
+    @property
+    def has_ignore(self) -> bool:
+        """Whether ``__ignore__`` regions exist (listed in labels.txt, or used when there is none)."""
+        return IGNORE_LABEL in self.label_names()
+
+    def write_label_names(self, names: list[str], *, ignore: bool = True) -> None:
+        """Write labels.txt in labelme2voc's layout (``__ignore__``, ``_background_``, then ``names``)."""
+        head = [IGNORE_LABEL, BACKGROUND_LABEL] if ignore else [BACKGROUND_LABEL]
+        lines = head + [n for n in dict.fromkeys(names) if n not in (IGNORE_LABEL, BACKGROUND_LABEL)]
+        for n in lines:
+            if not n.strip() or "\n" in n or "\r" in n or n != n.strip():
+                raise ProjectError(self.labels_file, None, f"invalid label {n!r}")
+        atomic_write_text(self.labels_file, "\n".join(lines) + "\n", error_cls=ProjectError)
+
+    def _read_labels_file(self) -> list[str] | None:
+        path = self.labels_file
+        try:
+            text = path.read_bytes().decode("utf-8-sig")
+        except FileNotFoundError:
+            return None
+        except UnicodeDecodeError as exc:
+            raise ProjectError(path, None, f"not UTF-8 text (offset {exc.start})") from exc
+        except OSError as exc:
+            raise ProjectError(path, None, f"cannot read the file: {exc.strerror or exc}") from exc
+        lines = (line.strip() for line in text.splitlines())
+        return list(dict.fromkeys(line for line in lines if line))
+
+    # --- annotations ----------------------------------------------------------------------------
+    def load(self, entry: ImageEntry) -> Document:
+        """The image's annotation; a new empty Document (not yet saved) when there is no JSON file.
+
+        Raises AnnotationReadError for a bad JSON file, ImageReadError when a new document's image
+        cannot be read.
+        """
+        if entry.json_path.is_file():
+            return load_document(entry.json_path)
+        height, width = image_size(entry.image_path)
+        return Document(
+            image_path=_relative_image_path(entry),
+            image_height=height,
+            image_width=width,
+        )
+
+    def save(self, entry: ImageEntry, document: Document, *, image_data: ImageDataMode = "keep") -> None:
+        """Save the annotation beside its image (atomically)."""
+        if not document.image_path:
+            document.image_path = _relative_image_path(entry)
+        save_document(document, entry.json_path, image_data=image_data)
+        self._info.pop(entry.json_path, None)
+
+    def status(self, entry: ImageEntry) -> ImageStatus:
+        """unlabeled / proposed / reviewed (a missing or unreadable JSON file: unlabeled)."""
+        return self._file_info(entry).status
+
+    def problem(self, entry: ImageEntry) -> str | None:
+        """Why the entry's JSON file cannot be read, or None."""
+        return self._file_info(entry).problem
+
+    def reviewed_entries(self) -> list[ImageEntry]:
+        """Entries a person has reviewed: the training set."""
+        return [e for e in self.entries() if self.status(e) == "reviewed"]
+
+    def status_counts(self) -> dict[str, int]:
+        counts = {"unlabeled": 0, "proposed": 0, "reviewed": 0}
+        for entry in self.entries():
+            counts[self.status(entry)] += 1
+        return counts
+
+    def _file_info(self, entry: ImageEntry) -> _FileInfo:
+        path = entry.json_path
+        try:
+            st = path.stat()
+        except OSError:
+            self._info.pop(path, None)
+            return _FileInfo((0, 0), "unlabeled", (), None)
+        stamp = (st.st_mtime_ns, st.st_size)
+        info = self._info.get(path)
+        if info is None or info.stamp != stamp:
+            info = _read_info(path, stamp)
+            self._info[path] = info
+        return info
+
+    # --- opening from the command line ----------------------------------------------------------
+    @staticmethod
+    def open_path(path: str | Path) -> tuple[Project, ImageEntry | None]:
+        """A folder, an image or a JSON file -> (its project, the entry to show first or None)."""
+        path = Path(path)
+        if path.is_dir():
+            return Project(path), None
+        if not path.is_file():
+            raise ProjectError(path, None, "no such file or folder")
+        project = Project(path.parent if str(path.parent) else Path("."))
+        suffix = path.suffix.lower()
+        if suffix in IMAGE_EXTENSIONS:
+            return project, project.entry_for(path)
+        if suffix == ".json":
+            return project, _entry_for_json(path)
+        raise ProjectError(path, None, "not a folder, an image or a Labelme JSON file")
+
+
+def _relative_image_path(entry: ImageEntry) -> str:
+    if entry.image_path.parent == entry.json_path.parent:
+        return entry.image_path.name
+    return entry.image_path.as_posix()
+
+
+def _entry_for_json(json_path: Path) -> ImageEntry:
+    for candidate in sorted(json_path.parent.glob(json_path.stem + ".*")):
+        if candidate.suffix.lower() in IMAGE_EXTENSIONS and candidate.stem == json_path.stem:
+            return ImageEntry(candidate, json_path)
+    document = load_document(json_path, check_image=False)
+    image = resolve_image_path(document, must_exist=False)
+    if image is None:
+        raise AnnotationReadError(json_path, "imagePath", "empty: the file names no image")
+    return ImageEntry(image, json_path)
+
+
+def _read_info(path: Path, stamp: tuple[int, int]) -> _FileInfo:
+    """Status and labels of a JSON file, fully validated (cached by the caller)."""
+    try:
+        document = load_document(path, check_image=False)
+    except AnnotationReadError as exc:
+        return _FileInfo(stamp, "unlabeled", (), str(exc))
+    return _FileInfo(stamp, document.status, tuple(document.labels), None)
+
+
+__all__ = [
+    "BACKGROUND_LABEL",
+    "IGNORE_LABEL",
+    "LABELS_FILE",
+    "ImageEntry",
+    "Project",
+    "natural_key",
+]
