@@ -33,6 +33,7 @@ def _cmd_import_masks(args: argparse.Namespace) -> int:
         out_dir=args.out,
         tolerance=args.tolerance,
         min_area=args.min_area,
+        overwrite=args.overwrite,
     )
 
 
@@ -49,18 +50,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from segdesk.ml.predict_cli import predict_command
+    from segdesk.ml.predict_cli import predict_from_args
 
-    return predict_command(
-        args.target,
-        model=args.model,
-        write=args.write,
-        masks_out=args.masks_out,
-        device=args.device,
-    )
+    return predict_from_args(args)
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def _args_predict(parser: argparse.ArgumentParser) -> None:
+    from segdesk.ml.predict_cli import add_predict_arguments
+
+    add_predict_arguments(parser)
+
+
+def _build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only the ``selected`` subcommand that needs the ml package gets its options."""
     parser = argparse.ArgumentParser(
         prog="segdesk",
         description="segdesk: label images for segmentation, with a UNet that learns from your corrections.\n"
@@ -81,6 +83,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="write the project here (images copied) instead of in place")
     p.add_argument("--tolerance", type=float, default=1.0, help="polygon simplification in pixels")
     p.add_argument("--min-area", type=float, default=10.0, help="drop components smaller than this (px)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing JSON files / image copies")
     p.set_defaults(handler=_cmd_import_masks)
 
     p = sub.add_parser("train", help="fine-tune the project's model on its reviewed images")
@@ -92,11 +95,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_train)
 
     p = sub.add_parser("predict", help="propose shapes for unreviewed images with the current model")
-    p.add_argument("target", help="a project folder or one image")
-    p.add_argument("--model", default=None, help="checkpoint (default: the project's current model)")
-    p.add_argument("--write", action="store_true", help="write proposals into the Labelme JSON files")
-    p.add_argument("--masks-out", default=None, help="write class-index PNGs (0 = background) here")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    if selected == "predict":  # its options live in the ml package: load torch only when asked for
+        _args_predict(p)
     p.set_defaults(handler=_cmd_predict)
     return parser
 
@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version")):
         return _run_app(argv)
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-    args = _build_parser().parse_args(argv)
+    args = _build_parser(argv[0]).parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

@@ -1,0 +1,330 @@
+"""Turn an existing mask dataset into a segdesk project: Labelme JSON polygons, marked reviewed.
+
+A mask is a class-index or binary image (PNG, TIFF or BMP; palette PNGs give their indices) with the
+same file name or stem as its image. LABELS names the class of each mask value, e.g.
+``0=_background_,255=cell`` or ``0=_background_,1=cell,2=nucleus,255=__ignore__``. When no value is
+named ``_background_`` and 0 is not listed, 0 is the background. Several values may share a name.
+
+Every pair is checked before anything is written, so a typo in LABELS writes nothing: a missing mask,
+a size that differs from the image, a value not in LABELS or an existing JSON (without
+``overwrite``) is reported with the file it concerns.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+import PIL.Image
+
+from segdesk.core.document import Document
+from segdesk.core.errors import ImageReadError, ProjectError, SegdeskError
+from segdesk.core.image_io import IMAGE_EXTENSIONS, image_size
+from segdesk.core.rasterize import BACKGROUND_LABEL, IGNORE_LABEL, parse_labels_txt
+from segdesk.core.vectorize import DEFAULT_MIN_AREA, class_map_to_shapes
+
+#: Mask file extensions tried, in this order, for an image's stem.
+MASK_EXTENSIONS: tuple[str, ...] = (".png", ".tif", ".tiff", ".bmp")
+#: Per-shape provenance of imported shapes: a person made them (in another tool).
+IMPORTED_PROVENANCE: dict[str, object] = {"source": "person", "imported": True}
+
+
+class MaskImportError(ProjectError):
+    """Problems found while checking the image / mask pairs; ``problems`` holds one line each."""
+
+    def __init__(self, masks_dir: Path, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__(
+            masks_dir, None, f"{len(problems)} problem(s), nothing written:\n" + "\n".join(problems)
+        )
+
+
+@dataclass
+class ImportReport:
+    """What an import wrote: the project folder, one JSON per image, and the labels."""
+
+    project_dir: Path
+    json_paths: list[Path] = field(default_factory=list)
+    shape_count: int = 0
+    labels: list[str] = field(default_factory=list)
+    empty_images: list[Path] = field(default_factory=list)
+
+
+def parse_labels_spec(spec: str | Mapping[int, str]) -> dict[int, str]:
+    """``"0=_background_,255=cell"`` -> ``{0: "_background_", 255: "cell"}``.
+
+    Raises ProjectError (its path is ``--labels``) for a malformed item or a value listed twice.
+    """
+    if isinstance(spec, Mapping):
+        items = [(int(k), str(v)) for k, v in spec.items()]
+    else:
+        items = []
+        for part in (p.strip() for p in spec.split(",")):
+            if not part:
+                continue
+            value, sep, name = part.partition("=")
+            if not sep or not value.strip().isdigit() or not name.strip():
+                raise ProjectError("--labels", None, f"expected VALUE=NAME items like 255=cell, got {part!r}")
+            items.append((int(value.strip()), name.strip()))
+    mapping: dict[int, str] = {}
+    for value, name in items:
+        if value in mapping:
+            raise ProjectError("--labels", None, f"mask value {value} is listed twice")
+        mapping[value] = name
+    if not mapping:
+        raise ProjectError("--labels", None, "no VALUE=NAME items given")
+    if BACKGROUND_LABEL not in mapping.values() and 0 not in mapping:
+        mapping[0] = BACKGROUND_LABEL
+    return mapping
+
+
+def _natural_key(path: Path) -> list[object]:
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
+
+
+def _find_mask(image: Path, masks_dir: Path) -> Path | None:
+    same = masks_dir / image.name
+    if same.is_file() and same.suffix.lower() in MASK_EXTENSIONS:
+        return same
+    for ext in MASK_EXTENSIONS:
+        for candidate in (masks_dir / f"{image.stem}{ext}", masks_dir / f"{image.stem}{ext.upper()}"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """A mask file's values as a 2-D integer array (palette indices for palette PNGs)."""
+    try:
+        with PIL.Image.open(path) as im:
+            im.load()
+            if im.mode == "1":
+                im = im.convert("L")  # a 1-bit mask reads as 0 / 255, as viewers show it
+            data = np.asarray(im)
+    except Exception as exc:  # Pillow raises many types for a bad file
+        raise ImageReadError(path, None, f"cannot read the mask: {exc}") from exc
+    if data.ndim == 3:
+        if data.shape[2] in (2, 4):
+            data = data[..., :-1]  # drop alpha
+        if not (data == data[..., :1]).all():
+            raise ImageReadError(path, None, "colour mask: save class indices (greyscale or palette PNG)")
+        data = data[..., 0]
+    if data.dtype.kind == "f":
+        if not np.array_equal(data, np.round(data)):
+            raise ImageReadError(path, None, "float mask with non-integer values")
+        data = data.astype(np.int64)
+    return data
+
+
+@dataclass
+class _Pair:
+    image: Path
+    mask: Path
+    height: int
+    width: int
+
+
+def _check_pair(image: Path, masks_dir: Path, values: Mapping[int, str]) -> tuple[_Pair | None, list[str]]:
+    mask_path = _find_mask(image, masks_dir)
+    if mask_path is None:
+        names = ", ".join(f"{image.stem}{e}" for e in MASK_EXTENSIONS)
+        return None, [f"{image}: no mask in {masks_dir} (looked for {image.name}, {names})"]
+    try:
+        height, width = image_size(image)
+        mask = read_mask(mask_path)
+    except SegdeskError as exc:
+        return None, [str(exc)]
+    problems = []
+    if mask.shape != (height, width):
+        problems.append(
+            f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]} (WxH) but image {image.name} "
+            f"is {width}x{height}"
+        )
+    unknown = sorted(int(v) for v in np.unique(mask) if int(v) not in values)
+    if unknown:
+        shown = ", ".join(map(str, unknown[:10])) + (" ..." if len(unknown) > 10 else "")
+        problems.append(f"{mask_path}: mask values not in LABELS: {shown}")
+    return _Pair(image, mask_path, height, width), problems
+
+
+def _class_names(values: Mapping[int, str]) -> list[str]:
+    names = [BACKGROUND_LABEL]
+    for value in sorted(values):
+        if values[value] not in names:
+            names.append(values[value])
+    return names
+
+
+def _write_labels_txt(project_dir: Path, class_names: Sequence[str]) -> list[str]:
+    from segdesk.core.atomic import atomic_write_text
+
+    path = project_dir / "labels.txt"
+    labels = parse_labels_txt(path) if path.is_file() else [IGNORE_LABEL, BACKGROUND_LABEL]
+    for name in (IGNORE_LABEL, BACKGROUND_LABEL, *class_names):
+        if name not in labels:
+            labels.append(name)
+    atomic_write_text(path, "".join(f"{name}\n" for name in labels), error_cls=ProjectError)
+    return labels
+
+
+def import_masks(
+    images_dir: str | Path,
+    masks_dir: str | Path,
+    labels_spec: str | Mapping[int, str],
+    *,
+    out_dir: str | Path | None = None,
+    tolerance: float = 1.0,
+    min_area: float = DEFAULT_MIN_AREA,
+    overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportReport:
+    """Write a Labelme JSON (polygons, status reviewed) per image from its mask, and labels.txt.
+
+    Without ``out_dir`` the JSON goes beside each image; with it, images are copied there too.
+    Raises MaskImportError (a ProjectError) listing every problem, one per line and in its
+    ``problems`` list, before anything is written; ImageReadError / AnnotationWriteError when a
+    later read or write fails. ``overwrite`` replaces existing JSON (and image copies in ``out_dir``).
+    """
+    images_dir, masks_dir = Path(images_dir), Path(masks_dir)
+    values = parse_labels_spec(labels_spec)
+    project_dir = Path(out_dir) if out_dir is not None else images_dir
+    pairs = _collect_pairs(images_dir, masks_dir, values, project_dir, overwrite=overwrite)
+    class_names = _class_names(values)
+    lut = np.zeros(max(values) + 1, dtype=np.uint16)
+    for value, name in values.items():
+        lut[value] = class_names.index(name)
+    project_dir.mkdir(parents=True, exist_ok=True)
+    report = ImportReport(project_dir)
+    for n, pair in enumerate(pairs):
+        image_path = project_dir / pair.image.name
+        if not image_path.exists() or not image_path.samefile(pair.image):
+            shutil.copy2(pair.image, image_path)
+        class_map = lut[read_mask(pair.mask).astype(np.int64)]
+        json_path, count = _write_json(pair, class_map, class_names, project_dir, tolerance, min_area)
+        report.json_paths.append(json_path)
+        report.shape_count += count
+        if not count:
+            report.empty_images.append(image_path)
+        if progress is not None:
+            progress(n + 1, len(pairs))
+    report.labels = _write_labels_txt(project_dir, class_names)
+    return report
+
+
+def _collect_pairs(
+    images_dir: Path, masks_dir: Path, values: Mapping[int, str], project_dir: Path, *, overwrite: bool
+) -> list[_Pair]:
+    """Every image with its checked mask; raises MaskImportError with all the problems found."""
+    for folder in (images_dir, masks_dir):
+        if not folder.is_dir():
+            raise ProjectError(folder, None, "folder not found")
+    if masks_dir.resolve() == images_dir.resolve():
+        raise ProjectError(masks_dir, None, "masks must be in another folder than the images")
+    images = sorted(
+        (p for p in images_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
+        key=_natural_key,
+    )
+    if not images:
+        raise ProjectError(images_dir, None, "no images (png, jpg, jpeg, bmp, tif, tiff, webp)")
+    pairs, problems = [], []
+    for image in images:
+        pair, found = _check_pair(image, masks_dir, values)
+        problems += found
+        if pair is None:
+            continue
+        pairs.append(pair)
+        if overwrite:
+            continue
+        json_path = project_dir / f"{image.stem}.json"
+        if json_path.exists():
+            problems.append(f"{json_path}: exists (use overwrite to replace it)")
+        copy = project_dir / image.name
+        if copy.exists() and not copy.samefile(image):
+            problems.append(f"{copy}: another file with this name exists (use overwrite to replace it)")
+    if problems:
+        raise MaskImportError(masks_dir, problems)
+    return pairs
+
+
+def _write_json(
+    pair: _Pair,
+    class_map: np.ndarray,
+    class_names: Sequence[str],
+    project_dir: Path,
+    tolerance: float,
+    min_area: float,
+) -> tuple[Path, int]:
+    from segdesk.core.labelme_io import save_document
+
+    shapes = class_map_to_shapes(
+        class_map,
+        class_names,
+        tolerance=tolerance,
+        min_area=min_area,
+        ignore_value=None,
+        provenance=IMPORTED_PROVENANCE,
+    )
+    document = Document(
+        image_path=pair.image.name,
+        image_height=pair.height,
+        image_width=pair.width,
+        shapes=shapes,
+        extra={"status": "reviewed"},
+    )
+    json_path = project_dir / f"{pair.image.stem}.json"
+    save_document(document, json_path)
+    return json_path, len(shapes)
+
+
+def run_import_masks(
+    images_dir: str | Path,
+    masks_dir: str | Path,
+    labels: str,
+    *,
+    out_dir: str | Path | None = None,
+    tolerance: float = 1.0,
+    min_area: float = DEFAULT_MIN_AREA,
+    overwrite: bool = False,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """The ``segdesk import-masks`` command: 0 on success, 1 (problems printed) otherwise."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    try:
+        report = import_masks(
+            images_dir,
+            masks_dir,
+            labels,
+            out_dir=out_dir,
+            tolerance=tolerance,
+            min_area=min_area,
+            overwrite=overwrite,
+        )
+    except SegdeskError as exc:
+        print(str(exc), file=err)
+        return 1
+    print(
+        f"imported {len(report.json_paths)} images, {report.shape_count} shapes into {report.project_dir} "
+        f"(labels: {', '.join(report.labels)})",
+        file=out,
+    )
+    for path in report.empty_images:
+        print(f"{path}: mask has no object of min-area {min_area:g} px; the JSON has no shapes", file=out)
+    return 0
+
+
+__all__ = [
+    "ImportReport",
+    "MaskImportError",
+    "import_masks",
+    "parse_labels_spec",
+    "read_mask",
+    "run_import_masks",
+]

@@ -1,0 +1,187 @@
+"""segdesk import-masks: mask PNGs to Labelme JSON that labelme rasterizes back to the masks."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import cv2
+import numpy as np
+import PIL.Image
+import pytest
+
+from segdesk.core.errors import ProjectError
+from segdesk.core.import_masks import (
+    MaskImportError,
+    import_masks,
+    parse_labels_spec,
+    run_import_masks,
+)
+from segdesk.core.labelme_io import load_document
+from segdesk.core.rasterize import class_name_to_value, parse_labels_txt
+
+labelme = pytest.importorskip("labelme")
+lm_utils = pytest.importorskip("labelme.utils")
+
+H, W = 64, 80
+
+
+def _class_mask(seed: int) -> np.ndarray:
+    """0 background, 1 cell (with a nucleus 2 inside), 3 a ring with a real hole."""
+    rng = np.random.default_rng(seed)
+    m = np.zeros((H, W), np.uint8)
+    cx, cy = int(rng.integers(20, 30)), int(rng.integers(20, 40))
+    cv2.circle(m, (cx, cy), 15, 1, -1)
+    cv2.circle(m, (cx + 2, cy), 6, 2, -1)
+    cv2.circle(m, (62, 40), 14, 3, -1)
+    cv2.circle(m, (62, 40), 6, 0, -1)
+    return m
+
+
+def _write(path, array, mode=None) -> None:
+    PIL.Image.fromarray(array, mode=mode).save(path) if mode else PIL.Image.fromarray(array).save(path)
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    truth = {}
+    for i in range(3):
+        m = _class_mask(i)
+        _write(images / f"img{i}.png", np.dstack([m * 60] * 3).astype(np.uint8))
+        _write(masks / f"img{i}.png", m * 10)  # values 0, 10, 20, 30
+        truth[f"img{i}"] = m
+    return images, masks, truth
+
+
+SPEC = "0=_background_,10=cell,20=nucleus,30=ring"
+
+
+def _labelme_class_map(json_path, labels_txt) -> np.ndarray:
+    lf = labelme.LabelFile(str(json_path))
+    values = class_name_to_value(parse_labels_txt(labels_txt))
+    cls, _ = lm_utils.shapes_to_label((H, W), lf.shapes, values)
+    return cls
+
+
+def test_import_writes_reviewed_json_that_labelme_rasterizes_back(dataset):
+    images, masks, truth = dataset
+    report = import_masks(images, masks, SPEC, tolerance=0)
+    assert [p.name for p in report.json_paths] == ["img0.json", "img1.json", "img2.json"]
+    assert report.labels == ["__ignore__", "_background_", "cell", "nucleus", "ring"]
+    assert parse_labels_txt(images / "labels.txt") == report.labels
+    for json_path in report.json_paths:
+        cls = _labelme_class_map(json_path, images / "labels.txt")
+        np.testing.assert_array_equal(cls, truth[json_path.stem])
+        doc = load_document(json_path)
+        assert doc.status == "reviewed" and doc.image_path == f"{json_path.stem}.png"
+        assert (doc.image_height, doc.image_width) == (H, W)
+        assert all(s.extra["source"] == "person" and not s.is_proposal for s in doc.shapes)
+        kinds = {s.label: s.shape_type for s in doc.shapes}
+        assert kinds == {"cell": "polygon", "nucleus": "polygon", "ring": "mask"}
+
+
+def test_default_tolerance_keeps_iou(dataset):
+    images, masks, truth = dataset
+    report = import_masks(images, masks, SPEC)
+    for json_path in report.json_paths:
+        cls = _labelme_class_map(json_path, images / "labels.txt")
+        m = truth[json_path.stem]
+        for v in (1, 2, 3):
+            inter = np.count_nonzero((cls == v) & (m == v))
+            assert inter / np.count_nonzero((cls == v) | (m == v)) >= 0.97
+
+
+def test_out_dir_copies_images_and_binary_masks(tmp_path, dataset):
+    images, _, truth = dataset
+    binary = tmp_path / "binary"
+    binary.mkdir()
+    for stem, m in truth.items():
+        # 1-bit PNGs, named by stem with another extension than the image's.
+        PIL.Image.fromarray(m == 1).convert("1").save(binary / f"{stem}.png")
+    (images / "img0.png").rename(images / "img0.jpg.png")  # names with dots keep their stem
+    (binary / "img0.png").rename(binary / "img0.jpg.png")
+    out = tmp_path / "project"
+    report = import_masks(images, binary, "255=cell", out_dir=out, tolerance=0)
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["img0.jpg.png", "img0.jpg.json", "img1.png", "img1.json", "img2.png", "img2.json", "labels.txt"]
+    )
+    assert not list(images.glob("*.json"))
+    cls = _labelme_class_map(out / "img1.json", out / "labels.txt")
+    np.testing.assert_array_equal(cls == 1, truth["img1"] == 1)
+    assert report.labels == ["__ignore__", "_background_", "cell"]
+    with pytest.raises(MaskImportError, match="img1.json: exists"):
+        import_masks(images, binary, "255=cell", out_dir=out)
+
+
+def test_palette_mask_uses_indices_and_ignore_label(tmp_path, dataset):
+    images, _, truth = dataset
+    pal = tmp_path / "pal"
+    pal.mkdir()
+    for stem, m in truth.items():
+        idx = np.where(m == 3, 255, m).astype(np.uint8)  # VOC-style 255 = ignore
+        im = PIL.Image.fromarray(idx, mode="L").convert("P")
+        im.putpalette([v for i in range(256) for v in (i, 255 - i, (7 * i) % 256)])
+        im.save(pal / f"{stem}.png")
+    import_masks(images, pal, "0=_background_,1=cell,2=nucleus,255=__ignore__", tolerance=0)
+    labels = parse_labels_txt(images / "labels.txt")
+    assert labels == ["__ignore__", "_background_", "cell", "nucleus"]
+    cls = _labelme_class_map(images / "img2.json", images / "labels.txt")
+    np.testing.assert_array_equal(cls, np.where(truth["img2"] == 3, -1, truth["img2"].astype(np.int32)))
+
+
+def test_problems_name_the_files_and_nothing_is_written(tmp_path, dataset):
+    images, masks, _ = dataset
+    _write(masks / "img1.png", np.zeros((H + 1, W), np.uint8))  # size mismatch
+    (masks / "img2.png").unlink()  # missing
+    m = np.zeros((H, W), np.uint8)
+    m[3, 3] = 77
+    _write(masks / "img0.png", m)  # value not in LABELS
+    with pytest.raises(MaskImportError) as info:
+        import_masks(images, masks, SPEC)
+    problems = info.value.problems
+    assert len(problems) == 3
+    assert any("img0.png: mask values not in LABELS: 77" in p for p in problems)
+    assert any("img1.png: mask is 80x65 (WxH) but image img1.png is 80x64" in p for p in problems)
+    assert any("img2.png: no mask in" in p for p in problems)
+    assert not list(images.glob("*.json")) and not (images / "labels.txt").exists()
+
+
+def test_existing_json_needs_overwrite_and_labels_txt_is_merged(dataset):
+    images, masks, _ = dataset
+    (images / "labels.txt").write_text("__ignore__\n_background_\nmembrane\n")
+    import_masks(images, masks, SPEC)
+    assert parse_labels_txt(images / "labels.txt") == [
+        "__ignore__",
+        "_background_",
+        "membrane",
+        "cell",
+        "nucleus",
+        "ring",
+    ]
+    with pytest.raises(MaskImportError, match="img0.json: exists"):
+        import_masks(images, masks, SPEC)
+    import_masks(images, masks, SPEC, overwrite=True)
+
+
+def test_labels_spec_parsing():
+    assert parse_labels_spec("255=cell") == {255: "cell", 0: "_background_"}
+    assert parse_labels_spec(" 0=_background_, 1=a ,2=a") == {0: "_background_", 1: "a", 2: "a"}
+    for bad in ("cell", "x=cell", "1=", "", "1=a,1=b"):
+        with pytest.raises(ProjectError, match="--labels"):
+            parse_labels_spec(bad)
+
+
+def test_run_import_masks_exit_codes(dataset):
+    images, masks, _ = dataset
+    out, err = io.StringIO(), io.StringIO()
+    assert run_import_masks(images, masks, SPEC, stdout=out, stderr=err) == 0
+    assert "imported 3 images" in out.getvalue() and err.getvalue() == ""
+    assert json.loads((images / "img0.json").read_text())["segdesk"]["status"] == "reviewed"
+    out, err = io.StringIO(), io.StringIO()
+    assert run_import_masks(images, masks, "0=_background_,10=cell", stdout=out, stderr=err) == 1
+    assert "mask values not in LABELS: 20, 30" in err.getvalue()
+    assert run_import_masks(images, masks / "nope", SPEC, stdout=out, stderr=err) == 1
+    assert "folder not found" in err.getvalue()
