@@ -27,6 +27,20 @@ LABELME_FILE_KEYS: tuple[str, ...] = (
 LABELME_VERSION = "5.5.0"
 
 
+@dataclass(frozen=True)
+class ShapesChange:
+    """One step of a change to ``Document.shapes``, sent as notification detail.
+
+    ``kind``: ``"added"`` (``indices`` are positions after the insertion, ascending), ``"removed"``
+    (positions before the removal, ascending) or ``"changed"`` (shapes replaced in place or edited).
+    ``geometry`` is False when only properties (label, group id, flags ...) changed.
+    """
+
+    kind: Literal["added", "removed", "changed"]
+    indices: tuple[int, ...]
+    geometry: bool = True
+
+
 @dataclass(eq=False)
 class Document:
     """One image's annotation.
@@ -49,6 +63,7 @@ class Document:
     key_order: tuple[str, ...] = ()
     path: Path | None = None
     _listeners: list[Callable[[str], None]] = field(default_factory=list, repr=False)
+    _detail_listeners: list[Callable[[str, Any], None]] = field(default_factory=list, repr=False)
 
     # --- status -----------------------------------------------------------------------------
     @property
@@ -74,17 +89,26 @@ class Document:
         self.notify("status")
 
     # --- change notifications ---------------------------------------------------------------
-    def subscribe(self, listener: Callable[[str], None]) -> None:
-        """Call ``listener(what)`` after each change (``"shapes"``, ``"status"``, ``"flags"``)."""
-        self._listeners.append(listener)
+    def subscribe(self, listener: Callable[..., None], *, detail: bool = False) -> None:
+        """Call ``listener(what)`` after each change (``"shapes"``, ``"status"``, ``"flags"``).
 
-    def unsubscribe(self, listener: Callable[[str], None]) -> None:
-        if listener in self._listeners:
-            self._listeners.remove(listener)
+        With ``detail=True`` the listener is called as ``listener(what, detail)``: for ``"shapes"``
+        ``detail`` is a tuple of :class:`ShapesChange` in the order they happened, or ``None`` when
+        anything may have changed (rebuild everything).
+        """
+        (self._detail_listeners if detail else self._listeners).append(listener)
 
-    def notify(self, what: str) -> None:
+    def unsubscribe(self, listener: Callable[..., None]) -> None:
+        for listeners in (self._listeners, self._detail_listeners):
+            if listener in listeners:
+                listeners.remove(listener)
+
+    def notify(self, what: str, detail: Any = None) -> None:
+        """Tell listeners ``what`` changed; ``detail`` goes only to listeners subscribed with detail."""
         for listener in list(self._listeners):
             listener(what)
+        for detail_listener in list(self._detail_listeners):
+            detail_listener(what, detail)
 
     # --- helpers ----------------------------------------------------------------------------
     @property
@@ -101,4 +125,12 @@ class Document:
         return [s for s in self.shapes if s.is_proposal]
 
 
-__all__ = ["Document", "ImageStatus", "IMAGE_STATUSES", "LABELME_FILE_KEYS", "LABELME_VERSION", "SEGDESK_KEY"]
+__all__ = [
+    "Document",
+    "ShapesChange",
+    "ImageStatus",
+    "IMAGE_STATUSES",
+    "LABELME_FILE_KEYS",
+    "LABELME_VERSION",
+    "SEGDESK_KEY",
+]

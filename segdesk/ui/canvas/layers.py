@@ -1,0 +1,273 @@
+"""Cached layers of the canvas: the image as tiles and an overview image of the shapes.
+
+Both draw from pixmaps made for the current zoom and blit them 1:1 in device pixels, so a repaint
+costs a few image copies however many tiles or shapes there are.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QPoint, QRectF, Qt
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap, QTransform
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QStyleOptionGraphicsItem, QWidget
+
+from segdesk.ui.convert import rgb_to_qimage
+
+if TYPE_CHECKING:
+    from segdesk.ui.canvas.scene import CanvasScene
+
+#: Image tiles stay far below Qt's 32767-pixel limit and keep each upload small.
+TILE = 2048
+IMAGE_Z = -1000.0
+OVERVIEW_Z = -500.0
+#: The overview is drawn in square tiles of this many device pixels, at most this many kept.
+OVERVIEW_TILE = 256
+OVERVIEW_MAX_TILES = 1024
+
+
+def _device_origin(transform: QTransform) -> tuple[int, int]:
+    return round(transform.dx()), round(transform.dy())
+
+
+def view_lut(brightness: float, contrast: float, mean: float) -> np.ndarray | None:
+    """A 256-entry uint8 table: brightness and contrast factors as Labelme applies them (1 = as is).
+
+    Brightness scales values; contrast scales their distance from the image's mean grey (as PIL's
+    ImageEnhance does). None when both are neutral.
+    """
+    if abs(brightness - 1.0) < 1e-6 and abs(contrast - 1.0) < 1e-6:
+        return None
+    v = np.arange(256, dtype=np.float64) * brightness
+    v = (v - mean * brightness) * contrast + mean * brightness
+    return np.clip(np.round(v), 0, 255).astype(np.uint8)
+
+
+class ImageTile(QGraphicsItem):
+    """One tile of the image.
+
+    Zoomed out it keeps one pixmap resized (INTER_AREA) to its exact device size at the current
+    zoom and blits it unscaled; zoomed in it draws its full-resolution pixmap through the view's
+    transform without smoothing (pixels stay visible). Pixmaps are made lazily, for tiles shown.
+    """
+
+    def __init__(self, layer: ImageLayer, x0: int, y0: int, w: int, h: int) -> None:
+        super().__init__()
+        self.layer = layer
+        self.x0, self.y0, self.w, self.h = x0, y0, w, h
+        self._rect = QRectF(x0, y0, w, h)
+        self._full: QPixmap | None = None
+        self._scaled: tuple[float, QPixmap] | None = None
+        self._levels: list[np.ndarray] = []
+        self.setZValue(IMAGE_Z)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+
+    def boundingRect(self) -> QRectF:
+        return self._rect
+
+    def invalidate(self) -> None:
+        self._full, self._scaled, self._levels = None, None, []
+        self.update()
+
+    def _pixels(self) -> np.ndarray:
+        arr = self.layer.rgb[self.y0 : self.y0 + self.h, self.x0 : self.x0 + self.w]
+        if self.layer.lut is not None:
+            arr = cv2.LUT(np.ascontiguousarray(arr), self.layer.lut)
+        return arr
+
+    def full_pixmap(self) -> QPixmap:
+        if self._full is None:
+            self._full = QPixmap.fromImage(rgb_to_qimage(self._pixels()))
+        return self._full
+
+    def _level(self, k: int) -> np.ndarray:
+        """Pyramid level ``k`` (half size per level), made once, so a zoom step resizes little."""
+        while len(self._levels) <= k:
+            if not self._levels:
+                self._levels.append(self._pixels())
+                continue
+            prev = self._levels[-1]
+            size = (max(1, prev.shape[1] // 2), max(1, prev.shape[0] // 2))
+            self._levels.append(cv2.resize(prev, size, interpolation=cv2.INTER_AREA))
+        return self._levels[k]
+
+    def scaled_pixmap(self, scale: float) -> QPixmap:
+        if self._scaled is None or self._scaled[0] != scale:
+            # Sizes from rounded scene edges so neighbouring tiles meet without seams.
+            w = max(1, round((self.x0 + self.w) * scale) - round(self.x0 * scale))
+            h = max(1, round((self.y0 + self.h) * scale) - round(self.y0 * scale))
+            k = max(0, min(int(math.floor(math.log2(1.0 / scale))), 12))
+            source = self._level(k)
+            while k > 0 and (source.shape[1] < w or source.shape[0] < h):
+                k -= 1
+                source = self._level(k)
+            small = cv2.resize(source, (w, h), interpolation=cv2.INTER_AREA)
+            self._scaled = (scale, QPixmap.fromImage(rgb_to_qimage(small)))
+        return self._scaled[1]
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        transform = painter.worldTransform()
+        scale = transform.m11()
+        if scale >= 1.0 or transform.isRotating() or abs(transform.m22() - scale) > 1e-9:
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale < 1.0)
+            painter.drawPixmap(self._rect, self.full_pixmap(), QRectF(0, 0, self.w, self.h))
+            return
+        pix = self.scaled_pixmap(scale)
+        ox, oy = _device_origin(transform)
+        painter.save()
+        painter.resetTransform()
+        painter.drawPixmap(QPoint(round(self.x0 * scale) + ox, round(self.y0 * scale) + oy), pix)
+        painter.restore()
+
+
+class ImageLayer:
+    """The displayed image as tiles, with a view-only brightness / contrast table."""
+
+    def __init__(self, scene: QGraphicsScene) -> None:
+        self.scene = scene
+        self.rgb = np.zeros((0, 0, 3), dtype=np.uint8)
+        self.lut: np.ndarray | None = None
+        self.tiles: list[ImageTile] = []
+        self._mean = 128.0
+        self._adjust = (1.0, 1.0)
+
+    def set_image(self, rgb: np.ndarray) -> None:
+        for tile in self.tiles:
+            self.scene.removeItem(tile)
+        self.rgb = rgb
+        h, w = rgb.shape[:2]
+        sample = rgb[:: max(1, h // 256), :: max(1, w // 256)]
+        self._mean = float(sample.mean()) if sample.size else 128.0
+        self.lut = view_lut(*self._adjust, self._mean)
+        self.tiles = []
+        for y0 in range(0, h, TILE):
+            for x0 in range(0, w, TILE):
+                tile = ImageTile(self, x0, y0, min(TILE, w - x0), min(TILE, h - y0))
+                self.scene.addItem(tile)
+                self.tiles.append(tile)
+
+    def set_adjust(self, brightness: float, contrast: float) -> None:
+        self._adjust = (float(brightness), float(contrast))
+        self.lut = view_lut(*self._adjust, self._mean)
+        for tile in self.tiles:
+            tile.invalidate()
+
+
+class OverviewLayer(QGraphicsItem):
+    """Unselected shapes drawn into device-pixel tiles at the current zoom, blitted on repaint.
+
+    Tiles are rendered lazily when first exposed, so a zoom step redraws only the shapes on screen
+    and panning only those newly exposed. Shapes it draws carry ``ItemHasNoContents`` so the view
+    skips them; a selected shape paints itself on top. Edits mark scene rectangles dirty and only
+    those parts of existing tiles are redrawn.
+    """
+
+    def __init__(self, scene: CanvasScene) -> None:
+        super().__init__()
+        self.canvas = scene
+        self._tiles: dict[tuple[int, int], QImage] = {}
+        self._scale = 0.0
+        self._dirty: list[QRectF] = []
+        self._rect = QRectF()
+        self.setZValue(OVERVIEW_Z)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        # exposedRect tells which tiles the view needs.
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
+
+    def boundingRect(self) -> QRectF:
+        return self._rect
+
+    def set_rect(self, rect: QRectF) -> None:
+        """The image's rectangle (kept here: asking the scene would recurse into its items)."""
+        self.prepareGeometryChange()
+        self._rect = QRectF(rect)
+        self.invalidate_all()
+
+    def invalidate_all(self) -> None:
+        self._tiles.clear()
+        self._dirty.clear()
+        self.update()
+
+    def mark_dirty(self, rect: QRectF) -> None:
+        if self._tiles and not rect.isEmpty():
+            self._dirty.append(QRectF(rect))
+        self.update(rect)
+
+    def drop(self) -> None:
+        """Free the tiles (the overview is off)."""
+        self.invalidate_all()
+
+    def tile_count(self) -> int:
+        return len(self._tiles)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        if not self.canvas.overview_active:
+            return
+        transform = painter.worldTransform()
+        scale = transform.m11()
+        if scale != self._scale:
+            self._tiles.clear()
+            self._dirty.clear()
+            self._scale = scale
+        if self._dirty:
+            self._redraw_dirty()
+        exposed = option.exposedRect.intersected(self._rect)
+        if exposed.isEmpty():
+            return
+        t = OVERVIEW_TILE
+        i0, j0 = int(exposed.left() * scale // t), int(exposed.top() * scale // t)
+        i1, j1 = int(math.ceil(exposed.right() * scale / t)), int(math.ceil(exposed.bottom() * scale / t))
+        ox, oy = _device_origin(transform)
+        painter.save()
+        painter.resetTransform()
+        for j in range(max(j0, 0), j1):
+            for i in range(max(i0, 0), i1):
+                painter.drawImage(QPoint(ox + i * t, oy + j * t), self._tile(i, j))
+        painter.restore()
+
+    def _tile_rect(self, i: int, j: int) -> QRectF:
+        size = OVERVIEW_TILE / self._scale
+        return QRectF(i * size, j * size, size, size)
+
+    def _tile(self, i: int, j: int) -> QImage:
+        image = self._tiles.get((i, j))
+        if image is None:
+            while len(self._tiles) >= OVERVIEW_MAX_TILES:
+                self._tiles.pop(next(iter(self._tiles)))  # the oldest
+            image = QImage(OVERVIEW_TILE, OVERVIEW_TILE, QImage.Format.Format_ARGB32_Premultiplied)
+            image.fill(Qt.GlobalColor.transparent)
+            rect = self._tile_rect(i, j)
+            self._draw_items(image, i, j, self.canvas.overview_items(rect), None)
+            self._tiles[(i, j)] = image
+        return image
+
+    def _redraw_dirty(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for (i, j), image in self._tiles.items():
+            tile_rect = self._tile_rect(i, j)
+            for rect in dirty:
+                pad = 4.0 / self._scale  # cosmetic pens reach beyond the shapes' own bounds
+                clip = rect.adjusted(-pad, -pad, pad, pad).intersected(tile_rect)
+                if not clip.isEmpty():
+                    self._draw_items(image, i, j, self.canvas.overview_items(clip), clip)
+
+    def _draw_items(self, image: QImage, i: int, j: int, items: list, clip: QRectF | None) -> None:
+        painter = QPainter(image)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.translate(-i * OVERVIEW_TILE, -j * OVERVIEW_TILE)
+        painter.scale(self._scale, self._scale)
+        if clip is not None:
+            painter.setClipRect(clip)
+            painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
+            painter.fillRect(clip, QColor(0, 0, 0, 0))
+            painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceOver)
+        for item in items:
+            item.draw(painter, self._scale)
+        painter.end()

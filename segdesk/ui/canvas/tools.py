@@ -1,0 +1,383 @@
+"""Canvas tools: edit (select, move, vertex edits) and create (polygon, rectangle, circle, line, ...).
+
+Tools get mouse positions in scene (image) coordinates from the view and turn gestures into core
+commands through the view. A drag only previews (item offset or preview points); the one command is
+pushed on release.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QKeyEvent, QMouseEvent
+
+from segdesk.core.commands import InsertVertex, MoveShapes, MoveVertex, RemoveVertex
+from segdesk.core.shapes import Shape
+from segdesk.ui.canvas.items import PICK_PX, ShapeItem
+
+if TYPE_CHECKING:
+    from segdesk.ui.canvas.view import CanvasView
+
+TWO_POINT_KINDS = ("rectangle", "circle", "line")
+
+
+class Tool:
+    """Base: every handler returns True when it used the event."""
+
+    def __init__(self, view: CanvasView) -> None:
+        self.view = view
+
+    @property
+    def tolerance(self) -> float:
+        """Pick tolerance in scene units at the current zoom."""
+        return PICK_PX / max(self.view.zoom_factor(), 1e-9)
+
+    def press(self, event: QMouseEvent, pos: QPointF) -> bool:
+        return False
+
+    def move(self, event: QMouseEvent, pos: QPointF) -> bool:
+        return False
+
+    def release(self, event: QMouseEvent, pos: QPointF) -> bool:
+        return False
+
+    def double_click(self, event: QMouseEvent, pos: QPointF) -> bool:
+        return False
+
+    def key_press(self, event: QKeyEvent) -> bool:
+        return False
+
+    def cancel(self) -> None:
+        """Drop any gesture in progress (mode change, new image or document)."""
+
+    def document_changed(self) -> None:
+        """The document changed under the tool (an undo, a model's result ...)."""
+        self.cancel()
+
+
+class EditTool(Tool):
+    """Select by click / Ctrl+click / rubber band, move shapes, drag / insert / delete vertices."""
+
+    def __init__(self, view: CanvasView) -> None:
+        super().__init__(view)
+        self._drag: str | None = None
+        self._item: ShapeItem | None = None
+        self._vertex = -1
+        self._start = QPointF()
+        self._start_points: np.ndarray | None = None
+        self._moving: list[ShapeItem] = []
+        self._delta = (0.0, 0.0)
+        self._hover: tuple[ShapeItem, int] | None = None
+
+    # --- picking ------------------------------------------------------------------------------
+    def _vertex_at(self, pos: QPointF) -> tuple[ShapeItem, int] | None:
+        for item in self.view.selected_items():
+            vertex = item.nearest_vertex(pos, self.tolerance)
+            if vertex is not None:
+                return item, vertex
+        return None
+
+    def _edge_at(self, pos: QPointF) -> tuple[ShapeItem, int, tuple[float, float]] | None:
+        candidates = self.view.selected_items() + self.view.shape_items_near(pos, self.tolerance)
+        for item in candidates:
+            edge = item.nearest_edge(pos, self.tolerance)
+            if edge is not None:
+                return item, edge[0], edge[1]
+        return None
+
+    # --- mouse --------------------------------------------------------------------------------
+    def press(self, event: QMouseEvent, pos: QPointF) -> bool:
+        if event.button() != Qt.MouseButton.LeftButton:
+            return False
+        shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
+        hit = self._vertex_at(pos)
+        if hit is not None:
+            item, vertex = hit
+            if shift:
+                self.remove_vertex(item, vertex)
+            else:
+                self._begin_vertex_drag(item, vertex, pos)
+            return True
+        if shift and self._insert_vertex_at(pos, drag=True):
+            return True
+        item = self.view.shape_item_at(pos)
+        if item is None:
+            return False  # the view starts a rubber band
+        if ctrl:
+            item.setSelected(not item.isSelected())
+            return True
+        if not item.isSelected():
+            self.view.select_items([item])
+        self._drag = "move"
+        self._start = pos
+        self._moving = self.view.selected_items()
+        self._delta = (0.0, 0.0)
+        return True
+
+    def move(self, event: QMouseEvent, pos: QPointF) -> bool:
+        if self._drag == "vertex" and self._item is not None and self._start_points is not None:
+            preview = self._start_points.copy()
+            preview[self._vertex] = self.view.clamp(pos)
+            self._item.set_preview(preview)
+            return True
+        if self._drag == "move":
+            self._delta = self._bounded_delta(pos.x() - self._start.x(), pos.y() - self._start.y())
+            for item in self._moving:
+                item.setPos(*self._delta)
+            return True
+        if event.buttons() == Qt.MouseButton.NoButton:
+            self._update_hover(pos)
+        return False
+
+    def release(self, event: QMouseEvent, pos: QPointF) -> bool:
+        if event.button() != Qt.MouseButton.LeftButton or self._drag is None:
+            return False
+        drag, self._drag = self._drag, None
+        if drag == "vertex" and self._item is not None and self._start_points is not None:
+            item, vertex = self._item, self._vertex
+            new = item.points[vertex].copy()
+            old = self._start_points[vertex]
+            item.set_preview(None)
+            if not np.array_equal(new, old):
+                self.view.push(MoveVertex(item.index, vertex, old, new))
+        elif drag == "move":
+            dx, dy = self._delta
+            moving, self._moving = self._moving, []
+            if dx or dy:
+                self.view.push(MoveShapes([i.index for i in moving], dx, dy))
+            for item in moving:
+                item.setPos(0.0, 0.0)
+        self._item, self._start_points = None, None
+        return True
+
+    def double_click(self, event: QMouseEvent, pos: QPointF) -> bool:
+        if event.button() != Qt.MouseButton.LeftButton:
+            return False
+        return self._insert_vertex_at(pos, drag=False)
+
+    # --- keys ---------------------------------------------------------------------------------
+    def key_press(self, event: QKeyEvent) -> bool:
+        key = event.key()
+        if key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+            if self._hover is not None and RemoveVertex.allowed(self._hover[0].shape_data):
+                self.remove_vertex(*self._hover)
+            else:
+                self.view.delete_selected()
+            return True
+        steps = {
+            Qt.Key.Key_Left: (-1, 0),
+            Qt.Key.Key_Right: (1, 0),
+            Qt.Key.Key_Up: (0, -1),
+            Qt.Key.Key_Down: (0, 1),
+        }
+        if key in steps and self.view.selected_indices():
+            step = 10.0 if event.modifiers() & Qt.KeyboardModifier.ShiftModifier else 1.0
+            dx, dy = steps[key]
+            self.view.push(MoveShapes(self.view.selected_indices(), dx * step, dy * step, mergeable=True))
+            return True
+        if key == Qt.Key.Key_Escape and self.view.selected_indices():
+            self.view.select_indices([])
+            return True
+        return False
+
+    def cancel(self) -> None:
+        if self._item is not None:
+            self._item.set_preview(None)
+        for item in self._moving:
+            item.setPos(0.0, 0.0)
+        self._drag, self._item, self._start_points, self._moving = None, None, None, []
+        self._set_hover(None)
+
+    # --- helpers ------------------------------------------------------------------------------
+    def _begin_vertex_drag(self, item: ShapeItem, vertex: int, pos: QPointF) -> None:
+        self._drag = "vertex"
+        self._item, self._vertex, self._start = item, vertex, pos
+        self._start_points = item.shape_data.points.copy()
+
+    def _insert_vertex_at(self, pos: QPointF, *, drag: bool) -> bool:
+        hit = self._edge_at(pos)
+        if hit is None:
+            return False
+        item, at, xy = hit
+        index = item.index
+        self.view.push(InsertVertex(index, at, xy))
+        item = self.view.scene_.item_at(index)
+        self.view.select_items([item])
+        if drag:
+            self._begin_vertex_drag(item, at, pos)
+        return True
+
+    def remove_vertex(self, item: ShapeItem, vertex: int) -> None:
+        if RemoveVertex.allowed(item.shape_data):
+            self._set_hover(None)
+            self.view.push(RemoveVertex(item.index, vertex))
+
+    def _bounded_delta(self, dx: float, dy: float) -> tuple[float, float]:
+        """Keep moved shapes inside the image, as Labelme does."""
+        w, h = self.view.image_size()
+        if not self._moving or w == 0:
+            return dx, dy
+        pts = np.concatenate([i.shape_data.points for i in self._moving])
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+        dx = float(np.clip(dx, -lo[0], (w - 1) - hi[0])) if hi[0] - lo[0] <= w - 1 else 0.0
+        dy = float(np.clip(dy, -lo[1], (h - 1) - hi[1])) if hi[1] - lo[1] <= h - 1 else 0.0
+        return dx, dy
+
+    def _update_hover(self, pos: QPointF) -> None:
+        hit = self._vertex_at(pos)
+        self._set_hover(hit)
+        if hit is not None:
+            self.view.viewport().setCursor(Qt.CursorShape.PointingHandCursor)
+        elif self.view.shape_item_at(pos) is not None:
+            self.view.viewport().setCursor(Qt.CursorShape.SizeAllCursor)
+        else:
+            self.view.viewport().unsetCursor()
+
+    def _set_hover(self, hit: tuple[ShapeItem, int] | None) -> None:
+        if hit == self._hover:
+            return
+        if self._hover is not None:
+            self._hover[0].hover_vertex = None
+            self._hover[0].update()
+        self._hover = hit
+        if hit is not None:
+            hit[0].hover_vertex = hit[1]
+            hit[0].update()
+
+
+class CreateTool(Tool):
+    """Draw one shape type. Polygon: click vertices, close on the first vertex, Enter or a double-click;
+    Backspace removes the last point; Esc cancels. Rectangle / circle / line: two clicks or one drag."""
+
+    def __init__(self, view: CanvasView, kind: str) -> None:
+        super().__init__(view)
+        self.kind = kind
+        self.points: list[tuple[float, float]] = []
+        self._cursor: tuple[float, float] | None = None
+        self._pressed_at: tuple[float, float] | None = None
+        self._preview: ShapeItem | None = None
+
+    @property
+    def drawing(self) -> bool:
+        return bool(self.points)
+
+    def press(self, event: QMouseEvent, pos: QPointF) -> bool:
+        if event.button() != Qt.MouseButton.LeftButton:
+            return False
+        p = self.view.clamp(pos)
+        xy = (float(p[0]), float(p[1]))
+        if self.kind in ("point", "points"):
+            self._finish([xy])
+        elif self.kind in TWO_POINT_KINDS:
+            if not self.points:
+                self.points = [xy]
+                self._pressed_at = xy
+            else:
+                self._finish([self.points[0], xy])
+        elif self.kind == "polygon" and len(self.points) >= 3 and self._near_first(xy):
+            self._finish(list(self.points))
+        else:
+            self.points.append(xy)
+        self._cursor = xy
+        self._update_preview()
+        return True
+
+    def move(self, event: QMouseEvent, pos: QPointF) -> bool:
+        p = self.view.clamp(pos)
+        self._cursor = (float(p[0]), float(p[1]))
+        if self.points:
+            self._update_preview()
+        return False
+
+    def release(self, event: QMouseEvent, pos: QPointF) -> bool:
+        if event.button() != Qt.MouseButton.LeftButton:
+            return False
+        start, self._pressed_at = self._pressed_at, None
+        if self.kind in TWO_POINT_KINDS and start is not None and len(self.points) == 1:
+            p = self.view.clamp(pos)
+            if np.hypot(p[0] - start[0], p[1] - start[1]) > self.tolerance:
+                self._finish([self.points[0], (float(p[0]), float(p[1]))])  # press-drag-release
+        return True
+
+    def double_click(self, event: QMouseEvent, pos: QPointF) -> bool:
+        if event.button() != Qt.MouseButton.LeftButton or self.kind not in ("polygon", "linestrip"):
+            return False
+        if not self.points:
+            return True
+        # A real double-click is press, release, double-click, release: its press already added
+        # this point. Add it only when it is not there yet.
+        p = self.view.clamp(pos)
+        if np.hypot(p[0] - self.points[-1][0], p[1] - self.points[-1][1]) > self.tolerance:
+            self.points.append((float(p[0]), float(p[1])))
+        self.finish_current()
+        return True
+
+    def key_press(self, event: QKeyEvent) -> bool:
+        key = event.key()
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.points:
+            self.finish_current()
+            return True
+        if key == Qt.Key.Key_Backspace and self.points:
+            self.points.pop()
+            self._update_preview()
+            return True
+        if key == Qt.Key.Key_Escape and self.points:
+            self.cancel()
+            return True
+        return False
+
+    def document_changed(self) -> None:
+        """Points being drawn do not refer to other shapes: keep drawing."""
+
+    def finish_current(self) -> None:
+        """Finish a polygon / linestrip with the points so far when there are enough."""
+        needed = {"polygon": 3, "linestrip": 2}.get(self.kind)
+        if needed is not None and len(self.points) >= needed:
+            self._finish(list(self.points))
+
+    def cancel(self) -> None:
+        self.points = []
+        self._pressed_at = None
+        if self._preview is not None:
+            self.view.scene().removeItem(self._preview)
+            self._preview = None
+
+    def _near_first(self, xy: tuple[float, float]) -> bool:
+        x0, y0 = self.points[0]
+        return bool(np.hypot(xy[0] - x0, xy[1] - y0) <= self.tolerance)
+
+    def _finish(self, points: list[tuple[float, float]]) -> None:
+        self.cancel()
+        pts = np.asarray(points, dtype=np.float64)
+        if self.kind in TWO_POINT_KINDS and np.allclose(pts[0], pts[1]):
+            return
+        if self.kind == "rectangle" and (pts[0, 0] == pts[1, 0] or pts[0, 1] == pts[1, 1]):
+            return
+        self.view.finish_shape(self.kind, pts)
+
+    def _update_preview(self) -> None:
+        if not self.points:
+            self.cancel()
+            return
+        pts = list(self.points)
+        if self._cursor is not None and self._cursor != pts[-1]:
+            pts.append(self._cursor)
+        kind = self.kind if len(pts) >= 2 or self.kind == "point" else "points"
+        if self.kind == "polygon" and len(pts) < 3:
+            kind = "linestrip"
+        if self._preview is None or self._preview.shape_data.shape_type != kind:
+            if self._preview is not None:
+                self.view.scene().removeItem(self._preview)
+            label = self.view.current_label() or ""
+            shape = Shape(label=label, points=np.asarray(pts), shape_type=kind)  # type: ignore[arg-type]
+            self._preview = ShapeItem(shape, -1, self.view.scene_.styles, self.view.scene_.pad)
+            self._preview.show_handles = True
+            self._preview.setZValue(1e6)
+            self._preview.setFlag(ShapeItem.GraphicsItemFlag.ItemIsSelectable, False)
+            self.view.scene().addItem(self._preview)
+        else:
+            self._preview.shape_data.points = np.asarray(pts, dtype=np.float64)
+            self._preview.rebuild()

@@ -1,0 +1,378 @@
+"""The main window: composes the canvas, the docks, the actions and the session, and wires them.
+
+Decisions live elsewhere: loading / saving / navigation in :mod:`segdesk.ui.session`, drawing and
+editing in :mod:`segdesk.ui.canvas`, persistence in :mod:`segdesk.ui.settings`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QWidget,
+)
+
+from segdesk import __version__
+from segdesk.core.document import Document
+from segdesk.ui.actions import build_menus, create_actions
+from segdesk.ui.canvas import CanvasView
+from segdesk.ui.dialogs.label_dialog import LabelDialog
+from segdesk.ui.dialogs.shortcuts import ShortcutsDialog
+from segdesk.ui.dialogs.view_adjust import OpacityDialog, ViewAdjustDialog
+from segdesk.ui.panels.files import FilesPanel
+from segdesk.ui.panels.labels import LabelsPanel
+from segdesk.ui.panels.shapes import ShapesPanel
+from segdesk.ui.session import CurrentImage, Session, UnsavedAnswer
+from segdesk.ui.settings import AppSettings
+from segdesk.ui.statusbar import StatusFields
+
+IMAGE_FILTER = "Images and annotations (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.json);;All files (*)"
+
+
+def ask_unsaved(parent: QWidget, name: str) -> UnsavedAnswer:
+    """Save / Discard / Cancel for an image with unsaved edits (autosave off)."""
+    buttons = QMessageBox.StandardButton
+    answer = QMessageBox.question(
+        parent,
+        "Unsaved changes",
+        f"{name} has unsaved changes. Save them?",
+        buttons.Save | buttons.Discard | buttons.Cancel,
+        buttons.Save,
+    )
+    return {buttons.Save: "save", buttons.Discard: "discard"}.get(answer, "cancel")  # type: ignore[return-value]
+
+
+class MainWindow(QMainWindow):
+    """segdesk's annotation window."""
+
+    def __init__(self, settings: AppSettings | None = None) -> None:
+        super().__init__()
+        self.setObjectName("main_window")
+        self.settings = settings or AppSettings()
+        self.session = Session(self, autosave=self.settings.autosave())
+        self.session.ask_unsaved = lambda name: ask_unsaved(self, name)
+        self.canvas = CanvasView()
+        self.canvas.set_undo_stack(self.session.undo_stack)
+        self.canvas.label_requester = self._ask_new_label
+        self.canvas.set_fill_opacity(self.settings.fill_opacity())
+        self.message = QLabel()
+        self.message.setObjectName("image_message")
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message.setWordWrap(True)
+        self.message.setMargin(40)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.canvas)
+        self.stack.addWidget(self.message)
+        self.setCentralWidget(self.stack)
+        self.files_panel = FilesPanel(self)
+        self.labels_panel = LabelsPanel(self)
+        self.shapes_panel = ShapesPanel(self)
+        for dock in (self.files_panel, self.labels_panel, self.shapes_panel):
+            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.label_dialog = LabelDialog(self)
+        self.acts = create_actions(self)
+        self.acts["autosave"].setChecked(self.session.autosave())
+        self.recent_menu = build_menus(self, self.acts)
+        docks_menu = self.menuBar().findChild(type(self.recent_menu), "menu_docks")
+        for dock in (self.files_panel, self.labels_panel, self.shapes_panel):
+            docks_menu.addAction(dock.toggleViewAction())
+        self.status = StatusFields(self.statusBar(), self)
+        self._view_adjust: ViewAdjustDialog | None = None
+        self._document: Document | None = None
+        self._last_label = self.settings.last_label()
+        self.last_error = ""
+        self._error_box: QMessageBox | None = None
+        self.setAcceptDrops(True)
+        self._connect()
+        self._show_message("Open a folder of images (Ctrl+U) or drop one here.")
+        self._update_title()
+        self._default_size()
+        self._restore_state()
+
+    # --- wiring -----------------------------------------------------------------------------
+    def _connect(self) -> None:
+        a, s, c = self.acts, self.session, self.canvas
+        a["open_dir"].triggered.connect(self.choose_folder)
+        a["open"].triggered.connect(self.choose_file)
+        a["save"].triggered.connect(lambda: s.save(by_person=True))
+        a["autosave"].toggled.connect(self._set_autosave)
+        a["quit"].triggered.connect(self.close)
+        a["prev_image"].triggered.connect(lambda: self.step(-1))
+        a["next_image"].triggered.connect(lambda: self.step(1))
+        a["undo"].triggered.connect(s.undo_stack.undo)
+        a["redo"].triggered.connect(s.undo_stack.redo)
+        s.undo_stack.canUndoChanged.connect(a["undo"].setEnabled)
+        s.undo_stack.canRedoChanged.connect(a["redo"].setEnabled)
+        a["undo"].setEnabled(False)
+        a["redo"].setEnabled(False)
+        a.mode_group.triggered.connect(lambda action: c.set_mode(action.data()))
+        c.mode_changed.connect(lambda mode: a.mode_action(mode).setChecked(True))
+        a["edit_label"].triggered.connect(self.edit_label)
+        a["duplicate"].triggered.connect(c.duplicate_selected)
+        a["copy"].triggered.connect(c.copy_selected)
+        a["paste"].triggered.connect(c.paste)
+        a["delete"].triggered.connect(c.delete_selected)
+        a["toggle_shapes"].toggled.connect(lambda on: c.set_shapes_visible(on))
+        a["fit_window"].triggered.connect(c.fit_window)
+        a["zoom_100"].triggered.connect(c.zoom_100)
+        a["zoom_in"].triggered.connect(lambda: c.zoom_by(1.25))
+        a["zoom_out"].triggered.connect(lambda: c.zoom_by(0.8))
+        a["view_adjust"].triggered.connect(self.show_view_adjust)
+        a["fill_opacity"].triggered.connect(self.show_fill_opacity)
+        a["shortcuts"].triggered.connect(lambda: ShortcutsDialog(a.by_category(), self).exec())
+        a["about"].triggered.connect(self._about)
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+
+        s.folder_opened.connect(self._on_folder_opened)
+        s.image_loaded.connect(self._on_image_loaded)
+        s.dirty_changed.connect(lambda _dirty: self._update_title())
+        s.entry_status_changed.connect(self.files_panel.set_status)
+        s.saved.connect(lambda path: self.statusBar().showMessage(f"Saved {Path(path).name}", 3000))
+        s.failed.connect(self._show_error)
+        s.statuses_read.connect(self._refresh_labels)
+
+        self.files_panel.image_activated.connect(s.go_to)
+        self.labels_panel.visibility_changed.connect(lambda label, on: c.set_label_visible(label, on))
+        self.labels_panel.label_chosen.connect(self._choose_label)
+        self.shapes_panel.selection_changed.connect(c.select_indices)
+        self.shapes_panel.edit_requested.connect(self.edit_label)
+        c.selection_changed.connect(self.shapes_panel.select_indices)
+        c.cursor_moved.connect(self._on_cursor)
+        c.zoom_changed.connect(self.status.set_zoom)
+
+    # --- opening ----------------------------------------------------------------------------
+    def open_path(self, path: str | Path) -> bool:
+        """Open a folder, an image or a Labelme JSON file."""
+        return self.session.open_path(path)
+
+    def choose_folder(self) -> None:
+        start = str(self.settings.last_folder() or Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Open folder", start)
+        if folder:
+            self.open_path(folder)
+
+    def choose_file(self) -> None:
+        start = str(self.settings.last_folder() or Path.home())
+        path, _ = QFileDialog.getOpenFileName(self, "Open image or annotation", start, IMAGE_FILTER)
+        if path:
+            self.open_path(path)
+
+    def step(self, direction: int) -> bool:
+        """Previous (-1) / next (+1) image among those the file list shows."""
+        target = self.files_panel.neighbour(self.session.index, direction)
+        if target is None:
+            self.statusBar().showMessage("First image" if direction < 0 else "Last image", 2000)
+            return False
+        return self.session.go_to(target)
+
+    def _on_folder_opened(self, folder: Path) -> None:
+        self.settings.set_last_folder(folder)
+        self.files_panel.set_files(self.session.image_names())  # statuses follow as they are read
+        if not self.session.entries:
+            self._show_message(f"{folder} has no images.")
+        self._update_title()
+
+    def _on_image_loaded(self, current: CurrentImage) -> None:
+        if self._document is not None:
+            self._document.unsubscribe(self._on_document_changed)
+        self._document = current.document
+        self.files_panel.set_current(current.index)
+        if current.error is not None or current.document is None:
+            self._show_message(current.error or "This image cannot be shown.")
+            self.shapes_panel.set_shapes([])
+            self._refresh_labels()
+            self.status.set_image_size(None, None)
+            self._update_title()
+            return
+        self.stack.setCurrentWidget(self.canvas)
+        if not isinstance(QApplication.focusWidget(), QLineEdit):
+            self.canvas.setFocus()  # keys go to the image, not to a list that happened to have it
+        self.canvas.set_image(current.display, raw=current.raw)
+        self.canvas.set_document(current.document)
+        for label in self.labels_panel.hidden_labels():
+            self.canvas.set_label_visible(label, False)
+        self.canvas.set_shapes_visible(self.acts["toggle_shapes"].isChecked())
+        if self._view_adjust is not None:
+            self.canvas.set_view_adjust(*self._view_adjust.value())
+        current.document.subscribe(self._on_document_changed)
+        self._on_document_changed("shapes")
+        height, width = current.display.shape[:2]
+        self.status.set_image_size(width, height, _channels(current.raw))
+        self.status.set_zoom(self.canvas.zoom_factor())
+        self._update_title()
+
+    def _on_document_changed(self, what: str) -> None:
+        if what != "shapes" or self._document is None:
+            return
+        self.shapes_panel.set_shapes(self._document.shapes, self.canvas.selected_indices())
+        self._refresh_labels()
+
+    def _refresh_labels(self) -> None:
+        used = [] if self._document is None else [s.label for s in self._document.shapes]
+        fixed = self.session.has_labels_file()
+        self.labels_panel.set_labels(self.session.known_labels(), used, fixed_by_file=fixed)
+
+    # --- labels -----------------------------------------------------------------------------
+    def _ask_new_label(self) -> tuple[str, int | None, str] | None:
+        """The canvas asks this when a shape is finished; None cancels the shape."""
+        result = self.label_dialog.ask(self._last_label, known_labels=self.session.known_labels())
+        if result is None:
+            return None
+        self._remember_label(result.label)
+        return result.label, result.group_id, result.description
+
+    def edit_label(self) -> None:
+        """Change label, group id, description, flags of the selected shapes (only fields changed)."""
+        document, selected = self._document, self.canvas.selected_indices()
+        if document is None or not selected:
+            return
+        first = document.shapes[selected[0]]
+        flag_names = list(dict.fromkeys(k for s in document.shapes for k in (s.flags or {})))
+        before = (first.label, first.group_id, first.description or "", dict(first.flags or {}))
+        result = self.label_dialog.ask(
+            *before, known_labels=self.session.known_labels(), flag_names=flag_names
+        )
+        if result is None:
+            return
+        after = (result.label, result.group_id, result.description, result.flags)
+        names = ("label", "group_id", "description", "flags")
+        changes = {n: new for n, old, new in zip(names, before, after, strict=True) if old != new}
+        if len(selected) > 1 and "flags" in changes:
+            # One dialog shows the first shape's flags; applying them to all would overwrite theirs.
+            changes.pop("flags")
+        if changes:
+            self.canvas.edit_selected_props(**changes)
+        self._remember_label(result.label)
+
+    def _choose_label(self, label: str) -> None:
+        self._remember_label(label)
+        self.canvas.set_current_label(label)
+        self.statusBar().showMessage(f"New shapes get the label {label!r}", 3000)
+
+    def _remember_label(self, label: str) -> None:
+        self._last_label = label
+        self.settings.set_last_label(label)
+        self.session.remember_label(label)
+        self.canvas.set_current_label(label)
+
+    # --- view -------------------------------------------------------------------------------
+    def show_view_adjust(self) -> None:
+        if self._view_adjust is None:
+            self._view_adjust = ViewAdjustDialog(self)
+            self._view_adjust.adjusted.connect(self.canvas.set_view_adjust)
+        self._view_adjust.show()
+        self._view_adjust.raise_()
+
+    def show_fill_opacity(self) -> None:
+        dialog = OpacityDialog(self, alpha=self.settings.fill_opacity())
+        dialog.changed.connect(self.canvas.set_fill_opacity)
+        dialog.changed.connect(self.settings.set_fill_opacity)
+        dialog.exec()
+
+    def _on_cursor(self, x: float, y: float, value: object) -> None:
+        current = self.session.current
+        shape = (0, 0) if current is None or current.display is None else current.display.shape[:2]
+        self.status.set_cursor(x, y, value, width=shape[1], height=shape[0])
+
+    def _show_message(self, text: str) -> None:
+        self.message.setText(text)
+        self.stack.setCurrentWidget(self.message)
+
+    def _show_error(self, text: str) -> None:
+        # Window-modal but not blocking: an error while starting up must not stall the start. One
+        # box at a time, so a failing autosave does not pile up a box per edit.
+        self.last_error = text
+        self.statusBar().showMessage(text, 10000)
+        if self._error_box is None:
+            box = QMessageBox(QMessageBox.Icon.Warning, "segdesk", text, QMessageBox.StandardButton.Ok, self)
+            box.finished.connect(lambda _result: setattr(self, "_error_box", None))
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            self._error_box = box
+        self._error_box.setText(text)
+        self._error_box.open()
+
+    def _update_title(self) -> None:
+        current = self.session.current
+        parts = []
+        if current is not None:
+            parts.append(f"{current.image_path.name}[*]")
+        if self.session.project is not None:
+            parts.append(str(self.session.project.root))
+        self.setWindowTitle(" - ".join([*parts, "segdesk"]))
+        self.setWindowModified(self.session.is_dirty())
+
+    def _set_autosave(self, on: bool) -> None:
+        self.session.set_autosave(on)
+        self.settings.set_autosave(on)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for folder in self.settings.recent_folders():
+            action = self.recent_menu.addAction(str(folder))
+            action.triggered.connect(lambda _checked=False, f=folder: self.open_path(f))
+        if self.recent_menu.isEmpty():
+            self.recent_menu.addAction("(none)").setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear", self.settings.clear_recent_folders)
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About segdesk",
+            f"segdesk {__version__}\nImage segmentation on Labelme files, with a model that learns "
+            "from your corrections.",
+        )
+
+    # --- Qt overrides -----------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_path(paths[0])
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.session.leave_current():
+            event.ignore()
+            return
+        self.settings.set_window_geometry(self.saveGeometry())
+        self.settings.set_window_state(self.saveState())
+        self.settings.sync()
+        event.accept()
+
+    def _default_size(self) -> None:
+        screen = QApplication.primaryScreen()
+        if screen is None:
+            self.resize(1400, 900)
+            return
+        room = screen.availableGeometry()  # a laptop screen may be smaller than 1400 x 900
+        self.resize(min(1400, int(room.width() * 0.95)), min(900, int(room.height() * 0.95)))
+
+    def _restore_state(self) -> None:
+        geometry, state = self.settings.window_geometry(), self.settings.window_state()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is None or not self.restoreState(state):
+            docks = [self.files_panel, self.labels_panel, self.shapes_panel]
+            self.resizeDocks(docks, [300, 320, 300], Qt.Orientation.Horizontal)
+            self.resizeDocks(docks, [260, 180, 420], Qt.Orientation.Vertical)
+
+
+def _channels(raw: object) -> str:
+    shape = getattr(raw, "shape", ())
+    dtype = getattr(raw, "dtype", None)
+    kind = "gray" if len(shape) == 2 else f"{shape[2]} ch" if len(shape) == 3 else ""
+    return f"{kind} {dtype}".strip() if dtype is not None else kind

@@ -1,0 +1,1 @@
+"""Docks of the main window."""

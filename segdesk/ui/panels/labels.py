@@ -1,0 +1,110 @@
+"""The labels dock: every known label with its colour, its count on this image and a visibility box."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtWidgets import QDockWidget, QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+
+from segdesk.ui.canvas.items import label_rgb
+
+LABEL_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def label_qcolor(label: str) -> QColor:
+    """The label's colour as the canvas draws it (stable across runs and machines)."""
+    return QColor(*label_rgb(label))
+
+
+def swatch_icon(label: str, size: int = 14) -> QIcon:
+    pixmap = QPixmap(size, size)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setPen(QColor(0, 0, 0, 160))
+    painter.setBrush(label_qcolor(label))
+    painter.drawRect(1, 1, size - 3, size - 3)
+    painter.end()
+    return QIcon(pixmap)
+
+
+class LabelsPanel(QDockWidget):
+    """Labels in a fixed order; unchecking one hides its shapes on the canvas.
+
+    Signals: ``visibility_changed(label, visible)``, ``label_chosen(label)`` (double click: the
+    label new shapes get).
+    """
+
+    visibility_changed = Signal(str, bool)
+    label_chosen = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Labels", parent)
+        self.setObjectName("dock_labels")
+        self.list = QListWidget()
+        self.list.setToolTip("Untick a label to hide its shapes; double-click to draw with it")
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.list, 1)
+        layout.addWidget(self.note)
+        self.setWidget(body)
+        self._hidden: set[str] = set()
+        self._updating = False
+        self.list.itemChanged.connect(self._on_item_changed)
+        self.list.itemDoubleClicked.connect(lambda item: self.label_chosen.emit(item.data(LABEL_ROLE)))
+
+    def set_labels(self, known: list[str], used: list[str], *, fixed_by_file: bool = False) -> None:
+        """Show ``known`` labels in order, then labels only this image uses; counts from ``used``."""
+        counts = Counter(used)
+        labels = list(dict.fromkeys([*known, *used]))
+        self._updating = True
+        try:
+            self.list.clear()
+            for label in labels:
+                item = QListWidgetItem(swatch_icon(label), f"{label}  ({counts.get(label, 0)})")
+                item.setData(LABEL_ROLE, label)
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                hidden = label in self._hidden
+                item.setCheckState(Qt.CheckState.Unchecked if hidden else Qt.CheckState.Checked)
+                if label not in known and fixed_by_file:
+                    item.setToolTip(f"{label!r} is not in labels.txt")
+                    item.setForeground(QColor("#b00020"))
+                self.list.addItem(item)
+        finally:
+            self._updating = False
+        self.note.setText("Order fixed by labels.txt" if fixed_by_file else "")
+
+    def labels(self) -> list[str]:
+        return [self.list.item(i).data(LABEL_ROLE) for i in range(self.list.count())]
+
+    def count_of(self, label: str) -> int:
+        item = self._item(label)
+        return -1 if item is None else int(item.text().rsplit("(", 1)[1].rstrip(")"))
+
+    def hidden_labels(self) -> set[str]:
+        return set(self._hidden)
+
+    def set_visible(self, label: str, visible: bool) -> None:
+        item = self._item(label)
+        if item is not None:
+            item.setCheckState(Qt.CheckState.Checked if visible else Qt.CheckState.Unchecked)
+
+    def _item(self, label: str) -> QListWidgetItem | None:
+        for i in range(self.list.count()):
+            if self.list.item(i).data(LABEL_ROLE) == label:
+                return self.list.item(i)
+        return None
+
+    def _on_item_changed(self, item: QListWidgetItem) -> None:
+        if self._updating:
+            return
+        label = item.data(LABEL_ROLE)
+        visible = item.checkState() == Qt.CheckState.Checked
+        if visible == (label not in self._hidden):
+            return
+        (self._hidden.discard if visible else self._hidden.add)(label)
+        self.visibility_changed.emit(label, visible)

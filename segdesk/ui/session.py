@@ -1,0 +1,333 @@
+"""The window's non-widget logic: which folder and image are open, loading, saving and autosave.
+
+The session owns the undo stack; its clean state is the "unsaved" flag. Leaving an image (another
+image, another folder, closing the window) never loses edits: with autosave on it saves, with autosave
+off it asks through ``ask_unsaved`` (set by the window; tests replace it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QImageReader, QUndoStack
+
+from segdesk.core.document import Document
+from segdesk.core.errors import SegdeskError
+from segdesk.core.image_io import read_image
+from segdesk.core.project import Project
+
+#: QImage (and QPixmap) cannot hold an image wider or taller than this.
+QT_MAX_SIDE = 32767
+#: Autosave waits this long after the last edit, so a burst of edits is one write.
+AUTOSAVE_DELAY_MS = 400
+#: Reading statuses after opening a folder: this long at once, then slices this long between events.
+SCAN_FIRST_S = 0.3
+SCAN_SLICE_S = 0.03
+
+UnsavedAnswer = Literal["save", "discard", "cancel"]
+
+
+@dataclass
+class CurrentImage:
+    """The image on screen: its entry index, annotation and pixels (or why it could not be shown)."""
+
+    index: int
+    image_path: Path
+    document: Document | None = None
+    display: Any = None  # uint8 HxWx3 RGB
+    raw: Any = None  # original values for the status bar
+    error: str | None = None
+
+
+def _too_large(path: Path) -> tuple[int, int] | None:
+    """(width, height) when the file's header says Qt cannot show it; read without decoding pixels."""
+    size = QImageReader(str(path)).size()
+    if size.isValid() and (size.width() > QT_MAX_SIDE or size.height() > QT_MAX_SIDE):
+        return size.width(), size.height()
+    return None
+
+
+class Session(QObject):
+    """Open folder, current image and its annotation, saving."""
+
+    folder_opened = Signal(object)  # Path
+    image_loaded = Signal(object)  # CurrentImage
+    dirty_changed = Signal(bool)
+    entry_status_changed = Signal(int, str)
+    saved = Signal(object)  # Path of the JSON written
+    failed = Signal(str)  # a message for the person
+    statuses_read = Signal()  # every entry's status is known (after opening a folder)
+
+    def __init__(self, parent: QObject | None = None, *, autosave: bool = True) -> None:
+        super().__init__(parent)
+        self.project: Project | None = None
+        self.entries: list[Any] = []
+        self.current: CurrentImage | None = None
+        self.undo_stack = QUndoStack(self)
+        self._autosave = autosave
+        self._session_labels: list[str] = []
+        #: Asked when leaving an image with unsaved edits while autosave is off.
+        self.ask_unsaved: Callable[[str], UnsavedAnswer] = lambda _name: "save"
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(AUTOSAVE_DELAY_MS)
+        self._timer.timeout.connect(self._autosave_now)
+        self._scan_next = 0
+        self._labels_cache: list[str] | None = None
+        self._scan_timer = QTimer(self)
+        self._scan_timer.setSingleShot(True)
+        self._scan_timer.setInterval(0)
+        self._scan_timer.timeout.connect(self._scan_statuses)
+        self.undo_stack.cleanChanged.connect(lambda clean: self.dirty_changed.emit(not clean))
+        self.undo_stack.indexChanged.connect(self._on_edit)
+
+    # --- state ------------------------------------------------------------------------------
+    @property
+    def document(self) -> Document | None:
+        return None if self.current is None else self.current.document
+
+    @property
+    def index(self) -> int:
+        return -1 if self.current is None else self.current.index
+
+    def is_dirty(self) -> bool:
+        return not self.undo_stack.isClean()
+
+    def autosave(self) -> bool:
+        return self._autosave
+
+    def set_autosave(self, on: bool) -> None:
+        self._autosave = bool(on)
+        if on and self.is_dirty():
+            self._timer.start()
+
+    def image_names(self) -> list[str]:
+        return [Path(e.image_path).name for e in self.entries]
+
+    def _scan_statuses(self, budget_s: float = SCAN_SLICE_S) -> None:
+        """Read entry statuses for ``budget_s``, then yield to the event loop and go on later.
+
+        Reading 1,000 annotation files takes seconds; the window must not freeze meanwhile.
+        """
+        deadline = time.perf_counter() + budget_s
+        while self._scan_next < len(self.entries):
+            index = self._scan_next
+            self._scan_next += 1
+            self.entry_status_changed.emit(index, self._entry_status(index))
+            if time.perf_counter() > deadline and self._scan_next < len(self.entries):
+                self._scan_timer.start()
+                return
+        self.statuses_read.emit()
+
+    def scanning(self) -> bool:
+        """True while statuses are still being read after opening a folder."""
+        return self._scan_next < len(self.entries)
+
+    def _entry_status(self, index: int) -> str:
+        """The entry's status, or "problem" when its annotation file cannot be read."""
+        entry = self.entries[index]
+        try:
+            if self.project.problem(entry) is not None:  # type: ignore[union-attr]
+                return "problem"
+            return self.project.status(entry)  # type: ignore[union-attr]
+        except (SegdeskError, OSError):
+            return "problem"
+
+    def known_labels(self) -> list[str]:
+        """labels.txt (or labels found in the folder) first, then this image's, then new ones typed."""
+        names = list(self._folder_labels())
+        if self.document is not None:
+            names += self.document.labels
+        names += self._session_labels
+        # "_background_" is what is left unlabeled; nobody draws it, so it is not offered.
+        names = [n for n in dict.fromkeys(names) if n and n != "_background_"]
+        if "__ignore__" in names:  # offered, but last: it marks regions to leave out of training
+            names = [n for n in names if n != "__ignore__"] + ["__ignore__"]
+        return names
+
+    def _folder_labels(self) -> list[str]:
+        """labels.txt, or the labels the folder's files use (once their statuses have been read).
+
+        Without labels.txt the project reads every annotation file to find labels; that waits for
+        the background scan instead of freezing the first image of a big folder.
+        """
+        if self.project is None:
+            return []
+        if self._labels_cache is None:
+            if not self.has_labels_file() and self.scanning():
+                return []
+            try:
+                self._labels_cache = list(self.project.label_names())
+            except SegdeskError as exc:
+                self._labels_cache = []
+                self.failed.emit(str(exc))
+        return self._labels_cache
+
+    def remember_label(self, label: str) -> None:
+        if label and label not in self._session_labels:
+            self._session_labels.append(label)
+
+    def has_labels_file(self) -> bool:
+        return self.project is not None and (Path(self.project.root) / "labels.txt").is_file()
+
+    # --- opening ----------------------------------------------------------------------------
+    def open_path(self, path: str | Path) -> bool:
+        """Open a folder, an image (its folder, at that image) or a Labelme JSON file (its image)."""
+        path = Path(path).expanduser()
+        if path.is_dir():
+            return self.open_folder(path)
+        if not path.exists():
+            self.failed.emit(f"{path}: no such file or folder")
+            return False
+        image = path
+        if path.suffix.lower() == ".json":
+            found = self._image_of_json(path)
+            if found is None:
+                return False
+            image = found
+        if not self.open_folder(image.parent, select=None):
+            return False
+        for i, entry in enumerate(self.entries):
+            if Path(entry.image_path).resolve() == image.resolve():
+                return self.go_to(i)
+        self.failed.emit(f"{image}: not an image segdesk can open")
+        return self.go_to(0) if self.entries else False
+
+    def _image_of_json(self, json_path: Path) -> Path | None:
+        from segdesk.core.labelme_io import load_document, resolve_image_path
+
+        try:
+            document = load_document(json_path, check_image=False)
+        except SegdeskError as exc:
+            self.failed.emit(str(exc))
+            return None
+        image = resolve_image_path(document, json_path=json_path)
+        if image is None:
+            self.failed.emit(f"{json_path}: imagePath: {document.image_path!r} does not exist")
+        return image
+
+    def open_folder(self, folder: str | Path, *, select: int | None = 0) -> bool:
+        """Open a project folder and show its image number ``select`` (none when ``None``)."""
+        if not self.leave_current():
+            return False
+        try:
+            project = Project(Path(folder))
+            entries = list(project.entries())
+        except (SegdeskError, OSError) as exc:
+            self.failed.emit(str(exc))
+            return False
+        self.project, self.entries, self.current = project, entries, None
+        self._session_labels = []
+        self.undo_stack.clear()
+        self._scan_timer.stop()
+        self._scan_next = 0
+        self._labels_cache = None
+        self.folder_opened.emit(Path(project.root))
+        self._scan_statuses(SCAN_FIRST_S)
+        if select is not None and entries:
+            self._load(min(select, len(entries) - 1))
+        return True
+
+    # --- navigation -------------------------------------------------------------------------
+    def go_to(self, index: int) -> bool:
+        """Show image ``index``; saves or asks first. False when the person cancelled or no such image."""
+        if not 0 <= index < len(self.entries):
+            return False
+        if self.current is not None and index == self.current.index:
+            return True
+        if not self.leave_current():
+            return False
+        self._load(index)
+        return True
+
+    def next_image(self) -> bool:
+        return self.go_to(self.index + 1)
+
+    def prev_image(self) -> bool:
+        return self.go_to(self.index - 1) if self.index > 0 else False
+
+    def leave_current(self) -> bool:
+        """Make sure no edit is lost before the current image goes away; False means stay."""
+        self._timer.stop()
+        if self.current is None or not self.is_dirty():
+            return True
+        if self._autosave:
+            return self.save(by_person=False)
+        answer = self.ask_unsaved(self.current.image_path.name)
+        if answer == "save":
+            return self.save()
+        if answer == "discard":
+            self.undo_stack.setClean()  # the edits are dropped with the document on reload
+            return True
+        return False
+
+    def _load(self, index: int) -> None:
+        entry = self.entries[index]
+        current = CurrentImage(index=index, image_path=Path(entry.image_path))
+        too_large = _too_large(current.image_path)
+        try:
+            if too_large is not None:
+                w, h = too_large
+                raise SegdeskError(
+                    f"{current.image_path}: {w} x {h} pixels is larger than the {QT_MAX_SIDE} pixels "
+                    "per side that can be displayed; split it into tiles to annotate it"
+                )
+            current.document = self.project.load(entry)  # type: ignore[union-attr]
+            loaded = read_image(current.image_path)
+            current.display, current.raw = loaded.display, loaded.data
+            height, width = current.display.shape[:2]
+            if max(height, width) > QT_MAX_SIDE:
+                raise SegdeskError(f"{current.image_path}: {width} x {height} pixels cannot be displayed")
+        except (SegdeskError, OSError, ValueError, MemoryError) as exc:
+            # The annotation stays untouched on disk: nothing is saved for an image that failed.
+            current.document, current.display, current.raw = None, None, None
+            current.error = str(exc)
+        self.undo_stack.clear()
+        self.current = current
+        self.image_loaded.emit(current)
+
+    # --- saving -----------------------------------------------------------------------------
+    def save(self, *, by_person: bool = True) -> bool:
+        """Write the current annotation beside its image (atomically).
+
+        ``by_person=True`` (Ctrl+S) marks the image reviewed. Autosave (``False``) marks it reviewed
+        only when no unaccepted proposal is left, so a half-checked proposal stays "proposed".
+        """
+        self._timer.stop()
+        current = self.current
+        if current is None or current.document is None or self.project is None:
+            return False
+        document = current.document
+        if by_person or not document.proposals:
+            document.set_status("reviewed")
+        elif document.proposals:
+            document.set_status("proposed")
+        entry = self.entries[current.index]
+        try:
+            self.project.save(entry, document)
+        except (SegdeskError, OSError) as exc:
+            self.failed.emit(str(exc))
+            return False
+        self.undo_stack.setClean()
+        self.entry_status_changed.emit(current.index, self._entry_status(current.index))
+        self.saved.emit(Path(entry.json_path))
+        return True
+
+    def _on_edit(self, _index: int) -> None:
+        if self._autosave and self.is_dirty():
+            self._timer.start()
+
+    def _autosave_now(self) -> None:
+        if self._autosave and self.is_dirty():
+            self.save(by_person=False)
+
+    def flush(self) -> None:
+        """Write a pending autosave now (before quitting)."""
+        if self._timer.isActive():
+            self._timer.stop()
+            self._autosave_now()

@@ -1,0 +1,54 @@
+"""Status bar fields: pixel position and value under the cursor, zoom, image size."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+
+
+def format_value(value: object) -> str:
+    """A pixel value as people read it: ``128``, ``(12, 200, 31)``, ``0.254``."""
+    if value is None:
+        return ""
+    array = np.asarray(value)
+    if array.ndim == 0:
+        return _scalar(array.item())
+    return "(" + ", ".join(_scalar(v) for v in array.reshape(-1).tolist()) + ")"
+
+
+def _scalar(v: object) -> str:
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.4g}"
+    return str(v)
+
+
+class StatusFields:
+    """The permanent fields on the right of the status bar."""
+
+    def __init__(self, bar: QStatusBar, parent: QWidget | None = None) -> None:
+        self.position = QLabel(parent)
+        self.position.setObjectName("status_position")
+        self.position.setMinimumWidth(220)
+        self.zoom = QLabel(parent)
+        self.zoom.setObjectName("status_zoom")
+        self.size = QLabel(parent)
+        self.size.setObjectName("status_size")
+        for label in (self.position, self.zoom, self.size):
+            bar.addPermanentWidget(label)
+
+    def set_cursor(self, x: float, y: float, value: object, *, width: int = 0, height: int = 0) -> None:
+        inside = 0 <= x < width and 0 <= y < height
+        if not inside:
+            self.position.setText("")
+            return
+        text = f"x {int(x)}, y {int(y)}"
+        shown = format_value(value)
+        self.position.setText(f"{text}: {shown}" if shown else text)
+
+    def set_zoom(self, factor: float) -> None:
+        self.zoom.setText(f"{factor * 100:.0f} %")
+
+    def set_image_size(self, width: int | None, height: int | None, channels: str = "") -> None:
+        self.size.setText("" if not width else f"{width} x {height}" + (f" {channels}" if channels else ""))
