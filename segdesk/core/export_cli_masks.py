@@ -1,0 +1,100 @@
+"""``segdesk export masks DIR --format F --out OUT``: the mask export, headless and torch-free."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from segdesk.core.errors import Cancelled, SegdeskError
+from segdesk.core.export_masks import FORMAT_TITLES, FORMATS, ExportProgress, OutputExistsError, export_masks
+
+Out = Callable[[str], None]
+
+
+def export_masks_command(
+    folder: str | Path,
+    *,
+    fmt: str,
+    out_dir: str | Path,
+    reviewed_only: bool = False,
+    with_proposals: bool = False,
+    ignore_value: int = 255,
+    overwrite: bool = False,
+    out: Out = print,
+) -> int:
+    """Export and print a summary. Exit status: 0 done, 1 done but some images skipped (each named),
+    2 nothing written (bad option, existing files without --overwrite, unwritable destination)."""
+    last = [-1]
+
+    def progress(p: ExportProgress) -> None:
+        # A line per tenth of the work: enough to see it move without flooding a log.
+        step = max(1, p.total // 10)
+        if p.done < p.total and (p.done // step) != last[0]:
+            last[0] = p.done // step
+            out(f"[{p.done}/{p.total}] {p.message}")
+
+    try:
+        report = export_masks(
+            folder,
+            out_dir,
+            fmt=fmt,  # type: ignore[arg-type]
+            reviewed_only=reviewed_only,
+            with_proposals=with_proposals,
+            ignore_value=ignore_value,
+            overwrite=overwrite,
+            progress=progress,
+        )
+    except OutputExistsError as exc:
+        out(f"{exc}\nuse --overwrite to replace them")
+        return 2
+    except Cancelled:
+        out("cancelled: nothing written")
+        return 130
+    except SegdeskError as exc:
+        out(str(exc))
+        return 2
+    for line in report.skipped:
+        out(f"skipped {line}")
+    for note in report.notes:
+        out(f"note: {note}")
+    out(report.summary())
+    return 1 if report.skipped else 0
+
+
+def add_masks_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``segdesk export masks``."""
+    parser.add_argument("folder", metavar="DIR", help="the project folder")
+    parser.add_argument(
+        "--format",
+        dest="fmt",
+        choices=FORMATS,
+        default="index",
+        help="; ".join(f"{k}: {v}" for k, v in FORMAT_TITLES.items()) + " (default: index)",
+    )
+    parser.add_argument("--out", required=True, metavar="OUT", help="the folder to write")
+    parser.add_argument("--reviewed-only", action="store_true", help="only images a person has reviewed")
+    parser.add_argument("--with-proposals", action="store_true", help="include proposals nobody accepted")
+    parser.add_argument(
+        "--ignore-as-background",
+        action="store_true",
+        help="write __ignore__ regions as background (0) instead of 255 (index and binary formats)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace files that exist already")
+
+
+def masks_from_args(args: argparse.Namespace, *, out: Out = print) -> int:
+    """Run :func:`export_masks_command` with parsed :func:`add_masks_arguments` options."""
+    return export_masks_command(
+        args.folder,
+        fmt=args.fmt,
+        out_dir=args.out,
+        reviewed_only=args.reviewed_only,
+        with_proposals=args.with_proposals,
+        ignore_value=0 if args.ignore_as_background else 255,
+        overwrite=args.overwrite,
+        out=out,
+    )
+
+
+__all__ = ["add_masks_arguments", "export_masks_command", "masks_from_args"]

@@ -1,0 +1,504 @@
+"""Export a project's annotations as training data: masks, a VOC folder, COCO JSON, previews.
+
+Formats (``fmt``), for each image that has an annotation (or each reviewed image):
+
+* ``index``: ``<stem>.png`` class-index masks (uint8; uint16 when there are more than 255 classes),
+  0 = ``_background_``, ignore regions = ``ignore_value``; ``class_names.txt``.
+* ``voc``: the folder Labelme's ``labelme2voc.py`` writes by default: ``JPEGImages/*.jpg``,
+  ``SegmentationClass/*.png`` (palette PNGs, ignore = 255), ``SegmentationClassNpy/*.npy`` (int32,
+  ignore = -1), ``SegmentationClassVisualization/*.jpg``, ``SegmentationObject/*.png``,
+  ``SegmentationObjectNpy/*.npy``, ``SegmentationObjectVisualization/*.jpg``, ``class_names.txt``.
+* ``binary``: ``<class>/<stem>.png`` one 0/255 mask per class (not ``_background_``), and
+  ``__ignore__/<stem>.png`` when the project has ignore regions and they are kept.
+* ``instance``: ``<stem>.png`` instance ids (0 = none; uint16 past 255 instances) and
+  ``instances.json`` (each instance's label, class id, group id and area).
+* ``overlay``: ``<stem>.jpg`` colour previews (the canvas colours, half transparent, outlined).
+* ``coco``: ``annotations.json`` as labelme2coco writes it (see export_coco), ``JPEGImages/*.jpg``,
+  ``Visualization/*.jpg``.
+
+``ignore_value`` (index and binary formats): where ``__ignore__`` shapes and labels outside the
+label list go; 0 merges them into the background (VOC always uses 255, COCO leaves them out).
+
+Everything is written into a hidden sibling folder and moved into place at the end, so a cancelled
+or failed export leaves nothing behind; existing files are never replaced unless ``overwrite``.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, get_args
+
+import cv2
+import numpy as np
+
+from segdesk.core import export_coco
+from segdesk.core.errors import Cancelled, ExportError, SegdeskError
+from segdesk.core.export_render import overlay, voc_visualization
+from segdesk.core.export_stage import (
+    STAGING_MARK,
+    OutputExistsError,
+    Stage,
+    encode_jpeg,
+    encode_npy,
+    encode_palette_png,
+    encode_png,
+    jpeg_source,
+)
+from segdesk.core.image_io import read_image
+from segdesk.core.project import ImageEntry, Project
+from segdesk.core.rasterize import IGNORE_LABEL, shapes_to_label
+from segdesk.core.shapes import Shape
+
+ExportFormat = Literal["index", "voc", "binary", "instance", "overlay", "coco"]
+FORMATS: tuple[str, ...] = get_args(ExportFormat)
+FORMAT_TITLES = {
+    "index": "Class-index PNG masks",
+    "voc": "VOC folder (as labelme2voc)",
+    "binary": "One binary PNG per class",
+    "instance": "Instance masks",
+    "overlay": "Colour overlay previews",
+    "coco": "COCO instance segmentation JSON",
+}
+VOC_DIRS = (
+    ("JPEGImages", ".jpg"),
+    ("SegmentationClass", ".png"),
+    ("SegmentationClassNpy", ".npy"),
+    ("SegmentationClassVisualization", ".jpg"),
+    ("SegmentationObject", ".png"),
+    ("SegmentationObjectNpy", ".npy"),
+    ("SegmentationObjectVisualization", ".jpg"),
+)
+
+
+class CancelToken(Protocol):
+    def is_set(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class ExportProgress:
+    """``done`` of ``total`` images handled; ``message`` names the current one."""
+
+    done: int
+    total: int
+    message: str
+
+
+ProgressFn = Callable[[ExportProgress], None]
+
+
+@dataclass
+class ExportReport:
+    """What an export wrote."""
+
+    out_dir: Path
+    fmt: str
+    images: int = 0
+    files: int = 0
+    class_names: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    def summary(self) -> str:
+        text = f"{self.fmt}: {self.images} image(s), {self.files} file(s) written to {self.out_dir}"
+        text += f" in {self.elapsed_s:.1f} s"
+        if self.skipped:
+            text += f"; {len(self.skipped)} skipped"
+        return text
+
+
+@dataclass
+class _Plan:
+    project: Project
+    out_dir: Path
+    fmt: str
+    entries: list[ImageEntry]
+    stems: list[str]
+    class_names: list[str]
+    ignore_value: int
+    with_proposals: bool
+    binary_dirs: list[str]
+    notes: list[str]
+
+
+# --- planning -------------------------------------------------------------------------------------
+def _entries(project: Project, reviewed_only: bool) -> list[ImageEntry]:
+    if reviewed_only:
+        return project.reviewed_entries()
+    return [e for e in project.entries() if e.has_annotation]
+
+
+def _stems(entries: Sequence[ImageEntry]) -> list[str]:
+    """Output names: the image's stem; ``a.png`` and ``a.jpg`` both present get ``a_png`` / ``a_jpg``."""
+    seen: dict[str, int] = {}
+    for e in entries:
+        seen[e.image_path.stem] = seen.get(e.image_path.stem, 0) + 1
+    return [
+        e.image_path.stem if seen[e.image_path.stem] == 1 else e.image_path.name.replace(".", "_")
+        for e in entries
+    ]
+
+
+_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+
+
+def _folder_names(class_names: Sequence[str]) -> list[str]:
+    """A file-system-safe folder name per class (not background), unique case-insensitively."""
+    out: list[str] = []
+    used: set[str] = set()
+    for i, name in enumerate(class_names[1:], start=1):
+        safe = _UNSAFE.sub("_", name).strip().rstrip(".") or f"class_{i}"
+        if safe.casefold() in used or safe in (".", ".."):
+            safe = f"{safe}_{i}"
+        used.add(safe.casefold())
+        out.append(safe)
+    return out
+
+
+def _ignore_value(fmt: str, ignore_value: int, n_classes: int, notes: list[str]) -> int:
+    if fmt in ("voc", "coco", "instance", "overlay"):
+        return 255
+    if not 0 <= ignore_value <= 65535:
+        raise ExportError(None, "ignore_value", f"{ignore_value} is not between 0 and 65535")
+    if 0 < ignore_value < n_classes:
+        if ignore_value == 255 and n_classes > 255:
+            notes.append(f"{n_classes} classes: ignore regions are 65535 (255 is a class)")
+            return 65535
+        raise ExportError(None, "ignore_value", f"{ignore_value} is a class index ({n_classes} classes)")
+    return ignore_value
+
+
+def _plan(
+    project_root: str | Path,
+    out_dir: str | Path,
+    fmt: str,
+    *,
+    reviewed_only: bool,
+    with_proposals: bool,
+    ignore_value: int,
+) -> _Plan:
+    if fmt not in FORMATS:
+        raise ExportError(None, "format", f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+    project = Project(project_root)
+    out = Path(out_dir).absolute()
+    if out.exists() and not out.is_dir():
+        raise ExportError(out, None, "exists and is not a folder")
+    if out.resolve() == project.root.resolve():
+        raise ExportError(out, None, "the export folder is the project folder; choose another one")
+    class_names = project.class_names()
+    notes: list[str] = []
+    value = _ignore_value(fmt, ignore_value, len(class_names), notes)
+    if fmt == "voc" and len(class_names) > 255:
+        raise ExportError(out, None, f"VOC palette PNGs hold 255 classes, the project has {len(class_names)}")
+    binary_dirs = _folder_names(class_names) if fmt == "binary" else []
+    if fmt == "binary" and project.has_ignore and value != 0:
+        binary_dirs.append(IGNORE_LABEL)
+    entries = _entries(project, reviewed_only)
+    return _Plan(
+        project, out, fmt, entries, _stems(entries), class_names, value, with_proposals, binary_dirs, notes
+    )
+
+
+def _relative_outputs(plan: _Plan) -> list[str]:
+    fmt, stems = plan.fmt, plan.stems
+    if fmt == "index":
+        return ["class_names.txt", *(f"{s}.png" for s in stems)]
+    if fmt == "voc":
+        return ["class_names.txt", *(f"{d}/{s}{ext}" for d, ext in VOC_DIRS for s in stems)]
+    if fmt == "binary":
+        return ["class_names.txt", *(f"{d}/{s}.png" for d in plan.binary_dirs for s in stems)]
+    if fmt == "instance":
+        return ["instances.json", *(f"{s}.png" for s in stems)]
+    if fmt == "overlay":
+        return [f"{s}.jpg" for s in stems]
+    return ["annotations.json", *(f"{d}/{s}.jpg" for d in ("JPEGImages", "Visualization") for s in stems)]
+
+
+def existing_outputs(
+    project_root: str | Path,
+    out_dir: str | Path,
+    *,
+    fmt: ExportFormat,
+    reviewed_only: bool = False,
+) -> list[Path]:
+    """The files an export would replace (ask before passing ``overwrite=True``)."""
+    plan = _plan(
+        project_root, out_dir, fmt, reviewed_only=reviewed_only, with_proposals=False, ignore_value=255
+    )
+    paths = [plan.out_dir / rel for rel in _relative_outputs(plan)]
+    return [p for p in paths if p.exists()]
+
+
+def export_masks(
+    project_root: str | Path,
+    out_dir: str | Path,
+    *,
+    fmt: ExportFormat = "index",
+    reviewed_only: bool = False,
+    with_proposals: bool = False,
+    ignore_value: int = 255,
+    overwrite: bool = False,
+    cancel: CancelToken | None = None,
+    progress: ProgressFn | None = None,
+) -> ExportReport:
+    """Export the project's annotations in ``fmt`` to ``out_dir`` (see the module docstring).
+
+    Images whose JSON or image file cannot be read are skipped and listed in the report.
+
+    Raises:
+        OutputExistsError: files would be replaced and ``overwrite`` is False (nothing written).
+        ExportError: naming the path, for a read-only or full destination or a bad option.
+        Cancelled: ``cancel`` was set; nothing was written.
+    """
+    start = time.perf_counter()
+    plan = _plan(
+        project_root,
+        out_dir,
+        fmt,
+        reviewed_only=reviewed_only,
+        with_proposals=with_proposals,
+        ignore_value=ignore_value,
+    )
+    if not overwrite:
+        existing = [plan.out_dir / r for r in _relative_outputs(plan) if (plan.out_dir / r).exists()]
+        if existing:
+            raise OutputExistsError(plan.out_dir, existing)
+    report = ExportReport(plan.out_dir, fmt, class_names=list(plan.class_names), notes=list(plan.notes))
+    stage = Stage(plan.out_dir)
+    try:
+        writer = _WRITERS[fmt](plan, stage, report)
+        total = len(plan.entries)
+        for i, (entry, stem) in enumerate(zip(plan.entries, plan.stems, strict=True)):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"{plan.out_dir}: export cancelled")
+            if progress is not None:
+                progress(ExportProgress(i, total, entry.image_path.name))
+            try:
+                writer.image(entry, stem)
+                report.images += 1
+            except ExportError:
+                raise
+            except (SegdeskError, ValueError) as exc:
+                report.skipped.append(f"{entry.image_path.name}: {exc}")
+        writer.finish()
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"{plan.out_dir}: export cancelled")
+        stage.commit(overwrite)
+    except BaseException:
+        stage.discard()
+        raise
+    if progress is not None:
+        progress(ExportProgress(len(plan.entries), len(plan.entries), "done"))
+    report.files = len(stage.files)
+    report.elapsed_s = time.perf_counter() - start
+    return report
+
+
+# --- per-format writers -------------------------------------------------------------------------
+class _Writer(abc.ABC):
+    needs_image = False
+
+    def __init__(self, plan: _Plan, stage: Stage, report: ExportReport) -> None:
+        self.plan, self.stage, self.report = plan, stage, report
+        names = plan.class_names
+        self.values = {name: i for i, name in enumerate(names)}
+
+    def image(self, entry: ImageEntry, stem: str) -> None:
+        document = self.plan.project.load(entry)
+        shapes = [s for s in document.shapes if self.plan.with_proposals or not s.is_proposal]
+        height, width = document.image_height, document.image_width
+        pixels = display = None
+        if self.needs_image:
+            loaded = read_image(entry.image_path)
+            pixels, display = loaded.data, loaded.display
+            height, width = display.shape[:2]
+        if height is None or width is None:
+            raise ValueError("image size unknown (imageHeight/imageWidth)")
+        mapping = dict(self.values)
+        for s in shapes:
+            if s.label not in mapping or s.label == IGNORE_LABEL:
+                mapping[s.label] = -1
+        cls, ins = shapes_to_label((height, width), shapes, mapping)
+        self.write(stem, shapes, cls, ins, pixels, display)
+
+    @abc.abstractmethod
+    def write(
+        self, stem: str, shapes: list[Shape], cls: np.ndarray, ins: np.ndarray, pixels: Any, display: Any
+    ) -> None:
+        """Write one image's files; ``cls`` has -1 for ignore, ``pixels``/``display`` only if needed."""
+
+    def finish(self) -> None:  # noqa: B027 - an optional hook: most formats have no such file
+        """Files written once, after every image."""
+
+    def class_names_file(self) -> None:
+        # labelme2voc writes the names joined by newlines, with no newline at the end.
+        self.stage.put("class_names.txt", "\n".join(self.plan.class_names).encode("utf-8"))
+
+    def class_map(self, cls: np.ndarray) -> np.ndarray:
+        from segdesk.core.rasterize import class_map_dtype
+
+        dtype = class_map_dtype(max(len(self.plan.class_names), self.plan.ignore_value + 1))
+        out = cls.astype(dtype)
+        out[cls < 0] = self.plan.ignore_value
+        return out
+
+
+class _IndexWriter(_Writer):
+    def write(self, stem, shapes, cls, ins, pixels, display) -> None:  # type: ignore[no-untyped-def]
+        self.stage.put(f"{stem}.png", encode_png(self.class_map(cls)))
+
+    def finish(self) -> None:
+        self.class_names_file()
+
+
+class _VocWriter(_Writer):
+    needs_image = True
+
+    def write(self, stem, shapes, cls, ins, pixels, display) -> None:  # type: ignore[no-untyped-def]
+        ins = ins.copy()
+        ins[cls == -1] = 0  # labelme2voc: ignore regions belong to no object
+        if ins.max(initial=0) > 254:
+            raise ValueError(f"{int(ins.max())} objects: VOC palette PNGs hold 254")
+        gray = cv2.cvtColor(display, cv2.COLOR_RGB2GRAY)
+        names = self.plan.class_names
+        put = self.stage.put
+        put(f"JPEGImages/{stem}.jpg", encode_jpeg(jpeg_source(pixels, display)))
+        put(f"SegmentationClass/{stem}.png", encode_palette_png(cls))
+        put(f"SegmentationClassNpy/{stem}.npy", encode_npy(cls))
+        put(f"SegmentationClassVisualization/{stem}.jpg", encode_jpeg(voc_visualization(cls, gray, names)))
+        put(f"SegmentationObject/{stem}.png", encode_palette_png(ins))
+        put(f"SegmentationObjectNpy/{stem}.npy", encode_npy(ins))
+        instance_names = [str(i) for i in range(int(ins.max(initial=0)) + 1)]
+        put(
+            f"SegmentationObjectVisualization/{stem}.jpg",
+            encode_jpeg(voc_visualization(ins, gray, instance_names)),
+        )
+
+    def finish(self) -> None:
+        self.class_names_file()
+
+
+class _BinaryWriter(_Writer):
+    def write(self, stem, shapes, cls, ins, pixels, display) -> None:  # type: ignore[no-untyped-def]
+        dirs = self.plan.binary_dirs
+        for value, folder in enumerate(dirs[: len(self.plan.class_names) - 1], start=1):
+            self.stage.put(
+                f"{folder}/{stem}.png", encode_png(np.where(cls == value, 255, 0).astype(np.uint8))
+            )
+        if IGNORE_LABEL in dirs[len(self.plan.class_names) - 1 :]:
+            self.stage.put(
+                f"{IGNORE_LABEL}/{stem}.png", encode_png(np.where(cls < 0, 255, 0).astype(np.uint8))
+            )
+
+    def finish(self) -> None:
+        self.class_names_file()
+
+
+class _InstanceWriter(_Writer):
+    def __init__(self, plan: _Plan, stage: Stage, report: ExportReport) -> None:
+        super().__init__(plan, stage, report)
+        self.index: dict[str, Any] = {"class_names": list(plan.class_names), "images": {}}
+
+    def write(self, stem, shapes, cls, ins, pixels, display) -> None:  # type: ignore[no-untyped-def]
+        ins = ins.copy()
+        ins[cls < 0] = 0  # as labelme2voc: ignore regions belong to no instance
+        areas = np.bincount(ins.ravel(), minlength=1)
+        instances, seen = [], {}
+        for shape in shapes:
+            key = (shape.label, object() if shape.group_id is None else shape.group_id)
+            seen.setdefault(key, (len(seen) + 1, shape))
+        for (label, _), (iid, shape) in seen.items():
+            if iid < len(areas) and areas[iid] > 0:
+                class_id = self.values.get(label)
+                instances.append(
+                    {
+                        "id": iid,
+                        "label": label,
+                        "class_id": class_id,
+                        "group_id": shape.group_id,
+                        "area": int(areas[iid]),
+                    }
+                )
+        dtype = np.uint8 if ins.max(initial=0) <= 255 else np.uint16
+        self.stage.put(f"{stem}.png", encode_png(ins.astype(dtype)))
+        self.index["images"][stem] = {"mask": f"{stem}.png", "instances": instances}
+
+    def finish(self) -> None:
+        self.stage.put("instances.json", json.dumps(self.index, indent=1, ensure_ascii=False).encode("utf-8"))
+
+
+class _OverlayWriter(_Writer):
+    needs_image = True
+
+    def write(self, stem, shapes, cls, ins, pixels, display) -> None:  # type: ignore[no-untyped-def]
+        self.stage.put(f"{stem}.jpg", encode_jpeg(overlay(display, cls, self.plan.class_names)))
+
+
+class _CocoWriter(_Writer):
+    needs_image = True
+
+    def __init__(self, plan: _Plan, stage: Stage, report: ExportReport) -> None:
+        super().__init__(plan, stage, report)
+        self.data = export_coco.coco_skeleton(f"segdesk export of {plan.project.root.name}")
+        self.data["categories"] = export_coco.coco_categories(plan.class_names)
+        self.category_of = {n: i for i, n in enumerate(plan.class_names)}
+        self.dropped = 0
+
+    def write(self, stem, shapes, cls, ins, pixels, display) -> None:  # type: ignore[no-untyped-def]
+        image_id = len(self.data["images"]) + 1
+        height, width = cls.shape
+        anns, dropped = export_coco.image_annotations(
+            shapes,
+            (height, width),
+            self.category_of,
+            image_id=image_id,
+            first_id=len(self.data["annotations"]) + 1,
+        )
+        self.dropped += dropped
+        self.stage.put(f"JPEGImages/{stem}.jpg", encode_jpeg(jpeg_source(pixels, display)))
+        self.stage.put(f"Visualization/{stem}.jpg", encode_jpeg(overlay(display, cls, self.plan.class_names)))
+        self.data["images"].append(
+            {
+                "license": 0,
+                "url": None,
+                "file_name": f"JPEGImages/{stem}.jpg",
+                "height": int(height),
+                "width": int(width),
+                "date_captured": None,
+                "id": image_id,
+            }
+        )
+        self.data["annotations"].extend(anns)
+
+    def finish(self) -> None:
+        if self.dropped:
+            self.report.notes.append(f"{self.dropped} instance(s) outside their image left out")
+        self.stage.put("annotations.json", json.dumps(self.data, ensure_ascii=False).encode("utf-8"))
+
+
+_WRITERS: dict[str, type[_Writer]] = {
+    "index": _IndexWriter,
+    "voc": _VocWriter,
+    "binary": _BinaryWriter,
+    "instance": _InstanceWriter,
+    "overlay": _OverlayWriter,
+    "coco": _CocoWriter,
+}
+
+__all__ = [
+    "STAGING_MARK",
+    "FORMATS",
+    "FORMAT_TITLES",
+    "ExportFormat",
+    "ExportProgress",
+    "ExportReport",
+    "OutputExistsError",
+    "existing_outputs",
+    "export_masks",
+]
