@@ -1,0 +1,110 @@
+"""Correction effort: how much a person changed a model's proposals before saving (numpy only).
+
+For every image whose proposals were accepted, the class map the proposals drew is compared with
+the class map of what the person saved, class by class (IoU). A run of these numbers shows whether
+the model is getting better at the person's task ("last 10 images: proposals 87% right").
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from segdesk.core.rasterize import shapes_to_label
+from segdesk.core.shapes import Shape
+
+CSV_NAME = "corrections.csv"
+CSV_FIELDS = ("time", "image", "model_version", "class", "iou", "proposed_pixels", "saved_pixels")
+
+
+@dataclass(frozen=True)
+class ClassEffort:
+    """One class of one image: IoU between the proposed and the saved region."""
+
+    label: str
+    iou: float
+    proposed_pixels: int
+    saved_pixels: int
+
+
+def class_map_of(shapes: Sequence[Shape], labels: Sequence[str], size: tuple[int, int]) -> np.ndarray:
+    """Rasterize ``shapes`` (labels outside ``labels`` are left out) into an HxW class map."""
+    values = {name: i + 1 for i, name in enumerate(labels)}
+    known = [s for s in shapes if s.label in values]
+    cls, _ = shapes_to_label(size, known, values)
+    return cls
+
+
+def correction_ious(
+    proposed: Sequence[Shape], saved: Sequence[Shape], size: tuple[int, int]
+) -> list[ClassEffort]:
+    """Per-class IoU of ``proposed`` vs ``saved`` shapes on an image of ``size`` (H, W).
+
+    Only classes that appear on either side count; a class the model proposed that the person
+    removed scores 0, as does one the person added.
+    """
+    labels = sorted({s.label for s in proposed} | {s.label for s in saved})
+    a = class_map_of(proposed, labels, size)
+    b = class_map_of(saved, labels, size)
+    out = []
+    for i, label in enumerate(labels, start=1):
+        pa, pb = a == i, b == i
+        union = int(np.count_nonzero(pa | pb))
+        if union == 0:
+            continue
+        inter = int(np.count_nonzero(pa & pb))
+        out.append(ClassEffort(label, inter / union, int(pa.sum()), int(pb.sum())))
+    return out
+
+
+def append_csv(path: Path, image: str, model_version: str | None, rows: Sequence[ClassEffort]) -> None:
+    """Append one image's rows to the CSV (header written when the file is new)."""
+    if not rows:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    new = not path.is_file() or path.stat().st_size == 0
+    if new:
+        writer.writerow(CSV_FIELDS)
+    for r in rows:
+        writer.writerow(
+            [now, image, model_version or "", r.label, f"{r.iou:.4f}", r.proposed_pixels, r.saved_pixels]
+        )
+    # Appending (not rewriting) keeps earlier rows even if this write is cut short.
+    with open(path, "a", encoding="utf-8", newline="") as handle:
+        handle.write(buffer.getvalue())
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def recent_trend(path: Path, last: int = 10) -> tuple[int, float] | None:
+    """(images, mean IoU) over the last ``last`` images in the CSV; None when there is none.
+
+    An image's score is the mean over its classes; a damaged row is skipped.
+    """
+    if not path.is_file():
+        return None
+    per_image: dict[tuple[str, str], list[float]] = {}
+    with open(path, encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            try:
+                iou = float(row["iou"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            per_image.setdefault((row.get("time", ""), row.get("image", "")), []).append(iou)
+    if not per_image:
+        return None
+    scores = [float(np.mean(v)) for v in list(per_image.values())[-last:]]
+    return len(scores), float(np.mean(scores))
+
+
+__all__ = ["CSV_NAME", "ClassEffort", "append_csv", "class_map_of", "correction_ious", "recent_trend"]

@@ -1,0 +1,359 @@
+"""Input normalization and training data: (image, class map) pairs from memory or a project.
+
+``prepare_image`` is THE normalization: training, inference and ONNX all feed the model its output.
+It is per-image robust scaling, because the same code must hold for 8-bit EM, colour photos,
+16-bit fluorescence and float data, whose value ranges have nothing in common:
+
+1. channels: grey -> repeated to RGB, RGBA -> alpha dropped, 2 channels -> the first one repeated,
+   more than 4 -> the first three;
+2. the 0.5th and 99.5th percentiles over all channels together (so colour balance is kept) are
+   mapped to 0 and 1 and the result is clipped to [0, 1] (augmentation works in this space);
+3. standardized: ``(x - 0.5) / 0.25``.
+
+The parameters are in ``NORMALIZATION`` and are stored in every checkpoint (``meta["normalization"]``);
+``check_normalization`` refuses a checkpoint trained with other parameters.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.utils.data
+
+from segdesk.core.errors import ModelError, TrainingError
+
+if TYPE_CHECKING:
+    from segdesk.core.project import Project
+
+IGNORE_INDEX = 255
+
+#: The one normalization, recorded in checkpoint metadata so inference repeats it exactly.
+NORMALIZATION: dict[str, Any] = {
+    "method": "percentile",
+    "low_percentile": 0.5,
+    "high_percentile": 99.5,
+    "joint_channels": True,
+    "clip": [0.0, 1.0],
+    "mean": 0.5,
+    "std": 0.25,
+    "channels": "grey->rgb, rgba->rgb, 2ch->first, >4ch->first3",
+    "max_stat_pixels": 1_000_000,
+}
+
+
+def to_rgb(image: np.ndarray) -> np.ndarray:
+    """Any HxW / HxWxC array -> HxWx3 (same dtype) following ``NORMALIZATION["channels"]``."""
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] < 1:
+        raise ValueError(f"expected an HxW or HxWxC image, got shape {image.shape}")
+    c = image.shape[2]
+    if c == 1 or c == 2:
+        return np.repeat(image[:, :, :1], 3, axis=2)
+    return image[:, :, :3]
+
+
+def intensity_range(image: np.ndarray) -> tuple[float, float]:
+    """The robust (low, high) intensity of an image: the values mapped to 0 and 1.
+
+    Computed on at most ``max_stat_pixels`` pixels (a regular stride), so a huge image costs little;
+    a tiled predictor computes it once on the whole image and applies it to every tile.
+    """
+    image = np.asarray(image)
+    step = max(1, int(np.ceil(np.sqrt(image.shape[0] * image.shape[1] / NORMALIZATION["max_stat_pixels"]))))
+    # Stride first, then pick channels: no full-size copy of a huge image.
+    sample = to_rgb(image[::step, ::step]).astype(np.float64, copy=False)
+    finite = sample[np.isfinite(sample)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(finite, [NORMALIZATION["low_percentile"], NORMALIZATION["high_percentile"]])
+    if not hi > lo:
+        # A flat (or nearly flat) image: fall back to its full range, or a unit range around it.
+        lo, hi = float(finite.min()), float(finite.max())
+        if not hi > lo:
+            return float(lo) - 0.5, float(lo) + 0.5
+    return float(lo), float(hi)
+
+
+def scale_to_unit(image: np.ndarray, value_range: tuple[float, float] | None = None) -> np.ndarray:
+    """Steps 1-2 of the normalization: HxWx3 float32 in [0, 1]."""
+    rgb = to_rgb(np.asarray(image))
+    lo, hi = value_range if value_range is not None else intensity_range(rgb)
+    out = rgb.astype(np.float32)
+    out -= np.float32(lo)
+    out *= np.float32(1.0 / (hi - lo))
+    np.nan_to_num(out, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
+    np.clip(out, 0.0, 1.0, out=out)
+    return out
+
+
+def standardize(unit: np.ndarray) -> np.ndarray:
+    """Step 3: HxWx3 [0, 1] -> float32 (3, H, W) model input."""
+    out = np.ascontiguousarray(unit.transpose(2, 0, 1), dtype=np.float32)
+    out -= np.float32(NORMALIZATION["mean"])
+    out *= np.float32(1.0 / NORMALIZATION["std"])
+    return out
+
+
+def prepare_image(image: np.ndarray, value_range: tuple[float, float] | None = None) -> np.ndarray:
+    """Normalize any image (uint8/uint16/float, grey/RGB/RGBA) to the model's float32 (3, H, W) input.
+
+    ``value_range`` (from ``intensity_range`` on the whole image) lets a tiled predictor normalize
+    tiles exactly as the whole image would be; by default it is computed from ``image``.
+    """
+    return standardize(scale_to_unit(image, value_range))
+
+
+def check_normalization(meta_norm: Any, *, source: str | Path | None = None) -> None:
+    """Raise ModelError when a checkpoint's normalization differs from this code's."""
+    if meta_norm != NORMALIZATION:
+        raise ModelError(
+            source,
+            "normalization",
+            f"checkpoint was trained with {meta_norm!r}, this segdesk normalizes with {NORMALIZATION!r}",
+        )
+
+
+# --- training samples -----------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    """One training image: ``image`` HxWx3 float32 in [0, 1] (``scale_to_unit``), ``mask`` HxW uint8.
+
+    Class maps are uint8 (OpenCV warps them; 255 = ignore), so a project may have up to 255 classes.
+    """
+
+    image: np.ndarray
+    mask: np.ndarray
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.image.shape[:2] != self.mask.shape:
+            raise TrainingError(
+                f"{self.name or '<memory>'}: image is {self.image.shape[1]}x{self.image.shape[0]} "
+                f"but its class map is {self.mask.shape[1]}x{self.mask.shape[0]}"
+            )
+
+
+def make_sample(image: np.ndarray, class_map: np.ndarray, *, name: str = "") -> Sample:
+    """Normalize an image (any dtype/channels) and pair it with its class map (ignore = 255)."""
+    cm = np.asarray(class_map)
+    if cm.size and (int(cm.min()) < 0 or int(cm.max()) > IGNORE_INDEX):
+        raise TrainingError(f"{name or '<memory>'}: class map values must be 0..254 or 255 (ignore)")
+    return Sample(scale_to_unit(image), cm.astype(np.uint8), name)
+
+
+@dataclass
+class TrainingSet:
+    """Training and validation samples with their class names.
+
+    ``split`` says how validation was chosen: ``"held-out"`` (disjoint images) or ``"all-for-both"``
+    (fewer than 3 images: every image trains and validates, so validation is optimistic).
+    """
+
+    class_names: list[str]
+    train: list[Sample]
+    val: list[Sample]
+    split: str = "held-out"
+    source: str = "<memory>"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def image_names(self) -> list[str]:
+        seen = dict.fromkeys(s.name for s in [*self.train, *self.val])
+        return list(seen)
+
+    def classes_present(self) -> np.ndarray:
+        """Pixel count per class over all samples (ignore excluded)."""
+        counts = np.zeros(len(self.class_names), dtype=np.int64)
+        for s in {id(s): s for s in [*self.train, *self.val]}.values():
+            m = s.mask[(s.mask >= 0) & (s.mask < len(self.class_names))]
+            counts += np.bincount(m.ravel(), minlength=len(self.class_names))
+        return counts
+
+
+def split_samples(
+    samples: Sequence[Sample], *, val_fraction: float = 0.2, seed: int = 0
+) -> tuple[list[Sample], list[Sample], str]:
+    """Hold out ``val_fraction`` of the images (at least 1); with fewer than 3, use all for both."""
+    samples = list(samples)
+    if len(samples) < 3 or val_fraction <= 0:
+        return samples, samples, "all-for-both"
+    n_val = max(1, int(round(len(samples) * val_fraction)))
+    order = list(range(len(samples)))
+    random.Random(seed).shuffle(order)
+    val_idx = set(order[:n_val])
+    train = [s for i, s in enumerate(samples) if i not in val_idx]
+    val = [s for i, s in enumerate(samples) if i in val_idx]
+    return train, val, "held-out"
+
+
+def training_set_from_arrays(
+    images: Sequence[np.ndarray],
+    class_maps: Sequence[np.ndarray],
+    class_names: Sequence[str],
+    *,
+    names: Sequence[str] | None = None,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    val_images: Sequence[np.ndarray] | None = None,
+    val_class_maps: Sequence[np.ndarray] | None = None,
+) -> TrainingSet:
+    """A TrainingSet from in-memory pairs; explicit ``val_images`` override the automatic split."""
+    if len(images) != len(class_maps):
+        raise TrainingError(f"{len(images)} images but {len(class_maps)} class maps")
+    names = list(names) if names is not None else [f"image{i}" for i in range(len(images))]
+    samples = [make_sample(im, cm, name=n) for im, cm, n in zip(images, class_maps, names, strict=True)]
+    if val_images is not None:
+        val = [
+            make_sample(im, cm, name=f"val{i}")
+            for i, (im, cm) in enumerate(zip(val_images, val_class_maps or [], strict=True))
+        ]
+        return TrainingSet(list(class_names), samples, val, "held-out")
+    train, val, split = split_samples(samples, val_fraction=val_fraction, seed=seed)
+    return TrainingSet(list(class_names), train, val, split)
+
+
+def _ignore_unaccepted_proposals(class_map: np.ndarray, document: Any) -> None:
+    """Set background pixels under unaccepted proposals to IGNORE_INDEX (in place)."""
+    from segdesk.core.rasterize import shape_to_mask
+
+    for shape in document.proposals:
+        covered = shape_to_mask(class_map.shape, shape)
+        class_map[covered & (class_map == 0)] = IGNORE_INDEX
+
+
+def training_set_from_project(
+    project: Project | str | Path,
+    *,
+    class_names: Sequence[str] | None = None,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+) -> TrainingSet:
+    """The REVIEWED images of a project, rasterized; ``__ignore__`` and unknown labels -> 255.
+
+    Raises TrainingError when the project has no reviewed image.
+    """
+    from segdesk.core.labelme_io import load_image_for
+    from segdesk.core.project import Project
+    from segdesk.core.rasterize import document_to_class_map
+
+    if not isinstance(project, Project):
+        project = Project(Path(project))
+    names = list(class_names) if class_names is not None else list(project.class_names())
+    entries = list(project.reviewed_entries())
+    if not entries:
+        raise TrainingError(f"{project.root}: no reviewed images to train on; review at least one image")
+    samples = []
+    for entry in entries:
+        document = project.load(entry)
+        image = load_image_for(document).data  # the file beside the JSON, else embedded imageData
+        try:
+            # Proposals no person accepted never train the model, even in a reviewed image; their
+            # area is ignored rather than taught as background, which the person did not confirm.
+            class_map = document_to_class_map(
+                document, names, ignore_value=IGNORE_INDEX, include_proposals=False
+            )
+            _ignore_unaccepted_proposals(class_map, document)
+        except ValueError as exc:
+            raise TrainingError(f"{entry.json_path}: {exc}") from exc
+        if class_map.shape != image.shape[:2]:
+            raise TrainingError(
+                f"{entry.json_path}: imageHeight x imageWidth {class_map.shape[0]}x{class_map.shape[1]} "
+                f"does not match the image {entry.image_path} ({image.shape[0]}x{image.shape[1]})"
+            )
+        samples.append(make_sample(image, class_map, name=Path(entry.image_path).name))
+    train, val, split = split_samples(samples, val_fraction=val_fraction, seed=seed)
+    return TrainingSet(names, train, val, split, source=str(project.root))
+
+
+# --- random patches -------------------------------------------------------------------------------
+
+
+class PatchDataset(torch.utils.data.Dataset):
+    """``length`` random patches per epoch from samples of any size, as (3,P,P) float, (P,P) long.
+
+    Images are drawn in proportion to their area (a big image gives more patches). With probability
+    ``class_crop_p`` the patch is placed around a pixel of a randomly chosen class present in that
+    image, so small or sparse classes are seen often. ``transform(image, mask)`` (augmentation,
+    including the final crop/pad to the patch size) runs last; then the image is standardized.
+    """
+
+    def __init__(
+        self,
+        samples: Sequence[Sample],
+        transform: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+        *,
+        patch_size: int,
+        length: int,
+        class_crop_p: float = 0.5,
+        seed: int = 0,
+    ) -> None:
+        if not samples:
+            raise TrainingError("no training images")
+        self.samples = list(samples)
+        self.transform = transform
+        self.patch_size = patch_size
+        self.length = length
+        self.class_crop_p = class_crop_p
+        self.seed = seed
+        self.epoch = 0
+        areas = np.array([s.mask.size for s in self.samples], dtype=np.float64)
+        self.weights = areas / areas.sum()
+        self._class_pixels = [self._index_classes(s.mask) for s in self.samples]
+
+    @staticmethod
+    def _index_classes(mask: np.ndarray, per_class: int = 4096) -> list[np.ndarray]:
+        """A few flat pixel indices of each class in ``mask`` (not ignore), for class-centred crops."""
+        rng = np.random.default_rng(0)
+        flat = mask.ravel()
+        out = []
+        for c in np.unique(flat):
+            if c == IGNORE_INDEX:
+                continue
+            idx = np.flatnonzero(flat == c)
+            out.append(idx if idx.size <= per_class else rng.choice(idx, per_class, replace=False))
+        return out
+
+    def __len__(self) -> int:
+        return self.length
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng((self.seed, self.epoch, index))
+        k = int(rng.choice(len(self.samples), p=self.weights))
+        sample = self.samples[k]
+        image, mask = self._window(sample, self._class_pixels[k], rng)
+        image, mask = self.transform(image, mask)
+        x = torch.from_numpy(standardize(image))
+        y = torch.from_numpy(np.ascontiguousarray(mask).astype(np.int64))
+        return x, y
+
+    def _window(
+        self, sample: Sample, class_pixels: list[np.ndarray], rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A patch-sized window (or the whole image when smaller), class-centred or uniform."""
+        h, w = sample.mask.shape
+        p = self.patch_size
+        if h <= p and w <= p:
+            return sample.image, sample.mask
+        if class_pixels and rng.random() < self.class_crop_p:
+            pixels = class_pixels[int(rng.integers(len(class_pixels)))]
+            cy, cx = divmod(int(pixels[int(rng.integers(pixels.size))]), w)
+            y0 = cy - int(rng.integers(p))
+            x0 = cx - int(rng.integers(p))
+        else:
+            y0 = int(rng.integers(max(h - p, 0) + 1))
+            x0 = int(rng.integers(max(w - p, 0) + 1))
+        y0 = min(max(y0, 0), max(h - p, 0))
+        x0 = min(max(x0, 0), max(w - p, 0))
+        return sample.image[y0 : y0 + p, x0 : x0 + p], sample.mask[y0 : y0 + p, x0 : x0 + p]

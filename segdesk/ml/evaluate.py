@@ -1,0 +1,88 @@
+"""Validation-time prediction and scoring: full-resolution metrics from one confusion matrix.
+
+Used by the trainer after each epoch, by ``segdesk train`` to compare a new model with the current
+one, and by the benchmarks. (The app's proposals go through ``infer.Predictor``, which blends tiles.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from segdesk.core.errors import Cancelled
+from segdesk.ml.data import Sample, standardize
+from segdesk.ml.metrics import ConfusionMatrix, SegmentationMetrics
+from segdesk.ml.model import UNet
+
+
+class CancelToken(Protocol):
+    def is_set(self) -> bool: ...
+
+
+@torch.inference_mode()
+def predict_logits(
+    model: UNet,
+    unit_image: np.ndarray,
+    *,
+    device: torch.device | str = "cpu",
+    tile: int = 512,
+    overlap: int = 64,
+    tta: bool = False,
+    cancel: CancelToken | None = None,
+) -> torch.Tensor:
+    """Logits (C, H, W) on the CPU for a [0, 1] HxWx3 image, in overlapping tiles when large."""
+    device = torch.device(device)
+    x = torch.from_numpy(standardize(unit_image))
+    _, h, w = x.shape
+    if h <= tile and w <= tile:
+        return _forward(model, x[None].to(device), tta)[0].float().cpu()
+    out = torch.zeros((model.config.num_classes, h, w))
+    weight = torch.zeros((1, h, w))
+    stride = max(tile - overlap, 1)
+    ys = sorted({*range(0, max(h - tile, 0) + 1, stride), max(h - tile, 0)})
+    xs = sorted({*range(0, max(w - tile, 0) + 1, stride), max(w - tile, 0)})
+    for y0 in ys:
+        for x0 in xs:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("cancelled during validation")
+            patch = x[None, :, y0 : y0 + tile, x0 : x0 + tile].to(device)
+            logits = _forward(model, patch, tta)[0].float().cpu()
+            out[:, y0 : y0 + tile, x0 : x0 + tile] += logits
+            weight[:, y0 : y0 + tile, x0 : x0 + tile] += 1
+    return out / weight
+
+
+def _forward(model: UNet, x: torch.Tensor, tta: bool) -> torch.Tensor:
+    if not tta:
+        return model(x)
+    acc = model(x).softmax(1)
+    acc += model(x.flip(-1)).softmax(1).flip(-1)
+    acc += model(x.flip(-2)).softmax(1).flip(-2)
+    acc += model(x.flip(-1, -2)).softmax(1).flip(-1, -2)
+    return (acc / 4).log()
+
+
+def evaluate(
+    model: UNet,
+    samples: Sequence[Sample],
+    class_names: Sequence[str],
+    *,
+    device: torch.device | str = "cpu",
+    tile: int = 512,
+    tta: bool = False,
+    cancel: CancelToken | None = None,
+) -> SegmentationMetrics:
+    """Metrics over all ``samples`` at full resolution from one confusion matrix."""
+    was_training = model.training
+    model.eval()
+    cm = ConfusionMatrix(len(class_names))
+    try:
+        for s in samples:
+            logits = predict_logits(model, s.image, device=device, tile=tile, tta=tta, cancel=cancel)
+            cm.update(s.mask, logits.argmax(0).numpy())
+    finally:
+        model.train(was_training)
+    return cm.compute(class_names)

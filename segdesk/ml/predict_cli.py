@@ -1,0 +1,243 @@
+"""``segdesk predict DIR|IMAGE``: proposals from the project's model, headless.
+
+Prints one line per image. ``--write`` puts the proposals into each image's Labelme JSON, replacing
+only earlier proposals: shapes a person made (or accepted) stay as they are, and a reviewed image's
+file is never opened for writing. ``--masks-out OUT`` writes each image's class-index PNG as the
+proposals draw it (after post-processing; 0 = background; ``<image stem>.png``), for scoring.
+
+The lead's cli.py wires it with :func:`add_predict_arguments` and :func:`predict_from_args`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from segdesk.core.atomic import atomic_write_bytes
+from segdesk.core.document import Document
+from segdesk.core.errors import Cancelled, ExportError, ModelError, SegdeskError
+from segdesk.core.postprocess import PostprocessConfig
+from segdesk.core.shapes import Shape
+from segdesk.ml.infer import CancelToken, Predictor, Proposals, propose
+
+if TYPE_CHECKING:
+    from segdesk.core.project import ImageEntry, Project
+
+Out = Callable[[str], None]
+
+
+def replace_proposals(document: Document, proposals: list[Shape]) -> Document:
+    """Keep every shape that is not a proposal (in order), then the new proposals; mark ``proposed``.
+
+    Changes ``document`` in place (one notification) and returns it.
+    """
+    document.shapes = [s for s in document.shapes if not s.is_proposal] + list(proposals)
+    if proposals or document.extra.get("status") == "proposed":
+        document.extra["status"] = "proposed"
+    document.notify("shapes")
+    return document
+
+
+def write_class_png(class_map: np.ndarray, path: Path) -> None:
+    """Write a uint8/uint16 class-index PNG atomically. Raises ExportError."""
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(class_map))
+    if not ok:
+        raise ExportError(path, None, "PNG encoding failed")
+    atomic_write_bytes(path, buf.tobytes(), error_cls=ExportError)
+
+
+def resolve_model(project_root: Path, model: str | None) -> Path:
+    """``--model``: a checkpoint file or version folder, or a version name (``v2``) of the project.
+
+    Without it, the project's current model. Raises ModelError.
+    """
+    from segdesk.ml.checkpoint import ModelStore
+
+    store = ModelStore(project_root)
+    if model is None:
+        path = store.current_path()
+        if path is None:
+            raise ModelError(
+                store.folder, None, "the project has no model yet: train one (segdesk train) or pass --model"
+            )
+        return path
+    candidate = Path(model)
+    if candidate.exists():
+        return candidate
+    if model in store.versions():
+        return store.path(model)
+    raise ModelError(
+        model,
+        None,
+        f"no such checkpoint file, and not a version of this project "
+        f"({', '.join(store.versions()) or 'none saved'})",
+    )
+
+
+def _summary(name: str, result: Proposals, seconds: float, action: str) -> str:
+    counts = Counter(s.label for s in result.shapes)
+    kinds = ", ".join(f"{label} {n}" for label, n in counts.most_common()) or "none"
+    pred = result.prediction
+    return (
+        f"{name}: {len(result.shapes)} proposals ({kinds}), mean confidence {pred.mean_confidence:.3f}, "
+        f"uncertainty {pred.uncertainty:.3f}, {pred.tiles} tile(s), {seconds:.2f} s{action}"
+    )
+
+
+def predict_command(
+    target: str | Path,
+    *,
+    model: str | None = None,
+    write: bool = False,
+    masks_out: str | Path | None = None,
+    device: str = "auto",
+    tile: int = 512,
+    overlap: float = 0.25,
+    backend: str = "auto",
+    min_area: int = 16,
+    max_hole_area: int = 64,
+    smooth: int = 0,
+    tolerance: float = 1.0,
+    out: Out = print,
+    cancel: CancelToken | None = None,
+) -> int:
+    """Predict every image of a project folder, or one image (or JSON file) of it. Returns the exit status:
+    0 all done, 1 some images failed (each named), 2 nothing could be done (no model, no images),
+    130 cancelled."""
+    from segdesk.core.project import Project
+
+    try:
+        project, entry = Project.open_path(target)
+        entries = [entry] if entry is not None else project.entries()
+        root = project.root
+        if not entries:
+            out(f"{root}: no images")
+            return 2
+        checkpoint = resolve_model(root, model)
+        post = PostprocessConfig(min_area=min_area, max_hole_area=max_hole_area, smooth_kernel=smooth)
+        predictor = Predictor.from_checkpoint(
+            checkpoint,
+            device=device,
+            tile=tile,
+            overlap=overlap,
+            backend=backend,  # type: ignore[arg-type]
+        )
+    except (SegdeskError, ValueError) as exc:
+        out(str(exc))
+        return 2
+    out(
+        f"model {predictor.model_version} ({checkpoint}), classes {', '.join(predictor.class_names)}, "
+        f"{predictor.backend.name} on {predictor.device}"
+    )
+    masks_dir = Path(masks_out) if masks_out is not None else None
+    if masks_dir is not None:
+        try:
+            masks_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            out(f"{masks_dir}: cannot create the folder: {exc.strerror or exc}")
+            return 2
+    failed = 0
+    for item in entries:
+        try:
+            out(_predict_one(project, item, predictor, post, tolerance, write, masks_dir, cancel))
+        except Cancelled:
+            out("cancelled")
+            return 130
+        except SegdeskError as exc:
+            failed += 1
+            out(f"{item.image_path.name}: FAILED: {exc}")
+    done = len(entries) - failed
+    out(f"{done} of {len(entries)} image(s) predicted" + (f", {failed} failed" if failed else ""))
+    return 1 if failed else 0
+
+
+def _predict_one(
+    project: Project,
+    entry: ImageEntry,
+    predictor: Predictor,
+    post: PostprocessConfig,
+    tolerance: float,
+    write: bool,
+    masks_dir: Path | None,
+    cancel: CancelToken | None,
+) -> str:
+    from segdesk.core.image_io import read_image
+
+    start = time.perf_counter()
+    image_path = entry.image_path
+    result = propose(predictor, read_image(image_path).data, post=post, tolerance=tolerance, cancel=cancel)
+    action = ""
+    if masks_dir is not None:
+        write_class_png(result.rasterized(), masks_dir / (image_path.stem + ".png"))
+    if write:
+        # Decide from the file on disk, before anything is loaded for writing.
+        if project.status(entry) == "reviewed":
+            action = ", reviewed: left as it is"
+        else:
+            document = replace_proposals(project.load(entry), result.shapes)
+            project.save(entry, document)
+            action = f", written to {entry.json_path.name}"
+    return _summary(image_path.name, result, time.perf_counter() - start, action)
+
+
+def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``segdesk predict``."""
+    parser.add_argument("target", metavar="DIR|IMAGE", help="a project folder, or one image in it")
+    parser.add_argument(
+        "--model", metavar="M", help="checkpoint file/folder or version (v2); default: current"
+    )
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help="write proposals into the JSON files (never touches reviewed images)",
+    )
+    parser.add_argument("--masks-out", metavar="OUT", help="write class-index PNGs (0 = background) here")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    parser.add_argument("--tile", type=int, default=512, help="tile size in pixels (default: 512)")
+    parser.add_argument("--overlap", type=float, default=0.25, help="tile overlap fraction (default: 0.25)")
+    parser.add_argument(
+        "--backend",
+        choices=("auto", "torch", "onnx"),
+        default="auto",
+        help="inference backend (default: auto = onnxruntime on the CPU, torch on a GPU)",
+    )
+    parser.add_argument("--min-area", type=int, default=16, help="drop islands smaller than this (px)")
+    parser.add_argument("--max-hole-area", type=int, default=64, help="fill enclosed holes up to this (px)")
+    parser.add_argument("--smooth", type=int, default=0, help="majority filter size, odd; 0 = off")
+    parser.add_argument("--tolerance", type=float, default=1.0, help="polygon simplification (px)")
+
+
+def predict_from_args(args: argparse.Namespace, *, out: Out = print) -> int:
+    """Run :func:`predict_command` with parsed ``add_predict_arguments`` options."""
+    return predict_command(
+        args.target,
+        model=args.model,
+        write=args.write,
+        masks_out=args.masks_out,
+        device=args.device,
+        tile=args.tile,
+        overlap=args.overlap,
+        backend=args.backend,
+        min_area=args.min_area,
+        max_hole_area=args.max_hole_area,
+        smooth=args.smooth,
+        tolerance=args.tolerance,
+        out=out,
+    )
+
+
+__all__ = [
+    "add_predict_arguments",
+    "predict_command",
+    "predict_from_args",
+    "replace_proposals",
+    "resolve_model",
+    "write_class_png",
+]

@@ -1,0 +1,522 @@
+"""Training: ``fine_tune(dataset, config, cancel)`` is a generator of progress records.
+
+It yields ``TrainProgress`` (a few times a second), ``EpochEnd`` (validation metrics after each
+epoch) and, last, ``TrainResult`` (the trained model, on the CPU, in eval mode). Cancelling (the
+token's ``is_set()`` becomes true) raises ``segdesk.core.errors.Cancelled`` from the generator
+within one batch (well under a second at the default sizes); nothing is returned then.
+
+Schedule: AdamW, linear warmup over ``warmup_steps`` then cosine decay driven by the fraction of the
+wall-clock budget used (or of the steps of ``max_epochs``, whichever is further along).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from segdesk.core.errors import Cancelled, TrainingError
+from segdesk.ml.augment import AugmentConfig, apply, build_augmentation
+from segdesk.ml.data import NORMALIZATION, PatchDataset, TrainingSet
+from segdesk.ml.evaluate import evaluate
+from segdesk.ml.losses import LossConfig, SegmentationLoss
+from segdesk.ml.metrics import SegmentationMetrics
+from segdesk.ml.model import UNet, UNetConfig, Upsample
+
+Device = str  # "auto", "cpu", "cuda", "cuda:N" or "mps"
+
+
+class CancelToken(Protocol):
+    def is_set(self) -> bool: ...
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run.
+
+    ``minutes`` is a wall-clock budget (the schedule follows elapsed time); ``None`` trains exactly
+    ``max_epochs`` epochs with the schedule following epochs, which makes a seeded run repeatable.
+    """
+
+    minutes: float | None = 2.0
+    max_epochs: int = 1000
+    patience: int = 20  # epochs without a better validation mIoU before stopping; 0 = never
+    patch_size: int = 256
+    batch_size: int = 4
+    patches_per_epoch: int = 0  # 0 = about 4 coverages of the training pixels, 32..512
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 20
+    min_lr_ratio: float = 0.02
+    seed: int = 0
+    device: Device = "auto"
+    amp: bool = True  # CUDA only: bf16 where supported, else fp16 with a GradScaler
+    channels_last: bool | None = None  # None = on CUDA only
+    threads: int | None = None  # torch CPU threads while training; None = leave as is
+    num_workers: int = 0
+    class_crop_p: float = 0.5
+    loss: LossConfig = field(default_factory=LossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # Architecture of a NEW model (a given model keeps its own).
+    base_width: int = 8
+    depth: int = 4
+    upsample: Upsample = "bilinear"
+    val_tile: int = 512
+    progress_interval_s: float = 0.25
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["augment"] = self.augment.to_dict()
+        d["loss"] = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.loss).items()}
+        return d
+
+
+@dataclass
+class TrainProgress:
+    step: int
+    epoch: int
+    loss: float
+    lr: float
+    patches_per_s: float
+    eta_s: float
+    elapsed_s: float
+
+
+@dataclass
+class EpochEnd:
+    epoch: int
+    step: int
+    elapsed_s: float
+    train_loss: float
+    metrics: SegmentationMetrics
+    best_miou: float
+    improved: bool
+
+
+@dataclass
+class TrainResult:
+    """The final record. ``model`` holds the weights of the best validation epoch."""
+
+    model: UNet
+    class_names: list[str]
+    metrics: SegmentationMetrics
+    history: list[dict[str, Any]]
+    split: str
+    images: list[str]
+    val_images: list[str]
+    steps: int
+    epochs: int
+    elapsed_s: float
+    stop_reason: str
+    config: dict[str, Any]
+    device: str
+
+    def meta(self) -> dict[str, Any]:
+        """Checkpoint metadata for ``checkpoint.save_checkpoint``."""
+        return {
+            "classes": list(self.class_names),
+            "normalization": dict(NORMALIZATION),
+            "metrics": {**self.metrics.to_dict(), "split": self.split, "val_images": self.val_images},
+            "history": self.history,
+            "images": list(self.images),
+            "training": {
+                "steps": self.steps,
+                "epochs": self.epochs,
+                "elapsed_s": round(self.elapsed_s, 2),
+                "stop_reason": self.stop_reason,
+                "device": self.device,
+                "config": self.config,
+            },
+        }
+
+
+TrainEvent = TrainProgress | EpochEnd | TrainResult
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto``: CUDA, then Apple MPS, then CPU (``device.pick_device``); also ``cuda:N``.
+
+    A device that is not available here is a TrainingError, not a silent fallback.
+    """
+    from segdesk.ml.device import DeviceError, pick_device
+
+    try:
+        return pick_device(device)
+    except DeviceError as exc:
+        raise TrainingError(str(exc)) from exc
+
+
+def gui_friendly_threads() -> int:
+    """Torch threads that leave one core to a GUI thread."""
+    import os
+
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def adapt_head(model: UNet, old_classes: Sequence[str], new_classes: Sequence[str]) -> UNet:
+    """Make ``model`` predict ``new_classes``: rows of known classes are kept by name, new ones fresh."""
+    if list(old_classes) == list(new_classes):
+        return model
+    old_head = model.head
+    model.replace_head(len(new_classes))
+    fresh = model.head
+    with torch.no_grad():
+        for i, name in enumerate(new_classes):
+            if name in old_classes:
+                j = list(old_classes).index(name)
+                fresh.weight[i] = old_head.weight[j]
+                fresh.bias[i] = old_head.bias[j]
+            elif i < old_head.out_channels:
+                # replace_head copied the old row i by position; a new class must not inherit it.
+                reinit = torch.nn.Conv2d(fresh.in_channels, 1, 1)
+                fresh.weight[i] = reinit.weight[0].to(fresh.weight)
+                fresh.bias[i] = reinit.bias[0].to(fresh.bias)
+    return model
+
+
+# --- the trainer ----------------------------------------------------------------------------------
+
+
+def _check_dataset(dataset: TrainingSet) -> np.ndarray:
+    if not dataset.train:
+        raise TrainingError(f"{dataset.source}: no reviewed images to train on")
+    counts = np.zeros(len(dataset.class_names), dtype=np.int64)
+    for s in dataset.train:
+        m = s.mask[s.mask < len(dataset.class_names)]
+        counts += np.bincount(m.ravel(), minlength=len(dataset.class_names))
+    present = [n for n, c in zip(dataset.class_names, counts, strict=True) if c > 0]
+    if len(present) < 2:
+        which = present[0] if present else "no class (everything ignored)"
+        raise TrainingError(
+            f"{dataset.source}: the reviewed images contain only {which}; "
+            "label at least two classes (e.g. background and one object class)"
+        )
+    return counts
+
+
+def _prepare_model(
+    dataset: TrainingSet, config: TrainConfig, model: UNet | None, model_classes: Sequence[str] | None
+) -> UNet:
+    n = len(dataset.class_names)
+    if model is None:
+        cfg = UNetConfig(
+            num_classes=n, base_width=config.base_width, depth=config.depth, upsample=config.upsample
+        )
+        return UNet(cfg)
+    model = copy.deepcopy(model)
+    old = list(model_classes) if model_classes is not None else None
+    if old is None:
+        if model.config.num_classes != n:
+            model.replace_head(n)
+        return model
+    return adapt_head(model, old, dataset.class_names)
+
+
+def _lr_at(config: TrainConfig, step: int, fraction: float) -> float:
+    warm = min(1.0, (step + 1) / max(config.warmup_steps, 1))
+    fraction = min(max(fraction, 0.0), 1.0)
+    cos = config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * fraction))
+    return config.lr * warm * cos
+
+
+def _seed_everything(seed: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g
+
+
+def fine_tune(
+    dataset: TrainingSet,
+    config: TrainConfig | None = None,
+    cancel: CancelToken | None = None,
+    *,
+    model: UNet | None = None,
+    model_classes: Sequence[str] | None = None,
+) -> Iterator[TrainEvent]:
+    """Train (or fine-tune ``model``, whose head is adapted when classes changed) on ``dataset``.
+
+    Yields TrainProgress / EpochEnd records and finally a TrainResult holding the weights of the best
+    validation epoch; when fine-tuning, epoch 0 (the starting model) competes too. ``model`` itself
+    is not modified. Seeds Python's, NumPy's and torch's global RNGs with ``config.seed``.
+    Raises TrainingError (no images, a single class, NaN loss) and Cancelled (token set).
+    """
+    config = config or TrainConfig()
+    old_threads = torch.get_num_threads()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    try:
+        yield from _Trainer(dataset, config, cancel, model, model_classes).run()
+    finally:
+        if config.threads:
+            torch.set_num_threads(old_threads)
+
+
+class _Trainer:
+    """The state of one run; ``run`` is the generator behind ``fine_tune``."""
+
+    def __init__(
+        self,
+        dataset: TrainingSet,
+        config: TrainConfig,
+        cancel: CancelToken | None,
+        base: UNet | None,
+        model_classes: Sequence[str] | None,
+    ) -> None:
+        self.dataset, self.config, self.cancel = dataset, config, cancel
+        self.budget = math.inf if config.minutes is None else config.minutes * 60.0
+        counts = _check_dataset(dataset)
+        self.device = resolve_device(config.device)
+        generator = _seed_everything(config.seed)
+        model = _prepare_model(dataset, config, base, model_classes).to(self.device)
+        cl = config.channels_last
+        self.channels_last = cl if cl is not None else self.device.type == "cuda"
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.fine_tuning = base is not None
+        n = len(dataset.class_names)
+        self.criterion = SegmentationLoss(config.loss, num_classes=n, pixel_counts=counts).to(self.device)
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.amp_dtype, self.scaler = _amp_setup(config, self.device)
+        self.loader, self.patches = _make_loader(dataset, config, generator)
+        self.total_steps = len(self.loader) * config.max_epochs
+        self.step = self.epoch = self.seen = 0
+        self.val_cost = 0.0
+        self.history: list[dict[str, Any]] = []
+        self.best_miou, self.bad_epochs = -1.0, 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_metrics: SegmentationMetrics | None = None
+        # The budget counts training and validation, not the one-time setup above (the first AdamW
+        # imports torch._dynamo: seconds on a busy CPU).
+        self.start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def out_of_time(self) -> bool:
+        return self.elapsed() >= self.budget - self.val_cost
+
+    def check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled("training cancelled")
+
+    def run(self) -> Iterator[TrainEvent]:
+        hooks = _cancel_hooks(self.model, self.cancel)
+        try:
+            if self.fine_tuning:
+                # Epoch 0 scores the starting model: a fine-tune never returns weights that do
+                # worse on the validation images than the model it started from.
+                yield self.validate([])
+            stop_reason = "max_epochs"
+            while self.epoch < self.config.max_epochs:
+                losses: list[float] = []
+                yield from self.train_epoch(losses)
+                self.epoch += 1
+                yield self.validate(losses)
+                if self.out_of_time():
+                    stop_reason = "time_budget"
+                    break
+                if self.config.patience and self.bad_epochs >= self.config.patience:
+                    stop_reason = "early_stopping"
+                    break
+        finally:
+            for handle in hooks:
+                handle.remove()
+        yield self.result(stop_reason)
+
+    def train_epoch(self, losses: list[float]) -> Iterator[TrainProgress]:
+        self.patches.set_epoch(self.epoch)
+        self.model.train()
+        last_report = 0.0
+        for x, y in self.loader:
+            self.check_cancel()
+            fraction = max(
+                self.elapsed() / max(self.budget - self.val_cost, 1e-6), self.step / self.total_steps
+            )
+            lr = _lr_at(self.config, self.step, fraction)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            loss = self.train_step(x, y)
+            losses.append(loss)
+            self.step += 1
+            self.seen += x.shape[0]
+            elapsed = self.elapsed()
+            if elapsed - last_report >= self.config.progress_interval_s or self.step == 1:
+                last_report = elapsed
+                yield TrainProgress(
+                    step=self.step,
+                    epoch=self.epoch,
+                    loss=loss,
+                    lr=lr,
+                    patches_per_s=self.seen / max(elapsed, 1e-6),
+                    eta_s=_eta(self.budget, elapsed, self.step, self.total_steps),
+                    elapsed_s=elapsed,
+                )
+            if self.out_of_time():
+                break
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        x = x.to(self.device, non_blocking=True)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = y.to(self.device, non_blocking=True)
+        loss = _train_step(self.model, self.criterion, self.optimizer, x, y, self.amp_dtype, self.scaler)
+        self.check_cancel()
+        if not math.isfinite(loss):
+            raise TrainingError(
+                f"{self.dataset.source}: the loss became {loss} at step {self.step}; "
+                "lower the learning rate (lr) or check the images"
+            )
+        return loss
+
+    def validate(self, losses: list[float]) -> EpochEnd:
+        t_val = time.perf_counter()
+        ds = self.dataset
+        metrics = evaluate(
+            self.model,
+            ds.val,
+            ds.class_names,
+            device=self.device,
+            tile=self.config.val_tile,
+            cancel=self.cancel,
+        )
+        self.val_cost = time.perf_counter() - t_val
+        improved = metrics.miou > self.best_miou + 1e-4
+        if improved:
+            self.best_miou, self.best_metrics, self.bad_epochs = metrics.miou, metrics, 0
+            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        else:
+            self.bad_epochs += 1
+        elapsed = self.elapsed()
+        train_loss = float(np.mean(losses)) if losses else float("nan")
+        self.history.append(
+            {
+                "epoch": self.epoch,
+                "step": self.step,
+                "elapsed_s": round(elapsed, 2),
+                "train_loss": round(train_loss, 5) if losses else None,
+                "val_miou": round(metrics.miou, 5),
+                "val_iou": [None if v is None else round(v, 5) for v in metrics.iou],
+            }
+        )
+        return EpochEnd(self.epoch, self.step, elapsed, train_loss, metrics, self.best_miou, improved)
+
+    def result(self, stop_reason: str) -> TrainResult:
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        model = self.model.to("cpu").to(memory_format=torch.contiguous_format).eval()
+        assert self.best_metrics is not None  # at least one epoch always runs
+        ds = self.dataset
+        return TrainResult(
+            model=model,
+            class_names=list(ds.class_names),
+            metrics=self.best_metrics,
+            history=self.history,
+            split=ds.split,
+            images=[s.name for s in ds.train],
+            val_images=[s.name for s in ds.val],
+            steps=self.step,
+            epochs=self.epoch,
+            elapsed_s=self.elapsed(),
+            stop_reason=stop_reason,
+            config=self.config.to_dict(),
+            device=str(self.device),
+        )
+
+
+def _cancel_hooks(model: UNet, cancel: CancelToken | None) -> list[Any]:
+    """Check the token between network blocks, forward and backward, so cancel is quick mid-step."""
+    if cancel is None:
+        return []
+
+    def check(*_: Any) -> None:
+        if cancel.is_set():
+            raise Cancelled("training cancelled")
+
+    def on_output(module: torch.nn.Module, inputs: Any, output: torch.Tensor) -> None:
+        check()
+        if output.requires_grad:
+            output.register_hook(lambda grad: check())
+
+    blocks = [model.inc, *model.downs, *(up.conv for up in model.ups)]
+    return [b.register_forward_hook(on_output) for b in blocks]
+
+
+def _eta(budget: float, elapsed: float, step: int, total_steps: int) -> float:
+    """Seconds left: the time budget or the remaining epochs at the current speed, the sooner."""
+    by_steps = (total_steps - step) * elapsed / max(step, 1)
+    return max(min(budget - elapsed, by_steps), 0.0)
+
+
+def _amp_setup(config: TrainConfig, device: torch.device) -> tuple[torch.dtype | None, Any]:
+    if not config.amp or device.type != "cuda":
+        return None, None
+    if torch.cuda.is_bf16_supported():
+        return torch.bfloat16, None
+    return torch.float16, torch.amp.GradScaler("cuda")
+
+
+def _make_loader(
+    dataset: TrainingSet, config: TrainConfig, generator: torch.Generator
+) -> tuple[torch.utils.data.DataLoader, PatchDataset]:
+    pipeline = build_augmentation(config.patch_size, config.augment, seed=config.seed)
+    length = config.patches_per_epoch
+    if length <= 0:
+        pixels = sum(s.mask.size for s in dataset.train)
+        length = int(np.clip(4 * pixels / config.patch_size**2, 32, 512))
+    length = max(config.batch_size, length // config.batch_size * config.batch_size)
+    patches = PatchDataset(
+        dataset.train,
+        lambda im, m: apply(pipeline, im, m),
+        patch_size=config.patch_size,
+        length=length,
+        class_crop_p=config.class_crop_p,
+        seed=config.seed,
+    )
+    loader = torch.utils.data.DataLoader(
+        patches,
+        batch_size=config.batch_size,
+        shuffle=False,
+        num_workers=config.num_workers,
+        drop_last=True,
+        generator=generator,
+    )
+    return loader, patches
+
+
+def _train_step(
+    model: UNet,
+    criterion: SegmentationLoss,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    amp_dtype: torch.dtype | None,
+    scaler: Any,
+) -> float:
+    optimizer.zero_grad(set_to_none=True)
+    if amp_dtype is not None:
+        with torch.autocast(device_type=x.device.type, dtype=amp_dtype):
+            logits = model(x)
+        loss = criterion(logits.float(), y)
+    else:
+        loss = criterion(model(x), y)
+    if not torch.isfinite(loss):
+        return float(loss.detach())
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
+    return float(loss.detach())

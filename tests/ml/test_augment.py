@@ -1,0 +1,124 @@
+"""Augmentation keeps image and mask aligned under every geometric transform."""
+
+from __future__ import annotations
+
+import os
+
+import albumentations as A
+import cv2
+import numpy as np
+import pytest
+
+from segdesk.ml.augment import NO_AUGMENTATION, AugmentConfig, apply, build_augmentation, crop_transform
+from segdesk.ml.data import IGNORE_INDEX
+
+
+def _pattern(size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """An asymmetric 'L' plus a square: bright in the image, class 1 / 2 in the mask."""
+    img = np.full((size, size, 3), 0.1, np.float32)
+    mask = np.zeros((size, size), np.uint8)
+    mask[10:40, 10:18] = 1
+    mask[32:40, 10:35] = 1
+    mask[45:55, 40:55] = 2
+    img[mask == 1] = 0.9
+    img[mask == 2] = 0.5
+    return img, mask
+
+
+def _assert_aligned(img: np.ndarray, mask: np.ndarray, *, square: bool = True) -> None:
+    bright = img[..., 0] > 0.7
+    mid = (img[..., 0] > 0.3) & (img[..., 0] < 0.7)
+    valid = mask != IGNORE_INDEX
+    # Interior pixels (away from interpolated edges) must agree.
+    core1 = cv2.erode((mask == 1).astype(np.uint8), np.ones((3, 3))) > 0
+    core2 = cv2.erode((mask == 2).astype(np.uint8), np.ones((3, 3))) > 0
+    assert core1.sum() > 20 and bright[core1].all()
+    assert (core2.sum() > 10 or not square) and mid[core2].all()
+    assert not bright[
+        valid & (mask == 0) & (cv2.dilate((mask > 0).astype(np.uint8), np.ones((5, 5))) == 0)
+    ].any()
+
+
+def test_env_is_set_before_import():
+    assert os.environ.get("NO_ALBUMENTATIONS_UPDATE") == "1"
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [
+        A.HorizontalFlip(p=1.0),
+        A.VerticalFlip(p=1.0),
+        A.RandomRotate90(p=1.0),
+        "affine",
+        "full",
+    ],
+    ids=["hflip", "vflip", "rot90", "affine", "full-pipeline"],
+)
+def test_geometric_transforms_keep_alignment(transform):
+    img, mask = _pattern()
+    for seed in range(8):
+        if transform == "affine":
+            pipe = build_augmentation(
+                64,
+                AugmentConfig(
+                    flips=False,
+                    rotate90=False,
+                    affine_p=1.0,
+                    intensity_p=0,
+                    noise_p=0,
+                    blur_p=0,
+                    scale=(0.9, 1.1),
+                    rotate=20,
+                ),
+                seed=seed,
+            )
+        elif transform == "full":
+            pipe = build_augmentation(
+                64,
+                AugmentConfig(affine_p=1.0, intensity_p=0, noise_p=0, blur_p=0, scale=(0.9, 1.1)),
+                seed=seed,
+            )
+        else:
+            pipe = A.Compose([transform], seed=seed)
+        out_img, out_mask = apply(pipe, img, mask)
+        assert out_img.shape == (64, 64, 3) and out_mask.shape == (64, 64)
+        assert set(np.unique(out_mask)) <= {0, 1, 2}  # nearest: no new label values
+        _assert_aligned(out_img, out_mask)
+        if transform in ("affine", "full"):
+            continue
+        # Exact transforms: the transformed image equals the pattern re-drawn from the mask.
+        expect = np.where(out_mask == 1, 0.9, np.where(out_mask == 2, 0.5, 0.1))
+        np.testing.assert_allclose(out_img[..., 0], expect, atol=1e-6)
+
+
+def test_crop_and_pad_keep_alignment_and_pad_mask_with_ignore():
+    img, mask = _pattern(40)
+    pipe = A.Compose(crop_transform(64), seed=3)
+    out_img, out_mask = apply(pipe, img, mask)
+    assert out_mask.shape == (64, 64)
+    assert (out_mask == IGNORE_INDEX).sum() == 64 * 64 - 40 * 40
+    _assert_aligned(out_img, out_mask, square=False)  # the square lies outside a 40px pattern
+    big_img, big_mask = _pattern(64)
+    out_img, out_mask = apply(A.Compose(crop_transform(32), seed=5), big_img, big_mask)
+    assert out_mask.shape == (32, 32) and IGNORE_INDEX not in out_mask
+
+
+def test_intensity_transforms_keep_range_and_leave_mask():
+    img, mask = _pattern()
+    pipe = build_augmentation(
+        64,
+        AugmentConfig(flips=False, rotate90=False, affine_p=0, intensity_p=1.0, noise_p=1.0, blur_p=1.0),
+        seed=0,
+    )
+    out_img, out_mask = apply(pipe, img, mask)
+    assert out_img.dtype == np.float32 and 0 <= out_img.min() and out_img.max() <= 1
+    np.testing.assert_array_equal(out_mask, mask)
+    assert not np.allclose(out_img, img)
+    np.testing.assert_array_equal(out_img[..., 0], out_img[..., 1])  # grey stays grey
+
+
+def test_no_augmentation_is_only_the_crop():
+    img, mask = _pattern()
+    out_img, out_mask = apply(build_augmentation(64, NO_AUGMENTATION, seed=0), img, mask)
+    np.testing.assert_array_equal(out_img, img)
+    np.testing.assert_array_equal(out_mask, mask)

@@ -1,0 +1,104 @@
+"""`segdesk train DIR` logic on a generated project: only reviewed images train; versions saved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from segdesk.core.document import Document
+from segdesk.core.errors import TrainingError
+from segdesk.core.labelme_io import save_document
+from segdesk.core.shapes import Shape
+from segdesk.ml.checkpoint import ModelStore
+from segdesk.ml.data import IGNORE_INDEX, training_set_from_project
+from segdesk.ml.train_cli import train_command
+
+torch.set_num_threads(1)
+
+
+def _square(x0: int, y0: int, s: int) -> np.ndarray:
+    return np.array([[x0, y0], [x0 + s, y0], [x0 + s, y0 + s], [x0, y0 + s]], dtype=np.float64)
+
+
+def _make_project(root: Path, statuses: list[str]) -> None:
+    rng = np.random.default_rng(0)
+    for i, status in enumerate(statuses):
+        image = (40 + rng.normal(0, 8, (64, 64))).clip(0, 255).astype(np.uint8)
+        shapes = []
+        for _k in range(3):
+            x0, y0 = (int(v) for v in rng.integers(2, 40, 2))
+            image[y0 : y0 + 16, x0 : x0 + 16] = 200
+            shapes.append(Shape(label="cell", points=_square(x0, y0, 15)))
+        shapes.append(Shape(label="__ignore__", points=_square(0, 56, 7)))
+        cv2.imwrite(str(root / f"{i}.png"), image)
+        doc = Document(image_path=f"{i}.png", image_height=64, image_width=64, shapes=shapes)
+        doc.set_status(status)  # type: ignore[arg-type]
+        save_document(doc, root / f"{i}.json")
+    (root / "labels.txt").write_text("__ignore__\n_background_\ncell\n")
+
+
+def test_only_reviewed_images_train_and_ignore_is_255(tmp_path: Path):
+    _make_project(tmp_path, ["reviewed", "proposed", "reviewed", "unlabeled"])
+    (tmp_path / "4.png").write_bytes((tmp_path / "0.png").read_bytes())  # an image without JSON
+    ts = training_set_from_project(tmp_path)
+    assert ts.class_names == ["_background_", "cell"]
+    assert sorted(ts.image_names) == ["0.png", "2.png"] and ts.split == "all-for-both"
+    assert all((s.mask[56:63, 0:7] == IGNORE_INDEX).all() for s in ts.train)
+
+
+def test_no_reviewed_images_is_a_clear_error(tmp_path: Path):
+    _make_project(tmp_path, ["proposed"])
+    with pytest.raises(TrainingError, match="no reviewed images"):
+        training_set_from_project(tmp_path)
+    lines: list[str] = []
+    assert train_command(tmp_path, minutes=0.01, out=lines.append) == 1
+    assert "no reviewed images" in lines[-1]
+
+
+def test_train_command_saves_versions_and_promotes(tmp_path: Path):
+    _make_project(tmp_path, ["reviewed", "reviewed", "reviewed"])
+    lines: list[str] = []
+    bar: list[str] = []
+    rc = train_command(
+        tmp_path, minutes=0.05, device="cpu", base_width=4, depth=2, out=lines.append, bar=bar.append
+    )
+    assert rc == 0, lines
+    store = ModelStore(tmp_path)
+    assert store.versions() == ["v1"] and store.current() == "v1"
+    meta = store.info("v1")
+    assert meta["metrics"]["split"] == "held-out" and len(meta["metrics"]["val_images"]) == 1
+    assert len(meta["images"]) == 2 and meta["promotion"]["promote"]
+    assert any(line.startswith("epoch") for line in lines) and "made it current" in lines[-1]
+    assert bar and bar[0].startswith("[")
+    # Second run fine-tunes v1; it becomes current only if not worse on the same held-out image.
+    rc = train_command(tmp_path, minutes=0.05, device="cpu", base_width=4, depth=2, out=lines.append)
+    assert rc == 0 and store.versions() == ["v1", "v2"]
+    meta2 = store.info("v2")
+    assert meta2["base_version"] == "v1"
+    promo = meta2["promotion"]
+    assert promo["current_version"] == "v1" and promo["current_miou"] is not None
+    assert store.current() == ("v2" if promo["promote"] else "v1")
+
+
+def test_argparse_options(tmp_path: Path):
+    import argparse
+
+    from segdesk.ml.train_cli import add_train_arguments, train_from_args
+
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    args = parser.parse_args([str(tmp_path), "--minutes", "0.5", "--device", "cpu", "--base-width", "8"])
+    assert (args.minutes, args.device, args.base_width, args.depth, args.from_scratch) == (
+        0.5,
+        "cpu",
+        8,
+        None,
+        False,
+    )
+    _make_project(tmp_path, ["unlabeled"])
+    lines: list[str] = []
+    assert train_from_args(args, out=lines.append) == 1 and "no reviewed images" in lines[-1]
