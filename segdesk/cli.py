@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from segdesk import __version__
 from segdesk.core.errors import SegdeskError
 
-SUBCOMMANDS = ("train", "predict", "check", "import-masks")
+SUBCOMMANDS = ("train", "predict", "export", "check", "import-masks")
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -38,15 +38,15 @@ def _cmd_import_masks(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from segdesk.ml.train_cli import train_command
+    from segdesk.ml.train_cli import terminal_bar, train_from_args
 
-    return train_command(
-        args.folder,
-        minutes=args.minutes,
-        device=args.device,
-        base_width=args.base_width,
-        threads=args.threads,
-    )
+    return train_from_args(args, bar=terminal_bar())
+
+
+def _args_train(parser: argparse.ArgumentParser) -> None:
+    from segdesk.ml.train_cli import add_train_arguments
+
+    add_train_arguments(parser)
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -86,18 +86,22 @@ def _build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace existing JSON files / image copies")
     p.set_defaults(handler=_cmd_import_masks)
 
+    # train, predict and export onnx keep their options in the ml package: torch loads only when asked for
     p = sub.add_parser("train", help="fine-tune the project's model on its reviewed images")
-    p.add_argument("folder")
-    p.add_argument("--minutes", type=float, default=2.0, help="wall-clock training budget")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--base-width", type=int, default=None, help="UNet base width for a new model")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    if selected == "train":
+        _args_train(p)
     p.set_defaults(handler=_cmd_train)
 
     p = sub.add_parser("predict", help="propose shapes for unreviewed images with the current model")
-    if selected == "predict":  # its options live in the ml package: load torch only when asked for
+    if selected == "predict":
         _args_predict(p)
     p.set_defaults(handler=_cmd_predict)
+
+    p = sub.add_parser("export", help="masks / VOC / COCO / previews, or the model as ONNX")
+    if selected == "export":
+        from segdesk.ml.export_cli import add_export_arguments  # imports torch only for `export onnx`
+
+        add_export_arguments(p)
     return parser
 
 

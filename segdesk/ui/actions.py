@@ -106,6 +106,15 @@ def create_actions(parent: QWidget) -> Actions:
         checkable=True,
         tip="Save each change as it happens",
     )
+    _add(
+        a,
+        parent,
+        "export",
+        "&Export...",
+        category=f,
+        shortcuts=("Ctrl+Shift+E",),
+        tip="Export masks, a VOC folder, COCO JSON or the model (ONNX)",
+    )
     _add(a, parent, "quit", "&Quit", category=f, shortcuts=("Ctrl+Q",))
 
     _add(a, parent, "prev_image", "&Previous image", category=n, shortcuts=("A", "Ctrl+Shift+A"))
@@ -156,6 +165,7 @@ def create_actions(parent: QWidget) -> Actions:
         tip="Change brightness and contrast for viewing (the image file is never changed)",
     )
     _add(a, parent, "fill_opacity", "Fill &opacity...", category=v)
+    _add_model_actions(a, parent)
     _add(a, parent, "shortcuts", "&Keyboard shortcuts", category=h, shortcuts=("F1",))
     _add(a, parent, "about", "&About segdesk", category=h)
     for name, short in (
@@ -172,6 +182,23 @@ def create_actions(parent: QWidget) -> Actions:
     return a
 
 
+#: The Model menu: (name, text, shortcut, tip). Enter / double-click on a proposal also accept it.
+MODEL_ACTIONS: tuple[tuple[str, str, str, str], ...] = (
+    ("predict", "&Predict this image", "Ctrl+P", "Run the model on this image"),
+    ("accept_all", "&Accept all proposals", "Shift+Return", "Accept every proposal on this image"),
+    ("accept_selected", "Accept &selected proposals", "Ctrl+Return", "Accept the selected proposals"),
+    ("reject_all", "&Reject all proposals", "Ctrl+Shift+Backspace", "Remove every proposal"),
+    ("mark_reviewed", "&Mark reviewed", "Ctrl+Shift+R", "Save this image as reviewed (it trains)"),
+    ("next_uncertain", "&Next most uncertain", "Ctrl+Shift+N", "Go to the image the model is least sure of"),
+    ("retrain", "Re&train on my labels", "Ctrl+Shift+T", "Fine-tune the model on the reviewed images"),
+)
+
+
+def _add_model_actions(a: Actions, parent: QWidget) -> None:
+    for name, text, shortcut, tip in MODEL_ACTIONS:
+        _add(a, parent, name, text, category="Model", shortcuts=(shortcut,), tip=tip)
+
+
 def build_menus(window: QMainWindow, actions: Actions) -> QMenu:
     """Fill the menu bar and the tool bar; returns the (empty) "Open recent" menu to fill on show."""
     bar = window.menuBar()
@@ -181,6 +208,8 @@ def build_menus(window: QMainWindow, actions: Actions) -> QMenu:
     recent.setObjectName("menu_recent")
     file_menu.addSeparator()
     file_menu.addActions([actions["save"], actions["autosave"]])
+    file_menu.addSeparator()
+    file_menu.addAction(actions["export"])
     file_menu.addSeparator()
     file_menu.addAction(actions["quit"])
 
@@ -200,6 +229,9 @@ def build_menus(window: QMainWindow, actions: Actions) -> QMenu:
     view_menu.addSeparator()
     docks = view_menu.addMenu("&Docks")
     docks.setObjectName("menu_docks")
+
+    model_menu = bar.addMenu("&Model")
+    model_menu.addActions([actions[name] for name, *_rest in MODEL_ACTIONS])
 
     go_menu = bar.addMenu("&Go")
     go_menu.addActions([actions["prev_image"], actions["next_image"]])

@@ -28,8 +28,10 @@ from segdesk.ui.canvas import CanvasView
 from segdesk.ui.dialogs.label_dialog import LabelDialog
 from segdesk.ui.dialogs.shortcuts import ShortcutsDialog
 from segdesk.ui.dialogs.view_adjust import OpacityDialog, ViewAdjustDialog
+from segdesk.ui.model_assist import ModelAssist
 from segdesk.ui.panels.files import FilesPanel
 from segdesk.ui.panels.labels import LabelsPanel
+from segdesk.ui.panels.model import ModelPanel
 from segdesk.ui.panels.shapes import ShapesPanel
 from segdesk.ui.session import CurrentImage, Session, UnsavedAnswer
 from segdesk.ui.settings import AppSettings
@@ -78,12 +80,15 @@ class MainWindow(QMainWindow):
         self.shapes_panel = ShapesPanel(self)
         for dock in (self.files_panel, self.labels_panel, self.shapes_panel):
             self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.model_panel = ModelPanel(self)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.model_panel)
+        self.assist = ModelAssist(self.model_panel, self.session, self.canvas, self)
         self.label_dialog = LabelDialog(self)
         self.acts = create_actions(self)
         self.acts["autosave"].setChecked(self.session.autosave())
         self.recent_menu = build_menus(self, self.acts)
         docks_menu = self.menuBar().findChild(type(self.recent_menu), "menu_docks")
-        for dock in (self.files_panel, self.labels_panel, self.shapes_panel):
+        for dock in (self.files_panel, self.labels_panel, self.shapes_panel, self.model_panel):
             docks_menu.addAction(dock.toggleViewAction())
         self.status = StatusFields(self.statusBar(), self)
         self._view_adjust: ViewAdjustDialog | None = None
@@ -130,7 +135,23 @@ class MainWindow(QMainWindow):
         a["fill_opacity"].triggered.connect(self.show_fill_opacity)
         a["shortcuts"].triggered.connect(lambda: ShortcutsDialog(a.by_category(), self).exec())
         a["about"].triggered.connect(self._about)
+        a["export"].triggered.connect(self.show_export)
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        m = self.assist
+        for name, slot in (
+            ("predict", m.predict_current),
+            ("accept_all", m.accept_all),
+            ("accept_selected", m.accept_selected),
+            ("reject_all", m.reject_all),
+            ("mark_reviewed", lambda: m.set_reviewed(True)),
+            ("next_uncertain", m.next_uncertain),
+            ("retrain", m.retrain),
+        ):
+            a[name].triggered.connect(slot)
+        self.model_panel.auto_predict.setChecked(self.settings.auto_predict())
+        self.model_panel.auto_predict_toggled.connect(self.settings.set_auto_predict)
+        m.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        m.error.connect(self._show_error)
 
         s.folder_opened.connect(self._on_folder_opened)
         s.image_loaded.connect(self._on_image_loaded)
@@ -325,6 +346,11 @@ class MainWindow(QMainWindow):
             self.recent_menu.addSeparator()
             self.recent_menu.addAction("Clear", self.settings.clear_recent_folders)
 
+    def show_export(self) -> None:
+        from segdesk.ui.dialogs.export import open_export_dialog
+
+        open_export_dialog(self, self.session.project, runner=self.assist.runner)
+
     def _about(self) -> None:
         QMessageBox.about(
             self,
@@ -346,6 +372,10 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self.session.leave_current():
+            event.ignore()
+            return
+        if not self.assist.shutdown():  # cancel training / prediction; the last good model stays
+            self._show_error("A background job is still finishing (saving a model); close again in a moment.")
             event.ignore()
             return
         self.settings.set_window_geometry(self.saveGeometry())

@@ -128,6 +128,10 @@ class Session(QObject):
         """True while statuses are still being read after opening a folder."""
         return self._scan_next < len(self.entries)
 
+    def entry_status(self, index: int) -> str:
+        """unlabeled / proposed / reviewed, or "problem" (read from the file, cached by its stamp)."""
+        return self._entry_status(index)
+
     def _entry_status(self, index: int) -> str:
         """The entry's status, or "problem" when its annotation file cannot be read."""
         entry = self.entries[index]
@@ -292,18 +296,21 @@ class Session(QObject):
         self.image_loaded.emit(current)
 
     # --- saving -----------------------------------------------------------------------------
-    def save(self, *, by_person: bool = True) -> bool:
+    def save(self, *, by_person: bool = True, status: str | None = None) -> bool:
         """Write the current annotation beside its image (atomically).
 
         ``by_person=True`` (Ctrl+S) marks the image reviewed. Autosave (``False``) marks it reviewed
         only when no unaccepted proposal is left, so a half-checked proposal stays "proposed".
+        ``status`` (the model panel's "Mark reviewed" toggle) writes exactly that status.
         """
         self._timer.stop()
         current = self.current
         if current is None or current.document is None or self.project is None:
             return False
         document = current.document
-        if by_person or not document.proposals:
+        if status is not None:
+            document.set_status(status)  # type: ignore[arg-type]
+        elif by_person or not document.proposals:
             document.set_status("reviewed")
         elif document.proposals:
             document.set_status("proposed")

@@ -1,0 +1,376 @@
+"""File > Export: masks, a VOC folder, COCO JSON, previews, or the model as ONNX.
+
+The export runs as a Job (segdesk.ui.jobs) off the GUI thread with a progress bar and Cancel. Mask
+exports call segdesk.core directly; the ONNX export goes through segdesk.ui.workers (the only door
+to segdesk.ml). Existing files are only replaced after the person agrees; a cancelled or failed
+export leaves nothing behind (the core stages everything in a hidden folder).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from segdesk.core.errors import Cancelled
+from segdesk.core.export_masks import (
+    FORMAT_TITLES,
+    FORMATS,
+    ExportProgress,
+    ExportReport,
+    existing_outputs,
+    export_masks,
+)
+from segdesk.ui.jobs import Job, JobCancelled, JobRunner
+
+ONNX = "onnx"
+JOB_NAME = "export"
+#: Formats whose ignore value is fixed by the format itself (VOC: 255; COCO and instances: left out).
+_FIXED_IGNORE = ("voc", "coco", "instance", "overlay")
+
+
+def masks_job(
+    root: Path,
+    out_dir: Path,
+    *,
+    fmt: str,
+    reviewed_only: bool,
+    with_proposals: bool,
+    ignore_value: int,
+    overwrite: bool,
+) -> Callable[[threading.Event, Callable[[object], None]], ExportReport]:
+    """A job function exporting masks with segdesk.core (no ml needed)."""
+
+    def run(cancel: threading.Event, report: Callable[[object], None]) -> ExportReport:
+        try:
+            return export_masks(
+                root,
+                out_dir,
+                fmt=fmt,  # type: ignore[arg-type]
+                reviewed_only=reviewed_only,
+                with_proposals=with_proposals,
+                ignore_value=ignore_value,
+                overwrite=overwrite,
+                cancel=cancel,
+                progress=report,
+            )
+        except Cancelled as exc:
+            raise JobCancelled(str(exc)) from exc
+
+    return run
+
+
+class ExportDialog(QDialog):
+    """Choose what to export and where; run it with progress; show the result.
+
+    ``export_finished(ok)`` is emitted when a run ends (True only for a successful, verified one).
+    """
+
+    export_finished = Signal(bool)
+
+    def __init__(
+        self, project_root: str | Path, parent: QWidget | None = None, *, runner: JobRunner | None = None
+    ):
+        super().__init__(parent)
+        self.setWindowTitle("Export")
+        self.root = Path(project_root)
+        self.runner = runner if runner is not None else JobRunner(self)
+        self.job: Job | None = None
+        self.result: Any = None
+        self._build()
+        self._on_kind_changed()
+
+    # --- layout -------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.kind = QComboBox()
+        for fmt in FORMATS:
+            self.kind.addItem(FORMAT_TITLES[fmt], fmt)
+        self.kind.addItem("Model as ONNX (current checkpoint)", ONNX)
+        self.kind.currentIndexChanged.connect(self._on_kind_changed)
+
+        self.reviewed_only = QCheckBox("Reviewed images only")
+        self.reviewed_only.setToolTip("Leave out images nobody has reviewed yet")
+        self.with_proposals = QCheckBox("Include proposals nobody accepted")
+        self.ignore_255 = QCheckBox("Ignore regions as 255 (else background)")
+        self.ignore_255.setChecked(True)
+        self.mask_box = QGroupBox("Masks")
+        mask_layout = QVBoxLayout(self.mask_box)
+        for w in (self.reviewed_only, self.with_proposals, self.ignore_255):
+            mask_layout.addWidget(w)
+
+        self.opset = QSpinBox()
+        self.opset.setRange(18, 23)
+        self.opset.setValue(18)
+        self.fp16 = QCheckBox("Half precision (fp16)")
+        self.onnx_box = QGroupBox("ONNX")
+        onnx_layout = QFormLayout(self.onnx_box)
+        onnx_layout.addRow("Opset", self.opset)
+        onnx_layout.addRow(self.fp16)
+        note = QLabel(
+            "Any height and width: the graph pads internally. Verified against torch after writing."
+        )
+        note.setWordWrap(True)
+        onnx_layout.addRow(note)
+
+        self.out_edit = QLineEdit()
+        self.browse = QPushButton("Browse...")
+        self.browse.clicked.connect(self._browse)
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.out_edit, 1)
+        out_row.addWidget(self.browse)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.status = QLabel("Exports read the saved annotation files.")
+        self.status.setWordWrap(True)
+        self.details = QPlainTextEdit()
+        self.details.setReadOnly(True)
+        self.details.setMaximumHeight(110)
+
+        self.export_button = QPushButton("Export")
+        self.export_button.setDefault(True)
+        self.export_button.clicked.connect(self.start_export)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel_export)
+        self.cancel_button.setEnabled(False)
+        self.close_button = QPushButton("Close")
+        self.close_button.clicked.connect(self.close)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        for b in (self.export_button, self.cancel_button, self.close_button):
+            buttons.addWidget(b)
+
+        form = QFormLayout()
+        form.addRow("Export", self.kind)
+        form.addRow("To", out_row)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.mask_box)
+        layout.addWidget(self.onnx_box)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.details)
+        layout.addLayout(buttons)
+        self.setMinimumWidth(480)
+
+    # --- state --------------------------------------------------------------------------------
+    @property
+    def kind_value(self) -> str:
+        return str(self.kind.currentData())
+
+    def _default_out(self) -> Path:
+        if self.kind_value == ONNX:
+            return self.root.parent / f"{self.root.name}-model.onnx"
+        return self.root.parent / f"{self.root.name}-{self.kind_value}"
+
+    def _on_kind_changed(self) -> None:
+        onnx = self.kind_value == ONNX
+        self.mask_box.setVisible(not onnx)
+        self.onnx_box.setVisible(onnx)
+        self.ignore_255.setEnabled(self.kind_value not in _FIXED_IGNORE)
+        current = self.out_edit.text().strip()
+        # Follow the kind with the suggested name, unless the person typed a path of their own.
+        if not current or current == getattr(self, "_suggested", ""):
+            self._suggested = str(self._default_out())
+            self.out_edit.setText(self._suggested)
+
+    def _browse(self) -> None:
+        start = self.out_edit.text().strip() or str(self.root.parent)
+        if self.kind_value == ONNX:
+            path, _ = QFileDialog.getSaveFileName(self, "Export the model to", start, "ONNX model (*.onnx)")
+        else:
+            path = QFileDialog.getExistingDirectory(self, "Export into folder", start)
+        if path:
+            self.out_edit.setText(path)
+
+    def _set_running(self, running: bool) -> None:
+        for w in (self.kind, self.out_edit, self.browse, self.mask_box, self.onnx_box, self.export_button):
+            w.setEnabled(not running)
+        if not running:
+            self.ignore_255.setEnabled(self.kind_value not in _FIXED_IGNORE)
+        self.cancel_button.setEnabled(running)
+
+    # --- asking (separate so tests can answer) ------------------------------------------------
+    def confirm_overwrite(self, target: Path, existing: list[Path]) -> bool:
+        names = "\n".join(p.name for p in existing[:5]) + ("\n..." if len(existing) > 5 else "")
+        answer = QMessageBox.question(
+            self,
+            "Replace existing files?",
+            f"{len(existing)} file(s) in {target} would be replaced:\n{names}\n\nReplace them?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def show_error(self, text: str) -> None:
+        QMessageBox.critical(self, "Export failed", text)
+
+    # --- running ------------------------------------------------------------------------------
+    def start_export(self) -> bool:
+        """Start the export job; False when nothing was started (no path, declined, a job runs)."""
+        if self.runner.is_running(JOB_NAME):
+            return False
+        text = self.out_edit.text().strip()
+        if not text:
+            self.status.setText("Choose where to export to.")
+            return False
+        out = Path(text).expanduser()
+        try:
+            fn = self._onnx_fn(out) if self.kind_value == ONNX else self._masks_fn(out)
+        except Exception as exc:
+            self.show_error(str(exc))
+            return False
+        if fn is None:
+            return False
+        self.result = None
+        self.details.clear()
+        self.progress.setRange(0, 0)  # busy until the first progress record
+        self.status.setText("Exporting...")
+        self._set_running(True)
+        self.job = self.runner.start(JOB_NAME, fn, connect=self._connect_job)
+        return True
+
+    def _masks_fn(self, out: Path) -> Callable[..., Any] | None:
+        fmt = self.kind_value
+        existing = existing_outputs(self.root, out, fmt=fmt, reviewed_only=self.reviewed_only.isChecked())  # type: ignore[arg-type]
+        if existing and not self.confirm_overwrite(out, existing):
+            self.status.setText("Nothing exported: the files exist.")
+            return None
+        return masks_job(
+            self.root,
+            out,
+            fmt=fmt,
+            reviewed_only=self.reviewed_only.isChecked(),
+            with_proposals=self.with_proposals.isChecked(),
+            ignore_value=255 if self.ignore_255.isChecked() else 0,
+            overwrite=bool(existing),
+        )
+
+    def _onnx_fn(self, out: Path) -> Callable[..., Any] | None:
+        if out.suffix.lower() != ".onnx":
+            out = out.with_name(out.name + ".onnx")
+            self.out_edit.setText(str(out))
+        if out.exists() and not self.confirm_overwrite(out.parent, [out]):
+            self.status.setText("Nothing exported: the file exists.")
+            return None
+        from segdesk.ui import workers
+
+        return workers.export_onnx_job(self.root, out, fp16=self.fp16.isChecked(), opset=self.opset.value())
+
+    def _connect_job(self, job: Job) -> None:
+        job.progress.connect(self._on_progress)
+        job.succeeded.connect(self._on_succeeded)
+        job.failed.connect(self._on_failed)
+        job.cancelled.connect(self._on_cancelled)
+        job.finished.connect(self._on_finished)
+
+    def cancel_export(self) -> None:
+        if self.runner.is_running(JOB_NAME):
+            self.runner.cancel(JOB_NAME)
+            self.status.setText("Cancelling...")
+            self.cancel_button.setEnabled(False)
+
+    def _on_progress(self, record: object) -> None:
+        if isinstance(record, ExportProgress):
+            self.progress.setRange(0, max(1, record.total))
+            self.progress.setValue(record.done)
+            self.status.setText(f"{record.done} of {record.total}: {record.message}")
+        else:
+            self.status.setText(str(record))
+
+    def _on_succeeded(self, result: object) -> None:
+        self.result = result
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        ok = True
+        if isinstance(result, ExportReport):
+            self.status.setText(f"Done: {result.summary()}")
+            lines = [f"skipped {s}" for s in result.skipped] + [f"note: {n}" for n in result.notes]
+            self.details.setPlainText("\n".join(lines))
+        else:  # the ONNX outcome from workers.export_onnx_job
+            ok = bool(getattr(result, "ok", False))
+            verdict = "verified" if ok else "written, but verification FAILED"
+            self.status.setText(f"{getattr(result, 'path', '')}: {verdict}")
+            self.details.setPlainText(
+                f"checked on {getattr(result, 'sample', '?')}\n"
+                f"max |logit difference| to torch: {getattr(result, 'max_abs_diff', float('nan')):.2e}\n"
+                f"argmax agreement: {getattr(result, 'argmax_agreement', float('nan')):.4%}\n"
+                f"{getattr(result, 'summary', '')}"
+            )
+        self._ok = ok
+
+    def _on_failed(self, message: str) -> None:
+        self._ok = False
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.status.setText("Failed: nothing was written.")
+        self.details.setPlainText(message)
+        self.show_error(message)
+
+    def _on_cancelled(self) -> None:
+        self._ok = False
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.status.setText("Cancelled: nothing was written.")
+
+    def _on_finished(self) -> None:
+        self._set_running(False)
+        self.export_finished.emit(bool(getattr(self, "_ok", False)))
+
+    # --- closing ------------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        job = self.job
+        if job is not None and job.is_running():
+            self.cancel_export()
+            # Only this dialog's job: the runner may be the window's, running training too. The mask
+            # export checks cancel per image; the ONNX export only between its steps.
+            if not job.wait(15000):
+                self.status.setText("Still finishing the export; close again in a moment.")
+                event.ignore()
+                return
+        super().closeEvent(event)
+
+    def reject(self) -> None:  # Esc: same as closing
+        self.close()
+
+
+def open_export_dialog(
+    parent: QWidget, project: Any, *, runner: JobRunner | None = None
+) -> ExportDialog | None:
+    """Show the Export dialog for ``project`` (a Project or None), non-modal; None without a folder.
+
+    Pass the window's JobRunner so that closing the window cancels a running export too.
+    """
+    if project is None:
+        QMessageBox.information(parent, "Export", "Open a folder of images first (Ctrl+U).")
+        return None
+    dialog = ExportDialog(Path(project.root), parent, runner=runner)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+    dialog.show()
+    return dialog
+
+
+__all__ = ["ONNX", "ExportDialog", "masks_job", "open_export_dialog"]

@@ -1,0 +1,327 @@
+"""The Model dock: the current model, proposals controls, Retrain with a live chart, history, effort.
+
+Widgets only: every button emits a signal and the model controller (ui/model_assist.py) decides.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDockWidget,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from segdesk.ui.model_index import ModelInfo
+from segdesk.ui.proposals import ProposalSettings
+
+LOSS_COLOR = QColor(214, 96, 77)
+MIOU_COLOR = QColor(67, 147, 195)
+
+
+class TrainingChart(QWidget):
+    """Loss (left scale) and held-out mIoU (right scale, 0..1) per epoch, painted with QPainter."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("training_chart")
+        self.setMinimumHeight(110)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.history: list[tuple[int, float, float]] = []
+
+    def set_history(self, history: Sequence[tuple[int, float, float]]) -> None:
+        self.history = list(history)
+        self.update()
+
+    def paintEvent(self, event: object) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        area = QRectF(self.rect()).adjusted(30, 8, -30, -18)
+        p.fillRect(self.rect(), self.palette().base())
+        p.setPen(QPen(self.palette().mid().color(), 1))
+        p.drawRect(area)
+        p.setPen(self.palette().text().color())
+        font = p.font()
+        font.setPointSizeF(max(6.0, font.pointSizeF() * 0.8))
+        p.setFont(font)
+        losses = [h[1] for h in self.history if math.isfinite(h[1])]
+        if not self.history or not losses:
+            p.drawText(area, Qt.AlignmentFlag.AlignCenter, "loss and mIoU per epoch")
+            p.end()
+            return
+        top = max(losses) * 1.1 or 1.0
+        n = len(self.history)
+
+        def x_at(i: int) -> float:
+            return area.left() + (area.width() * i / max(n - 1, 1))
+
+        def line(values: list[float], scale: float, color: QColor) -> None:
+            path = QPainterPath()
+            started = False
+            for i, v in enumerate(values):
+                if not math.isfinite(v):  # the base model's epoch 0 has no training loss
+                    started = False
+                    continue
+                pt = QPointF(x_at(i), area.bottom() - area.height() * min(max(v / scale, 0.0), 1.0))
+                path.lineTo(pt) if started else path.moveTo(pt)
+                started = True
+            p.setPen(QPen(color, 2))
+            p.drawPath(path)
+            if len(values) == 1:
+                p.drawEllipse(path.currentPosition(), 2, 2)
+
+        line([h[1] for h in self.history], top, LOSS_COLOR)
+        line([h[2] for h in self.history], 1.0, MIOU_COLOR)
+        p.setPen(LOSS_COLOR)
+        p.drawText(QRectF(0, area.top() - 6, 28, 14), Qt.AlignmentFlag.AlignRight, f"{top:.2g}")
+        p.drawText(QRectF(area.left(), area.bottom() + 2, 80, 14), Qt.AlignmentFlag.AlignLeft, "loss")
+        p.setPen(MIOU_COLOR)
+        p.drawText(QRectF(area.right() + 2, area.top() - 6, 28, 14), Qt.AlignmentFlag.AlignLeft, "1.0")
+        last = self.history[-1]
+        p.drawText(
+            QRectF(area.right() - 160, area.bottom() + 2, 160, 14),
+            Qt.AlignmentFlag.AlignRight,
+            f"epoch {last[0] + 1}: mIoU {last[2]:.3f}",
+        )
+        p.end()
+
+
+def _button(text: str, name: str, tip: str) -> QPushButton:
+    b = QPushButton(text)
+    b.setObjectName(name)
+    b.setToolTip(tip)
+    return b
+
+
+class ModelPanel(QDockWidget):
+    """The dock. Signals are requests; the controller answers with the ``show_*`` / ``set_*`` methods."""
+
+    predict_requested = Signal()
+    predict_all_requested = Signal()
+    cancel_batch_requested = Signal()
+    retrain_requested = Signal()
+    cancel_training_requested = Signal()
+    next_uncertain_requested = Signal()
+    accept_all_requested = Signal()
+    reject_all_requested = Signal()
+    reviewed_toggled = Signal(bool)
+    version_chosen = Signal(str)
+    settings_changed = Signal(object)  # ProposalSettings
+    auto_predict_toggled = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Model", parent)
+        self.setObjectName("dock_model")
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(4, 4, 4, 4)
+        self.info = QLabel("No folder open.")
+        self.info.setObjectName("model_info")
+        self.info.setWordWrap(True)
+        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.info)
+        layout.addWidget(self._proposals_box())
+        layout.addWidget(self._training_box())
+        layout.addWidget(self._history_box(), 1)
+        self.effort = QLabel("Correction effort: no accepted proposals yet.")
+        self.effort.setObjectName("effort_label")
+        self.effort.setWordWrap(True)
+        layout.addWidget(self.effort)
+        self.setWidget(body)
+        self._connect()
+        self.set_training(False)
+        self.set_batch(None)
+
+    # --- building -------------------------------------------------------------------------------
+    def _proposals_box(self) -> QGroupBox:
+        box = QGroupBox("Proposals")
+        v = QVBoxLayout(box)
+        row = QHBoxLayout()
+        self.predict_button = _button("Predict this image", "predict_button", "Run the model on this image")
+        self.uncertain_button = _button(
+            "Next most uncertain",
+            "uncertain_button",
+            "Go to the unlabeled image the model is least sure about",
+        )
+        row.addWidget(self.predict_button)
+        row.addWidget(self.uncertain_button)
+        v.addLayout(row)
+        self.auto_predict = QCheckBox("Predict when an unlabeled image opens")
+        self.auto_predict.setObjectName("auto_predict")
+        self.auto_predict.setChecked(True)
+        v.addWidget(self.auto_predict)
+        form = QFormLayout()
+        self.threshold = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=0.99, singleStep=0.05, value=0.5)
+        self.threshold.setObjectName("threshold_spin")
+        self.threshold.setToolTip("A pixel the model is less sure of than this becomes background")
+        self.min_area = QSpinBox(minimum=0, maximum=1_000_000, singleStep=8, value=16)
+        self.min_area.setObjectName("min_area_spin")
+        self.min_area.setSuffix(" px")
+        self.tolerance = QDoubleSpinBox(decimals=1, minimum=0.0, maximum=20.0, singleStep=0.5, value=1.0)
+        self.tolerance.setObjectName("tolerance_spin")
+        self.tolerance.setSuffix(" px")
+        form.addRow("Confidence threshold", self.threshold)
+        form.addRow("Minimum area", self.min_area)
+        form.addRow("Simplify", self.tolerance)
+        v.addLayout(form)
+        row = QHBoxLayout()
+        self.accept_button = _button(
+            "Accept all", "accept_all_button", "Accept every proposal (Shift+Return)"
+        )
+        self.reject_button = _button("Reject all", "reject_all_button", "Remove every proposal")
+        self.reviewed_button = _button("Reviewed", "reviewed_button", "Mark this image reviewed (it trains)")
+        self.reviewed_button.setCheckable(True)
+        for b in (self.accept_button, self.reject_button, self.reviewed_button):
+            row.addWidget(b)
+        v.addLayout(row)
+        row = QHBoxLayout()
+        self.predict_all_button = _button(
+            "Predict all unlabeled", "predict_all_button", "Save proposals for every unlabeled image"
+        )
+        self.batch_progress = QProgressBar()
+        self.batch_progress.setObjectName("batch_progress")
+        self.batch_cancel = _button("Cancel", "batch_cancel_button", "Stop predicting")
+        row.addWidget(self.predict_all_button)
+        row.addWidget(self.batch_progress, 1)
+        row.addWidget(self.batch_cancel)
+        v.addLayout(row)
+        return box
+
+    def _training_box(self) -> QGroupBox:
+        box = QGroupBox("Training")
+        v = QVBoxLayout(box)
+        row = QHBoxLayout()
+        self.retrain_button = _button(
+            "Retrain on my labels", "retrain_button", "Fine-tune the model on the reviewed images"
+        )
+        self.cancel_button = _button(
+            "Cancel", "cancel_training_button", "Stop training; keep the current model"
+        )
+        row.addWidget(self.retrain_button, 1)
+        row.addWidget(self.cancel_button)
+        v.addLayout(row)
+        self.train_progress = QProgressBar()
+        self.train_progress.setObjectName("train_progress")
+        self.train_progress.setRange(0, 1000)
+        self.train_status = QLabel("")
+        self.train_status.setObjectName("train_status")
+        self.train_status.setWordWrap(True)
+        self.chart = TrainingChart()
+        v.addWidget(self.train_progress)
+        v.addWidget(self.train_status)
+        v.addWidget(self.chart)
+        return box
+
+    def _history_box(self) -> QGroupBox:
+        box = QGroupBox("Model history (double-click to use)")
+        v = QVBoxLayout(box)
+        self.history = QListWidget()
+        self.history.setObjectName("model_history")
+        v.addWidget(self.history)
+        return box
+
+    def _connect(self) -> None:
+        self.predict_button.clicked.connect(self.predict_requested)
+        self.uncertain_button.clicked.connect(self.next_uncertain_requested)
+        self.predict_all_button.clicked.connect(self.predict_all_requested)
+        self.batch_cancel.clicked.connect(self.cancel_batch_requested)
+        self.retrain_button.clicked.connect(self.retrain_requested)
+        self.cancel_button.clicked.connect(self.cancel_training_requested)
+        self.accept_button.clicked.connect(self.accept_all_requested)
+        self.reject_button.clicked.connect(self.reject_all_requested)
+        self.reviewed_button.clicked.connect(self.reviewed_toggled)
+        self.auto_predict.toggled.connect(self.auto_predict_toggled)
+        self.history.itemDoubleClicked.connect(
+            lambda item: self.version_chosen.emit(item.data(Qt.ItemDataRole.UserRole))
+        )
+        for spin in (self.threshold, self.min_area, self.tolerance):
+            spin.valueChanged.connect(lambda _v: self.settings_changed.emit(self.settings()))
+
+    # --- state from the controller -------------------------------------------------------------
+    def settings(self) -> ProposalSettings:
+        return ProposalSettings(
+            threshold=self.threshold.value(), min_area=self.min_area.value(), tolerance=self.tolerance.value()
+        )
+
+    def show_model(self, info: ModelInfo | None, history: Sequence[ModelInfo], device: str = "") -> None:
+        has = info is not None
+        for b in (self.predict_button, self.uncertain_button, self.predict_all_button):
+            b.setEnabled(has)
+        if info is None:
+            self.info.setText(
+                "<b>No model yet.</b> Review a few images (correct them, Ctrl+S), then Retrain."
+            )
+        else:
+            classes = ", ".join(c for c in info.classes if c != "_background_") or "-"
+            miou = "?" if info.miou is None else f"{info.miou:.3f}"
+            note = " (validated on its training images)" if info.split == "all-for-both" else ""
+            self.info.setText(
+                f"<b>Model {info.version}</b> &middot; classes: {classes}<br>"
+                f"trained on {info.images} reviewed image(s) &middot; held-out mIoU {miou}{note}<br>"
+                f"device {info.device or device or '?'} &middot; {info.date[:16].replace('T', ' ')}"
+            )
+        self.history.clear()
+        for item_info in reversed(list(history)):
+            current = info is not None and item_info.version == info.version
+            text = ("\u25b6 " if current else "   ") + item_info.summary()
+            if item_info.promoted is False:
+                text += "  (not promoted)"
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, item_info.version)
+            item.setToolTip(item_info.reason)
+            self.history.addItem(item)
+
+    def set_training(self, running: bool) -> None:
+        self.retrain_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        if running:
+            self.train_progress.setValue(0)
+            self.chart.set_history([])
+
+    def show_training_progress(self, fraction: float, text: str, history: Sequence | None = None) -> None:
+        self.train_progress.setValue(int(round(min(max(fraction, 0.0), 1.0) * 1000)))
+        self.train_status.setText(text)
+        if history is not None:
+            self.chart.set_history(history)
+
+    def set_batch(self, progress: tuple[int, int] | None) -> None:
+        running = progress is not None
+        self.batch_progress.setVisible(running)
+        self.batch_cancel.setVisible(running)
+        self.predict_all_button.setVisible(not running)
+        if progress is not None:
+            self.batch_progress.setRange(0, max(progress[1], 1))
+            self.batch_progress.setValue(progress[0])
+
+    def set_reviewed(self, reviewed: bool, *, enabled: bool = True) -> None:
+        self.reviewed_button.setChecked(reviewed)
+        self.reviewed_button.setEnabled(enabled)
+        self.reviewed_button.setText("Reviewed \u2713" if reviewed else "Mark reviewed")
+
+    def set_proposal_count(self, count: int) -> None:
+        self.accept_button.setEnabled(count > 0)
+        self.reject_button.setEnabled(count > 0)
+        self.accept_button.setText(f"Accept all ({count})" if count else "Accept all")
+
+    def show_effort(self, trend: tuple[int, float] | None) -> None:
+        if trend is None:
+            self.effort.setText("Correction effort: no accepted proposals yet.")
+        else:
+            n, mean = trend
+            self.effort.setText(f"Correction effort: last {n} image(s): proposals {mean:.0%} right")

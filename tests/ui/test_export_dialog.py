@@ -1,0 +1,171 @@
+"""The Export dialog: a masks export through a job, asking before overwriting, cancel, errors, ONNX."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import pytest
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QWidget
+
+import segdesk.ui.dialogs.export as export_dialog
+from segdesk.core.export_masks import STAGING_MARK
+from segdesk.ui.actions import create_actions
+from segdesk.ui.dialogs.export import ONNX, ExportDialog
+
+
+def _project(root: Path, n: int = 3) -> Path:
+    root.mkdir()
+    (root / "labels.txt").write_text("__ignore__\n_background_\ncell\n")
+    for i in range(n):
+        PIL.Image.fromarray(np.full((40, 50, 3), 30 * i, np.uint8)).save(root / f"im{i}.png")
+        doc = {
+            "version": "5.5.0",
+            "flags": {},
+            "shapes": [
+                {
+                    "label": "cell",
+                    "points": [[3, 3], [30, 5], [20, 30]],
+                    "group_id": None,
+                    "description": "",
+                    "shape_type": "polygon",
+                    "flags": {},
+                },
+            ],
+            "imagePath": f"im{i}.png",
+            "imageData": None,
+            "imageHeight": 40,
+            "imageWidth": 50,
+        }
+        (root / f"im{i}.json").write_text(json.dumps(doc))
+    return root
+
+
+@pytest.fixture
+def dialog(qtbot, tmp_path: Path) -> ExportDialog:
+    d = ExportDialog(_project(tmp_path / "proj"))
+    qtbot.addWidget(d)
+    d.errors = []  # type: ignore[attr-defined]
+    d.show_error = d.errors.append  # type: ignore[method-assign]
+    return d
+
+
+def _choose(d: ExportDialog, kind: str, out: Path) -> None:
+    d.kind.setCurrentIndex(d.kind.findData(kind))
+    d.out_edit.setText(str(out))
+
+
+def _no_leftovers(folder: Path) -> None:
+    assert not [p for p in folder.iterdir() if STAGING_MARK in p.name]
+
+
+def test_masks_export_runs_off_the_gui_thread(qtbot, dialog: ExportDialog, tmp_path: Path) -> None:
+    out = tmp_path / "voc"
+    _choose(dialog, "voc", out)
+    assert not dialog.ignore_255.isEnabled()  # VOC fixes ignore at 255
+    threads: list[str] = []
+    real = export_dialog.export_masks
+
+    def spy(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    export_dialog.export_masks = spy
+    try:
+        with qtbot.waitSignal(dialog.export_finished, timeout=20000) as blocker:
+            assert dialog.start_export()
+            assert dialog.cancel_button.isEnabled() and not dialog.export_button.isEnabled()
+    finally:
+        export_dialog.export_masks = real
+    assert blocker.args == [True]
+    assert threads and threads[0] != threading.main_thread().name
+    assert (out / "SegmentationClass" / "im2.png").is_file() and (out / "class_names.txt").is_file()
+    assert "3 image(s)" in dialog.status.text() and dialog.export_button.isEnabled()
+    assert not dialog.errors
+
+
+def test_asks_before_overwriting(qtbot, dialog: ExportDialog, tmp_path: Path) -> None:
+    out = tmp_path / "idx"
+    out.mkdir()
+    (out / "im0.png").write_bytes(b"old")
+    _choose(dialog, "index", out)
+    asked: list[list[Path]] = []
+    dialog.confirm_overwrite = lambda target, existing: asked.append(existing) or False  # type: ignore[method-assign]
+    assert not dialog.start_export()
+    assert asked == [[out / "im0.png"]] and (out / "im0.png").read_bytes() == b"old"
+    dialog.confirm_overwrite = lambda target, existing: True  # type: ignore[method-assign]
+    with qtbot.waitSignal(dialog.export_finished, timeout=20000):
+        assert dialog.start_export()
+    assert (out / "im0.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cancel_leaves_nothing(qtbot, dialog: ExportDialog, tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "cancelled"
+    _choose(dialog, "overlay", out)
+    gate, reached = threading.Event(), threading.Event()
+    real = export_dialog.export_masks
+
+    def slow(*args, progress=None, **kwargs):
+        def hold(record):
+            progress(record)
+            if record.done == 1:
+                reached.set()
+                gate.wait(10)  # hold the worker until the test has pressed Cancel
+
+        return real(*args, progress=hold, **kwargs)
+
+    monkeypatch.setattr(export_dialog, "export_masks", slow)
+    with qtbot.waitSignal(dialog.export_finished, timeout=20000) as blocker:
+        dialog.start_export()
+        qtbot.waitUntil(reached.is_set, timeout=10000)
+        dialog.cancel_button.click()
+        gate.set()
+    assert blocker.args == [False]
+    assert "Cancelled" in dialog.status.text()
+    assert not out.exists() and not dialog.errors
+    _no_leftovers(tmp_path)
+
+
+def test_read_only_destination_is_reported(qtbot, dialog: ExportDialog) -> None:
+    _choose(dialog, "index", Path("/sys/segdesk-export-test"))
+    with qtbot.waitSignal(dialog.export_finished, timeout=20000) as blocker:
+        dialog.start_export()
+    assert blocker.args == [False]
+    assert (
+        dialog.errors and "read-only" in dialog.errors[0] and "/sys/segdesk-export-test" in dialog.errors[0]
+    )
+    assert "Failed" in dialog.status.text()
+
+
+def test_export_action_shortcut_is_unique(qtbot) -> None:
+    host = QWidget()
+    qtbot.addWidget(host)
+    actions = create_actions(host)
+    shortcut = QKeySequence("Ctrl+Shift+E")
+    assert actions["export"].shortcut() == shortcut
+    owners = [n for n, a in actions.items.items() if shortcut in a.shortcuts()]
+    assert owners == ["export"]
+
+
+@pytest.mark.slow
+def test_onnx_export_shows_the_verification(qtbot, dialog: ExportDialog, tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from segdesk.ml.checkpoint import ModelStore
+    from segdesk.ml.model import UNet, UNetConfig
+
+    torch.manual_seed(0)
+    net = UNet(UNetConfig(base_width=4, depth=2, num_classes=2)).eval()
+    ModelStore(dialog.root).add_version(net, {"classes": ["_background_", "cell"]})
+    out = tmp_path / "model.onnx"
+    _choose(dialog, ONNX, out)
+    assert dialog.onnx_box.isVisibleTo(dialog) and not dialog.mask_box.isVisibleTo(dialog)
+    with qtbot.waitSignal(dialog.export_finished, timeout=120000) as blocker:
+        assert dialog.start_export()
+    assert blocker.args == [True], dialog.details.toPlainText() + str(dialog.errors)
+    assert out.is_file() and "verified" in dialog.status.text()
+    text = dialog.details.toPlainText()
+    assert "max |logit difference|" in text and "argmax agreement: 100.0000%" in text
