@@ -36,6 +36,11 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("path", nargs="?", help="a folder of images, an image or a Labelme JSON file")
     parser.add_argument("--quit-after-show", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--settings-dir", default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check this installation offscreen (window, demo project, one prediction) and exit",
+    )
     return parser.parse_args(list(argv))
 
 
@@ -55,6 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     multiprocessing.freeze_support()
     _frozen_guards()
     args = _parse(sys.argv[1:] if argv is None else argv)
+    if args.self_test:
+        from segdesk.selftest import run_self_test  # loads torch: only on request
+
+        return run_self_test(settings_dir=args.settings_dir)
     quit_after_show = args.quit_after_show or os.environ.get(SMOKE_ENV) == "1"
 
     from PySide6.QtCore import QTimer
