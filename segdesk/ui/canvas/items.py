@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPainterPathStroker, QPen
@@ -167,6 +168,8 @@ class ShapeItem(QGraphicsItem):
         path = QPainterPath()
         if len(pts) == 0:
             return path
+        if kind == "mask" and self.shape_data.mask is not None and len(pts) >= 2:
+            return _mask_outline(self.shape_data.mask, pts[:2].min(axis=0))
         if kind in ("rectangle", "mask") and len(pts) >= 2:
             path.addRect(QRectF(QPointF(*pts[0]), QPointF(*pts[1])).normalized())
         elif kind == "circle" and len(pts) >= 2:
@@ -312,3 +315,27 @@ class ShapeItem(QGraphicsItem):
         if d[i] > tolerance:
             return None
         return i + 1, (float(proj[i, 0]), float(proj[i, 1]))
+
+
+def _mask_outline(mask: np.ndarray, origin: np.ndarray) -> QPainterPath:
+    """The mask's outer and hole contours as one path (odd-even fill), in image coordinates.
+
+    A mask shape is drawn by its outline, not its bounding box: proposals with holes are mask shapes,
+    and boxes around them would bury the image under rectangles.
+    """
+    contours, _ = cv2.findContours(
+        np.ascontiguousarray(mask, dtype=np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE
+    )
+    path = QPainterPath()
+    path.setFillRule(Qt.FillRule.OddEvenFill)
+    offset = np.asarray(origin, dtype=np.float64) + 0.5  # contour points are pixel centres
+    for contour in contours:
+        pts = contour.reshape(-1, 2).astype(np.float64) + offset
+        if len(pts) == 1:
+            path.addRect(QRectF(pts[0, 0] - 0.5, pts[0, 1] - 0.5, 1.0, 1.0))
+            continue
+        path.addPath(points_to_path(pts, closed=True))
+    if path.isEmpty():
+        x, y = (float(v) for v in origin)
+        path.addRect(QRectF(x, y, float(mask.shape[1]), float(mask.shape[0])))
+    return path
