@@ -3,7 +3,7 @@
     .venv/bin/python tests/benchmarks/bench_infer.py [--checkpoint CKPT] [--threads 2] [--repeat 5]
 
 Each case runs in its own process so that its peak RSS is its own. The default model is the
-default UNetConfig (base width 16, depth 4), randomly initialized unless ``--checkpoint`` is given
+default UNetConfig (base width and depth printed with the table), randomly initialized unless ``--checkpoint`` is given
 (latency does not depend on the weights). Prints a markdown table and the machine's load.
 """
 
@@ -88,6 +88,12 @@ def run_case(case: str, args: argparse.Namespace) -> dict:
     return result
 
 
+def _cfg():
+    from segdesk.ml.model import UNetConfig
+
+    return UNetConfig()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint")
@@ -118,7 +124,8 @@ def main() -> int:
             continue
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     print(
-        f"\nInference on CPU, {args.threads} threads, default UNet (base width 16, depth 4), tile 512, overlap 0.25\n"
+        f"\nInference on CPU, {args.threads} threads, default UNet (base width {_cfg().base_width}, "
+        f"depth {_cfg().depth}), tile 512, overlap 0.25\n"
     )
     print("| case | image | backend | tiles | median s | min s | export s | peak RSS MB |")
     print("|---|---|---|---|---|---|---|---|")
