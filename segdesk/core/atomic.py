@@ -73,7 +73,7 @@ def atomic_write_bytes(
             os.fsync(handle.fileno())
         _replace(tmp, target)
         tmp = None
-        _fsync_folder(folder)
+        fsync_folder(folder)
     except BaseException as exc:
         if tmp is not None:
             _remove_quietly(tmp)
@@ -124,7 +124,7 @@ def _replace(tmp: Path, target: Path) -> None:
             time.sleep(0.05 * (attempt + 1))
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
     """Make the rename itself durable; not possible on Windows, where it is skipped."""
     if sys.platform == "win32":
         return
@@ -153,4 +153,11 @@ def is_temp_file(path: str | Path) -> bool:
     return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)
 
 
-__all__ = ["TEMP_PREFIX", "TEMP_SUFFIX", "atomic_write_bytes", "atomic_write_text", "is_temp_file"]
+__all__ = [
+    "TEMP_PREFIX",
+    "TEMP_SUFFIX",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "fsync_folder",
+    "is_temp_file",
+]

@@ -30,6 +30,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 import segdesk
+from segdesk.core.atomic import fsync_folder
 from segdesk.core.errors import ModelError
 from segdesk.ml.data import NORMALIZATION, check_normalization
 from segdesk.ml.model import UNet, UNetConfig
@@ -128,7 +129,7 @@ def save_checkpoint(model: UNet, meta: dict[str, Any], path: str | Path) -> dict
     except OSError as exc:
         _unlink(tmp_j)
         raise ModelError(path.with_suffix(".json"), None, f"cannot write: {exc}") from exc
-    _fsync_dir(path.parent)
+    fsync_folder(path.parent)
     return full
 
 
@@ -150,21 +151,6 @@ def _unlink(path: Path) -> None:
         path.unlink()
     except OSError:
         pass
-
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _resolve(path: str | Path) -> Path:
@@ -329,7 +315,7 @@ class ModelStore:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        _fsync_dir(self.folder)
+        fsync_folder(self.folder)
         if make_current:
             self.set_current(name)
         return name
