@@ -428,18 +428,14 @@ def export_onnx_job(
     def run(cancel: threading.Event, report: Report) -> OnnxExportOutcome:
         from segdesk.ml.export_cli import export_and_verify, verification_sample
         from segdesk.ml.predict_cli import resolve_model
-        from segdesk.ui.jobs import JobCancelled
 
         report("loading the model")
         checkpoint = resolve_model(Path(project_root), model)
         sample, name = verification_sample(project_root)
         if cancel.is_set():
-            raise JobCancelled()
+            raise Cancelled("export cancelled")
         report(f"exporting {checkpoint.parent.name} (opset {opset}{', fp16' if fp16 else ''})")
-        try:
-            verify = export_and_verify(checkpoint, out, sample, fp16=fp16, opset=opset, cancel=cancel)
-        except Cancelled as exc:
-            raise JobCancelled(str(exc)) from exc
+        verify = export_and_verify(checkpoint, out, sample, fp16=fp16, opset=opset, cancel=cancel)
         return OnnxExportOutcome(
             path=Path(out),
             checkpoint=Path(checkpoint),

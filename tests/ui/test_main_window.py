@@ -20,6 +20,7 @@ from tests.ui.window_helpers import (
     make_project,
     move_mouse,
     read_json,
+    shown_window,
     type_label,
 )
 
@@ -34,16 +35,7 @@ def settings_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def window(qtbot, settings_dir: Path):
-    win = MainWindow(AppSettings())
-    win.show()
-    qtbot.waitExposed(win)
-    win.activateWindow()
-    yield win
-    # Leave nothing to save or ask about, then close while any patched dialog is still in place.
-    win.session.set_autosave(False)
-    win.session.undo_stack.setClean()
-    win.close()
-    win.deleteLater()
+    yield from shown_window(qtbot)
 
 
 def _key(window: MainWindow, key, modifier=Qt.KeyboardModifier.NoModifier) -> None:

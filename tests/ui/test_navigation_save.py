@@ -11,8 +11,15 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from segdesk.ui.main_window import MainWindow
 from segdesk.ui.session import AUTOSAVE_DELAY_MS
-from segdesk.ui.settings import AppSettings, use_settings_dir
-from tests.ui.window_helpers import click_image, make_project, polygon_shape, read_json, write_json
+from segdesk.ui.settings import use_settings_dir
+from tests.ui.window_helpers import (
+    click_image,
+    make_project,
+    polygon_shape,
+    read_json,
+    shown_window,
+    write_json,
+)
 
 
 @pytest.fixture
@@ -20,16 +27,7 @@ def window(qtbot, tmp_path: Path):
     folder = tmp_path / "settings"
     folder.mkdir()
     use_settings_dir(folder)
-    win = MainWindow(AppSettings())
-    win.show()
-    qtbot.waitExposed(win)
-    win.activateWindow()
-    yield win
-    # Leave nothing to save or ask about, then close while any patched dialog is still in place.
-    win.session.set_autosave(False)
-    win.session.undo_stack.setClean()
-    win.close()
-    win.deleteLater()
+    yield from shown_window(qtbot)
 
 
 class Answers:

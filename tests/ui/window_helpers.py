@@ -155,3 +155,23 @@ def labelme_read(json_path: Path) -> dict:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def shown_window(qtbot):
+    """Yield a shown MainWindow; afterwards leave nothing to save or ask about and close it.
+
+    Use from a fixture after redirecting settings (``use_settings_dir``).
+    """
+    from segdesk.ui.main_window import MainWindow
+    from segdesk.ui.settings import AppSettings
+
+    win = MainWindow(AppSettings())
+    win.show()
+    qtbot.waitExposed(win)
+    win.activateWindow()
+    yield win
+    # Close while any patched dialog is still in place.
+    win.session.set_autosave(False)
+    win.session.undo_stack.setClean()
+    win.close()
+    win.deleteLater()

@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from segdesk.core.errors import Cancelled
 from segdesk.core.export_masks import (
     FORMAT_TITLES,
     FORMATS,
@@ -43,7 +42,7 @@ from segdesk.core.export_masks import (
     existing_outputs,
     export_masks,
 )
-from segdesk.ui.jobs import Job, JobCancelled, JobRunner
+from segdesk.ui.jobs import Job, JobRunner
 
 ONNX = "onnx"
 JOB_NAME = "export"
@@ -64,20 +63,17 @@ def masks_job(
     """A job function exporting masks with segdesk.core (no ml needed)."""
 
     def run(cancel: threading.Event, report: Callable[[object], None]) -> ExportReport:
-        try:
-            return export_masks(
-                root,
-                out_dir,
-                fmt=fmt,  # type: ignore[arg-type]
-                reviewed_only=reviewed_only,
-                with_proposals=with_proposals,
-                ignore_value=ignore_value,
-                overwrite=overwrite,
-                cancel=cancel,
-                progress=report,
-            )
-        except Cancelled as exc:
-            raise JobCancelled(str(exc)) from exc
+        return export_masks(  # Cancelled propagates: the job reports it as cancelled
+            root,
+            out_dir,
+            fmt=fmt,  # type: ignore[arg-type]
+            reviewed_only=reviewed_only,
+            with_proposals=with_proposals,
+            ignore_value=ignore_value,
+            overwrite=overwrite,
+            cancel=cancel,
+            progress=report,
+        )
 
     return run
 
