@@ -17,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from segdesk.core.errors import Cancelled, SegdeskError
+from segdesk.ui.child_process import error_message
 
 #: What a job function looks like: fn(cancel, report) -> result.
 JobFunction = Callable[[threading.Event, Callable[[object], None]], Any]
@@ -27,18 +28,6 @@ PROGRESS_RATE_HZ = 10.0
 
 #: Raised by a job function that stops because its cancel event was set (the core's Cancelled).
 JobCancelled = Cancelled
-
-
-def error_message(exc: BaseException) -> str:
-    """A message for a person: SegdeskError text as is, anything else prefixed with its type."""
-    if isinstance(exc, SegdeskError):
-        return str(exc)
-    if isinstance(exc, MemoryError):
-        return "Out of memory: the job needs more memory than is available"
-    text = str(exc).strip()
-    if "out of memory" in text.lower():
-        return f"Out of memory: {text.splitlines()[0]}"
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class JobWorker(QObject):

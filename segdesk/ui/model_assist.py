@@ -305,7 +305,7 @@ class ModelAssist(QObject):
         except SegdeskError as exc:
             self.error.emit(str(exc))
             return
-        fn = workers.train_job(snapshot, self.train_config, export_onnx=self.export_onnx)
+        fn = workers.train_in_child(snapshot, self.train_config, export_onnx=self.export_onnx)
         self.panel.set_training(True)
         self.panel.show_training_progress(0.0, f"Starting: {len(snapshot.entries)} reviewed image(s)")
         self.runner.start("train", fn, connect=self._connect_training)
@@ -429,8 +429,12 @@ class ModelAssist(QObject):
 
 
 def with_train_config(assist: ModelAssist, **overrides: Any) -> None:
-    """Give ``assist`` the app's training settings with ``overrides`` (tests, benchmarks)."""
-    assist.train_config = workers.app_train_config(**overrides)
+    """Give ``assist`` the app's training settings with ``overrides`` (tests, benchmarks).
+
+    Kept as plain overrides: the settings are made in the training process, so this process
+    does not import torch for them.
+    """
+    assist.train_config = dict(overrides)
 
 
 __all__ = ["CLOSE_WAIT_MS", "ModelAssist", "with_train_config"]

@@ -20,6 +20,7 @@ import numpy as np
 
 from segdesk.core.errors import Cancelled, ModelError, TrainingError
 from segdesk.core.project import ImageEntry, Project
+from segdesk.ui.child_process import error_message, in_child
 from segdesk.ui.proposals import PredictionResult, ProposalSettings, proposal_shapes
 
 Report = Callable[[object], None]
@@ -116,15 +117,36 @@ def _training_set(snapshot: TrainSnapshot, *, seed: int, cancel: threading.Event
     return TrainingSet(names, train, val, split, source=str(snapshot.root))
 
 
-def train_job(snapshot: TrainSnapshot, config: Any = None, *, export_onnx: bool = True) -> Fn:
-    """Fine-tune the snapshot's base model on its reviewed images; save a version; promote; export."""
+def train_in_child(snapshot: TrainSnapshot, config: Any = None, *, export_onnx: bool = True) -> Fn:
+    """``train_job`` in a child process (what the app runs): the GUI process never loads torch.
+
+    ``config``: None (the app's settings), a dict of TrainConfig overrides, or a TrainConfig.
+    """
+    return in_child(_inline_export_training, snapshot, config, export_onnx, name="training")
+
+
+def _inline_export_training(snapshot: TrainSnapshot, config: Any, export_onnx: bool) -> Fn:
+    # Already in a child process: the ONNX export runs right there (a daemon child has no children).
+    return train_job(snapshot, config, export_onnx=export_onnx, export_inline=True)
+
+
+def train_job(
+    snapshot: TrainSnapshot, config: Any = None, *, export_onnx: bool = True, export_inline: bool = False
+) -> Fn:
+    """Fine-tune the snapshot's base model on its reviewed images; save a version; promote; export.
+
+    Runs where it is called (a thread, a test); the app uses ``train_in_child``.
+    """
 
     def run(cancel: threading.Event, report: Report) -> TrainOutcome:
         from segdesk.ml.checkpoint import ModelStore
         from segdesk.ml.train import EpochEnd, TrainProgress, TrainResult, fine_tune
         from segdesk.ml.train_cli import promote_decision
 
-        cfg = config if config is not None else app_train_config()
+        if config is None or isinstance(config, dict):
+            cfg = app_train_config(**(config or {}))
+        else:
+            cfg = config
         status = TrainStatus(phase="loading", message=f"reading {len(snapshot.entries)} image(s)")
         report(dataclasses.replace(status))
         dataset = _training_set(snapshot, seed=cfg.seed, cancel=cancel)
@@ -155,7 +177,8 @@ def train_job(snapshot: TrainSnapshot, config: Any = None, *, export_onnx: bool 
         if cancel.is_set():  # a cancel after the last epoch still keeps the old model
             raise Cancelled("training cancelled")
         report(dataclasses.replace(status, phase="saving", fraction=1.0, history=list(status.history)))
-        return _save(snapshot, store, dataset, result, status, report, cancel, export_onnx, promote_decision)
+        export = "inline" if export_inline else "process" if export_onnx else None
+        return _save(snapshot, store, dataset, result, status, report, cancel, export, promote_decision)
 
     return run
 
@@ -168,7 +191,7 @@ def _save(
     status: TrainStatus,
     report: Report,
     cancel: threading.Event,
-    export_onnx: bool,
+    export: str | None,
     promote_decision: Callable[..., Any],
 ) -> TrainOutcome:
     decision = promote_decision(result, dataset, store)
@@ -192,10 +215,24 @@ def _save(
         images=len(dataset.train),
         split=dataset.split,
     )
-    if export_onnx and not cancel.is_set():
+    if export is not None and not cancel.is_set():
         report(dataclasses.replace(status, phase="exporting", history=list(status.history)))
-        outcome.onnx_error = export_in_process(store.path(version), cancel)
+        if export == "inline":
+            outcome.onnx_error = _export_here(store.path(version))
+        else:
+            outcome.onnx_error = export_in_process(store.path(version), cancel)
     return outcome
+
+
+def _export_here(checkpoint: Path) -> str | None:
+    """Build the checkpoint's ONNX export in this process; None on success, else why not."""
+    from segdesk.ml.export import cached_onnx
+
+    try:
+        cached_onnx(str(checkpoint))
+    except Exception as exc:  # a failed export only means predictions use torch
+        return error_message(exc)
+    return None
 
 
 def _finite(value: Any) -> Any:
@@ -396,6 +433,7 @@ __all__ = [
     "predict_image",
     "predict_job",
     "snapshot_training",
+    "train_in_child",
     "train_job",
     "warm_up_job",
 ]

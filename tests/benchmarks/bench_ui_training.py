@@ -103,8 +103,8 @@ def bench_gap_and_proposals(seconds: float, threads_list: list[int], work: Path)
     from PySide6.QtWidgets import QApplication
 
     from segdesk.ui.main_window import MainWindow
+    from segdesk.ui.model_assist import with_train_config
     from segdesk.ui.settings import AppSettings, use_settings_dir
-    from segdesk.ui.workers import app_train_config
 
     app = QApplication.instance() or QApplication([])
     use_settings_dir(work / "settings")
@@ -116,7 +116,7 @@ def bench_gap_and_proposals(seconds: float, threads_list: list[int], work: Path)
     wait_for(app, lambda: False, 0.5)
     meter = GapMeter()
     for threads in threads_list:
-        win.assist.train_config = app_train_config(minutes=seconds / 60, threads=threads)
+        with_train_config(win.assist, minutes=seconds / 60, threads=threads)
         done: list[object] = []
         win.assist.training_finished.connect(done.append)
         t0 = time.perf_counter()
@@ -134,7 +134,7 @@ def bench_gap_and_proposals(seconds: float, threads_list: list[int], work: Path)
             f"{gaps['mean']:.1f} ms over {gaps['n']} ticks; run {time.perf_counter() - t0:.1f} s "
             f"(phases at {', '.join(f'{k} {v:.1f}s' for k, v in phases.items())}); "
             f"result {getattr(outcome, 'version', None)} mIoU {getattr(outcome, 'miou', float('nan')):.3f}\n"
-            f"     gaps > 50 ms: {gaps['slow'] or 'none'}"
+            f"     gaps > 50 ms: {gaps['slow'] or 'none'}; torch in the GUI process: {'torch' in sys.modules}"
         )
     # Proposals on unlabeled 512 x 512 images with the trained default-size model.
     wait_for(app, lambda: not win.assist.runner.is_running("warm_up"), 120)
@@ -159,6 +159,7 @@ def bench_gap_and_proposals(seconds: float, threads_list: list[int], work: Path)
             f"{(t1 - t0) * 1000:.0f} ms to drawn ({n} shapes, worker {model_ms:.0f} ms){'' if ok else ' TIMEOUT'}"
         )
         win.session.undo_stack.setClean()  # no autosave of the proposals between images
+    print(f"torch in the GUI process after the proposals: {'torch' in sys.modules}")
     win.session.set_autosave(False)
     win.assist.shutdown(10000)
     win.close()

@@ -31,8 +31,8 @@ def main() -> None:
     from PySide6.QtWidgets import QApplication
 
     from segdesk.ui.main_window import MainWindow
+    from segdesk.ui.model_assist import with_train_config
     from segdesk.ui.settings import AppSettings, use_settings_dir
-    from segdesk.ui.workers import app_train_config
 
     app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory() as tmp:
@@ -44,7 +44,7 @@ def main() -> None:
         win.show()
         win.open_path(root)
         wait_for(app, lambda: False, 0.5)
-        win.assist.train_config = app_train_config(minutes=args.seconds / 60)
+        with_train_config(win.assist, minutes=args.seconds / 60)
         done: list[object] = []
         win.assist.training_finished.connect(done.append)
         win.assist.retrain()

@@ -323,3 +323,18 @@ def test_closing_the_window_during_training_cancels_and_keeps_the_model(qtbot, t
     assert time.monotonic() - start < 2.0
     assert not win.assist.runner.is_running("train") or win.assist.runner.job("train").wait(0)
     assert model_index.versions(root) == ["v1"] and model_index.current_version(root) == "v1"
+
+
+def test_a_diverging_run_is_a_clear_message_and_keeps_the_model(
+    qtbot, window: MainWindow, tmp_path: Path, trained: Path
+):
+    win = window
+    root = _copy_of(trained, tmp_path / "p")
+    win.open_path(root)
+    # An absurd learning rate makes the loss overflow within a few steps (in the training process).
+    win.assist.train_config = _tiny_config(lr=1e30, warmup_steps=0, max_epochs=50)
+    outcome = _train(qtbot, win)
+    assert outcome is None
+    assert "Training failed" in win.last_error and "the loss became" in win.last_error
+    assert "lower the learning rate" in win.last_error
+    assert model_index.versions(root) == ["v1"] and model_index.current_version(root) == "v1"
