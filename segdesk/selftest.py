@@ -2,7 +2,8 @@
 
 It starts Qt offscreen, opens the bundled demo project in the main window, then loads the ml stack and
 predicts one demo image with the torch backend and with onnxruntime (through ``Predictor`` both times),
-runs one augmented training step, prints a short report and returns 0; on any failure it prints the
+runs one augmented training step, starts a training-style child process (how the app retrains;
+spawning is what frozen builds break), prints a short report and returns 0; on any failure it prints the
 step and the error and returns 1. Nothing is written outside a temporary folder: the window's settings
 go there, not into the person's own settings.
 
@@ -66,6 +67,7 @@ def run_self_test(*, settings_dir: str | Path | None = None, out: TextIO | None 
         ("predict/onnx", _check_predict_onnx),
         ("onnx export", _check_onnx_export),
         ("training step", _check_training_step),
+        ("child process", _check_child_process),
     ]
     with tempfile.TemporaryDirectory(prefix="segdesk-selftest-") as tmp:
         state: dict[str, Any] = {"tmp": Path(tmp), "settings_dir": settings_dir or Path(tmp) / "settings"}
@@ -329,4 +331,33 @@ def _check_training_step(report: Report, state: dict[str, Any]) -> None:
         "training step",
         f"128x128 augmented patch ({labelled} labelled pixels), loss {float(loss):.3f} "
         f"({time.perf_counter() - t0:.2f} s)",
+    )
+
+
+def _child_probe() -> Callable[[Any, Callable[[object], None]], dict[str, Any]]:
+    def run(cancel: Any, report: Callable[[object], None]) -> dict[str, Any]:
+        import torch
+
+        import segdesk.ml.train  # noqa: F401  - what a Retrain imports in its process
+
+        report("imported")
+        return {"pid": os.getpid(), "torch": torch.__version__, "threads": torch.get_num_threads()}
+
+    return run
+
+
+def _check_child_process(report: Report, state: dict[str, Any]) -> None:
+    """Retrain runs in a spawned child (segdesk.ui.child_process): start one, import the trainer."""
+    import threading
+
+    from segdesk.ui.child_process import in_child
+
+    t0 = time.perf_counter()
+    records: list[object] = []
+    result = in_child(_child_probe, name="self-test")(threading.Event(), records.append)
+    if result["pid"] == os.getpid() or records != ["imported"]:
+        raise SelfTestError(f"the child process did not run apart: {result}, progress {records}")
+    report.add(
+        "child process",
+        f"pid {result['pid']}, torch {result['torch']} imported in {time.perf_counter() - t0:.1f} s",
     )
