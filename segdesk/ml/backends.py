@@ -1,14 +1,14 @@
 """Inference backends: run the network on a batch of normalized tiles, return probabilities.
 
-``TorchBackend`` runs PyTorch on any device; ``segdesk.ml.export.OnnxBackend`` runs onnxruntime on
-the CPU. Both take float32 (N, 3, h, w) input (``data.prepare_image``) and return float32
-(N, C, h, w) softmax probabilities, so the tiling in ``infer.py`` does not care which one runs.
+``TorchBackend`` runs PyTorch on any device; ``segdesk.ml.onnx_backend.OnnxBackend`` runs
+onnxruntime on the CPU (that module, torch-free, also holds ``Backend`` and ``softmax_np``). Both
+take float32 (N, 3, h, w) input (``normalize.prepare_image``) and return float32 (N, C, h, w)
+softmax probabilities, so the tiling in ``infer.py`` does not care which one runs.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Protocol
 
 import numpy as np
 import torch
@@ -17,23 +17,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from segdesk.ml.device import autocast
 from segdesk.ml.model import UNet
-
-
-class Backend(Protocol):
-    """Runs the network: float32 (N, 3, h, w) normalized input -> float32 (N, C, h, w) probabilities."""
-
-    name: str
-    num_classes: int
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray: ...
-
-
-def softmax_np(logits: np.ndarray, axis: int = 1) -> np.ndarray:
-    """A numerically stable float32 softmax."""
-    z = logits - logits.max(axis=axis, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=axis, keepdims=True)
-    return z
+from segdesk.ml.onnx_backend import Backend, softmax_np
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:
@@ -83,3 +67,6 @@ class TorchBackend:
                     probs += self.model(x.flip(dims)).float().softmax(1).flip(dims)
                 probs /= 4
         return probs.float().cpu().numpy()
+
+
+__all__ = ["Backend", "TorchBackend", "fold_batchnorm", "softmax_np"]

@@ -32,13 +32,17 @@ from safetensors.torch import save as st_save
 import segdesk
 from segdesk.core.atomic import fsync_folder
 from segdesk.core.errors import ModelError
-from segdesk.ml.data import NORMALIZATION, check_normalization
+from segdesk.ml.checkpoint_file import (
+    FORMAT,
+    FORMAT_VERSION,
+    META_NAME,
+    WEIGHTS_NAME,
+    read_meta,
+    resolve_checkpoint,
+)
 from segdesk.ml.model import UNet, UNetConfig
+from segdesk.ml.normalize import NORMALIZATION, check_normalization
 
-FORMAT = "segdesk-unet"
-FORMAT_VERSION = 1
-WEIGHTS_NAME = "model.safetensors"
-META_NAME = "model.json"
 _VERSION_RE = re.compile(r"^v(\d+)$")
 
 
@@ -153,43 +157,6 @@ def _unlink(path: Path) -> None:
         pass
 
 
-def _resolve(path: str | Path) -> Path:
-    path = Path(path)
-    return path / WEIGHTS_NAME if path.is_dir() else path
-
-
-def read_meta(path: str | Path) -> dict[str, Any]:
-    """The checkpoint's metadata (from the weights file's header) without building the model."""
-    path = _resolve(path)
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(8)
-            if len(head) < 8:
-                raise ModelError(path, None, "not a safetensors checkpoint (file too short)")
-            n = int.from_bytes(head, "little")
-            if n <= 0 or n > 100_000_000:
-                raise ModelError(path, None, "not a safetensors checkpoint (bad header length)")
-            header = json.loads(handle.read(n).decode("utf-8"))
-    except FileNotFoundError as exc:
-        raise ModelError(path, None, "no such checkpoint file") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(path, None, f"not a safetensors checkpoint or damaged: {exc}") from exc
-    meta_raw = (header.get("__metadata__") or {}) if isinstance(header, dict) else {}
-    if meta_raw.get("format") != FORMAT or "segdesk" not in meta_raw:
-        raise ModelError(path, "metadata.format", f"not a segdesk model (format {meta_raw.get('format')!r})")
-    try:
-        meta = json.loads(meta_raw["segdesk"])
-    except json.JSONDecodeError as exc:
-        raise ModelError(path, "metadata", f"damaged JSON: {exc}") from exc
-    if not isinstance(meta, dict):
-        raise ModelError(path, "metadata", "expected a JSON object")
-    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-        raise ModelError(
-            path, "format_version", f"{meta.get('format_version')} is newer than this segdesk reads"
-        )
-    return meta
-
-
 def load_checkpoint(
     path: str | Path, *, expect_classes: Sequence[str] | None = None
 ) -> tuple[UNet, dict[str, Any]]:
@@ -198,7 +165,7 @@ def load_checkpoint(
     Never unpickles. A wrong format, architecture, class set, normalization, damaged or mismatching
     weights raise ModelError naming the file and the field.
     """
-    path = _resolve(path)
+    path = resolve_checkpoint(path)
     meta = read_meta(path)
     config = UNetConfig.from_dict(meta.get("config"), source=str(path))
     classes = meta.get("classes")
@@ -319,3 +286,18 @@ class ModelStore:
         if make_current:
             self.set_current(name)
         return name
+
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "META_NAME",
+    "WEIGHTS_NAME",
+    "ModelStore",
+    "build_meta",
+    "class_colors",
+    "load_checkpoint",
+    "read_meta",
+    "resolve_checkpoint",
+    "save_checkpoint",
+]

@@ -1,4 +1,7 @@
-"""ONNX export of a segdesk UNet, its verification, and the onnxruntime inference backend.
+"""ONNX export of a segdesk UNet, its verification, and the cached export beside a checkpoint.
+
+The onnxruntime backend (``OnnxBackend``), ``read_metadata`` and ``onnx_path_for`` live in the
+torch-free ``segdesk.ml.onnx_backend`` (a CPU predictor must not import torch) and are re-exported here.
 
 The exported graph takes float32 ``image`` (N, 3, H, W) of ANY height and width, already normalized
 by ``segdesk.ml.data.prepare_image``, and returns float32 ``logits`` (N, C, H, W). Padding to a
@@ -35,14 +38,13 @@ from torch import nn
 import segdesk
 from segdesk.core.atomic import atomic_write_bytes
 from segdesk.core.errors import Cancelled, ExportError, ModelError
-from segdesk.ml.backends import softmax_np
-from segdesk.ml.data import prepare_image
 from segdesk.ml.infer import CancelToken
-from segdesk.ml.model import UNet, UNetConfig
+from segdesk.ml.model import UNet
+from segdesk.ml.normalize import prepare_image
+from segdesk.ml.onnx_backend import ONNX_NAME, OnnxBackend, onnx_path_for, read_metadata
 
 MIN_OPSET = 18
 DEFAULT_OPSET = 18
-ONNX_NAME = "model.onnx"
 
 
 class _PaddedUNet(nn.Module):
@@ -72,7 +74,11 @@ class _PaddedUNet(nn.Module):
 
 
 def weights_fingerprint(model: UNet, classes: list[str] | None = None) -> str:
-    """sha256 over the state dict (names, shapes, bytes) and the class names."""
+    """sha256 over the state dict (names, shapes, bytes) and the class names.
+
+    ``checkpoint_file.weights_fingerprint_of_file`` computes the same value from a checkpoint file
+    without torch (how a CPU predictor knows a cached export is current).
+    """
     digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
         t = tensor.detach().cpu().contiguous()
@@ -177,89 +183,6 @@ def export_onnx(
     return Path(path)
 
 
-def read_metadata(path_or_bytes: str | Path | bytes) -> dict[str, Any]:
-    """The ``segdesk.*`` metadata of an ONNX file, JSON-decoded, without the ``segdesk.`` prefix."""
-    import onnx
-
-    try:
-        proto = (
-            onnx.load_model_from_string(path_or_bytes)
-            if isinstance(path_or_bytes, bytes)
-            else onnx.load(str(path_or_bytes))
-        )
-    except Exception as exc:
-        raise ModelError(None if isinstance(path_or_bytes, bytes) else path_or_bytes, None, str(exc)) from exc
-    out: dict[str, Any] = {}
-    for prop in proto.metadata_props:
-        if prop.key.startswith("segdesk."):
-            try:
-                out[prop.key[len("segdesk.") :]] = json.loads(prop.value)
-            except json.JSONDecodeError:
-                out[prop.key[len("segdesk.") :]] = prop.value
-    return out
-
-
-class OnnxBackend:
-    """onnxruntime (CPUExecutionProvider) running an exported segdesk model; returns probabilities."""
-
-    name = "onnx"
-
-    def __init__(self, source: str | Path | bytes, *, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            opts.intra_op_num_threads = int(threads)
-            opts.inter_op_num_threads = 1
-        where = None if isinstance(source, bytes) else str(source)
-        try:
-            self.session = ort.InferenceSession(
-                source if isinstance(source, bytes) else str(source), opts, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:
-            raise ModelError(where, None, f"onnxruntime cannot load the model: {exc}") from exc
-        self.metadata = {
-            k[len("segdesk.") :]: _loads(v)
-            for k, v in self.session.get_modelmeta().custom_metadata_map.items()
-            if k.startswith("segdesk.")
-        }
-        if "config" not in self.metadata:
-            raise ModelError(where, "metadata", "not a segdesk export (segdesk.config missing)")
-        self.config = UNetConfig.from_dict(self.metadata["config"], source=where)
-        self.num_classes = self.config.num_classes
-        self.input_name = self.session.get_inputs()[0].name
-
-    @classmethod
-    def from_model(
-        cls, model: UNet, meta: dict[str, Any] | None = None, *, threads: int | None = None
-    ) -> OnnxBackend:
-        """Export in memory (no file) and load."""
-        return cls(export_bytes(model, meta), threads=threads)
-
-    def logits(self, batch: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(batch, dtype=np.float32)
-        h, w = x.shape[-2:]
-        m = self.config.multiple
-        ph, pw = (-h) % m, (-w) % m
-        # The torch model replicate-pads inputs too small to reflect; the graph always reflects.
-        small = (ph or pw) and min(h, w) <= max(ph, pw)
-        if small:
-            x = np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="edge")
-        out = self.session.run(None, {self.input_name: x})[0]
-        return out[..., :h, :w] if small else out
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return softmax_np(self.logits(batch), axis=1)
-
-
-def _loads(value: str) -> Any:
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError:
-        return value
-
-
 @dataclass
 class VerifyReport:
     """ONNX vs torch on one sample: worst logit difference and argmax agreement."""
@@ -316,12 +239,6 @@ def verify_onnx(
     )
 
 
-def onnx_path_for(checkpoint: str | Path) -> Path:
-    """Where the cached export of a checkpoint lives: ``model.onnx`` in its folder, or beside the file."""
-    p = Path(checkpoint)
-    return p / ONNX_NAME if p.is_dir() else p.with_suffix(".onnx")
-
-
 def cached_onnx(
     checkpoint: str | Path,
     *,
@@ -350,3 +267,19 @@ def cached_onnx(
     if not build:
         return None
     return export_onnx(model, meta, target)
+
+
+__all__ = [
+    "DEFAULT_OPSET",
+    "MIN_OPSET",
+    "ONNX_NAME",
+    "OnnxBackend",
+    "VerifyReport",
+    "cached_onnx",
+    "export_bytes",
+    "export_onnx",
+    "onnx_path_for",
+    "read_metadata",
+    "verify_onnx",
+    "weights_fingerprint",
+]

@@ -20,22 +20,40 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
-import torch
 
-from segdesk.core.document import Document
 from segdesk.core.errors import Cancelled, ModelError, SegdeskError
-from segdesk.core.postprocess import PostprocessConfig, postprocess
-from segdesk.core.shapes import Shape
-from segdesk.ml.backends import Backend, TorchBackend, softmax_np
-from segdesk.ml.data import NORMALIZATION, intensity_range, prepare_image
-from segdesk.ml.device import pick_device
-from segdesk.ml.model import UNet
+from segdesk.ml.checkpoint_file import read_meta
+from segdesk.ml.device import cpu_without_torch, pick_device
+from segdesk.ml.normalize import NORMALIZATION, check_normalization, intensity_range, prepare_image
+from segdesk.ml.onnx_backend import (
+    Backend,
+    OnnxBackend,
+    export_is_current,
+    meta_problem,
+    onnx_path_for,
+    softmax_np,
+)
+from segdesk.ml.propose import Proposals, document_image, predict_document, propose
+from segdesk.ml.tiling import (
+    FINISH_ROWS,
+    BandAccumulator,
+    Prediction,
+    class_map_dtype,
+    ramp_window,
+    tile_positions,
+    working_memory_bytes,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+    from segdesk.ml.backends import TorchBackend
+    from segdesk.ml.model import UNet
 
 BackendName = Literal["auto", "torch", "onnx"]
 ProgressFn = Callable[[int, int], None]
@@ -46,83 +64,29 @@ CPU_DEFAULT_BACKEND: Literal["torch", "onnx"] = "onnx"
 #: At most ten progress reports a second (and always the last one), so a GUI is not flooded.
 PROGRESS_INTERVAL_S = 0.1
 
-#: Rows turned into outputs per step, bounding the scratch memory of that step.
-FINISH_ROWS = 64
+#: The keyword arguments of ``Predictor(...)`` (``from_checkpoint`` passes them on).
+_OPTIONS = frozenset(
+    {
+        "device",
+        "tile",
+        "overlap",
+        "batch_size",
+        "backend",
+        "onnx_path",
+        "amp",
+        "tta",
+        "threads",
+        "low_confidence",
+    }
+)
 
 
 class CancelToken(Protocol):
     def is_set(self) -> bool: ...
 
 
-@dataclass
-class Prediction:
-    """The result for one image.
-
-    ``confidence`` is the max softmax probability per pixel; ``mean_entropy`` the per-pixel entropy
-    divided by log(C) (0 = certain, 1 = uniform) averaged over the image; ``low_confidence_fraction``
-    the fraction of pixels whose confidence is below the predictor's threshold. Either serves active
-    learning: correct the images the model is least sure about first.
-    """
-
-    class_map: np.ndarray
-    confidence: np.ndarray
-    class_names: list[str]
-    mean_entropy: float
-    low_confidence_fraction: float
-    probabilities: np.ndarray | None = None
-    model_version: str | None = None
-    tiles: int = 1
-    elapsed_s: float = 0.0
-    backend: str = "torch"
-
-    @property
-    def uncertainty(self) -> float:
-        """The active-learning score (mean normalized entropy)."""
-        return self.mean_entropy
-
-    @property
-    def mean_confidence(self) -> float:
-        return float(self.confidence.mean()) if self.confidence.size else 0.0
-
-
-def tile_positions(size: int, tile: int, stride: int) -> list[int]:
-    """Start offsets covering ``size`` with windows of ``tile``; the last one is flush with the end."""
-    if size <= tile:
-        return [0]
-    pos = list(range(0, size - tile + 1, stride))
-    if pos[-1] != size - tile:
-        pos.append(size - tile)
-    return pos
-
-
-def ramp_window(length: int, ramp: int, *, left: bool, right: bool) -> np.ndarray:
-    """1-D blending weights: 1 inside, a linear ramp over ``ramp`` pixels on the overlapped sides."""
-    w = np.ones(length, dtype=np.float32)
-    if ramp <= 0:
-        return w
-    r = (np.arange(length, dtype=np.float32) + 0.5) / ramp
-    if left:
-        w = np.minimum(w, r)
-    if right:
-        w = np.minimum(w, r[::-1])
-    return np.maximum(w, np.float32(1e-3))
-
-
-def working_memory_bytes(width: int, num_classes: int, tile: int, batch_size: int = 1) -> int:
-    """The predictor's own float32 buffers beyond input and outputs (activations not included).
-
-    Band accumulator ``C x tile x W`` + weights ``tile x W``; scratch to finish rows, ``FINISH_ROWS``
-    at a time (probabilities, their logarithm, confidence, entropy); one batch of input tiles and
-    output probabilities. The intensity statistics add at most ~100 MB (a 1-megapixel sample).
-    """
-    band = (num_classes + 1) * tile * width * 4
-    finish = (2 * num_classes + 3) * min(FINISH_ROWS, tile) * width * 4
-    batch = batch_size * (3 + 2 * num_classes) * tile * tile * 4
-    return band + finish + batch
-
-
 def whole_image_range(image: np.ndarray) -> tuple[float, float]:
-    """``data.intensity_range(image)`` without its full-size RGB copy of a huge grey image.
+    """``normalize.intensity_range(image)`` without its full-size RGB copy of a huge grey image.
 
     ``intensity_range`` samples every ``step``-th row and column after converting to RGB; striding
     first gives the same sample (channel conversion and striding commute) at a fraction of the memory.
@@ -141,10 +105,6 @@ def checkpoint_version_name(path: str | Path) -> str:
     if p.is_dir() or p.suffix == "":
         return p.name
     return p.parent.name if re.fullmatch(r"v\d+", p.parent.name) else p.stem
-
-
-def class_map_dtype(num_classes: int) -> np.dtype:
-    return np.dtype(np.uint8) if num_classes <= 256 else np.dtype(np.uint16)
 
 
 def model_version_of(meta: dict[str, Any]) -> str | None:
@@ -168,6 +128,10 @@ class Predictor:
             memory), or ``auto`` (torch on a GPU; on the CPU ``CPU_DEFAULT_BACKEND`` when an
             ``onnx_path`` is given, else torch).
         low_confidence: the threshold for ``Prediction.low_confidence_fraction``.
+
+    ``from_onnx`` and (on a CPU) ``from_checkpoint`` make predictors that run onnxruntime without
+    ever importing torch; ``device_type`` is then ``"cpu"`` and ``device`` builds the torch device
+    only when asked for.
     """
 
     def __init__(
@@ -186,26 +150,49 @@ class Predictor:
         threads: int | None = None,
         low_confidence: float = 0.7,
     ) -> None:
+        cfg = model.config
+        self._setup(
+            meta, cfg.num_classes, cfg.multiple, tile=tile, overlap=overlap, low_confidence=low_confidence
+        )
+        self._device: torch.device | None = pick_device(device)
+        self.device_type: str = self._device.type
+        self.batch_size = batch_size or (1 if self.device_type == "cpu" else 4)
+        self.backend = self._make_backend(model, backend, onnx_path, amp=amp, tta=tta, threads=threads)
+
+    def _setup(
+        self,
+        meta: dict[str, Any] | None,
+        num_classes: int,
+        multiple: int,
+        *,
+        tile: int,
+        overlap: float,
+        low_confidence: float,
+    ) -> None:
+        """What every predictor holds, whichever backend runs it."""
         meta = dict(meta or {})
         self.meta = meta
-        cfg = model.config
-        self.class_names = [str(c) for c in meta.get("classes") or [str(i) for i in range(cfg.num_classes)]]
-        if len(self.class_names) != cfg.num_classes:
+        self.class_names = [str(c) for c in meta.get("classes") or [str(i) for i in range(num_classes)]]
+        if len(self.class_names) != num_classes:
             raise ModelError(
-                None,
-                "meta.classes",
-                f"{len(self.class_names)} class names for a {cfg.num_classes}-class model",
+                None, "meta.classes", f"{len(self.class_names)} class names for a {num_classes}-class model"
             )
         if not 0.0 <= overlap < 1.0:
             raise ValueError(f"overlap must be in [0, 1), got {overlap}")
         self.model_version = model_version_of(meta)
-        self.device = pick_device(device)
-        self.multiple = cfg.multiple
+        self.multiple = multiple
         self.tile = max(self.multiple, int(tile) // self.multiple * self.multiple)
         self.overlap = overlap
-        self.batch_size = batch_size or (1 if self.device.type == "cpu" else 4)
         self.low_confidence = low_confidence
-        self.backend = self._make_backend(model, backend, onnx_path, amp=amp, tta=tta, threads=threads)
+
+    @property
+    def device(self) -> torch.device:
+        """The torch device; an onnxruntime-only predictor builds it (importing torch) on first use."""
+        if self._device is None:
+            import torch
+
+            self._device = torch.device(self.device_type)
+        return self._device
 
     def _make_backend(
         self,
@@ -218,21 +205,56 @@ class Predictor:
         threads: int | None,
     ) -> Backend:
         if backend == "auto":
-            cpu_onnx = self.device.type == "cpu" and CPU_DEFAULT_BACKEND == "onnx" and onnx_path is not None
+            cpu_onnx = self.device_type == "cpu" and CPU_DEFAULT_BACKEND == "onnx" and onnx_path is not None
             backend = "onnx" if cpu_onnx and not tta else "torch"
         if backend == "torch":
+            from segdesk.ml.backends import TorchBackend
+
             return TorchBackend(model, self.device, amp=amp, tta=tta)
         if backend == "onnx":
-            if self.device.type != "cpu":
+            if self.device_type != "cpu":
                 raise ModelError(None, "backend", f"the onnx backend runs on the CPU, not {self.device}")
             if tta:
                 raise ModelError(None, "backend", "test-time augmentation needs the torch backend")
-            from segdesk.ml.export import OnnxBackend
-
             if onnx_path is None:
                 return OnnxBackend.from_model(model, self.meta, threads=threads)
             return OnnxBackend(onnx_path, threads=threads)
         raise ValueError(f"backend must be auto, torch or onnx, got {backend!r}")
+
+    @classmethod
+    def from_onnx(
+        cls,
+        source: str | Path | OnnxBackend,
+        meta: dict[str, Any] | None = None,
+        *,
+        tile: int = 512,
+        overlap: float = 0.25,
+        batch_size: int | None = None,
+        threads: int | None = None,
+        low_confidence: float = 0.7,
+    ) -> Predictor:
+        """A CPU predictor running an ONNX export with onnxruntime; neither torch nor a UNet is loaded.
+
+        ``meta`` defaults to the export's own metadata (classes; model version, else the name of a
+        ``v<N>`` folder holding the file); its normalization, when recorded, must be this segdesk's
+        (else ModelError).
+        """
+        onnx = source if isinstance(source, OnnxBackend) else OnnxBackend(source, threads=threads)
+        if meta is None:
+            version = onnx.metadata.get("model_version")
+            if not version and onnx.source is not None:  # as from_checkpoint: the version folder's name
+                version = checkpoint_version_name(onnx.source)
+            meta = {**onnx.metadata, "version": version}
+            if meta.get("normalization") is not None:
+                check_normalization(meta["normalization"], source=onnx.source)
+        self = cls.__new__(cls)
+        self._setup(
+            meta, onnx.num_classes, onnx.multiple, tile=tile, overlap=overlap, low_confidence=low_confidence
+        )
+        self._device, self.device_type = None, "cpu"
+        self.batch_size = batch_size or 1
+        self.backend = onnx
+        return self
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, *, build_onnx: bool = True, **kwargs: Any) -> Predictor:
@@ -240,7 +262,14 @@ class Predictor:
         the class). On the CPU with backend ``auto`` or ``onnx`` the ONNX export cached beside the
         checkpoint is used, and built (tens of seconds for the default model) when missing or stale.
         With ``build_onnx=False`` and backend ``auto``, a missing export means torch instead: a GUI
-        can then build it in the background (``export.cached_onnx``) and pick it up next time."""
+        can then build it in the background (``export.cached_onnx``) and pick it up next time.
+
+        When the CPU is known to be the device without asking torch (``device.cpu_without_torch``)
+        and the export is current, torch is never imported: a GUI's worker thread would otherwise
+        hold the GIL for the 150-300 ms of ``import torch`` and freeze the window."""
+        fast = cls._from_current_export(path, kwargs)
+        if fast is not None:
+            return fast
         from segdesk.ml.checkpoint import load_checkpoint
 
         model, meta = load_checkpoint(path)
@@ -262,6 +291,39 @@ class Predictor:
                 # auto: a read-only model folder or a failed export falls back to torch, quietly.
         return cls(model, meta, **kwargs)
 
+    @classmethod
+    def _from_current_export(cls, path: str | Path, kwargs: dict[str, Any]) -> Predictor | None:
+        """The torch-free predictor when the CPU runs a current export, else None (take the full load).
+
+        Anything unusual (a damaged checkpoint or export, a stale export, an unknown option) gives
+        None, so the full load reports it exactly as before.
+        """
+        backend = kwargs.get("backend", "auto")
+        wants_onnx = backend == "onnx" or (backend == "auto" and CPU_DEFAULT_BACKEND == "onnx")
+        if (
+            not wants_onnx
+            or kwargs.get("tta")
+            or kwargs.get("onnx_path") is not None
+            or set(kwargs) - _OPTIONS
+        ):
+            return None
+        target = onnx_path_for(path)
+        if not target.is_file() or not cpu_without_torch(kwargs.get("device", "auto")):
+            return None
+        try:
+            meta = read_meta(path)
+            if meta_problem(meta) is not None:
+                return None
+            onnx = OnnxBackend(target, threads=kwargs.get("threads"))
+        except ModelError:
+            return None
+        if not export_is_current(onnx.metadata, path, meta.get("classes")):
+            return None
+        if not model_version_of(meta):
+            meta["version"] = checkpoint_version_name(path)
+        options = {k: kwargs[k] for k in ("tile", "overlap", "batch_size", "low_confidence") if k in kwargs}
+        return cls.from_onnx(onnx, meta, **options)
+
     # --- prediction -------------------------------------------------------------------------------
     def predict(
         self,
@@ -282,7 +344,7 @@ class Predictor:
             raise ValueError(f"expected an HxW or HxWxC image, got shape {img.shape}")
         h, w = img.shape[:2]
         value_range = whole_image_range(img)  # once for the whole image, so tiles match it
-        acc = _BandAccumulator(
+        acc = BandAccumulator(
             h,
             w,
             self.backend.num_classes,
@@ -303,7 +365,7 @@ class Predictor:
         self,
         img: np.ndarray,
         value_range: tuple[float, float],
-        acc: _BandAccumulator,
+        acc: BandAccumulator,
         *,
         cancel: CancelToken | None,
         progress: ProgressFn | None,
@@ -337,181 +399,20 @@ class Predictor:
         return total
 
 
-class _BandAccumulator:
-    """Weighted sums for the rows ``[base, base + tile)``; finished rows become outputs at once."""
+def __getattr__(name: str) -> Any:
+    # ``TorchBackend`` was importable from here; it needs torch, so it loads only when asked for.
+    if name == "TorchBackend":
+        from segdesk.ml.backends import TorchBackend
 
-    def __init__(
-        self,
-        height: int,
-        width: int,
-        num_classes: int,
-        tile: int,
-        *,
-        probabilities: bool,
-        low_confidence: float,
-    ) -> None:
-        self.h, self.w, self.c, self.tile = height, width, num_classes, tile
-        self.sum = np.zeros((num_classes, tile, width), dtype=np.float32)
-        self.weight = np.zeros((tile, width), dtype=np.float32)
-        self.base = 0
-        self.class_map = np.empty((height, width), dtype=class_map_dtype(num_classes))
-        self.confidence = np.empty((height, width), dtype=np.float32)
-        self.probabilities = (
-            np.empty((num_classes, height, width), dtype=np.float16) if probabilities else None
-        )
-        self.low_confidence = low_confidence
-        self.entropy_sum = 0.0
-        self.low_count = 0
-
-    def start_row(self, y0: int) -> None:
-        shift = y0 - self.base
-        if shift:  # rows above y0 were finished; slide the band up by ``shift`` rows
-            keep = max(self.tile - shift, 0)
-            # Blocks of at most ``shift`` rows never overlap their destination, so no band-sized
-            # temporary copy is made (per channel: each channel's rows are one memory block).
-            for i in range(0, keep, shift):
-                j = min(i + shift, keep)
-                for c in range(self.c):
-                    self.sum[c, i:j] = self.sum[c, i + shift : j + shift]
-                self.weight[i:j] = self.weight[i + shift : j + shift]
-            self.sum[:, keep:] = 0
-            self.weight[keep:] = 0
-            self.base = y0
-
-    def add(self, probs: np.ndarray, x0: int, weights: np.ndarray) -> None:
-        th, tw = weights.shape
-        self.sum[:, :th, x0 : x0 + tw] += probs * weights
-        self.weight[:th, x0 : x0 + tw] += weights
-
-    def finish_rows(self, end: int) -> None:
-        """Rows ``[base, end)`` get no more tiles: argmax, confidence, entropy (in small chunks)."""
-        for r0 in range(0, end - self.base, FINISH_ROWS):
-            r1 = min(r0 + FINISH_ROWS, end - self.base)
-            p = self.sum[:, r0:r1] / self.weight[None, r0:r1]
-            rows = slice(self.base + r0, self.base + r1)
-            self.class_map[rows] = p.argmax(0)
-            conf = p.max(0)
-            self.confidence[rows] = conf
-            if self.probabilities is not None:
-                self.probabilities[:, rows] = p
-            self.low_count += int(np.count_nonzero(conf < self.low_confidence))
-            if self.c > 1:
-                np.clip(p, 1e-12, None, out=p)
-                ent = (p * np.log(p)).sum(0)
-                self.entropy_sum -= float(ent.sum(dtype=np.float64)) / math.log(self.c)
-
-    def result(self, class_names: Sequence[str], **kwargs: Any) -> Prediction:
-        n = max(self.h * self.w, 1)
-        return Prediction(
-            class_map=self.class_map,
-            confidence=self.confidence,
-            class_names=list(class_names),
-            mean_entropy=self.entropy_sum / n,
-            low_confidence_fraction=self.low_count / n,
-            probabilities=self.probabilities,
-            **kwargs,
-        )
-
-
-# --- proposals ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Proposals:
-    """Shapes proposed for one image, with the post-processed class map they were drawn from."""
-
-    shapes: list[Shape]
-    class_map: np.ndarray
-    prediction: Prediction
-
-    def rasterized(self) -> np.ndarray:
-        """The class map exactly as the proposals draw it (what ``--masks-out`` writes)."""
-        from segdesk.core.rasterize import shapes_to_label
-
-        values = {name: i for i, name in enumerate(self.prediction.class_names)}
-        cls, _ = shapes_to_label(self.class_map.shape, self.shapes, values)
-        return cls.astype(self.class_map.dtype)
-
-
-def propose(
-    predictor: Predictor,
-    image: np.ndarray,
-    *,
-    class_names: Sequence[str] | None = None,
-    post: PostprocessConfig | None = None,
-    tolerance: float = 1.0,
-    cancel: CancelToken | None = None,
-    progress: ProgressFn | None = None,
-) -> Proposals:
-    """Predict, post-process and vectorize one image into proposal shapes.
-
-    Every shape carries ``extra = {"source": "model", "proposal": True, "model_version": ...,
-    "confidence": <mean confidence inside the shape>}``. ``class_names`` renames the model's classes
-    (same count and order); class 0 is background and makes no shapes.
-    """
-    from segdesk.core.vectorize import class_map_to_shapes
-
-    post = post or PostprocessConfig()
-    names = list(class_names) if class_names is not None else predictor.class_names
-    if len(names) != len(predictor.class_names):
-        raise ModelError(
-            None,
-            "classes",
-            f"{len(names)} class names given for a model of {len(predictor.class_names)} classes",
-        )
-    pred = predictor.predict(image, cancel=cancel, progress=progress)
-    pred.class_names = names
-    cleaned = postprocess(pred.class_map, post)
-    provenance = {"source": "model", "proposal": True, "model_version": predictor.model_version}
-    shapes = class_map_to_shapes(
-        cleaned,
-        names,
-        tolerance=tolerance,
-        min_area=max(post.min_area, 1),
-        background=post.background,
-        ignore_value=None,
-        confidence=pred.confidence,
-        provenance=provenance,
-    )
-    return Proposals(shapes=shapes, class_map=cleaned, prediction=pred)
-
-
-def document_image(document: Document) -> np.ndarray:
-    """The pixels of a document's image: the file beside its JSON, else the embedded imageData."""
-    from segdesk.core.labelme_io import load_image_for
-
-    return load_image_for(document).data
-
-
-def predict_document(
-    predictor: Predictor,
-    document_or_image: Document | np.ndarray,
-    class_names: Sequence[str] | None = None,
-    *,
-    post: PostprocessConfig | None = None,
-    tolerance: float = 1.0,
-    cancel: CancelToken | None = None,
-    progress: ProgressFn | None = None,
-) -> list[Shape]:
-    """Proposal shapes for a document (its image is read) or an image array. See :func:`propose`."""
-    if isinstance(document_or_image, Document):
-        image = document_image(document_or_image)
-    else:
-        image = np.asarray(document_or_image)
-    result = propose(
-        predictor,
-        image,
-        class_names=class_names,
-        post=post,
-        tolerance=tolerance,
-        cancel=cancel,
-        progress=progress,
-    )
-    return result.shapes
+        return TorchBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
+    "FINISH_ROWS",
     "Backend",
+    "BandAccumulator",
+    "OnnxBackend",
     "Prediction",
     "Predictor",
     "Proposals",

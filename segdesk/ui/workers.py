@@ -282,8 +282,8 @@ _predictors: dict[tuple[str, int, bool], Any] = {}
 
 def load_predictor(model_path: Path) -> Any:
     """A cached Predictor for the checkpoint (one per file version; the ONNX export if present)."""
-    from segdesk.ml.export import onnx_path_for
     from segdesk.ml.infer import Predictor
+    from segdesk.ml.onnx_backend import onnx_path_for
 
     path = Path(model_path)
     try:
