@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
 from segdesk.core.errors import Cancelled, SegdeskError
 from segdesk.ui.child_process import error_message
@@ -46,21 +46,40 @@ class JobWorker(QObject):
         self._interval = 1.0 / rate_hz if rate_hz > 0 else 0.0
         self._last_emit = 0.0
         self._pending: list[object] = []
+        self._lock = threading.Lock()
 
     def _report(self, record: object) -> None:
         # Throttled here, in the worker, so a chatty job cannot flood the GUI's event queue.
-        now = time.monotonic()
-        if now - self._last_emit >= self._interval:
-            self._pending.clear()
-            self._last_emit = now
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last_emit >= self._interval:
+                self._pending.clear()
+                self._last_emit = now
+                emit = True
+            else:
+                self._pending[:] = [record]
+                emit = False
+        if emit:
             self.progress.emit(record)
-        else:
-            self._pending[:] = [record]
+
+    def flush_due(self) -> None:
+        """Emit a held-back record once its interval has passed (called by the Job's timer).
+
+        Without it, the last record before a long quiet step ("exporting ...") would only show
+        when the job ends.
+        """
+        with self._lock:
+            if not self._pending or time.monotonic() - self._last_emit < self._interval:
+                return
+            record = self._pending.pop()
+            self._last_emit = time.monotonic()
+        self.progress.emit(record)
 
     def _flush(self) -> None:
-        if self._pending:
-            record = self._pending.pop()
+        with self._lock:
+            record = self._pending.pop() if self._pending else None
             self._pending.clear()
+        if record is not None:
             self.progress.emit(record)
 
     @Slot()
@@ -114,6 +133,10 @@ class Job(QObject):
         self._worker: JobWorker | None = None
         self._started = False
         self._done = False
+        # Delivers a held-back progress record while the function is quiet (GUI thread).
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setInterval(max(1, round(1000 / rate_hz)) if rate_hz > 0 else 100)
+        self._flush_timer.timeout.connect(self._flush_due)
 
     @property
     def cancel_event(self) -> threading.Event:
@@ -139,6 +162,7 @@ class Job(QObject):
         self._thread, self._worker = thread, worker
         self._started = True
         thread.start()
+        self._flush_timer.start()
 
     def cancel(self) -> None:
         """Ask the function to stop: sets the event directly (a queued signal would wait)."""
@@ -154,7 +178,13 @@ class Job(QObject):
         return bool(self._thread.wait(ms))
 
     @Slot()
+    def _flush_due(self) -> None:
+        if self._worker is not None and not self._done:
+            self._worker.flush_due()
+
+    @Slot()
     def _on_thread_finished(self) -> None:
+        self._flush_timer.stop()
         if self._done:
             return
         if self._thread is not None:

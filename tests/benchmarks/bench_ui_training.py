@@ -113,6 +113,7 @@ def bench_gap_and_proposals(seconds: float, threads_list: list[int], work: Path)
     win.resize(1400, 900)
     win.show()
     win.open_path(root)
+    win.assist.error.connect(lambda text: print(f"app error: {text}"))
     wait_for(app, lambda: False, 0.5)
     meter = GapMeter()
     for threads in threads_list:

@@ -60,6 +60,27 @@ def test_progress_is_throttled_and_the_last_record_arrives(qtbot) -> None:
     assert [k for k, _ in events][-2:] == ["succeeded", "finished"]
 
 
+def test_a_held_back_record_shows_while_the_function_is_quiet(qtbot) -> None:
+    release = threading.Event()
+
+    def fn(cancel: threading.Event, report: Report) -> None:
+        report("saving")
+        report("exporting")  # within the interval: held back, then a long quiet step
+        release.wait(10)
+
+    job = Job(fn, name="t", rate_hz=10.0)
+    events = _record(job)
+    job.start()
+    try:
+        qtbot.waitUntil(lambda: ("progress", "exporting") in events, timeout=2000)
+        assert not job.wait(0)  # shown while the function still runs, not at its end
+    finally:
+        release.set()
+    with qtbot.waitSignal(job.finished, timeout=5000):
+        pass
+    assert [r for kind, r in events if kind == "progress"] == ["saving", "exporting"]
+
+
 def test_cancel_sets_the_event_directly_and_stops_a_busy_loop(qtbot) -> None:
     started = threading.Event()
 
