@@ -149,7 +149,8 @@ def bench_gap_and_proposals(seconds: float, threads_list: list[int], work: Path)
         t0 = time.perf_counter()
         win.session.go_to(index)
         ok = wait_for(app, lambda: bool(applied), 60)
-        app.processEvents()  # the scene paints the new items
+        # The items exist once proposals_applied fired; one synchronous paint draws them (an extra
+        # processEvents() here would paint twice and count both).
         win.canvas.viewport().repaint()
         t1 = time.perf_counter()
         n = len(win.session.current.document.proposals)
