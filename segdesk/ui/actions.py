@@ -194,9 +194,22 @@ MODEL_ACTIONS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
+#: Checkable Model-menu actions (name, text, shortcut, tip); the model panel has a twin check box.
+MODEL_TOGGLES: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "confidence_overlay",
+        "Show &confidence overlay",
+        "Ctrl+Shift+C",
+        "Show where the model is unsure on this image (view only, never saved)",
+    ),
+)
+
+
 def _add_model_actions(a: Actions, parent: QWidget) -> None:
     for name, text, shortcut, tip in MODEL_ACTIONS:
         _add(a, parent, name, text, category="Model", shortcuts=(shortcut,), tip=tip)
+    for name, text, shortcut, tip in MODEL_TOGGLES:
+        _add(a, parent, name, text, category="Model", shortcuts=(shortcut,), tip=tip, checkable=True)
 
 
 def build_menus(window: QMainWindow, actions: Actions) -> QMenu:
@@ -232,6 +245,8 @@ def build_menus(window: QMainWindow, actions: Actions) -> QMenu:
 
     model_menu = bar.addMenu("&Model")
     model_menu.addActions([actions[name] for name, *_rest in MODEL_ACTIONS])
+    model_menu.addSeparator()
+    model_menu.addActions([actions[name] for name, *_rest in MODEL_TOGGLES])
 
     go_menu = bar.addMenu("&Go")
     go_menu.addActions([actions["prev_image"], actions["next_image"]])

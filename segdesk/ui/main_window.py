@@ -138,6 +138,7 @@ class MainWindow(QMainWindow):
         a["export"].triggered.connect(self.show_export)
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         m = self.assist
+        self.model_panel.bind_overlay_action(a["confidence_overlay"])
         for name, slot in (
             ("predict", m.predict_current),
             ("accept_all", m.accept_all),

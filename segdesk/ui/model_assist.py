@@ -17,6 +17,7 @@ from segdesk.core import effort
 from segdesk.core.errors import SegdeskError
 from segdesk.core.shapes import Shape
 from segdesk.ui import model_index, proposals, workers
+from segdesk.ui.canvas.confidence import ConfidenceOverlay, overlay_summary
 from segdesk.ui.jobs import JobRunner
 from segdesk.ui.panels.model import ModelPanel
 from segdesk.ui.proposals import PredictionResult
@@ -60,6 +61,10 @@ class ModelAssist(QObject):
         self._go_after_scoring = False
         self._settings_timer = QTimer(self, singleShot=True, interval=120)
         self._settings_timer.timeout.connect(self._revectorize)
+        #: Where the model is unsure: one cached image in the canvas scene, never in the document.
+        self.overlay = ConfidenceOverlay()
+        canvas.scene().addItem(self.overlay)
+        self._overlay_summary = ""
         self._connect()
 
     def _connect(self) -> None:
@@ -75,11 +80,14 @@ class ModelAssist(QObject):
         p.reviewed_toggled.connect(self.set_reviewed)
         p.version_chosen.connect(self.use_version)
         p.settings_changed.connect(lambda _s: self._settings_timer.start())
+        p.overlay_changed.connect(lambda _style: self._update_overlay())
+        s.folder_opened.connect(lambda _folder: p.dismiss_keep_choice())
         s.folder_opened.connect(lambda _folder: self.refresh_model(warm_up=True))
         s.folder_opened.connect(lambda _folder: self.show_effort())
         s.image_loaded.connect(self._on_image_loaded)
         s.saved.connect(self._on_saved)
         s.undo_stack.indexChanged.connect(lambda _i: self._update_buttons())
+        self.canvas.cursor_moved.connect(self._on_cursor)
         self.canvas.installEventFilter(self)
         self.canvas.viewport().installEventFilter(self)
 
@@ -99,6 +107,7 @@ class ModelAssist(QObject):
             self.info = next((i for i in history if i.version == current), None)
         self.panel.show_model(self.info, history)
         self.model_changed.emit(self.info)
+        self._update_overlay()  # a prediction of another model no longer matches the proposals
         if warm_up and self.info is not None and not self.runner.is_running("warm_up"):
             self.runner.start("warm_up", workers.warm_up_job(self.info.path), connect=self._quiet)
 
@@ -125,6 +134,7 @@ class ModelAssist(QObject):
 
     def _on_image_loaded(self, current: CurrentImage) -> None:
         self.result = None  # a prediction belongs to one image
+        self._update_overlay()
         self._update_buttons()
         document = current.document
         if (
@@ -165,7 +175,7 @@ class ModelAssist(QObject):
         self.message.emit(f"Predicting {current.image_path.name} ...")
 
     def _connect_predict(self, job: Any) -> None:
-        job.succeeded.connect(self._on_predicted)
+        job.succeeded.connect(self.apply_prediction)
         job.failed.connect(lambda text: self.error.emit(f"Prediction failed: {text}"))
         job.finished.connect(self._after_predict)
 
@@ -174,7 +184,9 @@ class ModelAssist(QObject):
             self._pending_predict = False
             QTimer.singleShot(0, self.predict_current)
 
-    def _on_predicted(self, result: PredictionResult) -> None:
+    def apply_prediction(self, result: PredictionResult) -> None:
+        """A predict job's result: its proposals go on the image (and its confidence into the overlay)
+        unless the image or the model changed meanwhile."""
         current = self.session.current
         path = None if current is None else current.image_path
         version = None if self.info is None else self.info.version
@@ -182,6 +194,7 @@ class ModelAssist(QObject):
             return  # another image or model by now: dropped
         self.result = result
         self._apply(result.shapes)
+        self._update_overlay()
         self.message.emit(
             f"{len(result.shapes)} proposal(s) from {result.model_version} in {result.elapsed_s * 1000:.0f} ms"
         )
@@ -202,15 +215,52 @@ class ModelAssist(QObject):
         self.proposals_applied.emit(len(shapes))
 
     def _revectorize(self) -> None:
+        result = self._current_result()
+        if result is None or self._document() is None:
+            return
+        result.settings = settings = self.panel.settings()
+        self._apply(proposals.revectorize(result, settings))
+
+    def _current_result(self) -> PredictionResult | None:
+        """The prediction behind the current proposals, unless the image or the model changed since."""
         current = self.session.current
-        if self.result is None or current is None or current.document is None:
-            return
         version = None if self.info is None else self.info.version
-        if proposals.is_stale(self.result, image_path=current.image_path, model_version=version):
-            return
-        settings = self.panel.settings()
-        self.result.settings = settings
-        self._apply(proposals.revectorize(self.result, settings))
+        path = None if current is None else current.image_path
+        if self.result is None or proposals.is_stale(self.result, image_path=path, model_version=version):
+            return None
+        return self.result
+
+    # --- confidence overlay --------------------------------------------------------------------------
+    def _update_overlay(self) -> None:
+        """Show the current prediction's confidence (or nothing) as the panel's overlay controls say."""
+        result = self._current_result()
+        if result is None:
+            self.overlay.clear()
+            self._overlay_summary = "No prediction for this image yet (Predict this image, Ctrl+P)"
+        else:
+            display = None if self.session.current is None else self.session.current.display
+            self.overlay.set_confidence(result.confidence, len(result.class_names), background=display)
+            self._overlay_summary = ""
+        style = self.panel.overlay_style()
+        self.overlay.set_style(style)
+        self.panel.overlay_legend.set_ramp(self.overlay.ramp)
+        if style.visible:  # the summary reads every pixel: only when someone looks at it
+            self._overlay_summary = self._overlay_summary or overlay_summary(self.overlay, style)
+            self.panel.show_overlay_info(self._overlay_summary)
+
+    def _overlay_text(self, x: float, y: float) -> str:
+        """What the overlay says under the cursor (the class and how sure), or its summary."""
+        result = self._current_result()
+        conf = None if result is None else self.overlay.confidence_at(x, y)
+        if result is None or conf is None:
+            return self._overlay_summary
+        index = int(result.class_map[int(y), int(x)])
+        name = result.class_names[index] if 0 <= index < len(result.class_names) else str(index)
+        return f"Under the cursor: {conf:.0%} sure it is {name}"
+
+    def _on_cursor(self, x: float, y: float, _value: object) -> None:
+        if self.panel.overlay_check.isChecked():
+            self.panel.show_overlay_info(self._overlay_text(x, y))
 
     def _refresh_current_proposals(self) -> None:
         document = self._document()
@@ -306,13 +356,14 @@ class ModelAssist(QObject):
             self.error.emit(str(exc))
             return
         fn = workers.train_in_child(snapshot, self.train_config, export_onnx=self.export_onnx)
+        self._train_outcome = None  # this run's own outcome (or None) is what its end reports
         self.panel.set_training(True)
         self.panel.show_training_progress(0.0, f"Starting: {len(snapshot.entries)} reviewed image(s)")
         self.runner.start("train", fn, connect=self._connect_training)
 
     def _connect_training(self, job: Any) -> None:
         job.progress.connect(self._on_train_progress)
-        job.succeeded.connect(self._on_trained)
+        job.succeeded.connect(self.apply_training_outcome)
         job.failed.connect(self._on_train_failed)
         job.cancelled.connect(self._on_train_cancelled)
         job.finished.connect(self._after_training)
@@ -337,15 +388,22 @@ class ModelAssist(QObject):
             )
         self.panel.show_training_progress(status.fraction, text, status.history)
 
-    def _on_trained(self, outcome: workers.TrainOutcome) -> None:
+    def apply_training_outcome(self, outcome: workers.TrainOutcome) -> None:
+        """A finished run: show the models; when the new one was not promoted, offer to keep either."""
         self.refresh_model(warm_up=True)
         if outcome.promoted:
             text = f"New model {outcome.version} (held-out mIoU {outcome.miou:.3f}) is now current"
         else:
             text = (
-                f"{outcome.version} was saved but {outcome.previous_version} stays current "
-                f"({outcome.reason}); double-click {outcome.version} in the history to use it anyway"
+                f"{outcome.version} was saved but {outcome.previous_version} stays current ({outcome.reason})"
             )
+            if outcome.previous_version is not None:
+                self.panel.offer_keep_choice(
+                    new_version=outcome.version,
+                    new_miou=outcome.miou,
+                    old_version=outcome.previous_version,
+                    old_miou=outcome.previous_miou,
+                )
         if outcome.onnx_error:
             text += f". The fast CPU export failed ({outcome.onnx_error}); predictions use torch"
         self.panel.show_training_progress(1.0, text)

@@ -8,13 +8,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDockWidget,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -22,12 +24,16 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
+    QSlider,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
+from segdesk.ui.canvas.confidence import ConfidenceLegend, OverlayStyle
+from segdesk.ui.dialogs.keep_model import KeepModelBar
 from segdesk.ui.model_index import ModelInfo
 from segdesk.ui.proposals import ProposalSettings
 
@@ -109,6 +115,39 @@ def _button(text: str, name: str, tip: str) -> QPushButton:
     return b
 
 
+class _ScrollArea(QScrollArea):
+    """Sized by its content's width plus a scroll bar: scrolls vertically, never clips sideways."""
+
+    _hints: tuple[QSize, QSize] | None = None
+
+    def _bar(self) -> int:
+        return self.verticalScrollBar().sizeHint().width()
+
+    def sizeHint(self) -> QSize:
+        hint = self.widget().sizeHint()
+        return QSize(hint.width() + self._bar(), hint.height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(self.widget().minimumSizeHint().width() + self._bar(), 120)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # The content's size changes when it is polished or shows more rows: tell the dock, but only
+        # then (a label changing its text on every mouse move must not re-lay out the window).
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            hints = (self.sizeHint(), self.minimumSizeHint())
+            if hints != self._hints:
+                self._hints = hints
+                self.updateGeometry()
+        return super().eventFilter(watched, event)
+
+
+class _HistoryList(QListWidget):
+    """Asks for a few rows only: it takes the dock's spare height (stretch), so the rest never scrolls."""
+
+    def sizeHint(self) -> QSize:
+        return QSize(super().sizeHint().width(), 5 * self.fontMetrics().height() + 2 * self.frameWidth())
+
+
 class ModelPanel(QDockWidget):
     """The dock. Signals are requests; the controller answers with the ``show_*`` / ``set_*`` methods."""
 
@@ -124,10 +163,12 @@ class ModelPanel(QDockWidget):
     version_chosen = Signal(str)
     settings_changed = Signal(object)  # ProposalSettings
     auto_predict_toggled = Signal(bool)
+    overlay_changed = Signal(object)  # OverlayStyle
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Model", parent)
         self.setObjectName("dock_model")
+        self._overlay_action: QAction | None = None
         body = QWidget()
         layout = QVBoxLayout(body)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -143,7 +184,14 @@ class ModelPanel(QDockWidget):
         self.effort.setObjectName("effort_label")
         self.effort.setWordWrap(True)
         layout.addWidget(self.effort)
-        self.setWidget(body)
+        # Scrolls rather than forcing the window taller than a laptop screen when everything shows
+        # (overlay controls, the keep-either offer).
+        scroll = _ScrollArea()
+        scroll.setObjectName("model_scroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(body)
+        self.setWidget(scroll)
         self._connect()
         self.set_training(False)
         self.set_batch(None)
@@ -180,6 +228,7 @@ class ModelPanel(QDockWidget):
         form.addRow("Minimum area", self.min_area)
         form.addRow("Simplify", self.tolerance)
         v.addLayout(form)
+        v.addWidget(self._overlay_controls())
         row = QHBoxLayout()
         self.accept_button = _button(
             "Accept all", "accept_all_button", "Accept every proposal (Shift+Return)"
@@ -203,6 +252,51 @@ class ModelPanel(QDockWidget):
         v.addLayout(row)
         return box
 
+    def _overlay_controls(self) -> QWidget:
+        box = QWidget()
+        v = QVBoxLayout(box)
+        v.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        self.overlay_check = QCheckBox("Confidence overlay")
+        self.overlay_check.setObjectName("overlay_check")
+        self.overlay_check.setToolTip(
+            "Show where the model is unsure about this image, from its last prediction "
+            "(Ctrl+Shift+C). Only shown, never saved."
+        )
+        self.overlay_mode = QComboBox()
+        self.overlay_mode.setObjectName("overlay_mode")
+        self.overlay_mode.addItem("Uncertainty", "uncertainty")
+        self.overlay_mode.addItem("Below threshold", "below_threshold")
+        self.overlay_mode.setToolTip(
+            "Uncertainty: a colour ramp of how unsure each pixel is. Below threshold: the pixels "
+            "less sure than the confidence threshold."
+        )
+        row.addWidget(self.overlay_check, 1)
+        row.addWidget(self.overlay_mode)
+        v.addLayout(row)
+        self.overlay_details = QWidget()
+        details = QVBoxLayout(self.overlay_details)
+        details.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        self.overlay_legend = ConfidenceLegend()
+        self.overlay_opacity = QSlider(Qt.Orientation.Horizontal, minimum=10, maximum=100, value=60)
+        self.overlay_opacity.setObjectName("overlay_opacity")
+        self.overlay_opacity.setToolTip("Overlay opacity")
+        self.overlay_opacity.setFixedWidth(70)
+        row.addWidget(self.overlay_legend, 1)
+        row.addWidget(self.overlay_opacity)
+        details.addLayout(row)
+        self.overlay_info = QLabel("")
+        self.overlay_info.setObjectName("overlay_info")
+        self.overlay_info.setWordWrap(True)
+        # It changes on every mouse move over the image: a fixed box, so the dock never re-lays out.
+        self.overlay_info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.overlay_info.setFixedHeight(2 * self.overlay_info.fontMetrics().lineSpacing() + 2)
+        details.addWidget(self.overlay_info)
+        v.addWidget(self.overlay_details)
+        self.overlay_details.setVisible(False)
+        return box
+
     def _training_box(self) -> QGroupBox:
         box = QGroupBox("Training")
         v = QVBoxLayout(box)
@@ -223,15 +317,17 @@ class ModelPanel(QDockWidget):
         self.train_status.setObjectName("train_status")
         self.train_status.setWordWrap(True)
         self.chart = TrainingChart()
+        self.keep_bar = KeepModelBar()
         v.addWidget(self.train_progress)
         v.addWidget(self.train_status)
+        v.addWidget(self.keep_bar)
         v.addWidget(self.chart)
         return box
 
     def _history_box(self) -> QGroupBox:
         box = QGroupBox("Model history (double-click to use)")
         v = QVBoxLayout(box)
-        self.history = QListWidget()
+        self.history = _HistoryList()
         self.history.setObjectName("model_history")
         v.addWidget(self.history)
         return box
@@ -250,14 +346,59 @@ class ModelPanel(QDockWidget):
         self.history.itemDoubleClicked.connect(
             lambda item: self.version_chosen.emit(item.data(Qt.ItemDataRole.UserRole))
         )
+        self.keep_bar.chosen.connect(self.version_chosen)
+        self.version_chosen.connect(lambda _v: self.dismiss_keep_choice())  # a choice made anywhere
         for spin in (self.threshold, self.min_area, self.tolerance):
             spin.valueChanged.connect(lambda _v: self.settings_changed.emit(self.settings()))
+        self.overlay_check.toggled.connect(self._overlay_edited)
+        self.overlay_mode.currentIndexChanged.connect(self._overlay_edited)
+        self.overlay_opacity.valueChanged.connect(self._overlay_edited)
+        self.threshold.valueChanged.connect(self._overlay_edited)
+
+    def _overlay_edited(self, *_args: object) -> None:
+        style = self.overlay_style()
+        self.overlay_details.setVisible(style.visible)
+        self.overlay_legend.set_style(style)
+        self.overlay_changed.emit(style)
 
     # --- state from the controller -------------------------------------------------------------
     def settings(self) -> ProposalSettings:
         return ProposalSettings(
             threshold=self.threshold.value(), min_area=self.min_area.value(), tolerance=self.tolerance.value()
         )
+
+    def overlay_style(self) -> OverlayStyle:
+        return OverlayStyle(
+            visible=self.overlay_check.isChecked(),
+            mode=self.overlay_mode.currentData(),
+            opacity=self.overlay_opacity.value() / 100.0,
+            threshold=self.threshold.value(),
+        )
+
+    def bind_overlay_action(self, action: QAction) -> None:
+        """Keep a checkable window action (Model menu, Ctrl+Shift+C) and the overlay check box in step."""
+        if action is self._overlay_action:
+            return
+        self._overlay_action = action
+        action.setCheckable(True)
+        action.setChecked(self.overlay_check.isChecked())
+        action.toggled.connect(self.overlay_check.setChecked)
+        self.overlay_check.toggled.connect(action.setChecked)
+
+    def show_overlay_info(self, text: str) -> None:
+        if self.overlay_info.text() != text:  # called on every mouse move over the image
+            self.overlay_info.setText(text)
+
+    def offer_keep_choice(
+        self, *, new_version: str, new_miou: float | None, old_version: str, old_miou: float | None
+    ) -> None:
+        """Show the keep-either bar (the new version was not promoted)."""
+        self.keep_bar.offer(
+            new_version=new_version, new_miou=new_miou, old_version=old_version, old_miou=old_miou
+        )
+
+    def dismiss_keep_choice(self) -> None:
+        self.keep_bar.hide()
 
     def show_model(self, info: ModelInfo | None, history: Sequence[ModelInfo], device: str = "") -> None:
         has = info is not None
@@ -291,6 +432,7 @@ class ModelPanel(QDockWidget):
         self.retrain_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         if running:
+            self.dismiss_keep_choice()  # the last run's offer is moot once a new run starts
             self.train_progress.setValue(0)
             self.chart.set_history([])
 
