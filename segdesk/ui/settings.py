@@ -115,3 +115,49 @@ class AppSettings:
 
     def set_last_label(self, label: str) -> None:
         self._s.setValue("options/last_label", label)
+
+    def remember_widgets(self, group: str, widgets: dict[str, object]) -> None:
+        """Restore each widget's value from ``group/name`` now, and store it whenever it changes.
+
+        For plain option widgets (check boxes, spin boxes, combo boxes, sliders) whose value is
+        the whole state, e.g. the model panel's proposal and overlay options. A stored value that
+        no longer fits (out of range, wrong type) is ignored: the widget keeps its default.
+        """
+        for name, widget in widgets.items():
+            key = f"{group}/{name}"
+            _restore(widget, self._s.value(key))
+            _on_change(widget, lambda value, k=key: self._s.setValue(k, value))
+
+
+def _restore(widget: object, value: object) -> None:
+    from PySide6.QtWidgets import QAbstractButton, QAbstractSlider, QComboBox, QDoubleSpinBox, QSpinBox
+
+    if value is None:
+        return
+    if isinstance(widget, QAbstractButton) and widget.isCheckable():
+        widget.setChecked(_to_bool(value, widget.isChecked()))
+    elif isinstance(widget, QDoubleSpinBox):
+        number = _to_float(value, widget.value())
+        if widget.minimum() <= number <= widget.maximum():
+            widget.setValue(number)
+    elif isinstance(widget, QSpinBox | QAbstractSlider):
+        number = _to_float(value, float(widget.value()))
+        if widget.minimum() <= number <= widget.maximum() and number == int(number):
+            widget.setValue(int(number))
+    elif isinstance(widget, QComboBox):
+        index = widget.findText(str(value))
+        if index >= 0:
+            widget.setCurrentIndex(index)
+    else:
+        raise TypeError(f"cannot remember a {type(widget).__name__}")
+
+
+def _on_change(widget: object, store: object) -> None:
+    from PySide6.QtWidgets import QAbstractButton, QAbstractSlider, QComboBox, QDoubleSpinBox, QSpinBox
+
+    if isinstance(widget, QAbstractButton):
+        widget.toggled.connect(store)
+    elif isinstance(widget, QDoubleSpinBox | QSpinBox | QAbstractSlider):
+        widget.valueChanged.connect(store)
+    elif isinstance(widget, QComboBox):
+        widget.currentTextChanged.connect(store)

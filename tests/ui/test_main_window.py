@@ -298,6 +298,12 @@ def test_settings_persist_between_windows(qtbot, settings_dir: Path, tmp_path: P
     first.open_path(root)
     first.acts["autosave"].setChecked(False)
     first.resize(700, 500)
+    panel = first.model_panel
+    panel.threshold.setValue(0.75)
+    panel.min_area.setValue(40)
+    panel.overlay_check.setChecked(True)
+    panel.overlay_mode.setCurrentIndex(panel.overlay_mode.count() - 1)
+    panel.overlay_opacity.setValue(35)
     first.close()
 
     settings = AppSettings()
@@ -309,6 +315,26 @@ def test_settings_persist_between_windows(qtbot, settings_dir: Path, tmp_path: P
     assert second.acts["autosave"].isChecked() is False
     assert second.session.autosave() is False
     assert second.size().width() == 700
+    again = second.model_panel
+    assert again.threshold.value() == 0.75 and again.min_area.value() == 40
+    assert again.overlay_check.isChecked() and again.overlay_opacity.value() == 35
+    assert again.overlay_mode.currentIndex() == again.overlay_mode.count() - 1
+    assert again.settings().threshold == 0.75  # what the proposals use
+
+
+def test_a_stored_option_that_no_longer_fits_is_ignored(qtbot, settings_dir: Path) -> None:
+    from PySide6.QtCore import QSettings
+
+    raw = QSettings()
+    raw.setValue("model/threshold", "2.5")  # out of range
+    raw.setValue("model/min_area", "not a number")
+    raw.setValue("model/overlay_mode", "a mode that does not exist")
+    raw.sync()
+    window = MainWindow(AppSettings())
+    qtbot.addWidget(window)
+    panel = window.model_panel
+    assert panel.threshold.value() == 0.5 and panel.min_area.value() == 16
+    assert panel.overlay_mode.currentIndex() == 0
 
 
 def test_view_adjust_and_fill_opacity_reach_the_canvas(window: MainWindow, tmp_path: Path) -> None:

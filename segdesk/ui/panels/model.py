@@ -362,6 +362,17 @@ class ModelPanel(QDockWidget):
         self.overlay_changed.emit(style)
 
     # --- state from the controller -------------------------------------------------------------
+    def remembered_widgets(self) -> dict[str, QWidget]:
+        """The options that persist between sessions (see AppSettings.remember_widgets)."""
+        return {
+            "threshold": self.threshold,
+            "min_area": self.min_area,
+            "tolerance": self.tolerance,
+            "overlay": self.overlay_check,
+            "overlay_mode": self.overlay_mode,
+            "overlay_opacity": self.overlay_opacity,
+        }
+
     def settings(self) -> ProposalSettings:
         return ProposalSettings(
             threshold=self.threshold.value(), min_area=self.min_area.value(), tolerance=self.tolerance.value()
