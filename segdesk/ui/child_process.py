@@ -22,6 +22,8 @@ Qt-free and ml-free on purpose: the child imports what ``factory`` needs, the pa
 from __future__ import annotations
 
 import multiprocessing
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -72,8 +74,28 @@ class _ChildCancel:
         return self._orphaned
 
 
-def _child_main(conn: Connection, stop: Any, factory: Callable[..., JobFn], args: tuple) -> None:
+def _lower_priority(niceness: int) -> None:
+    """Let the person's work (the GUI process, its proposals) win every contest for a core."""
+    if niceness <= 0:
+        return
+    try:
+        if hasattr(os, "nice"):
+            os.nice(niceness)
+        elif sys.platform == "win32":
+            import ctypes
+
+            below_normal = 0x00004000  # BELOW_NORMAL_PRIORITY_CLASS
+            kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+            kernel32.SetPriorityClass(kernel32.GetCurrentProcess(), below_normal)
+    except (OSError, AttributeError):
+        pass  # an unchanged priority is only slower for the person, never wrong
+
+
+def _child_main(
+    conn: Connection, stop: Any, factory: Callable[..., JobFn], args: tuple, niceness: int = 0
+) -> None:
     """The child's entry point: run the job, send ("progress", r)*, then one final message."""
+    _lower_priority(niceness)
     cancel = _ChildCancel(stop)
 
     def report(record: object) -> None:
@@ -104,15 +126,27 @@ def _exit_message(name: str, code: int | None) -> str:
     return f"the {name} process ended unexpectedly (exit code {code})"
 
 
-def in_child(factory: Callable[..., JobFn], *args: Any, name: str = "job", grace_s: float = GRACE_S) -> JobFn:
-    """A job function that runs ``factory(*args)`` in a spawned child process (see module doc)."""
+def in_child(
+    factory: Callable[..., JobFn],
+    *args: Any,
+    name: str = "job",
+    grace_s: float = GRACE_S,
+    niceness: int = 0,
+) -> JobFn:
+    """A job function that runs ``factory(*args)`` in a spawned child process (see module doc).
+
+    ``niceness`` > 0 lowers the child's CPU priority (``os.nice``; below-normal class on Windows).
+    """
 
     def run(cancel: threading.Event, report: Report) -> Any:
         ctx = multiprocessing.get_context("spawn")
         receive, send = ctx.Pipe(duplex=False)
         stop = ctx.Event()
         child = ctx.Process(
-            target=_child_main, args=(send, stop, factory, args), name=f"segdesk-{name}", daemon=True
+            target=_child_main,
+            args=(send, stop, factory, args, niceness),
+            name=f"segdesk-{name}",
+            daemon=True,
         )
         try:
             child.start()

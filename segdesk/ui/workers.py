@@ -117,12 +117,18 @@ def _training_set(snapshot: TrainSnapshot, *, seed: int, cancel: threading.Event
     return TrainingSet(names, train, val, split, source=str(snapshot.root))
 
 
+#: The training process runs at a lower CPU priority: proposals and painting come first.
+TRAIN_NICENESS = 10
+
+
 def train_in_child(snapshot: TrainSnapshot, config: Any = None, *, export_onnx: bool = True) -> Fn:
     """``train_job`` in a child process (what the app runs): the GUI process never loads torch.
 
     ``config``: None (the app's settings), a dict of TrainConfig overrides, or a TrainConfig.
     """
-    return in_child(_inline_export_training, snapshot, config, export_onnx, name="training")
+    return in_child(
+        _inline_export_training, snapshot, config, export_onnx, name="training", niceness=TRAIN_NICENESS
+    )
 
 
 def _inline_export_training(snapshot: TrainSnapshot, config: Any, export_onnx: bool) -> Fn:

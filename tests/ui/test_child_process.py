@@ -123,3 +123,19 @@ def test_a_finished_job_is_not_cancelled_afterwards():
     cancel = threading.Event()
     result, _records = _run(in_child(polling, 0.0, name="test"), cancel)
     assert result == "finished"
+
+
+def niceness_probe():
+    def run(cancel, report):
+        return os.nice(0) if hasattr(os, "nice") else None
+
+    return run
+
+
+@pytest.mark.skipif(not hasattr(os, "nice"), reason="os.nice is POSIX")
+def test_a_child_can_run_at_a_lower_priority_than_the_app():
+    mine = os.nice(0)
+    result, _records = _run(in_child(niceness_probe, name="test", niceness=5))
+    assert result == min(mine + 5, 19)
+    plain, _records = _run(in_child(niceness_probe, name="test"))
+    assert plain == mine
