@@ -30,6 +30,9 @@ class AugmentConfig:
     affine_p: float = 0.5
     scale: tuple[float, float] = (0.8, 1.25)
     rotate: float = 30.0
+    elastic_p: float = 0.0
+    elastic_alpha: float = 500.0  # with sigma 12: smooth displacements of about 3 px (up to ~10)
+    elastic_sigma: float = 12.0
     intensity_p: float = 0.5
     brightness: float = 0.15
     contrast: float = 0.15
@@ -86,6 +89,17 @@ def build_augmentation(
                 mask_interpolation=cv2.INTER_NEAREST,
                 border_mode=cv2.BORDER_REFLECT_101,
                 p=cfg.affine_p,
+            )
+        )
+    if cfg.elastic_p > 0:
+        ops.append(
+            A.ElasticTransform(
+                alpha=cfg.elastic_alpha,
+                sigma=cfg.elastic_sigma,
+                interpolation=cv2.INTER_LINEAR,
+                mask_interpolation=cv2.INTER_NEAREST,
+                border_mode=cv2.BORDER_REFLECT_101,
+                p=cfg.elastic_p,
             )
         )
     if cfg.intensity_p > 0:

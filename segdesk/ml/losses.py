@@ -24,7 +24,9 @@ class LossConfig:
 
     ``focal_gamma > 0`` replaces cross-entropy by focal loss. ``class_weights``: ``"none"``,
     ``"balanced"`` (inverse square root of each class's pixel frequency in the training set,
-    normalized to mean 1) or an explicit list, one weight per class.
+    normalized to mean 1) or an explicit list, one weight per class. ``boundary_weight``: extra
+    cross-entropy weight of pixels within ``boundary_radius`` pixels of a boundary between two
+    classes (where thin structures and contact lines live, and where IoU is won or lost).
     """
 
     ce_weight: float = 1.0
@@ -32,6 +34,8 @@ class LossConfig:
     focal_gamma: float = 0.0
     class_weights: ClassWeighting | tuple[float, ...] = "none"
     label_smoothing: float = 0.0
+    boundary_weight: float = 0.0
+    boundary_radius: int = 2
 
 
 def soft_dice_loss(
@@ -51,6 +55,16 @@ def soft_dice_loss(
     if not bool(present.any()):
         return logits.sum() * 0.0
     return 1.0 - dice[present].mean()
+
+
+def boundary_map(target: torch.Tensor, *, radius: int = 2, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+    """(N, H, W) bool: pixels with a pixel of another class within ``radius`` (ignore is no class)."""
+    valid = target != ignore_index
+    t = target.masked_fill(~valid, 0)
+    n_classes = int(t.max()) + 1
+    onehot = F.one_hot(t, n_classes).permute(0, 3, 1, 2).float() * valid.unsqueeze(1)
+    near = F.max_pool2d(onehot, 2 * radius + 1, stride=1, padding=radius)
+    return (near.sum(1) > 1) & valid
 
 
 def focal_loss(
@@ -109,7 +123,9 @@ class SegmentationLoss(nn.Module):
         weight = self.weight if self.weight.numel() else None
         total = logits.new_zeros((), dtype=torch.float32)
         if cfg.ce_weight:
-            if cfg.focal_gamma > 0:
+            if cfg.boundary_weight > 0:
+                main = _boundary_weighted_ce(logits, target, weight, cfg)
+            elif cfg.focal_gamma > 0:
                 main = focal_loss(logits, target, gamma=cfg.focal_gamma, weight=weight)
             else:
                 main = F.cross_entropy(
@@ -125,3 +141,29 @@ class SegmentationLoss(nn.Module):
         if cfg.dice_weight:
             total = total + cfg.dice_weight * soft_dice_loss(logits, target)
         return total
+
+
+def _boundary_weighted_ce(
+    logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None, cfg: LossConfig
+) -> torch.Tensor:
+    """Cross-entropy (or focal) per pixel, pixels near class boundaries weighted ``1 + boundary_weight``.
+
+    Normalized by the sum of the pixel weights, so the loss scale does not depend on how many
+    boundary pixels a patch has.
+    """
+    valid = target != IGNORE_INDEX
+    t = target.masked_fill(~valid, 0)
+    logp = F.log_softmax(logits.float(), 1)
+    logp_t = logp.gather(1, t.unsqueeze(1)).squeeze(1)
+    if cfg.focal_gamma > 0:
+        per_pixel = -((1 - logp_t.exp()) ** cfg.focal_gamma) * logp_t
+    elif cfg.label_smoothing > 0:
+        eps = cfg.label_smoothing
+        per_pixel = -(1 - eps) * logp_t - eps * logp.mean(1)
+    else:
+        per_pixel = -logp_t
+    w = 1.0 + cfg.boundary_weight * boundary_map(target, radius=cfg.boundary_radius).float()
+    if weight is not None:
+        w = w * weight[t]
+    w = w * valid
+    return (per_pixel * w).sum() / w.sum().clamp(min=1e-6)

@@ -5,8 +5,11 @@ epoch) and, last, ``TrainResult`` (the trained model, on the CPU, in eval mode).
 token's ``is_set()`` becomes true) raises ``segdesk.core.errors.Cancelled`` from the generator
 within one batch (well under a second at the default sizes); nothing is returned then.
 
-Schedule: AdamW, linear warmup over ``warmup_steps`` then cosine decay driven by the fraction of the
-wall-clock budget used (or of the steps of ``max_epochs``, whichever is further along).
+Schedule (``schedule.py``): AdamW, linear warmup over ``warmup_steps`` then cosine decay driven by the
+fraction of the wall-clock budget used (or of the steps of ``max_epochs``, whichever is further along).
+Under a time budget an epoch's validation is skipped while it would cost more than ``val_max_share`` of
+the training time since the last one (the last epoch always validates); ``EpochEnd`` comes only after
+a validation.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from segdesk.ml.evaluate import evaluate
 from segdesk.ml.losses import LossConfig, SegmentationLoss
 from segdesk.ml.metrics import SegmentationMetrics
 from segdesk.ml.model import UNet, UNetConfig, Upsample
+from segdesk.ml.schedule import WeightAverage, epoch_length, eta, lr_at
+from segdesk.ml.step import amp_setup, cancel_hooks, train_step
 
 Device = str  # "auto", "cpu", "cuda", "cuda:N" or "mps"
 
@@ -55,6 +60,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int = 20
     min_lr_ratio: float = 0.02
+    ema_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
     seed: int = 0
     device: Device = "auto"
     amp: bool = True  # CUDA only: bf16 where supported, else fp16 with a GradScaler
@@ -69,6 +75,7 @@ class TrainConfig:
     depth: int = 4
     upsample: Upsample = "bilinear"
     val_tile: int = 512
+    val_max_share: float = 0.05  # time budget: skip an epoch's validation that would cost more
     progress_interval_s: float = 0.25
 
     def to_dict(self) -> dict[str, Any]:
@@ -219,13 +226,6 @@ def _prepare_model(
     return adapt_head(model, old, dataset.class_names)
 
 
-def _lr_at(config: TrainConfig, step: int, fraction: float) -> float:
-    warm = min(1.0, (step + 1) / max(config.warmup_steps, 1))
-    fraction = min(max(fraction, 0.0), 1.0)
-    cos = config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * fraction))
-    return config.lr * warm * cos
-
-
 def _seed_everything(seed: int) -> torch.Generator:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -283,15 +283,17 @@ class _Trainer:
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
+        self.average = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
         self.fine_tuning = base is not None
         n = len(dataset.class_names)
         self.criterion = SegmentationLoss(config.loss, num_classes=n, pixel_counts=counts).to(self.device)
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        self.amp_dtype, self.scaler = _amp_setup(config, self.device)
+        self.amp_dtype, self.scaler = amp_setup(config, self.device)
         self.loader, self.patches = _make_loader(dataset, config, generator)
         self.total_steps = len(self.loader) * config.max_epochs
         self.step = self.epoch = self.seen = 0
         self.val_cost = 0.0
+        self.last_val_epoch, self.last_val_end = 0, 0.0
         self.history: list[dict[str, Any]] = []
         self.best_miou, self.bad_epochs = -1.0, 0
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -311,18 +313,21 @@ class _Trainer:
             raise Cancelled("training cancelled")
 
     def run(self) -> Iterator[TrainEvent]:
-        hooks = _cancel_hooks(self.model, self.cancel)
+        hooks = cancel_hooks(self.model, self.cancel)
         try:
             if self.fine_tuning:
                 # Epoch 0 scores the starting model: a fine-tune never returns weights that do
                 # worse on the validation images than the model it started from.
                 yield self.validate([])
             stop_reason = "max_epochs"
+            losses: list[float] = []
             while self.epoch < self.config.max_epochs:
-                losses: list[float] = []
                 yield from self.train_epoch(losses)
                 self.epoch += 1
-                yield self.validate(losses)
+                last = self.out_of_time() or self.epoch >= self.config.max_epochs
+                if last or self.validation_due():
+                    yield self.validate(losses)
+                    losses = []
                 if self.out_of_time():
                     stop_reason = "time_budget"
                     break
@@ -334,6 +339,15 @@ class _Trainer:
                 handle.remove()
         yield self.result(stop_reason)
 
+    def validation_due(self) -> bool:
+        """Validate after this epoch? Under a time budget, only when validation costs at most
+        ``val_max_share`` of the training time since the last one: with small data an epoch is a
+        few seconds, and validating every one of them ate up to a tenth of the budget. Fixed-epoch
+        runs validate every epoch (repeatable model selection)."""
+        if math.isinf(self.budget) or self.config.val_max_share <= 0:
+            return True
+        return self.val_cost <= self.config.val_max_share * (self.elapsed() - self.last_val_end)
+
     def train_epoch(self, losses: list[float]) -> Iterator[TrainProgress]:
         self.patches.set_epoch(self.epoch)
         self.model.train()
@@ -343,11 +357,13 @@ class _Trainer:
             fraction = max(
                 self.elapsed() / max(self.budget - self.val_cost, 1e-6), self.step / self.total_steps
             )
-            lr = _lr_at(self.config, self.step, fraction)
+            lr = lr_at(self.config, self.step, fraction)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             loss = self.train_step(x, y)
             losses.append(loss)
+            if self.average is not None:
+                self.average.update(self.model, self.step)
             self.step += 1
             self.seen += x.shape[0]
             elapsed = self.elapsed()
@@ -359,7 +375,7 @@ class _Trainer:
                     loss=loss,
                     lr=lr,
                     patches_per_s=self.seen / max(elapsed, 1e-6),
-                    eta_s=_eta(self.budget, elapsed, self.step, self.total_steps),
+                    eta_s=eta(self.budget, elapsed, self.step, self.total_steps),
                     elapsed_s=elapsed,
                 )
             if self.out_of_time():
@@ -370,7 +386,7 @@ class _Trainer:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         y = y.to(self.device, non_blocking=True)
-        loss = _train_step(self.model, self.criterion, self.optimizer, x, y, self.amp_dtype, self.scaler)
+        loss = train_step(self.model, self.criterion, self.optimizer, x, y, self.amp_dtype, self.scaler)
         self.check_cancel()
         if not math.isfinite(loss):
             raise TrainingError(
@@ -382,8 +398,9 @@ class _Trainer:
     def validate(self, losses: list[float]) -> EpochEnd:
         t_val = time.perf_counter()
         ds = self.dataset
+        scored = self.model if self.average is None else self.average.model
         metrics = evaluate(
-            self.model,
+            scored,
             ds.val,
             ds.class_names,
             device=self.device,
@@ -394,9 +411,11 @@ class _Trainer:
         improved = metrics.miou > self.best_miou + 1e-4
         if improved:
             self.best_miou, self.best_metrics, self.bad_epochs = metrics.miou, metrics, 0
-            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.best_state = {k: v.detach().clone() for k, v in scored.state_dict().items()}
         else:
-            self.bad_epochs += 1
+            self.bad_epochs += self.epoch - self.last_val_epoch  # patience counts epochs
+        self.last_val_epoch = self.epoch
+        self.last_val_end = self.elapsed()
         elapsed = self.elapsed()
         train_loss = float(np.mean(losses)) if losses else float("nan")
         self.history.append(
@@ -434,47 +453,11 @@ class _Trainer:
         )
 
 
-def _cancel_hooks(model: UNet, cancel: CancelToken | None) -> list[Any]:
-    """Check the token between network blocks, forward and backward, so cancel is quick mid-step."""
-    if cancel is None:
-        return []
-
-    def check(*_: Any) -> None:
-        if cancel.is_set():
-            raise Cancelled("training cancelled")
-
-    def on_output(module: torch.nn.Module, inputs: Any, output: torch.Tensor) -> None:
-        check()
-        if output.requires_grad:
-            output.register_hook(lambda grad: check())
-
-    blocks = [model.inc, *model.downs, *(up.conv for up in model.ups)]
-    return [b.register_forward_hook(on_output) for b in blocks]
-
-
-def _eta(budget: float, elapsed: float, step: int, total_steps: int) -> float:
-    """Seconds left: the time budget or the remaining epochs at the current speed, the sooner."""
-    by_steps = (total_steps - step) * elapsed / max(step, 1)
-    return max(min(budget - elapsed, by_steps), 0.0)
-
-
-def _amp_setup(config: TrainConfig, device: torch.device) -> tuple[torch.dtype | None, Any]:
-    if not config.amp or device.type != "cuda":
-        return None, None
-    if torch.cuda.is_bf16_supported():
-        return torch.bfloat16, None
-    return torch.float16, torch.amp.GradScaler("cuda")
-
-
 def _make_loader(
     dataset: TrainingSet, config: TrainConfig, generator: torch.Generator
 ) -> tuple[torch.utils.data.DataLoader, PatchDataset]:
     pipeline = build_augmentation(config.patch_size, config.augment, seed=config.seed)
-    length = config.patches_per_epoch
-    if length <= 0:
-        pixels = sum(s.mask.size for s in dataset.train)
-        length = int(np.clip(4 * pixels / config.patch_size**2, 32, 512))
-    length = max(config.batch_size, length // config.batch_size * config.batch_size)
+    length = epoch_length(dataset, config)
     patches = PatchDataset(
         dataset.train,
         lambda im, m: apply(pipeline, im, m),
@@ -492,31 +475,3 @@ def _make_loader(
         generator=generator,
     )
     return loader, patches
-
-
-def _train_step(
-    model: UNet,
-    criterion: SegmentationLoss,
-    optimizer: torch.optim.Optimizer,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    amp_dtype: torch.dtype | None,
-    scaler: Any,
-) -> float:
-    optimizer.zero_grad(set_to_none=True)
-    if amp_dtype is not None:
-        with torch.autocast(device_type=x.device.type, dtype=amp_dtype):
-            logits = model(x)
-        loss = criterion(logits.float(), y)
-    else:
-        loss = criterion(model(x), y)
-    if not torch.isfinite(loss):
-        return float(loss.detach())
-    if scaler is not None:
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        loss.backward()
-        optimizer.step()
-    return float(loss.detach())

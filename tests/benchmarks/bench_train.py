@@ -11,7 +11,10 @@ Parts (``--only`` picks some; default all):
   each, to show the defaults are not tuned to ISBI.
 - ``speed``: training throughput (patches/s) with 2 threads and with 1 (a GUI keeps a core).
 Peak memory (ru_maxrss) is printed at the end. ``--set key=value`` overrides TrainConfig fields
-(``loss.dice_weight=0.5``, ``augment.affine_p=0``) for tuning.
+(``loss.dice_weight=0.5``, ``augment.affine_p=0``) for tuning. ``--steps N`` (``--curve-steps``,
+``--synth-steps``) trains a fixed number of optimizer steps with the schedule following steps instead
+of the clock: the way to compare settings on a shared, noisy machine (120 s on a quiet 2-core CPU is
+about 352 steps of 4 x 256x256; 60 s about 176).
 
     .venv/bin/python tests/benchmarks/bench_train.py --only isbi --seconds 120
 """
@@ -69,6 +72,16 @@ def make_config(overrides: list[str], **base: object) -> TrainConfig:
     return cfg
 
 
+def fixed_steps(cfg: TrainConfig, dataset, steps: int | None) -> TrainConfig:
+    """``steps`` optimizer steps, the schedule following steps: load-independent comparisons."""
+    if not steps:
+        return cfg
+    from segdesk.ml.schedule import steps_per_epoch
+
+    per_epoch = steps_per_epoch(dataset, cfg)
+    return dataclasses.replace(cfg, minutes=None, patience=0, max_epochs=-(-steps // per_epoch))
+
+
 def train(dataset, cfg, *, model=None, model_classes=None, verbose=True) -> TrainResult:
     for event in fine_tune(dataset, cfg, model=model, model_classes=model_classes):
         if isinstance(event, EpochEnd) and verbose:
@@ -105,13 +118,14 @@ def run_isbi(args) -> None:
     test_images, test_masks = load_isbi(list(range(20, 30)))
     cfg = make_config(args.set, minutes=args.seconds / 60, threads=args.threads)
     ds = training_set_from_arrays(train_images, train_masks, CLASSES, val_fraction=args.val_fraction)
+    cfg = fixed_steps(cfg, ds, args.steps)
     print(f"[isbi] load {os.getloadavg()[0]:.2f}; split={ds.split} train={len(ds.train)} val={len(ds.val)}")
     print(f"[isbi] config {cfg.to_dict()}", flush=True)
     result = train(ds, cfg, verbose=args.verbose)
     res = score(result.model, test_images, test_masks)
     print(
         f"[isbi] segdesk steps={result.steps} epochs={result.epochs} train_s={result.elapsed_s:.1f} "
-        f"stop={result.stop_reason} {fmt(res)}",
+        f"stop={result.stop_reason} {fmt(res)} load_end={os.getloadavg()[0]:.2f}",
         flush=True,
     )
     if args.tta:
@@ -144,6 +158,7 @@ def run_curve(args) -> None:
         images, masks = load_isbi(list(range(k)))
         cfg = make_config(args.set, minutes=args.curve_seconds / 60, threads=args.threads)
         ds = training_set_from_arrays(images, masks, CLASSES, val_fraction=args.val_fraction)
+        cfg = fixed_steps(cfg, ds, args.curve_steps)
         result = train(ds, cfg, model=model, model_classes=classes, verbose=args.verbose)
         model, classes = result.model, result.class_names
         print(
@@ -202,7 +217,7 @@ def run_synth(args) -> None:
         train_pairs = [make(rng, h, w, dense=d) for h, w, d in sizes]
         test_pairs = [make(rng, h, w, dense=d) for h, w, d in test_sizes]
         ds = training_set_from_arrays([p[0] for p in train_pairs], [p[1] for p in train_pairs], names)
-        result = train(ds, cfg, verbose=args.verbose)
+        result = train(ds, fixed_steps(cfg, ds, args.synth_steps), verbose=args.verbose)
         m = evaluate(result.model, [make_sample(im, mk) for im, mk in test_pairs], names)
         print(
             f"[synth] {kind}: steps={result.steps} val {result.metrics.miou:.3f} test {m.summary()} "
@@ -235,6 +250,9 @@ def main() -> None:
     p.add_argument("--curve-seconds", type=float, default=60)
     p.add_argument("--synth-seconds", type=float, default=60)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--steps", type=int, help="isbi: train this many steps instead of --seconds")
+    p.add_argument("--curve-steps", type=int, help="curve: steps per fine-tune instead of seconds")
+    p.add_argument("--synth-steps", type=int, help="synth: steps per data set instead of seconds")
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--set", action="append", default=[], help="TrainConfig override key=value")
     p.add_argument("--tta", action="store_true", help="also score with flip test-time augmentation")

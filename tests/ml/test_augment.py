@@ -25,13 +25,14 @@ def _pattern(size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     return img, mask
 
 
-def _assert_aligned(img: np.ndarray, mask: np.ndarray, *, square: bool = True) -> None:
+def _assert_aligned(img: np.ndarray, mask: np.ndarray, *, square: bool = True, margin: int = 1) -> None:
     bright = img[..., 0] > 0.7
     mid = (img[..., 0] > 0.3) & (img[..., 0] < 0.7)
     valid = mask != IGNORE_INDEX
     # Interior pixels (away from interpolated edges) must agree.
-    core1 = cv2.erode((mask == 1).astype(np.uint8), np.ones((3, 3))) > 0
-    core2 = cv2.erode((mask == 2).astype(np.uint8), np.ones((3, 3))) > 0
+    kernel = np.ones((2 * margin + 1, 2 * margin + 1))
+    core1 = cv2.erode((mask == 1).astype(np.uint8), kernel) > 0
+    core2 = cv2.erode((mask == 2).astype(np.uint8), kernel) > 0
     assert core1.sum() > 20 and bright[core1].all()
     assert (core2.sum() > 10 or not square) and mid[core2].all()
     assert not bright[
@@ -89,6 +90,21 @@ def test_geometric_transforms_keep_alignment(transform):
         # Exact transforms: the transformed image equals the pattern re-drawn from the mask.
         expect = np.where(out_mask == 1, 0.9, np.where(out_mask == 2, 0.5, 0.1))
         np.testing.assert_allclose(out_img[..., 0], expect, atol=1e-6)
+
+
+def test_elastic_deformation_keeps_alignment_and_deforms():
+    img, mask = _pattern()
+    config = AugmentConfig(
+        flips=False, rotate90=False, affine_p=0, elastic_p=1.0, intensity_p=0, noise_p=0, blur_p=0
+    )
+    changed = 0
+    for seed in range(8):
+        out_img, out_mask = apply(build_augmentation(64, config, seed=seed), img, mask)
+        assert set(np.unique(out_mask)) <= {0, 1, 2}
+        # A compressed field maps one output pixel over more than one source pixel: a wider margin.
+        _assert_aligned(out_img, out_mask, margin=2, square=False)
+        changed += int((out_mask != mask).sum() > 20)
+    assert changed >= 6  # it really deforms
 
 
 def test_crop_and_pad_keep_alignment_and_pad_mask_with_ignore():

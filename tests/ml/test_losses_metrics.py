@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from segdesk.ml.data import IGNORE_INDEX
-from segdesk.ml.losses import LossConfig, SegmentationLoss, balanced_weights, focal_loss, soft_dice_loss
+from segdesk.ml.losses import (
+    LossConfig,
+    SegmentationLoss,
+    balanced_weights,
+    boundary_map,
+    focal_loss,
+    soft_dice_loss,
+)
 from segdesk.ml.metrics import ConfusionMatrix
 
 torch.set_num_threads(1)
@@ -77,3 +84,29 @@ def test_absent_class_is_none_not_zero():
     cm.update(np.array([0, 1]), np.array([0, 1]))
     m = cm.compute()
     assert m.iou[2] is None and m.miou == 1.0
+
+
+def test_boundary_map_marks_both_sides_of_a_class_boundary_only():
+    target = torch.zeros((1, 8, 8), dtype=torch.long)
+    target[0, :, 4:] = 1
+    target[0, 0, 0] = IGNORE_INDEX
+    near = boundary_map(target, radius=1)[0]
+    assert near[:, 3:5].all() and not near[:, :3].any() and not near[:, 5:].any()
+    assert not boundary_map(torch.zeros((1, 8, 8), dtype=torch.long), radius=2).any()
+
+
+def test_boundary_weighting_up_weights_pixels_near_boundaries():
+    target = torch.zeros((1, 16, 16), dtype=torch.long)
+    target[0, :, 8:] = 1
+    target[0, :2] = IGNORE_INDEX
+    logits = torch.randn(1, 2, 16, 16)
+    ce = torch.nn.functional.cross_entropy(logits, target, ignore_index=IGNORE_INDEX)
+    nearly_off = SegmentationLoss(LossConfig(dice_weight=0, boundary_weight=1e-9), num_classes=2)
+    assert nearly_off(logits, target).item() == pytest.approx(ce.item(), rel=1e-5)
+    # Wrong only far from the boundary vs wrong only near it: the boundary error now costs more.
+    far, near = torch.zeros_like(logits), torch.zeros_like(logits)
+    far[0, 1, :, :2] = near[0, 1, :, 6:8] = 5.0
+    weighted = SegmentationLoss(LossConfig(dice_weight=0, boundary_weight=4.0), num_classes=2)
+    plain = SegmentationLoss(LossConfig(dice_weight=0), num_classes=2)
+    assert plain(far, target).item() == pytest.approx(plain(near, target).item(), rel=1e-5)
+    assert weighted(near, target).item() > 2 * weighted(far, target).item()

@@ -211,3 +211,19 @@ def test_fine_tune_never_returns_worse_than_its_start(monkeypatch):
     json.dumps(result.meta(), allow_nan=False)  # what save_checkpoint writes must be strict JSON
     for key, value in start.model.state_dict().items():
         assert torch.equal(result.model.state_dict()[key], value), key
+
+
+def test_costly_validation_is_skipped_under_a_time_budget_but_the_last_epoch_validates(monkeypatch):
+    real = train_mod.evaluate
+
+    def slow_evaluate(*args, **kwargs):
+        time.sleep(0.2)  # validation worth many training steps of this tiny model
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "evaluate", slow_evaluate)
+    config = TrainConfig(minutes=0.04, patience=0, val_max_share=0.05, **{**TINY, "patches_per_epoch": 4})
+    result, events = _run(_dataset(), config)
+    validated = [e.epoch for e in events if isinstance(e, EpochEnd)]
+    assert validated[0] == 1 and validated[-1] == result.epochs
+    assert len(validated) < result.epochs / 2, (validated, result.epochs)
+    assert [h["epoch"] for h in result.history] == validated
