@@ -83,10 +83,16 @@ def snapshot_training(project: Project, base_version: str | None) -> TrainSnapsh
 
 
 def app_train_config(**overrides: Any) -> Any:
-    """The app's training settings: a short budget and one core left to the GUI."""
-    from segdesk.ml.train import TrainConfig, gui_friendly_threads
+    """The app's training settings: a one-minute budget on torch's default threads.
 
-    config = TrainConfig(minutes=1.0, threads=gui_friendly_threads(), patience=10)
+    Every core: training runs in its own process at a lower priority (TRAIN_NICENESS), so it cannot
+    hold the GUI's GIL and yields the cores whenever the person works. Measured on 2 cores
+    (docs/benchmarks.md): proposals opened during a Retrain 217-339 ms with 2 niced training
+    threads, 263-350 ms with 1 thread at normal priority, 346-513 ms with 2; 75% more patches/s.
+    """
+    from segdesk.ml.train import TrainConfig
+
+    config = TrainConfig(minutes=1.0, threads=None, patience=10)
     return dataclasses.replace(config, **overrides) if overrides else config
 
 

@@ -162,9 +162,45 @@ def bench_gap_and_proposals(seconds: float, threads_list: list[int], work: Path)
         )
         win.session.undo_stack.setClean()  # no autosave of the proposals between images
     print(f"torch in the GUI process after the proposals: {'torch' in sys.modules}")
+    proposals_during_training(app, win, threads_list[-1], first_unlabeled)
     win.session.set_autosave(False)
     win.assist.shutdown(10000)
     win.close()
+
+
+def proposals_during_training(app: object, win: object, threads: int, first_unlabeled: int) -> None:
+    """Open the unlabeled images again while a Retrain runs: proposals compete with training for cores."""
+    from segdesk.ui.model_assist import with_train_config
+
+    with_train_config(win.assist, minutes=5, threads=threads)
+    phases: list[str] = []
+    win.assist.runner.job_started.connect(
+        lambda n: (
+            n == "train" and win.assist.runner.job("train").progress.connect(lambda s: phases.append(s.phase))
+        )
+    )
+    win.assist.retrain()
+    wait_for(app, lambda: "training" in phases, 120)
+    wait_for(app, lambda: False, 3.0)  # well into training
+    applied: list[float] = []
+    win.assist.proposals_applied.connect(lambda n: applied.append(time.perf_counter()))
+    times = []
+    for index in range(first_unlabeled, len(win.session.entries)):
+        applied.clear()
+        t0 = time.perf_counter()
+        win.session.go_to(index)
+        wait_for(app, lambda: bool(applied), 60)
+        win.canvas.viewport().repaint()
+        times.append((time.perf_counter() - t0) * 1000)
+        win.session.undo_stack.setClean()
+    still = win.assist.runner.is_running("train")
+    win.assist.cancel_training()
+    wait_for(app, lambda: not win.assist.runner.is_running("train"), 30)
+    print(
+        f"proposals while Retrain runs ({threads} training threads, niceness "
+        f"{__import__('segdesk.ui.workers', fromlist=['x']).TRAIN_NICENESS}): "
+        f"{', '.join(f'{t:.0f}' for t in times)} ms (training still running: {still})"
+    )
 
 
 def bench_startup(work: Path, runs: int = 3) -> None:
