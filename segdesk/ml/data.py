@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.utils.data
 
-from segdesk.core.errors import TrainingError
+from segdesk.core.errors import Cancelled, TrainingError
 from segdesk.ml.normalize import (
     NORMALIZATION,
     check_normalization,
@@ -29,7 +29,7 @@ from segdesk.ml.normalize import (
 )
 
 if TYPE_CHECKING:
-    from segdesk.core.project import Project
+    from segdesk.core.project import ImageEntry, Project
 
 IGNORE_INDEX = 255
 
@@ -148,12 +148,16 @@ def training_set_from_project(
     project: Project | str | Path,
     *,
     class_names: Sequence[str] | None = None,
+    entries: Sequence[ImageEntry] | None = None,
     val_fraction: float = 0.2,
     seed: int = 0,
+    cancel: Any = None,
 ) -> TrainingSet:
     """The REVIEWED images of a project, rasterized; ``__ignore__`` and unknown labels -> 255.
 
-    Raises TrainingError when the project has no reviewed image.
+    ``entries``: the images to use (the app passes the reviewed ones at the moment of Retrain);
+    default: the project's reviewed images now. ``cancel`` (``is_set()``) is checked per image.
+    Raises TrainingError when there is no image, Cancelled when cancelled.
     """
     from segdesk.core.labelme_io import load_image_for
     from segdesk.core.project import Project
@@ -162,11 +166,13 @@ def training_set_from_project(
     if not isinstance(project, Project):
         project = Project(Path(project))
     names = list(class_names) if class_names is not None else list(project.class_names())
-    entries = list(project.reviewed_entries())
+    entries = list(entries) if entries is not None else list(project.reviewed_entries())
     if not entries:
         raise TrainingError(f"{project.root}: no reviewed images to train on; review at least one image")
     samples = []
     for entry in entries:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("training cancelled while reading images")
         document = project.load(entry)
         image = load_image_for(document).data  # the file beside the JSON, else embedded imageData
         try:

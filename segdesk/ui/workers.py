@@ -97,30 +97,16 @@ def app_train_config(**overrides: Any) -> Any:
 
 
 def _training_set(snapshot: TrainSnapshot, *, seed: int, cancel: threading.Event) -> Any:
-    from segdesk.core.labelme_io import load_image_for
-    from segdesk.core.rasterize import document_to_class_map
-    from segdesk.ml.data import IGNORE_INDEX, TrainingSet, make_sample, split_samples
+    from segdesk.ml.data import training_set_from_project
 
-    project = Project(snapshot.root)
-    names = list(snapshot.class_names)
-    samples = []
-    for entry in snapshot.entries:
-        if cancel.is_set():
-            raise Cancelled("training cancelled while reading images")
-        document = project.load(entry)
-        image = load_image_for(document).data
-        try:
-            class_map = document_to_class_map(document, names, ignore_value=IGNORE_INDEX)
-        except ValueError as exc:
-            raise TrainingError(f"{entry.json_path}: {exc}") from exc
-        if class_map.shape != image.shape[:2]:
-            raise TrainingError(
-                f"{entry.json_path}: imageHeight x imageWidth {class_map.shape} does not match "
-                f"the image {entry.image_path} {image.shape[:2]}"
-            )
-        samples.append(make_sample(image, class_map, name=Path(entry.image_path).name))
-    train, val, split = split_samples(samples, val_fraction=0.2, seed=seed)
-    return TrainingSet(names, train, val, split, source=str(snapshot.root))
+    return training_set_from_project(
+        snapshot.root,
+        class_names=snapshot.class_names,
+        entries=snapshot.entries,
+        val_fraction=0.2,
+        seed=seed,
+        cancel=cancel,
+    )
 
 
 #: The training process runs at a lower CPU priority: proposals and painting come first.

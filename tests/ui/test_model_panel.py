@@ -338,3 +338,26 @@ def test_a_diverging_run_is_a_clear_message_and_keeps_the_model(
     assert "Training failed" in win.last_error and "the loss became" in win.last_error
     assert "lower the learning rate" in win.last_error
     assert model_index.versions(root) == ["v1"] and model_index.current_version(root) == "v1"
+
+
+def test_retrain_ignores_unaccepted_proposals_in_a_reviewed_image(tmp_path: Path):
+    """The app's training set is the engine's: a proposal nobody accepted teaches nothing."""
+    import threading
+
+    from segdesk.core.project import Project
+    from segdesk.ml.data import IGNORE_INDEX
+    from segdesk.ui import workers
+
+    root = _make_project(tmp_path / "p")
+    data = json.loads((root / "img_1.json").read_text(encoding="utf-8"))
+    proposal = dict(data["shapes"][0], points=[[60, 5], [75, 5], [75, 20], [60, 20]],
+                    segdesk={"source": "model", "proposal": True})  # fmt: skip
+    data["shapes"].append(proposal)
+    data["segdesk"]["status"] = "reviewed"
+    (root / "img_1.json").write_text(json.dumps(data), encoding="utf-8")
+    snapshot = workers.snapshot_training(Project(root), None)
+    dataset = workers._training_set(snapshot, seed=0, cancel=threading.Event())
+    mask = (dataset.train + dataset.val)[0].mask
+    assert mask[30, 25] == 1  # the person's disc
+    assert mask[12, 67] == IGNORE_INDEX  # under the unaccepted proposal
+    assert mask[60, 5] == 0
