@@ -14,7 +14,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -102,21 +101,11 @@ def shoot_demo(app: QApplication, demo: Path) -> None:
     window.close()
 
 
-def _wait(app: QApplication, condition, timeout_s: float) -> bool:
-    end = time.perf_counter() + timeout_s
-    while time.perf_counter() < end:
-        app.processEvents()
-        if condition():
-            return True
-        time.sleep(0.005)
-    return False
-
-
 def shoot_confidence_overlay(app: QApplication, data: Path, seconds: float) -> None:
     """Train briefly on reviewed ISBI images, open an unlabeled one, show the overlay, hover an unsure spot."""
     import numpy as np
 
-    from segdesk.ui.workers import app_train_config
+    from segdesk.ui.model_assist import with_train_config
 
     if not (data / "images").is_dir():
         raise SystemExit(f"{data}: no ISBI images here; pass --data")
@@ -129,13 +118,13 @@ def shoot_confidence_overlay(app: QApplication, data: Path, seconds: float) -> N
     window.resize(1400, 900)
     window.show()
     window.open_path(root)
-    window.assist.train_config = app_train_config(minutes=seconds / 60)
+    with_train_config(window.assist, minutes=seconds / 60)
     done: list[object] = []
     window.assist.training_finished.connect(done.append)
     window.assist.retrain()
-    if not _wait(app, lambda: bool(done), seconds * 3 + 300) or done[0] is None:
+    if not bench.wait_for(app, lambda: bool(done), seconds * 3 + 300) or done[0] is None:
         raise SystemExit(f"training did not finish: {window.last_error or done}")
-    _wait(app, lambda: not window.assist.runner.is_running(), 120)
+    bench.wait_for(app, lambda: not window.assist.runner.is_running(), 120)
     window.model_panel.overlay_check.setChecked(True)
     index = next(
         i for i in range(len(window.session.entries)) if window.session.entry_status(i) == "unlabeled"
@@ -143,7 +132,7 @@ def shoot_confidence_overlay(app: QApplication, data: Path, seconds: float) -> N
     predicted: list[str] = []
     window.assist.runner.job_finished.connect(predicted.append)
     window.session.go_to(index)
-    if not _wait(app, lambda: "predict" in predicted, 120) or window.assist.result is None:
+    if not bench.wait_for(app, lambda: "predict" in predicted, 120) or window.assist.result is None:
         raise SystemExit(f"no prediction: {window.last_error}")
     _settle(app, 20)
     window.canvas.fit_window()
