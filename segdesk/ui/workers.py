@@ -118,22 +118,18 @@ def train_in_child(snapshot: TrainSnapshot, config: Any = None, *, export_onnx: 
 
     ``config``: None (the app's settings), a dict of TrainConfig overrides, or a TrainConfig.
     """
-    return in_child(
-        _inline_export_training, snapshot, config, export_onnx, name="training", niceness=TRAIN_NICENESS
-    )
+    return in_child(_child_training, snapshot, config, export_onnx, name="training", niceness=TRAIN_NICENESS)
 
 
-def _inline_export_training(snapshot: TrainSnapshot, config: Any, export_onnx: bool) -> Fn:
-    # Already in a child process: the ONNX export runs right there (a daemon child has no children).
-    return train_job(snapshot, config, export_onnx=export_onnx, export_inline=True)
+def _child_training(snapshot: TrainSnapshot, config: Any, export_onnx: bool) -> Fn:
+    return train_job(snapshot, config, export_onnx=export_onnx)
 
 
-def train_job(
-    snapshot: TrainSnapshot, config: Any = None, *, export_onnx: bool = True, export_inline: bool = False
-) -> Fn:
+def train_job(snapshot: TrainSnapshot, config: Any = None, *, export_onnx: bool = True) -> Fn:
     """Fine-tune the snapshot's base model on its reviewed images; save a version; promote; export.
 
-    Runs where it is called (a thread, a test); the app uses ``train_in_child``.
+    Runs where it is called, ONNX export included (Python-heavy for 10-30 s): the app runs it in a
+    child process through ``train_in_child``; tests call it directly.
     """
 
     def run(cancel: threading.Event, report: Report) -> TrainOutcome:
@@ -175,8 +171,7 @@ def train_job(
         if cancel.is_set():  # a cancel after the last epoch still keeps the old model
             raise Cancelled("training cancelled")
         report(dataclasses.replace(status, phase="saving", fraction=1.0, history=list(status.history)))
-        export = "inline" if export_inline else "process" if export_onnx else None
-        return _save(snapshot, store, dataset, result, status, report, cancel, export, promote_decision)
+        return _save(snapshot, store, dataset, result, status, report, cancel, export_onnx, promote_decision)
 
     return run
 
@@ -189,7 +184,7 @@ def _save(
     status: TrainStatus,
     report: Report,
     cancel: threading.Event,
-    export: str | None,
+    export_onnx: bool,
     promote_decision: Callable[..., Any],
 ) -> TrainOutcome:
     decision = promote_decision(result, dataset, store)
@@ -213,12 +208,9 @@ def _save(
         images=len(dataset.train),
         split=dataset.split,
     )
-    if export is not None and not cancel.is_set():
+    if export_onnx and not cancel.is_set():
         report(dataclasses.replace(status, phase="exporting", history=list(status.history)))
-        if export == "inline":
-            outcome.onnx_error = _export_here(store.path(version))
-        else:
-            outcome.onnx_error = export_in_process(store.path(version), cancel)
+        outcome.onnx_error = _export_here(store.path(version))
     return outcome
 
 
@@ -242,34 +234,6 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_finite(v) for v in value]
     return value
-
-
-def export_in_process(checkpoint: Path, cancel: threading.Event, *, timeout_s: float = 600.0) -> str | None:
-    """Build the checkpoint's ONNX export (the fast CPU backend) in a child process.
-
-    The export is Python-heavy for tens of seconds; in a thread it held the GIL long enough to
-    freeze the window for 0.6 s at a time (measured), in a process it cannot. A cancel stops the
-    child. Returns None on success, else why it failed (prediction then falls back to torch).
-    """
-    import multiprocessing
-
-    from segdesk.ml.export import cached_onnx
-
-    try:
-        child = multiprocessing.get_context("spawn").Process(
-            target=cached_onnx, args=(str(checkpoint),), name="segdesk-onnx-export", daemon=True
-        )
-        child.start()
-    except (OSError, RuntimeError, ValueError) as exc:
-        return f"cannot start the export process: {exc}"
-    deadline = time.monotonic() + timeout_s
-    while child.is_alive():
-        if cancel.is_set() or time.monotonic() > deadline:
-            child.terminate()
-            child.join(5)
-            return "the ONNX export was stopped"
-        child.join(0.1)
-    return None if child.exitcode == 0 else f"the ONNX export failed (exit code {child.exitcode})"
 
 
 # --- prediction -------------------------------------------------------------------------------

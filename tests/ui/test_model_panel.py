@@ -361,3 +361,21 @@ def test_retrain_ignores_unaccepted_proposals_in_a_reviewed_image(tmp_path: Path
     assert mask[30, 25] == 1  # the person's disc
     assert mask[12, 67] == IGNORE_INDEX  # under the unaccepted proposal
     assert mask[60, 5] == 0
+
+
+def test_retrain_in_a_child_process_saves_and_exports_the_fast_cpu_model(tmp_path: Path, trained: Path):
+    """What the app runs: training, saving and the ONNX export happen in a child process."""
+    import threading
+
+    from segdesk.core.project import Project
+    from segdesk.ui import workers
+
+    root = _copy_of(trained, tmp_path / "p")
+    snapshot = workers.snapshot_training(Project(root), "v1")
+    phases: list[str] = []
+    outcome = workers.train_in_child(snapshot, _tiny_config(max_epochs=2), export_onnx=True)(
+        threading.Event(), lambda status: phases.append(status.phase)
+    )
+    assert outcome.version == "v2" and outcome.onnx_error is None
+    assert (root / ".segdesk" / "models" / "v2" / "model.onnx").is_file()
+    assert phases[0] == "loading" and "training" in phases and phases[-1] == "exporting"
