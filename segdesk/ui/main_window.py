@@ -149,8 +149,6 @@ class MainWindow(QMainWindow):
             ("retrain", m.retrain),
         ):
             a[name].triggered.connect(slot)
-        self.model_panel.auto_predict.setChecked(self.settings.auto_predict())
-        self.model_panel.auto_predict_toggled.connect(self.settings.set_auto_predict)
         self.settings.remember_widgets("model", self.model_panel.remembered_widgets())
         m.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         m.error.connect(self._show_error)

@@ -96,13 +96,6 @@ class AppSettings:
     def set_autosave(self, on: bool) -> None:
         self._s.setValue("options/autosave", bool(on))
 
-    def auto_predict(self) -> bool:
-        """Predict an unlabeled image when it opens (once a model exists)."""
-        return _to_bool(self._s.value("model/auto_predict"), True)
-
-    def set_auto_predict(self, on: bool) -> None:
-        self._s.setValue("model/auto_predict", bool(on))
-
     def fill_opacity(self) -> float:
         return min(1.0, max(0.0, _to_float(self._s.value("options/fill_opacity"), 0.3)))
 

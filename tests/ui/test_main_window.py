@@ -300,6 +300,7 @@ def test_settings_persist_between_windows(qtbot, settings_dir: Path, tmp_path: P
     first.resize(700, 500)
     panel = first.model_panel
     panel.threshold.setValue(0.75)
+    panel.auto_predict.setChecked(False)
     panel.min_area.setValue(40)
     panel.overlay_check.setChecked(True)
     panel.overlay_mode.setCurrentIndex(panel.overlay_mode.count() - 1)
@@ -317,6 +318,7 @@ def test_settings_persist_between_windows(qtbot, settings_dir: Path, tmp_path: P
     assert second.size().width() == 700
     again = second.model_panel
     assert again.threshold.value() == 0.75 and again.min_area.value() == 40
+    assert not again.auto_predict.isChecked()
     assert again.overlay_check.isChecked() and again.overlay_opacity.value() == 35
     assert again.overlay_mode.currentIndex() == again.overlay_mode.count() - 1
     assert again.settings().threshold == 0.75  # what the proposals use

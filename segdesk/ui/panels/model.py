@@ -162,7 +162,6 @@ class ModelPanel(QDockWidget):
     reviewed_toggled = Signal(bool)
     version_chosen = Signal(str)
     settings_changed = Signal(object)  # ProposalSettings
-    auto_predict_toggled = Signal(bool)
     overlay_changed = Signal(object)  # OverlayStyle
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -342,7 +341,6 @@ class ModelPanel(QDockWidget):
         self.accept_button.clicked.connect(self.accept_all_requested)
         self.reject_button.clicked.connect(self.reject_all_requested)
         self.reviewed_button.clicked.connect(self.reviewed_toggled)
-        self.auto_predict.toggled.connect(self.auto_predict_toggled)
         self.history.itemDoubleClicked.connect(
             lambda item: self.version_chosen.emit(item.data(Qt.ItemDataRole.UserRole))
         )
@@ -365,6 +363,7 @@ class ModelPanel(QDockWidget):
     def remembered_widgets(self) -> dict[str, QWidget]:
         """The options that persist between sessions (see AppSettings.remember_widgets)."""
         return {
+            "auto_predict": self.auto_predict,
             "threshold": self.threshold,
             "min_area": self.min_area,
             "tolerance": self.tolerance,
