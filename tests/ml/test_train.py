@@ -58,8 +58,9 @@ def _run(dataset: TrainingSet, config: TrainConfig, **kwargs) -> tuple[TrainResu
 
 def test_overfits_two_small_images_within_seconds():
     ds = _dataset()
-    result, events = _run(ds, TrainConfig(minutes=None, max_epochs=12, patience=0, warmup_steps=5, **TINY))
-    # 48 steps: about 4 s on an idle 2-core CPU; generous for a machine shared with other work.
+    result, events = _run(ds, TrainConfig(minutes=None, max_epochs=24, patience=0, warmup_steps=5, **TINY))
+    # 96 steps with the default augmentation (seeds 0-3 all reach > 0.96): ~7 s on an idle 2-core
+    # CPU; the time bound is generous for a machine shared with other work.
     assert result.elapsed_s < 30
     metrics = evaluate(result.model, ds.train, ds.class_names)
     assert min(metrics.iou) > 0.95, metrics.summary()
