@@ -60,7 +60,10 @@ def make_config(overrides: list[str], **base: object) -> TrainConfig:
     cfg = TrainConfig(**base)  # type: ignore[arg-type]
     for item in overrides:
         key, _, raw = item.partition("=")
-        value = json.loads(raw) if raw[:1] in "[{0123456789-tfn" and raw not in ("none",) else raw
+        try:
+            value = json.loads(raw)  # numbers, true/false/null, lists
+        except json.JSONDecodeError:
+            value = raw  # a bare string: upsample=transpose
         if isinstance(value, list):
             value = tuple(value)
         if "." in key:
