@@ -41,7 +41,8 @@ import torch
 from segdesk.ml.data import make_sample, training_set_from_arrays
 from segdesk.ml.train import EpochEnd, TrainConfig, TrainResult, evaluate, fine_tune
 
-DATA = Path("/work/shared/data/isbi2012_membrane")
+# SEGDESK_ISBI: another copy of the data (the device machine gets it carried, see device_check.sh).
+DATA = Path(os.environ.get("SEGDESK_ISBI", "/work/shared/data/isbi2012_membrane"))
 SEED_RECIPE = Path("/work/shared/tools/seed_recipe.py")
 CLASSES = ["membrane", "interior"]
 

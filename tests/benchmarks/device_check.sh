@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Issue 4's CUDA checks in one short run on a lent GPU machine (the `device` tool; ~5 minutes there).
+#
+# 1. Here, once per checkout (needs the package registry and ../shared):
+#        bash tests/benchmarks/device_check.sh --prepare
+#    downloads the cp312 wheels that the device image lacks into .whl/ and copies the ISBI data into
+#    .isbi/ (both git-ignored; ~20 MB together).
+# 2. Then, with the device tool:
+#        run(command="bash tests/benchmarks/device_check.sh", carry=[".whl", ".isbi"], timeout_s=540)
+#    It runs the CUDA tests (mixed-precision training, CPU/GPU prediction parity) and the training
+#    benchmark on the GPU (120 s budget, AMP, then throughput); logs land in $OUT.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+WHEELS=(albumentations==2.0.8 albucore==0.0.24 pydantic==2.14.4 pydantic-core==2.50.5 annotated-types==0.8.0
+        typing-inspection==0.4.5 typing-extensions==4.16.0 simsimd==6.5.16 stringzilla==5.3.2 orjson==3.13.0)
+
+if [[ "${1:-}" == "--prepare" ]]; then
+    grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
+    grep -qx '/.isbi/' .git/info/exclude 2>/dev/null || echo '/.isbi/' >> .git/info/exclude
+    PY=${PYTHON:-.venv/bin/python}
+    "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+        --platform manylinux_2_24_x86_64 --platform manylinux_2_27_x86_64 -d .whl "${WHEELS[@]}"
+    mkdir -p .isbi && cp -r ../shared/data/isbi2012_membrane/. .isbi/
+    du -sh .whl .isbi
+    exit 0
+fi
+
+OUT=${OUT:-/tmp/segdesk_device_out}
+mkdir -p "$OUT"
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+export PYTHONPATH=/tmp/site:$PWD NO_ALBUMENTATIONS_UPDATE=1 PYTHONUNBUFFERED=1 SEGDESK_ISBI=$PWD/.isbi
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/gpu.txt"
+python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), \
+'bf16', torch.cuda.is_bf16_supported())" | tee -a "$OUT/gpu.txt"
+# The CUDA tests (skipped on CPU-only machines): AMP training and CPU/GPU parity.
+python3 -m pytest -q -p no:cacheprovider -m gpu tests/ml 2>&1 | tee "$OUT/pytest_gpu.log"
+# The issue's benchmark on the GPU: 120 s with the defaults and AMP, the seeds' recipe skipped (its
+# script is not on that machine), then throughput.
+python3 tests/benchmarks/bench_train.py --only isbi speed --no-seed --tta --threads 8 --set device=cuda \
+    2>&1 | tee "$OUT/bench_train_cuda.log"
