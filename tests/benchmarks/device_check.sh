@@ -12,13 +12,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-WHEELS=(albumentations==2.0.8 albucore==0.0.24 pydantic==2.14.4 pydantic-core==2.50.5 annotated-types==0.8.0
-        typing-inspection==0.4.5 typing-extensions==4.16.0 simsimd==6.5.16 stringzilla==5.3.2 orjson==3.13.0)
+# What the device image lacks; the versions are the ones scripts/setup.sh resolved into the venv here.
+MISSING='albumentations|albucore|pydantic|pydantic[-_]core|annotated[-_]types|typing[-_]inspection'
+MISSING+='|typing[-_]extensions|simsimd|stringzilla|orjson'
 
 if [[ "${1:-}" == "--prepare" ]]; then
     grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
     grep -qx '/.isbi/' .git/info/exclude 2>/dev/null || echo '/.isbi/' >> .git/info/exclude
     PY=${PYTHON:-.venv/bin/python}
+    mapfile -t WHEELS < <("$PY" -m pip freeze | grep -iE "^($MISSING)==")
     "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
         --platform manylinux_2_24_x86_64 --platform manylinux_2_27_x86_64 -d .whl "${WHEELS[@]}"
