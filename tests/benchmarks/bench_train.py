@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from segdesk.ml.data import make_sample, training_set_from_arrays
+from segdesk.ml.device import pick_device
 from segdesk.ml.train import EpochEnd, TrainConfig, TrainResult, evaluate, fine_tune
 
 # SEGDESK_ISBI: another copy of the data (the device machine gets it carried, see device_check.sh).
@@ -233,14 +234,16 @@ def run_synth(args) -> None:
 def run_speed(args) -> None:
     images, masks = load_isbi(list(range(5)))
     ds = training_set_from_arrays(images, masks, CLASSES)
-    for threads in (2, 1):
+    device = pick_device(make_config(args.set).device)
+    # CPU threads decide a CPU's throughput; on a GPU they do not, so it is measured once.
+    for threads in (2, 1) if device.type == "cpu" else (args.threads,):
         cfg = make_config(args.set, minutes=0.5, threads=threads, max_epochs=2)
         t0 = time.perf_counter()
         result = train(ds, cfg, verbose=False)
         dt = time.perf_counter() - t0
         pps = result.steps * cfg.batch_size / dt
         print(
-            f"[speed] threads={threads} patch={cfg.patch_size} batch={cfg.batch_size} "
+            f"[speed] device={device} threads={threads} patch={cfg.patch_size} batch={cfg.batch_size} "
             f"width={cfg.base_width}: {pps:.1f} patches/s incl. validation ({result.steps} steps, "
             f"{dt:.1f}s, load {os.getloadavg()[0]:.2f})",
             flush=True,
