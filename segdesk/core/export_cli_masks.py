@@ -17,14 +17,16 @@ def export_masks_command(
     *,
     fmt: str,
     out_dir: str | Path,
-    reviewed_only: bool = False,
+    include_unreviewed: bool = False,
     with_proposals: bool = False,
     ignore_value: int = 255,
     overwrite: bool = False,
     out: Out = print,
 ) -> int:
     """Export and print a summary. Exit status: 0 done, 1 done but some images skipped (each named),
-    2 nothing written (bad option, existing files without --overwrite, unwritable destination)."""
+    2 nothing written (bad option, existing files without --overwrite, unwritable destination).
+
+    Reviewed images only unless ``include_unreviewed`` (the rule is ``export_masks.export_selection``)."""
     last = [-1]
 
     def progress(p: ExportProgress) -> None:
@@ -39,7 +41,7 @@ def export_masks_command(
             folder,
             out_dir,
             fmt=fmt,  # type: ignore[arg-type]
-            reviewed_only=reviewed_only,
+            include_unreviewed=include_unreviewed,
             with_proposals=with_proposals,
             ignore_value=ignore_value,
             overwrite=overwrite,
@@ -73,7 +75,14 @@ def add_masks_arguments(parser: argparse.ArgumentParser) -> None:
         help="; ".join(f"{k}: {v}" for k, v in FORMAT_TITLES.items()) + " (default: index)",
     )
     parser.add_argument("--out", required=True, metavar="OUT", help="the folder to write")
-    parser.add_argument("--reviewed-only", action="store_true", help="only images a person has reviewed")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--include-unreviewed",
+        action="store_true",
+        help="also export annotated images nobody has reviewed (default: reviewed images only)",
+    )
+    # The default since reviewed-only became the rule; still accepted so existing scripts keep working.
+    which.add_argument("--reviewed-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--with-proposals", action="store_true", help="include proposals nobody accepted")
     parser.add_argument(
         "--ignore-as-background",
@@ -89,7 +98,7 @@ def masks_from_args(args: argparse.Namespace, *, out: Out = print) -> int:
         args.folder,
         fmt=args.fmt,
         out_dir=args.out,
-        reviewed_only=args.reviewed_only,
+        include_unreviewed=args.include_unreviewed,
         with_proposals=args.with_proposals,
         ignore_value=0 if args.ignore_as_background else 255,
         overwrite=args.overwrite,

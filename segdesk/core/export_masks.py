@@ -1,6 +1,11 @@
 """Export a project's annotations as training data: masks, a VOC folder, COCO JSON, previews.
 
-Formats (``fmt``), for each image that has an annotation (or each reviewed image):
+Which images: by default only those a person has reviewed (``Project.reviewed_entries``, the same
+images that train the model); ``include_unreviewed=True`` adds every other image that has an
+annotation file (proposals nobody checked, work in progress). :func:`export_selection` is that rule,
+shared by the CLI and the Export dialog.
+
+Formats (``fmt``), one output per selected image:
 
 * ``index``: ``<stem>.png`` class-index masks (uint8; uint16 when there are more than 255 classes),
   0 = ``_background_``, ignore regions = ``ignore_value``; ``class_names.txt``.
@@ -128,10 +133,34 @@ class _Plan:
 
 
 # --- planning -------------------------------------------------------------------------------------
-def _entries(project: Project, reviewed_only: bool) -> list[ImageEntry]:
-    if reviewed_only:
-        return project.reviewed_entries()
-    return [e for e in project.entries() if e.has_annotation]
+@dataclass(frozen=True)
+class ExportSelection:
+    """The images an export writes, and how many annotated images it leaves out as unreviewed."""
+
+    entries: list[ImageEntry]
+    left_out: int
+
+    def describe(self) -> str:
+        text = f"{len(self.entries)} image(s)"
+        if self.left_out:
+            text += f"; {self.left_out} annotated image(s) nobody reviewed are left out"
+        return text
+
+
+def export_selection(project: Project, *, include_unreviewed: bool = False) -> ExportSelection:
+    """The images to export: reviewed ones, plus every other annotated one with ``include_unreviewed``.
+
+    "Reviewed" is the project's own status (what training uses), so a change to what makes an
+    image reviewed applies to exports too.
+    """
+    reviewed = {e.json_path for e in project.reviewed_entries()}
+    chosen, left_out = [], 0
+    for entry in project.entries():
+        if entry.json_path in reviewed or (include_unreviewed and entry.has_annotation):
+            chosen.append(entry)
+        elif entry.has_annotation:
+            left_out += 1
+    return ExportSelection(chosen, left_out)
 
 
 def _stems(entries: Sequence[ImageEntry]) -> list[str]:
@@ -179,7 +208,7 @@ def _plan(
     out_dir: str | Path,
     fmt: str,
     *,
-    reviewed_only: bool,
+    include_unreviewed: bool,
     with_proposals: bool,
     ignore_value: int,
 ) -> _Plan:
@@ -199,7 +228,13 @@ def _plan(
     binary_dirs = _folder_names(class_names) if fmt == "binary" else []
     if fmt == "binary" and project.has_ignore and value != 0:
         binary_dirs.append(IGNORE_LABEL)
-    entries = _entries(project, reviewed_only)
+    selection = export_selection(project, include_unreviewed=include_unreviewed)
+    if selection.left_out:
+        notes.append(
+            f"{selection.left_out} annotated image(s) nobody reviewed were left out "
+            "(include them with --include-unreviewed, or the Export dialog's option)"
+        )
+    entries = selection.entries
     return _Plan(
         project, out, fmt, entries, _stems(entries), class_names, value, with_proposals, binary_dirs, notes
     )
@@ -225,11 +260,16 @@ def existing_outputs(
     out_dir: str | Path,
     *,
     fmt: ExportFormat,
-    reviewed_only: bool = False,
+    include_unreviewed: bool = False,
 ) -> list[Path]:
     """The files an export would replace (ask before passing ``overwrite=True``)."""
     plan = _plan(
-        project_root, out_dir, fmt, reviewed_only=reviewed_only, with_proposals=False, ignore_value=255
+        project_root,
+        out_dir,
+        fmt,
+        include_unreviewed=include_unreviewed,
+        with_proposals=False,
+        ignore_value=255,
     )
     paths = [plan.out_dir / rel for rel in _relative_outputs(plan)]
     return [p for p in paths if p.exists()]
@@ -240,7 +280,7 @@ def export_masks(
     out_dir: str | Path,
     *,
     fmt: ExportFormat = "index",
-    reviewed_only: bool = False,
+    include_unreviewed: bool = False,
     with_proposals: bool = False,
     ignore_value: int = 255,
     overwrite: bool = False,
@@ -248,6 +288,8 @@ def export_masks(
     progress: ProgressFn | None = None,
 ) -> ExportReport:
     """Export the project's annotations in ``fmt`` to ``out_dir`` (see the module docstring).
+
+    Reviewed images only, unless ``include_unreviewed``; the report's notes say how many were left out.
 
     Images whose JSON or image file cannot be read are skipped and listed in the report.
 
@@ -261,7 +303,7 @@ def export_masks(
         project_root,
         out_dir,
         fmt,
-        reviewed_only=reviewed_only,
+        include_unreviewed=include_unreviewed,
         with_proposals=with_proposals,
         ignore_value=ignore_value,
     )
@@ -499,6 +541,8 @@ __all__ = [
     "ExportProgress",
     "ExportReport",
     "OutputExistsError",
+    "ExportSelection",
     "existing_outputs",
     "export_masks",
+    "export_selection",
 ]

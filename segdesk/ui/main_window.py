@@ -7,7 +7,9 @@ editing in :mod:`segdesk.ui.canvas`, persistence in :mod:`segdesk.ui.settings`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
@@ -36,6 +38,9 @@ from segdesk.ui.panels.shapes import ShapesPanel
 from segdesk.ui.session import CurrentImage, Session, UnsavedAnswer
 from segdesk.ui.settings import AppSettings
 from segdesk.ui.statusbar import StatusFields
+
+if TYPE_CHECKING:
+    from segdesk.ui.dialogs.export import ExportDialog
 
 IMAGE_FILTER = "Images and annotations (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.json);;All files (*)"
 
@@ -92,6 +97,7 @@ class MainWindow(QMainWindow):
             docks_menu.addAction(dock.toggleViewAction())
         self.status = StatusFields(self.statusBar(), self)
         self._view_adjust: ViewAdjustDialog | None = None
+        self._export_dialog: ExportDialog | None = None
         self._document: Document | None = None
         self._last_label = self.settings.last_label()
         self.last_error = ""
@@ -197,6 +203,9 @@ class MainWindow(QMainWindow):
 
     def _on_folder_opened(self, folder: Path) -> None:
         self.settings.set_last_folder(folder)
+        export = self.export_dialog()
+        if export is not None:
+            export.set_project_root(folder)
         self.files_panel.set_files(self.session.image_names())  # statuses follow as they are read
         if not self.session.entries:
             self._show_message(f"{folder} has no images.")
@@ -349,7 +358,19 @@ class MainWindow(QMainWindow):
     def show_export(self) -> None:
         from segdesk.ui.dialogs.export import open_export_dialog
 
-        open_export_dialog(self, self.session.project, runner=self.assist.runner)
+        dialog = self.export_dialog()
+        if dialog is not None and dialog.isVisible():
+            dialog.raise_()
+            dialog.activateWindow()
+            return
+        self._export_dialog = open_export_dialog(self, self.session.project, runner=self.assist.runner)
+
+    def export_dialog(self) -> ExportDialog | None:
+        """The Export dialog while it is open (it deletes itself when closed)."""
+        dialog = self._export_dialog
+        if dialog is not None and not shiboken6.isValid(dialog):
+            self._export_dialog = dialog = None
+        return dialog
 
     def _about(self) -> None:
         QMessageBox.about(

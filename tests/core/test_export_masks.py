@@ -23,8 +23,10 @@ from segdesk.core.export_masks import (
     OutputExistsError,
     existing_outputs,
     export_masks,
+    export_selection,
 )
 from segdesk.core.labelme_io import load_document
+from segdesk.core.project import Project
 from segdesk.core.rasterize import document_to_class_map, shape_to_mask
 
 labelme = pytest.importorskip("labelme")
@@ -127,7 +129,7 @@ def _no_leftovers(parent: Path) -> None:
 # --- index masks --------------------------------------------------------------------------------
 def test_index_masks_equal_core_rasterization(project: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    report = export_masks(project, out, fmt="index")
+    report = export_masks(project, out, fmt="index", include_unreviewed=True)
     assert report.images == 2 and not report.skipped
     assert sorted(p.name for p in out.iterdir()) == ["class_names.txt", "img1.png", "img2.png"]
     assert (out / "class_names.txt").read_text() == "\n".join(CLASSES)
@@ -141,22 +143,34 @@ def test_index_masks_equal_core_rasterization(project: Path, tmp_path: Path) -> 
     _no_leftovers(tmp_path)
 
 
-def test_proposals_and_reviewed_only(project: Path, tmp_path: Path) -> None:
-    export_masks(project, tmp_path / "with", fmt="index", with_proposals=True)
-    export_masks(project, tmp_path / "without", fmt="index")
+def test_proposals_only_on_request(project: Path, tmp_path: Path) -> None:
+    export_masks(project, tmp_path / "with", fmt="index", include_unreviewed=True, with_proposals=True)
+    export_masks(project, tmp_path / "without", fmt="index", include_unreviewed=True)
     doc = load_document(project / "img2.json")
     with_p = _read(tmp_path / "with" / "img2.png")
     assert np.array_equal(with_p, document_to_class_map(doc, CLASSES, include_proposals=True))
     assert (with_p[45, 50], _read(tmp_path / "without" / "img2.png")[45, 50]) == (2, 0)
-    report = export_masks(project, tmp_path / "reviewed", fmt="index", reviewed_only=True)
+
+
+def test_default_exports_reviewed_images_only(project: Path, tmp_path: Path) -> None:
+    """img2 is full of shapes but nobody reviewed it: by default it is left out, and the report says so."""
+    selection = export_selection(Project(project))
+    assert [e.name for e in selection.entries] == ["img1.png"] and selection.left_out == 1
+    report = export_masks(project, tmp_path / "reviewed", fmt="index")
     assert report.images == 1 and sorted(p.name for p in (tmp_path / "reviewed").iterdir()) == [
         "class_names.txt",
         "img1.png",
     ]
+    assert any("1 annotated image(s) nobody reviewed" in n for n in report.notes)
+    every = export_selection(Project(project), include_unreviewed=True)
+    assert [e.name for e in every.entries] == ["img1.png", "img2.png"] and every.left_out == 0
+    # img3 has no annotation file: never exported, not even on request.
+    report = export_masks(project, tmp_path / "all", fmt="index", include_unreviewed=True)
+    assert report.images == 2 and not report.notes
 
 
 def test_ignore_as_background(project: Path, tmp_path: Path) -> None:
-    export_masks(project, tmp_path / "o", fmt="index", ignore_value=0)
+    export_masks(project, tmp_path / "o", fmt="index", include_unreviewed=True, ignore_value=0)
     doc = load_document(project / "img1.json")
     ref = document_to_class_map(doc, CLASSES, ignore_value=255, include_proposals=False)
     got = _read(tmp_path / "o" / "img1.png")
@@ -226,7 +240,7 @@ def _strip_proposals(project: Path, dest: Path) -> Path:
 
 def test_voc_matches_labelme2voc(project: Path, tmp_path: Path) -> None:
     ours, theirs = tmp_path / "ours", tmp_path / "theirs"
-    export_masks(project, ours, fmt="voc")
+    export_masks(project, ours, fmt="voc", include_unreviewed=True)
     _labelme2voc(_strip_proposals(project, tmp_path / "plain"), theirs)
     files = sorted(p.relative_to(ours).as_posix() for p in ours.rglob("*") if p.is_file())
     assert files == sorted(
@@ -253,13 +267,13 @@ def test_voc_matches_labelme2voc(project: Path, tmp_path: Path) -> None:
 def test_binary_instance_overlay(project: Path, tmp_path: Path) -> None:
     doc = load_document(project / "img1.json")
     ref = document_to_class_map(doc, CLASSES, include_proposals=False)
-    export_masks(project, tmp_path / "bin", fmt="binary")
+    export_masks(project, tmp_path / "bin", fmt="binary", include_unreviewed=True)
     for value, name in enumerate(CLASSES[1:], start=1):
         got = _read(tmp_path / "bin" / name / "img1.png")
         assert np.array_equal(got, np.where(ref == value, 255, 0))
     assert np.array_equal(_read(tmp_path / "bin" / "__ignore__" / "img1.png"), np.where(ref == 255, 255, 0))
 
-    export_masks(project, tmp_path / "ins", fmt="instance")
+    export_masks(project, tmp_path / "ins", fmt="instance", include_unreviewed=True)
     ins = _read(tmp_path / "ins" / "img1.png")
     index = json.loads((tmp_path / "ins" / "instances.json").read_text())
     instances = index["images"]["img1"]["instances"]
@@ -272,7 +286,7 @@ def test_binary_instance_overlay(project: Path, tmp_path: Path) -> None:
     b1 = [i for i in instances if i["label"] == "b" and i["group_id"] == 1]
     assert len(b1) == 1
 
-    export_masks(project, tmp_path / "ov", fmt="overlay")
+    export_masks(project, tmp_path / "ov", fmt="overlay", include_unreviewed=True)
     preview = np.asarray(PIL.Image.open(tmp_path / "ov" / "img1.jpg"))
     assert preview.shape == (H, W, 3)
 
@@ -289,7 +303,7 @@ def _poly_mask(polygons: list[list[float]]) -> np.ndarray:
 
 def test_coco_is_valid_and_rasterizes_back(project: Path, tmp_path: Path) -> None:
     out = tmp_path / "coco"
-    export_masks(project, out, fmt="coco")
+    export_masks(project, out, fmt="coco", include_unreviewed=True)
     data = json.loads((out / "annotations.json").read_text())
     assert data["type"] == "instances"
     assert data["categories"] == [{"supercategory": None, "id": i, "name": n} for i, n in enumerate(CLASSES)]
@@ -375,7 +389,7 @@ def _decode_rle_py(seg: dict) -> np.ndarray:
 def test_coco_with_pycocotools(project: Path, tmp_path: Path) -> None:
     coco_mod = pytest.importorskip("pycocotools.coco")
     mask_util = pytest.importorskip("pycocotools.mask")
-    export_masks(project, tmp_path / "coco", fmt="coco")
+    export_masks(project, tmp_path / "coco", fmt="coco", include_unreviewed=True)
     coco = coco_mod.COCO(str(tmp_path / "coco" / "annotations.json"))
     for ann in coco.loadAnns(coco.getAnnIds()):
         m = coco.annToMask(ann)
@@ -409,7 +423,14 @@ def test_cancel_leaves_nothing(project: Path, tmp_path: Path) -> None:
             cancel.set()
 
     with pytest.raises(Cancelled):
-        export_masks(project, tmp_path / "sub" / "out", fmt="voc", cancel=cancel, progress=progress)
+        export_masks(
+            project,
+            tmp_path / "sub" / "out",
+            fmt="voc",
+            include_unreviewed=True,
+            cancel=cancel,
+            progress=progress,
+        )
     assert not (tmp_path / "sub").exists()
     _no_leftovers(tmp_path)
 
@@ -456,7 +477,7 @@ def test_full_destination_names_the_file_and_cleans_up(project: Path, tmp_path: 
 
     monkeypatch.setattr("builtins.open", full_open)
     with pytest.raises(ExportError) as info:
-        export_masks(project, tmp_path / "out", fmt="index")
+        export_masks(project, tmp_path / "out", fmt="index", include_unreviewed=True)
     monkeypatch.undo()
     assert "img2.png" in str(info.value) and "full" in str(info.value)
     assert not (tmp_path / "out").exists()
@@ -470,3 +491,23 @@ def test_bad_options(project: Path, tmp_path: Path) -> None:
         export_masks(project, project, fmt="index")
     with pytest.raises(ExportError, match="class index"):
         export_masks(project, tmp_path / "o", fmt="index", ignore_value=2)
+
+
+def test_cli_takes_reviewed_images_only_unless_asked(project: Path, tmp_path: Path) -> None:
+    """The CLI and the dialog share export_selection: the same default, the same explicit option."""
+    import argparse
+
+    from segdesk.core.export_cli_masks import add_masks_arguments, masks_from_args
+
+    parser = argparse.ArgumentParser()
+    add_masks_arguments(parser)
+    lines: list[str] = []
+    args = parser.parse_args([str(project), "--out", str(tmp_path / "default")])
+    assert masks_from_args(args, out=lines.append) == 0
+    assert sorted(p.name for p in (tmp_path / "default").iterdir()) == ["class_names.txt", "img1.png"]
+    assert any("--include-unreviewed" in line for line in lines)
+    args = parser.parse_args([str(project), "--out", str(tmp_path / "all"), "--include-unreviewed"])
+    assert masks_from_args(args, out=lines.append) == 0
+    assert (tmp_path / "all" / "img2.png").is_file()
+    with pytest.raises(SystemExit):  # contradictory options are refused, not silently resolved
+        parser.parse_args([str(project), "--out", "x", "--include-unreviewed", "--reviewed-only"])

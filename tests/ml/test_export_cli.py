@@ -56,6 +56,7 @@ def _project(root: Path) -> Path:
             "imageData": None,
             "imageHeight": h,
             "imageWidth": w,
+            "segdesk": {"status": "reviewed"},  # exports take reviewed images only by default
         }
         (root / f"im{i}.json").write_text(json.dumps(doc))
     return root
@@ -96,7 +97,7 @@ def test_masks_through_the_parser(project: Path, tmp_path: Path) -> None:
             "index",
             "--out",
             str(tmp_path / "i"),
-            "--reviewed-only",
+            "--reviewed-only",  # the default now; still accepted
             "--with-proposals",
         ]
     )

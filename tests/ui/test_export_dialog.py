@@ -40,6 +40,7 @@ def _project(root: Path, n: int = 3) -> Path:
             "imageData": None,
             "imageHeight": 40,
             "imageWidth": 50,
+            "segdesk": {"status": "reviewed"},  # exports take reviewed images only by default
         }
         (root / f"im{i}.json").write_text(json.dumps(doc))
     return root
@@ -169,3 +170,84 @@ def test_onnx_export_shows_the_verification(qtbot, dialog: ExportDialog, tmp_pat
     assert out.is_file() and "verified" in dialog.status.text()
     text = dialog.details.toPlainText()
     assert "max |logit difference|" in text and "argmax agreement: 100.0000%" in text
+
+
+# --- closing (issue 13, defect 1) ---------------------------------------------------------------
+def test_close_button_and_esc_close_a_fresh_dialog(qtbot, tmp_path: Path) -> None:
+    from PySide6.QtCore import Qt
+
+    d = ExportDialog(_project(tmp_path / "proj"))
+    qtbot.addWidget(d)
+    d.show()
+    qtbot.waitExposed(d)
+    d.close_button.click()
+    assert not d.isVisible()
+    d.show()
+    qtbot.waitExposed(d)
+    d.activateWindow()
+    qtbot.keyClick(d, Qt.Key.Key_Escape)
+    assert not d.isVisible()
+    d.show()
+    assert d.close() and not d.isVisible()  # the title bar's close button
+
+
+def test_close_waits_for_a_running_export(qtbot, dialog: ExportDialog, tmp_path: Path) -> None:
+    _choose(dialog, "index", tmp_path / "idx")
+    dialog.show()
+    with qtbot.waitSignal(dialog.export_finished, timeout=20000):
+        assert dialog.start_export()
+        dialog.close_button.click()  # cancels, waits, then closes
+    assert not dialog.isVisible() and not dialog.runner.is_running("export")
+
+
+def _window(qtbot):
+    from segdesk.ui.main_window import MainWindow
+    from segdesk.ui.settings import AppSettings
+
+    win = MainWindow(AppSettings())
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
+def test_window_export_dialog_closes_and_follows_the_opened_project(qtbot, tmp_path: Path) -> None:
+    first, second = _project(tmp_path / "first"), _project(tmp_path / "second", n=2)
+    win = _window(qtbot)
+    assert win.open_path(first)
+    win.acts["export"].trigger()
+    dialog = win.export_dialog()
+    assert dialog is not None and dialog.isVisible() and dialog.root == first
+    assert "first-" in dialog.out_edit.text()
+    win.acts["export"].trigger()  # a second Ctrl+Shift+E raises the same dialog
+    assert win.export_dialog() is dialog
+    assert win.open_path(second)
+    assert dialog.root == second and "second-" in dialog.out_edit.text()
+    assert dialog.selection_note.text().startswith("2 image(s)")
+    dialog.close_button.click()
+    qtbot.waitUntil(lambda: win.export_dialog() is None)  # closed and deleted
+    win.acts["export"].trigger()
+    again = win.export_dialog()
+    assert again is not None and again.root == second
+    again.close()
+
+
+# --- reviewed images only (issue 13, defect 10) ---------------------------------------------------
+def test_exports_reviewed_images_only_unless_asked(qtbot, dialog: ExportDialog, tmp_path: Path) -> None:
+    doc = json.loads((dialog.root / "im1.json").read_text())
+    doc["segdesk"] = {"status": "proposed"}  # full of shapes, but nobody reviewed it
+    (dialog.root / "im1.json").write_text(json.dumps(doc))
+    dialog.set_project_root(dialog.root)
+    assert not dialog.include_unreviewed.isChecked()
+    assert "2 image(s) will be exported; 1 annotated but not reviewed" in dialog.selection_note.text()
+    _choose(dialog, "index", tmp_path / "default")
+    with qtbot.waitSignal(dialog.export_finished, timeout=20000):
+        assert dialog.start_export()
+    assert sorted(p.name for p in (tmp_path / "default").glob("im*.png")) == ["im0.png", "im2.png"]
+    assert "nobody reviewed" in dialog.details.toPlainText()
+    dialog.include_unreviewed.setChecked(True)
+    assert dialog.selection_note.text().startswith("3 image(s)")
+    _choose(dialog, "index", tmp_path / "all")
+    with qtbot.waitSignal(dialog.export_finished, timeout=20000):
+        assert dialog.start_export()
+    assert (tmp_path / "all" / "im1.png").is_file()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from segdesk.core.errors import SegdeskError
 from segdesk.core.export_masks import (
     FORMAT_TITLES,
     FORMATS,
@@ -41,7 +42,9 @@ from segdesk.core.export_masks import (
     ExportReport,
     existing_outputs,
     export_masks,
+    export_selection,
 )
+from segdesk.core.project import Project
 from segdesk.ui.jobs import Job, JobRunner
 
 ONNX = "onnx"
@@ -55,7 +58,7 @@ def masks_job(
     out_dir: Path,
     *,
     fmt: str,
-    reviewed_only: bool,
+    include_unreviewed: bool,
     with_proposals: bool,
     ignore_value: int,
     overwrite: bool,
@@ -67,7 +70,7 @@ def masks_job(
             root,
             out_dir,
             fmt=fmt,  # type: ignore[arg-type]
-            reviewed_only=reviewed_only,
+            include_unreviewed=include_unreviewed,
             with_proposals=with_proposals,
             ignore_value=ignore_value,
             overwrite=overwrite,
@@ -90,13 +93,14 @@ class ExportDialog(QDialog):
         self, project_root: str | Path, parent: QWidget | None = None, *, runner: JobRunner | None = None
     ):
         super().__init__(parent)
-        self.setWindowTitle("Export")
         self.root = Path(project_root)
+        self.setWindowTitle(f"Export - {self.root.name}")
         self.runner = runner if runner is not None else JobRunner(self)
         self.job: Job | None = None
         self.result: Any = None
         self._build()
         self._on_kind_changed()
+        self._update_selection()
 
     # --- layout -------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -106,14 +110,21 @@ class ExportDialog(QDialog):
         self.kind.addItem("Model as ONNX (current checkpoint)", ONNX)
         self.kind.currentIndexChanged.connect(self._on_kind_changed)
 
-        self.reviewed_only = QCheckBox("Reviewed images only")
-        self.reviewed_only.setToolTip("Leave out images nobody has reviewed yet")
+        # Off by default: unreviewed images (proposals nobody checked, half-done work) would go out
+        # as if they were finished, e.g. a full image exported as all background.
+        self.include_unreviewed = QCheckBox("Also export images nobody has reviewed")
+        self.include_unreviewed.setToolTip(
+            "By default only reviewed images are exported (the ones that train the model)"
+        )
+        self.include_unreviewed.toggled.connect(self._update_selection)
+        self.selection_note = QLabel()
+        self.selection_note.setWordWrap(True)
         self.with_proposals = QCheckBox("Include proposals nobody accepted")
         self.ignore_255 = QCheckBox("Ignore regions as 255 (else background)")
         self.ignore_255.setChecked(True)
         self.mask_box = QGroupBox("Masks")
         mask_layout = QVBoxLayout(self.mask_box)
-        for w in (self.reviewed_only, self.with_proposals, self.ignore_255):
+        for w in (self.include_unreviewed, self.selection_note, self.with_proposals, self.ignore_255):
             mask_layout.addWidget(w)
 
         self.opset = QSpinBox()
@@ -153,7 +164,7 @@ class ExportDialog(QDialog):
         self.cancel_button.clicked.connect(self.cancel_export)
         self.cancel_button.setEnabled(False)
         self.close_button = QPushButton("Close")
-        self.close_button.clicked.connect(self.close)
+        self.close_button.clicked.connect(self.reject)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         for b in (self.export_button, self.cancel_button, self.close_button):
@@ -173,6 +184,38 @@ class ExportDialog(QDialog):
         self.setMinimumWidth(480)
 
     # --- state --------------------------------------------------------------------------------
+    def set_project_root(self, project_root: str | Path) -> None:
+        """Follow another project (the window opened another folder): its paths, its images.
+
+        A running export keeps writing what it was started with; the next one uses the new folder.
+        """
+        self.root = Path(project_root)
+        self.setWindowTitle(f"Export - {self.root.name}")
+        if self.out_edit.text().strip() == getattr(self, "_suggested", ""):
+            self.out_edit.clear()  # the old project's suggested name: suggest the new one's
+        self._on_kind_changed()
+        if not self.runner.is_running(JOB_NAME):
+            self.result = None
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.details.clear()
+            self.status.setText("Exports read the saved annotation files.")
+        self._update_selection()
+
+    def _update_selection(self) -> None:
+        """Say how many images the mask export takes, by the same rule as the export itself."""
+        try:
+            selection = export_selection(
+                Project(self.root), include_unreviewed=self.include_unreviewed.isChecked()
+            )
+        except (SegdeskError, OSError) as exc:
+            self.selection_note.setText(str(exc))
+            return
+        text = f"{len(selection.entries)} image(s) will be exported"
+        if selection.left_out:
+            text += f"; {selection.left_out} annotated but not reviewed are left out"
+        self.selection_note.setText(text + ".")
+
     @property
     def kind_value(self) -> str:
         return str(self.kind.currentData())
@@ -251,7 +294,12 @@ class ExportDialog(QDialog):
 
     def _masks_fn(self, out: Path) -> Callable[..., Any] | None:
         fmt = self.kind_value
-        existing = existing_outputs(self.root, out, fmt=fmt, reviewed_only=self.reviewed_only.isChecked())  # type: ignore[arg-type]
+        existing = existing_outputs(
+            self.root,
+            out,
+            fmt=fmt,  # type: ignore[arg-type]
+            include_unreviewed=self.include_unreviewed.isChecked(),
+        )
         if existing and not self.confirm_overwrite(out, existing):
             self.status.setText("Nothing exported: the files exist.")
             return None
@@ -259,7 +307,7 @@ class ExportDialog(QDialog):
             self.root,
             out,
             fmt=fmt,
-            reviewed_only=self.reviewed_only.isChecked(),
+            include_unreviewed=self.include_unreviewed.isChecked(),
             with_proposals=self.with_proposals.isChecked(),
             ignore_value=255 if self.ignore_255.isChecked() else 0,
             overwrite=bool(existing),
@@ -337,20 +385,36 @@ class ExportDialog(QDialog):
         self.export_finished.emit(bool(getattr(self, "_ok", False)))
 
     # --- closing ------------------------------------------------------------------------------
-    def closeEvent(self, event: QCloseEvent) -> None:
+    def _stop_job(self) -> bool:
+        """Cancel this dialog's running export and wait for it; False while it still runs."""
         job = self.job
-        if job is not None and job.is_running():
-            self.cancel_export()
-            # Only this dialog's job: the runner may be the window's, running training too. The mask
-            # export checks cancel per image; the ONNX export only between its steps.
-            if not job.wait(15000):
-                self.status.setText("Still finishing the export; close again in a moment.")
-                event.ignore()
-                return
-        super().closeEvent(event)
+        if job is None or not job.is_running():
+            return True
+        self.cancel_export()
+        # Only this dialog's job: the runner may be the window's, running training too. The mask
+        # export checks cancel per image; the ONNX export only between its steps.
+        if job.wait(15000):
+            return True
+        self.status.setText("Still finishing the export; close again in a moment.")
+        return False
 
-    def reject(self) -> None:  # Esc: same as closing
-        self.close()
+    def showEvent(self, event: QShowEvent) -> None:
+        self._update_selection()  # statuses change while the dialog is hidden
+        super().showEvent(event)
+
+    def reject(self) -> None:
+        """Close, Esc and the title bar's close all end here (QDialog.closeEvent calls reject)."""
+        if self._stop_job():
+            super().reject()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        # QDialog.closeEvent calls reject() and ignores the event while the dialog stays visible.
+        # (Calling close() from reject() instead recursed into a close already in progress, so the
+        # dialog never closed.)
+        if not self._stop_job():
+            event.ignore()
+            return
+        super().closeEvent(event)
 
 
 def open_export_dialog(
