@@ -167,7 +167,7 @@ class MainWindow(QMainWindow):
         s.failed.connect(self._show_error)
         s.statuses_read.connect(self._refresh_labels)
 
-        self.files_panel.image_activated.connect(s.go_to)
+        self.files_panel.image_activated.connect(self._go_to_listed)
         self.labels_panel.visibility_changed.connect(lambda label, on: c.set_label_visible(label, on))
         self.labels_panel.label_chosen.connect(self._choose_label)
         self.shapes_panel.selection_changed.connect(c.select_indices)
@@ -201,8 +201,14 @@ class MainWindow(QMainWindow):
             return False
         return self.session.go_to(target)
 
+    def _go_to_listed(self, row: int) -> None:
+        """A click in the file list; when the person stays (Cancel), the list shows the image again."""
+        if not self.session.go_to(row):
+            self.files_panel.set_current(self.session.index)
+
     def _on_folder_opened(self, folder: Path) -> None:
         self.settings.set_last_folder(folder)
+        self._forget_previous_project()
         export = self.export_dialog()
         if export is not None:
             export.set_project_root(folder)
@@ -210,6 +216,18 @@ class MainWindow(QMainWindow):
         if not self.session.entries:
             self._show_message(f"{folder} has no images.")
         self._update_title()
+
+    def _forget_previous_project(self) -> None:
+        """Another folder: nothing of the previous one may stay on screen (its shapes, labels, ...)."""
+        if self._document is not None:
+            self._document.unsubscribe(self._on_document_changed)
+            self._document = None
+        self.shapes_panel.set_shapes([])
+        self.labels_panel.show_all()  # hidden labels were the previous folder's choice
+        self._refresh_labels()
+        self.status.clear()
+        if not self.assist.runner.is_running("train"):  # a running job keeps reporting its progress
+            self.model_panel.show_training_progress(0.0, "", [])
 
     def _on_image_loaded(self, current: CurrentImage) -> None:
         if self._document is not None:

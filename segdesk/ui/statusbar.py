@@ -47,6 +47,11 @@ class StatusFields:
         shown = format_value(value)
         self.position.setText(f"{text}: {shown}" if shown else text)
 
+    def clear(self) -> None:
+        """Nothing shown (no image open)."""
+        for label in (self.position, self.zoom, self.size):
+            label.setText("")
+
     def set_zoom(self, factor: float) -> None:
         self.zoom.setText(f"{factor * 100:.0f} %")
 

@@ -88,6 +88,13 @@ class LabelsPanel(QDockWidget):
     def hidden_labels(self) -> set[str]:
         return set(self._hidden)
 
+    def show_all(self) -> None:
+        """Make every hidden label visible again (``visibility_changed`` for each)."""
+        for label in sorted(self._hidden):
+            self._hidden.discard(label)
+            self.set_visible(label, True)
+            self.visibility_changed.emit(label, True)
+
     def set_visible(self, label: str, visible: bool) -> None:
         item = self._item(label)
         if item is not None:
