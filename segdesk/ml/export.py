@@ -108,6 +108,19 @@ def _metadata(model: UNet, meta: dict[str, Any], *, fp16: bool) -> dict[str, str
     }
 
 
+def with_model_version(meta: dict[str, Any], checkpoint: str | Path) -> dict[str, Any]:
+    """``meta`` with its model version: the recorded one, else the checkpoint's ``v<N>`` folder name.
+
+    A checkpoint does not record its own version (the store's folder names it), so an export made
+    from the bare metadata would say ``model_version: null``. The Predictor names versions the same way.
+    """
+    from segdesk.ml.infer import checkpoint_version_name, model_version_of
+
+    if model_version_of(meta):
+        return meta
+    return {**meta, "version": checkpoint_version_name(checkpoint)}
+
+
 def export_bytes(
     model: UNet, meta: dict[str, Any] | None = None, *, opset: int = DEFAULT_OPSET, fp16: bool = False
 ) -> bytes:
@@ -256,6 +269,7 @@ def cached_onnx(
         from segdesk.ml.checkpoint import load_checkpoint
 
         model, meta = load_checkpoint(checkpoint)
+    meta = with_model_version(meta, checkpoint)
     want = weights_fingerprint(model, [str(c) for c in meta.get("classes") or []])
     if target.is_file():
         try:
@@ -282,4 +296,5 @@ __all__ = [
     "read_metadata",
     "verify_onnx",
     "weights_fingerprint",
+    "with_model_version",
 ]

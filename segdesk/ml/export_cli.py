@@ -65,9 +65,10 @@ def export_and_verify(
     Raises ModelError (checkpoint), ExportError (write), Cancelled.
     """
     from segdesk.ml.checkpoint import load_checkpoint
-    from segdesk.ml.export import export_onnx, verify_onnx
+    from segdesk.ml.export import export_onnx, verify_onnx, with_model_version
 
     model, meta = load_checkpoint(checkpoint)
+    meta = with_model_version(meta, checkpoint)
     if cancel is not None and cancel.is_set():
         raise Cancelled(f"{out}: export cancelled")
     path = export_onnx(model, meta, out, opset=opset, fp16=fp16, cancel=cancel)

@@ -156,6 +156,25 @@ def test_cached_export_is_reused_until_the_weights_change(net, exported, tmp_pat
     assert calls == [target, target]  # exported by another segdesk version: rebuilt
 
 
+def test_exports_of_a_stored_version_name_it(net, tmp_path, monkeypatch) -> None:
+    """A checkpoint does not record its version; the export must take it from the store (not null)."""
+    from segdesk.ml.checkpoint import ModelStore
+    from segdesk.ml.export import with_model_version
+
+    store = ModelStore(tmp_path)
+    store.add_version(fresh_copy(net), {"classes": CLASSES})
+    version = store.add_version(fresh_copy(net), {"classes": CLASSES})
+    assert version == "v2"
+    written: list[dict] = []
+    monkeypatch.setattr(
+        "segdesk.ml.export.export_onnx", lambda m, meta, path, **kw: written.append(meta) or path
+    )
+    cached_onnx(store.path(version))  # what the app builds after a retrain
+    assert written and written[-1]["version"] == "v2"
+    assert with_model_version({"version": "v5"}, store.path(version))["version"] == "v5"
+    assert with_model_version({}, store.folder / "v3")["version"] == "v3"
+
+
 def test_cancelled_export_writes_nothing(net, tmp_path, monkeypatch) -> None:
     import threading
 

@@ -143,6 +143,7 @@ def test_onnx_export_verifies_and_has_parity(project: Path, tmp_path: Path) -> N
     assert any(line.startswith("verification on im0.png: OK") for line in lines), lines
     meta = read_metadata(target)
     assert meta["classes"] == ["_background_", "cell"] and meta["precision"] == "fp32"
+    assert meta["model_version"] == "v1"  # the store's version, not null (issue 13, defect 7)
     backend = OnnxBackend(target)
     net, _ = ModelStore(project).load()
     # parity at two sizes, one not a multiple of 16 (nor of the model's 4)
