@@ -1,6 +1,7 @@
 """Start the desktop app: ``main(["PATH"])`` opens a folder, an image or a Labelme JSON file.
 
-Without a path it opens the last folder, or the demo project on first start. Nothing here imports
+Without a path it opens the last folder, or on first start the person's own copy of the demo project
+(``ui.resources.prepare_demo_project``: the shipped files are never opened, so never written). Nothing here imports
 torch or segdesk.ml, so the window shows quickly; the model panel loads them later, in a worker.
 """
 
@@ -45,14 +46,15 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def start_path(arg: str | None, last_folder: Path | None) -> Path | None:
-    """What to open: the argument, else the last folder if it still exists, else the demo project."""
-    from segdesk.ui.resources import demo_project_dir
+    """What to open: the argument, else the last folder if it still exists, else the person's copy
+    of the demo project (made on first use; OSError when the data folder cannot be written)."""
+    from segdesk.ui.resources import prepare_demo_project
 
     if arg:
         return Path(arg).expanduser()
     if last_folder is not None and last_folder.is_dir():
         return last_folder
-    return demo_project_dir()
+    return prepare_demo_project()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -84,7 +86,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = AppSettings()
     window = MainWindow(settings)
     window.show()
-    target = start_path(args.path, settings.last_folder())
+    try:
+        target = start_path(args.path, settings.last_folder())
+    except OSError as exc:
+        from segdesk.ui.resources import DATA_DIR_ENV, user_demo_dir
+
+        target = None
+        window.session.failed.emit(
+            f"The demo project could not be copied to {user_demo_dir()}: {exc}. "
+            f"Open a folder of your own, or set {DATA_DIR_ENV} to a folder you can write."
+        )
     if target is not None:
         opened = window.open_path(target)
         if not opened and args.path:

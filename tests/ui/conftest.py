@@ -42,8 +42,10 @@ QThread.start = _tracking_start  # type: ignore[method-assign]
 def settings_in_temp_folder(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
-    """QSettings and QStandardPaths locations point into a fresh temp folder for each test."""
+    """QSettings, QStandardPaths and segdesk's data folder (the demo copy) point into a fresh temp
+    folder for each test."""
     root = tmp_path_factory.mktemp("settings")
+    monkeypatch.setenv("SEGDESK_DATA_DIR", str(root / "segdesk-data"))
     for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
         for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
             QSettings.setPath(fmt, scope, str(root / "qsettings"))

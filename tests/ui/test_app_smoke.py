@@ -79,13 +79,17 @@ def test_many_signals_do_not_crash_the_app(tmp_path: Path) -> None:
     assert proc.stdout.strip() == "done"
 
 
-def test_first_start_without_a_path_opens_the_demo_project(tmp_path: Path) -> None:
-    from segdesk.ui.resources import demo_project_dir
+def test_first_start_without_a_path_opens_a_copy_of_the_demo_project(tmp_path: Path) -> None:
+    """Issue 13, defect 12: the shipped demo is copied to the user's data folder and the copy opens."""
+    from segdesk.ui.resources import demo_project_dir, user_demo_dir
 
     demo = demo_project_dir()
     assert demo is not None and any(demo.glob("*.json")), "resources/demo is part of the repository"
+    copy = user_demo_dir()  # SEGDESK_DATA_DIR: a temp folder (tests/ui/conftest.py)
+    assert tmp_path.parent in copy.parents or "segdesk-data" in str(copy)
     before = {p.name: p.stat().st_mtime_ns for p in demo.iterdir()}
     proc = _run([], tmp_path / "fresh-settings", smoke_env=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert str(demo) in proc.stderr
-    assert {p.name: p.stat().st_mtime_ns for p in demo.iterdir()} == before  # opening writes nothing
+    assert str(copy) in proc.stderr and str(demo) not in proc.stderr
+    assert sorted(p.name for p in copy.glob("*.json")) == sorted(p.name for p in demo.glob("*.json"))
+    assert {p.name: p.stat().st_mtime_ns for p in demo.iterdir()} == before  # the shipped files untouched
