@@ -51,21 +51,50 @@ def label_colormap(n: int = 256) -> np.ndarray:
     return out
 
 
+#: An unlisted label's colour keeps at least this RGB distance from every listed label's colour (and
+#: from background black), so a typo or a new label never looks like an existing one.
+MIN_DISTANCE = 96.0
+
+
 def label_index(label: str, labels: Sequence[str] | None = None) -> int:
     """The palette index of a label: its class value when ``labels`` (labels.txt order) lists it.
 
     ``__ignore__`` is 255 (as in VOC PNGs); ``_background_`` 0. A label not listed gets a stable
-    index from a hash of its name (1..254), the same in every session and on every machine.
+    index from a hash of its name (1..254), the same in every session and on every machine; with
+    ``labels`` given, the first index from there on whose colour is clearly different from every
+    listed label's (:data:`MIN_DISTANCE`), so it stays stable for a given label list.
     """
     if label == IGNORE_LABEL:
         return IGNORE_INDEX
-    if labels is not None:
-        value = class_name_to_value(labels).get(label)
-        if value is not None and value >= 0:
-            return value % 256
+    listed = None if labels is None else _listed(tuple(labels))
+    if listed is not None and label in listed:
+        return listed[label]
     if label == "_background_":
         return 0
-    return 1 + zlib.crc32(label.encode("utf-8")) % 254
+    start = zlib.crc32(label.encode("utf-8")) % 254
+    if not listed:
+        return 1 + start
+    return _distinct_index(start, frozenset(listed.values()))
+
+
+@functools.lru_cache(maxsize=64)
+def _listed(labels: tuple[str, ...]) -> dict[str, int]:
+    return {k: v % 256 for k, v in class_name_to_value(labels).items() if v is not None and v >= 0}
+
+
+@functools.lru_cache(maxsize=1024)
+def _distinct_index(start: int, taken: frozenset[int]) -> int:
+    cmap = label_colormap(256).astype(np.float64)
+    used = sorted(taken | {0, IGNORE_INDEX})
+    candidates = [1 + (start + step) % 254 for step in range(254)]
+    candidates = [i for i in candidates if i not in taken]
+    if not candidates:
+        return 1 + start
+    distance = np.sqrt(((cmap[candidates][:, None, :] - cmap[used][None, :, :]) ** 2).sum(-1)).min(1)
+    for index, d in zip(candidates, distance, strict=True):
+        if d >= MIN_DISTANCE:
+            return index
+    return candidates[int(np.argmax(distance))]  # very many classes: the most different one left
 
 
 def label_color(label: str, labels: Sequence[str] | None = None) -> tuple[int, int, int]:
@@ -74,4 +103,4 @@ def label_color(label: str, labels: Sequence[str] | None = None) -> tuple[int, i
     return int(r), int(g), int(b)
 
 
-__all__ = ["IGNORE_INDEX", "label_color", "label_colormap", "label_index"]
+__all__ = ["IGNORE_INDEX", "MIN_DISTANCE", "label_color", "label_colormap", "label_index"]

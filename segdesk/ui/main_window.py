@@ -30,6 +30,7 @@ from segdesk.ui.canvas import CanvasView
 from segdesk.ui.dialogs.label_dialog import LabelDialog
 from segdesk.ui.dialogs.shortcuts import ShortcutsDialog
 from segdesk.ui.dialogs.view_adjust import OpacityDialog, ViewAdjustDialog
+from segdesk.ui.label_check import LabelCheck, ask_add_label
 from segdesk.ui.model_assist import ModelAssist
 from segdesk.ui.panels.files import FilesPanel
 from segdesk.ui.panels.labels import LabelsPanel
@@ -89,6 +90,10 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.model_panel)
         self.assist = ModelAssist(self.model_panel, self.session, self.canvas, self)
         self.label_dialog = LabelDialog(self)
+        self.label_check = LabelCheck(
+            self.session, lambda label, listed: ask_add_label(self, label, listed), self._show_error
+        )
+        self._label_order: list[str] | None = None
         self.acts = create_actions(self)
         self.acts["autosave"].setChecked(self.session.autosave())
         self.recent_menu = build_menus(self, self.acts)
@@ -208,6 +213,7 @@ class MainWindow(QMainWindow):
 
     def _on_folder_opened(self, folder: Path) -> None:
         self.settings.set_last_folder(folder)
+        self.label_check.reset()
         self._forget_previous_project()
         export = self.export_dialog()
         if export is not None:
@@ -267,15 +273,25 @@ class MainWindow(QMainWindow):
     def _refresh_labels(self) -> None:
         used = [] if self._document is None else [s.label for s in self._document.shapes]
         fixed = self.session.has_labels_file()
-        self.labels_panel.set_labels(self.session.known_labels(), used, fixed_by_file=fixed)
+        order = self.label_check.listed()  # colours by labels.txt, as exports and models do
+        if order != self._label_order:
+            self._label_order = order
+            self.canvas.set_label_list(order)
+            self.label_dialog.label_order = order
+        self.labels_panel.set_labels(self.session.known_labels(), used, fixed_by_file=fixed, order=order)
 
     # --- labels -----------------------------------------------------------------------------
     def _ask_new_label(self) -> tuple[str, int | None, str] | None:
         """The canvas asks this when a shape is finished; None cancels the shape."""
         result = self.label_dialog.ask(self._last_label, known_labels=self.session.known_labels())
+        while result is not None and not self.label_check.accept(result.label):
+            result = self.label_dialog.ask(
+                result.label, result.group_id, result.description, known_labels=self.session.known_labels()
+            )
         if result is None:
             return None
         self._remember_label(result.label)
+        self._refresh_labels()  # labels.txt may have a new line
         return result.label, result.group_id, result.description
 
     def edit_label(self) -> None:
@@ -289,6 +305,17 @@ class MainWindow(QMainWindow):
         result = self.label_dialog.ask(
             *before, known_labels=self.session.known_labels(), flag_names=flag_names
         )
+        while (
+            result is not None and result.label != first.label and not self.label_check.accept(result.label)
+        ):
+            result = self.label_dialog.ask(
+                result.label,
+                result.group_id,
+                result.description,
+                result.flags,
+                known_labels=self.session.known_labels(),
+                flag_names=flag_names,
+            )
         if result is None:
             return
         after = (result.label, result.group_id, result.description, result.flags)

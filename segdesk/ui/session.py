@@ -176,6 +176,10 @@ class Session(QObject):
         if label and label not in self._session_labels:
             self._session_labels.append(label)
 
+    def labels_file_changed(self) -> None:
+        """labels.txt was edited (a label added): read the folder's labels again."""
+        self._labels_cache = None
+
     def has_labels_file(self) -> bool:
         return self.project is not None and (Path(self.project.root) / "labels.txt").is_file()
 

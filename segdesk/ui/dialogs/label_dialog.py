@@ -43,6 +43,8 @@ class LabelDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Label")
         self.setObjectName("label_dialog")
+        #: labels.txt order the swatches are coloured by, as on the canvas (None: by name).
+        self.label_order: list[str] | None = None
         self.label_edit = QLineEdit()
         self.label_edit.setObjectName("label_edit")
         self.label_edit.setPlaceholderText("Label (type a new one or pick below)")
@@ -123,7 +125,8 @@ class LabelDialog(QDialog):
         self.labels_list.clear()
         for name in self._known:
             self.labels_list.addItem(name)
-            self.labels_list.item(self.labels_list.count() - 1).setIcon(swatch_icon(name))
+            icon = swatch_icon(name, labels=self.label_order)
+            self.labels_list.item(self.labels_list.count() - 1).setIcon(icon)
         self.labels_list.blockSignals(False)
         self.label_edit.setText(label)
         self.label_edit.selectAll()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
@@ -13,17 +14,18 @@ from segdesk.ui.canvas.items import label_rgb
 LABEL_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
-def label_qcolor(label: str) -> QColor:
-    """The label's colour as the canvas draws it (stable across runs and machines)."""
-    return QColor(*label_rgb(label))
+def label_qcolor(label: str, labels: Sequence[str] | None = None) -> QColor:
+    """The label's colour as the canvas draws it (stable across runs and machines; ``labels``: the
+    labels.txt order the canvas colours by, or None)."""
+    return QColor(*label_rgb(label, None if labels is None else list(labels)))
 
 
-def swatch_icon(label: str, size: int = 14) -> QIcon:
+def swatch_icon(label: str, size: int = 14, *, labels: Sequence[str] | None = None) -> QIcon:
     pixmap = QPixmap(size, size)
     pixmap.fill(Qt.GlobalColor.transparent)
     painter = QPainter(pixmap)
     painter.setPen(QColor(0, 0, 0, 160))
-    painter.setBrush(label_qcolor(label))
+    painter.setBrush(label_qcolor(label, labels))
     painter.drawRect(1, 1, size - 3, size - 3)
     painter.end()
     return QIcon(pixmap)
@@ -57,15 +59,26 @@ class LabelsPanel(QDockWidget):
         self.list.itemChanged.connect(self._on_item_changed)
         self.list.itemDoubleClicked.connect(lambda item: self.label_chosen.emit(item.data(LABEL_ROLE)))
 
-    def set_labels(self, known: list[str], used: list[str], *, fixed_by_file: bool = False) -> None:
-        """Show ``known`` labels in order, then labels only this image uses; counts from ``used``."""
+    def set_labels(
+        self,
+        known: list[str],
+        used: list[str],
+        *,
+        fixed_by_file: bool = False,
+        order: Sequence[str] | None = None,
+    ) -> None:
+        """Show ``known`` labels in order, then labels only this image uses; counts from ``used``.
+
+        ``order``: the labels.txt lines the canvas colours by (None: colours from the names alone).
+        """
         counts = Counter(used)
         labels = list(dict.fromkeys([*known, *used]))
         self._updating = True
         try:
             self.list.clear()
             for label in labels:
-                item = QListWidgetItem(swatch_icon(label), f"{label}  ({counts.get(label, 0)})")
+                icon = swatch_icon(label, labels=order)
+                item = QListWidgetItem(icon, f"{label}  ({counts.get(label, 0)})")
                 item.setData(LABEL_ROLE, label)
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                 hidden = label in self._hidden
