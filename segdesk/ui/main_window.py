@@ -277,6 +277,7 @@ class MainWindow(QMainWindow):
         if order != self._label_order:
             self._label_order = order
             self.canvas.set_label_list(order)
+            self.shapes_panel.model.set_label_order(order)
             self.label_dialog.label_order = order
         self.labels_panel.set_labels(self.session.known_labels(), used, fixed_by_file=fixed, order=order)
 

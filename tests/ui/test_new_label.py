@@ -100,8 +100,15 @@ def test_colours_follow_labels_txt_and_an_unlisted_label_stands_apart(
         assert (
             min(_distance(rgb, styles.style(n).rgb) for n in ("cat", "dog", "_background_")) >= MIN_DISTANCE
         )
-    # The labels dock draws the same colour as the canvas.
+    # The labels and shapes docks draw the same colour as the canvas.
     icon = window.labels_panel._item("cat").icon().pixmap(14, 14).toImage()
+    colour = icon.pixelColor(7, 7)
+    assert (colour.red(), colour.green(), colour.blue()) == label_color("cat", listed)
+    from PySide6.QtCore import Qt
+
+    model = window.shapes_panel.model
+    row = next(i for i in range(model.rowCount()) if model.index(i).data().startswith("cat"))
+    icon = model.index(row).data(Qt.ItemDataRole.DecorationRole).pixmap(14, 14).toImage()
     colour = icon.pixelColor(7, 7)
     assert (colour.red(), colour.green(), colour.blue()) == label_color("cat", listed)
 

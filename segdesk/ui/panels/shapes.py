@@ -36,6 +36,14 @@ class ShapeListModel(QAbstractListModel):
         super().__init__(parent)
         self._rows: list[tuple[str, str, bool, str]] = []
         self._icons: dict[str, object] = {}
+        self._order: list[str] | None = None
+
+    def set_label_order(self, labels: list[str] | None) -> None:
+        """Colour swatches by labels.txt's order, as the canvas does (None: by name)."""
+        self._order = None if labels is None else list(labels)
+        self._icons.clear()
+        if self._rows:
+            self.dataChanged.emit(self.index(0), self.index(len(self._rows) - 1))
 
     def set_shapes(self, shapes: list[Shape]) -> None:
         self.beginResetModel()
@@ -53,7 +61,7 @@ class ShapeListModel(QAbstractListModel):
             return text
         if role == Qt.ItemDataRole.DecorationRole:
             if label not in self._icons:
-                self._icons[label] = swatch_icon(label)
+                self._icons[label] = swatch_icon(label, labels=self._order)
             return self._icons[label]
         if role == Qt.ItemDataRole.ToolTipRole:
             return description or None
