@@ -122,3 +122,25 @@ def test_append_label_keeps_the_file_and_refuses_bad_labels(tmp_path: Path) -> N
         with pytest.raises(ProjectError) as info:
             append_label(path, bad)
         assert "labels.txt" in str(info.value)
+
+
+@pytest.mark.parametrize(("press", "expected"), [("escape", "change"), ("Add", "add"), ("Use", "keep")])
+def test_the_real_question_box(qtbot, window: MainWindow, press: str, expected: str) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    from segdesk.ui.label_check import ask_add_label
+    from tests.ui.window_helpers import answer_modal
+
+    def act(box) -> None:
+        assert (
+            box.objectName() == "new_label_question" and "'cta' is not in labels.txt (cat, dog)" in box.text()
+        )
+        if press == "escape":
+            QTest.keyClick(box, Qt.Key.Key_Escape)
+        else:
+            next(b for b in box.buttons() if b.text().startswith(press)).click()
+
+    done = answer_modal(act)
+    assert ask_add_label(window, "cta", ["__ignore__", "_background_", "cat", "dog"]) == expected
+    assert done == [True]

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from segdesk.ui.main_window import MainWindow
 from segdesk.ui.settings import use_settings_dir
-from tests.ui.window_helpers import make_project, move_mouse, shown_window
+from tests.ui.window_helpers import make_project, shown_window
 
 
 @pytest.fixture
@@ -28,9 +28,8 @@ def _dirty_the_first_project(window: MainWindow, tmp_path: Path) -> None:
     window.labels_panel.set_visible("cat", False)  # the person hid a label in A
     assert window.canvas.scene_.hidden_labels == {"cat"}
     assert window.shapes_panel.model.rowCount() == 2
-    move_mouse(window.canvas, 10, 10)  # Qt drops a move to where the cursor already is
-    move_mouse(window.canvas, 30, 30)
-    QApplication.processEvents()
+    # The canvas reports the cursor (a real mouse move depends on where earlier tests left the cursor).
+    window.canvas.cursor_moved.emit(30.0, 30.0, (1, 2, 3))
     assert window.status.position.text().startswith("x ")
     window.model_panel.show_training_progress(
         1.0, "New model v3 (held-out mIoU 0.812) is now current", [(1, 0.5, 0.6)]
