@@ -1,0 +1,468 @@
+"""``segdesk train DIR --distributed``: PyTorch DistributedDataParallel under ``torchrun``.
+
+One process per rank (``torchrun --nproc_per_node N``, one node or several with its rendezvous).
+gloo on CPUs, NCCL on GPUs (rank ``LOCAL_RANK`` takes ``cuda:LOCAL_RANK``).
+
+- Rank 0 alone plans: it picks the training images (``training_set_from_project``, the same rule as
+  one process) and the model to start from, and sends the plan to the others as JSON (no pickle).
+- Each rank reads the same images and samples its own share of each global batch: step k's patches
+  ``k*B .. k*B+B-1`` of the epoch are split into equal consecutive slices, one per rank, so the ranks
+  together see exactly the patches one process would with the same ``B``. DDP averages gradients.
+- Every step the ranks agree (one all-reduce) on the clock and on whether any rank was cancelled,
+  so the schedule, the time budget and stopping are identical on all of them; the loss is averaged
+  over ranks before backward, so a non-finite loss stops every rank at the same step.
+- Validation images are shared out; the confusion matrices are summed (metrics reduced over ranks).
+- Rank 0 alone compares with the current model and writes the new version (atomically, the same
+  checkpoint as one process, via ``train_cli.finish_training``); the others wait for it.
+- A rank that fails or is killed: torchrun stops the others (SIGTERM), which say so and exit
+  without writing anything; the previous current model stays current.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from segdesk.core.errors import Cancelled, SegdeskError, TrainingError
+from segdesk.ml.augment import apply, build_augmentation
+from segdesk.ml.data import TrainingSet
+from segdesk.ml.evaluate import confusion
+from segdesk.ml.metrics import SegmentationMetrics
+from segdesk.ml.model import UNet
+from segdesk.ml.train import CancelToken, TrainConfig, TrainEvent, _Trainer
+
+LAUNCH_HELP = """\
+--distributed runs one process per rank and must be started by torchrun, e.g.
+  one machine, 2 processes (CPU, gloo):   torchrun --nproc_per_node 2 -m segdesk train DIR --distributed
+  one machine, all its GPUs (NCCL):       torchrun --nproc_per_node gpu -m segdesk train DIR --distributed
+  several machines (run on each):         torchrun --nnodes 2 --nproc_per_node 8 --rdzv_backend c10d \\
+                                            --rdzv_endpoint HOST:29400 --rdzv_id JOB -m segdesk train DIR --distributed
+DIR must be the same project folder on every machine (a shared file system). See docs/scaling.md."""
+
+
+@dataclass(frozen=True)
+class Rank:
+    """Where this process sits in a torchrun job (from the environment torchrun sets)."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+
+    @classmethod
+    def from_env(cls) -> Rank | None:
+        """None when not started by torchrun (or another launcher that sets RANK / WORLD_SIZE)."""
+        if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+            return None
+        try:
+            rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+            local = int(os.environ.get("LOCAL_RANK", rank))
+        except ValueError as exc:
+            raise TrainingError(f"torchrun environment: RANK / WORLD_SIZE / LOCAL_RANK: {exc}") from exc
+        if not 0 <= rank < world:
+            raise TrainingError(f"torchrun environment: RANK {rank} is not in 0..{world - 1}")
+        return cls(rank, world, local)
+
+
+def backend_and_device(device: str, local_rank: int) -> tuple[str, str]:
+    """(``gloo``, ``cpu``) or (``nccl``, ``cuda:LOCAL_RANK``). ``auto`` takes the GPUs when there are."""
+    if device == "cpu":
+        return "gloo", "cpu"
+    if device == "auto" and not torch.cuda.is_available():
+        return "gloo", "cpu"
+    if device in ("auto", "cuda") or device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise TrainingError(f"--device {device}: no CUDA GPU is available to this rank")
+        count = torch.cuda.device_count()
+        if local_rank >= count:
+            raise TrainingError(
+                f"local rank {local_rank} has no GPU (this machine has {count}); "
+                f"use --nproc_per_node {count} or fewer"
+            )
+        return "nccl", f"cuda:{local_rank}"
+    raise TrainingError(f"--device {device}: distributed training runs on cpu or cuda")
+
+
+class RankShare(torch.utils.data.Sampler[int]):
+    """This rank's consecutive slice of each global batch of ``global_batch`` patch indices."""
+
+    def __init__(self, length: int, global_batch: int, rank: int, world_size: int) -> None:
+        if global_batch % world_size:
+            raise TrainingError(
+                f"the batch size {global_batch} does not split evenly over {world_size} ranks; "
+                f"use a multiple of {world_size}"
+            )
+        self.steps = length // global_batch
+        self.global_batch, self.per_rank, self.rank = global_batch, global_batch // world_size, rank
+
+    def __iter__(self) -> Iterator[int]:
+        for k in range(self.steps):
+            start = k * self.global_batch + self.rank * self.per_rank
+            yield from range(start, start + self.per_rank)
+
+    def __len__(self) -> int:
+        return self.steps * self.per_rank
+
+
+def broadcast_json(obj: Any, device: torch.device | str = "cpu") -> Any:
+    """Rank 0's JSON-able ``obj`` on every rank (as UTF-8 bytes in a tensor: no pickle)."""
+    if dist.get_rank() == 0:
+        data = json.dumps(obj).encode()
+        size = torch.tensor([len(data)], dtype=torch.int64, device=device)
+    else:
+        size = torch.zeros(1, dtype=torch.int64, device=device)
+    dist.broadcast(size, 0)
+    if dist.get_rank() == 0:
+        buf = torch.tensor(list(data), dtype=torch.uint8, device=device)
+    else:
+        buf = torch.empty(int(size.item()), dtype=torch.uint8, device=device)
+    dist.broadcast(buf, 0)
+    return json.loads(buf.cpu().numpy().tobytes().decode())
+
+
+class DistributedTrainer(_Trainer):
+    """``_Trainer`` with DDP, this rank's share of every batch, and decisions agreed by all ranks."""
+
+    def __init__(
+        self,
+        dataset: TrainingSet,
+        config: TrainConfig,
+        cancel: CancelToken | None,
+        base: UNet | None,
+        model_classes: Sequence[str] | None,
+    ) -> None:
+        super().__init__(dataset, config, None, base, model_classes)
+        self.local_cancel = cancel  # self.cancel stays None: ranks stop together, between steps
+        self.rank, self.world = dist.get_rank(), dist.get_world_size()
+        if self.rank:  # rank 0 augments as one process would; the others draw their own streams
+            pipeline = build_augmentation(
+                config.patch_size, config.augment, seed=config.seed + 7919 * self.rank
+            )
+            self.patches.transform = lambda im, m: apply(pipeline, im, m)
+        share = RankShare(len(self.patches), config.batch_size, self.rank, self.world)
+        if share.steps == 0:
+            raise TrainingError(f"an epoch of {len(self.patches)} patches is less than one batch")
+        self.loader = torch.utils.data.DataLoader(
+            self.patches,
+            batch_size=share.per_rank,
+            sampler=share,
+            num_workers=config.num_workers,
+            drop_last=True,
+        )
+        self.total_steps = len(self.loader) * config.max_epochs
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        self.ddp = DistributedDataParallel(self.model, device_ids=ids)
+        self.clock = 0.0
+
+    # The clock and cancel are agreed on by all ranks: the largest elapsed time, any rank's cancel.
+    def elapsed(self) -> float:
+        return self.clock
+
+    def sync(self, val_cost: float | None = None) -> bool:
+        cancelled = self.local_cancel is not None and self.local_cancel.is_set()
+        own = time.perf_counter() - self.start
+        t = torch.tensor([float(cancelled), own, val_cost or 0.0], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        self.clock = float(t[1])
+        if val_cost is not None:
+            self.val_cost = float(t[2])
+        return bool(t[0])
+
+    def check_cancel(self) -> None:
+        if self.sync():
+            raise Cancelled("training cancelled")
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        x = x.to(self.device, non_blocking=True)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = y.to(self.device, non_blocking=True)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.amp_dtype is not None:
+            with torch.autocast(device_type=x.device.type, dtype=self.amp_dtype):
+                logits = self.ddp(x)
+            loss = self.criterion(logits.float(), y)
+        else:
+            loss = self.criterion(self.ddp(x), y)
+        mean = loss.detach().clone()
+        dist.all_reduce(mean)
+        value = float(mean) / self.world
+        if not math.isfinite(value):
+            raise TrainingError(
+                f"{self.dataset.source}: the loss became {value} at step {self.step}; "
+                "lower the learning rate (lr) or check the images"
+            )
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
+        return value
+
+    def score(self, model: UNet) -> SegmentationMetrics:
+        """Each rank scores its share of the validation images; the confusion matrices are summed."""
+        ds = self.dataset
+        mine = ds.val[self.rank :: self.world]
+        cm = confusion(model, mine, len(ds.class_names), device=self.device, tile=self.config.val_tile)
+        total = torch.from_numpy(cm.matrix).to(self.device)
+        dist.all_reduce(total)
+        cm.matrix = total.cpu().numpy().astype(np.int64)
+        return cm.compute(ds.class_names)
+
+    def validate(self, losses: list[float]) -> Any:
+        event = super().validate(losses)
+        self.sync(val_cost=self.val_cost)  # every rank budgets the slowest rank's validation
+        return event
+
+
+# --- the command ----------------------------------------------------------------------------------
+
+
+def distributed_train_from_args(args: argparse.Namespace, *, out: Any = print, bar: Any = None) -> int:
+    """``segdesk train DIR --distributed`` with parsed ``add_train_arguments`` options."""
+    return distributed_train_command(
+        args.folder,
+        minutes=args.minutes,
+        device=args.device,
+        base_width=args.base_width,
+        depth=args.depth,
+        threads=args.threads,
+        seed=args.seed,
+        from_scratch=args.from_scratch,
+        val_fraction=args.val_fraction,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        patch_size=args.patch_size,
+        out=out,
+        bar=bar,
+    )
+
+
+class _Stop:
+    """A cancel token set by SIGTERM/SIGINT (torchrun's way of stopping the surviving ranks)."""
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+
+    def is_set(self) -> bool:
+        return self.signal is not None
+
+
+def distributed_train_command(
+    folder: str | Path,
+    *,
+    minutes: float = 2.0,
+    device: str = "auto",
+    base_width: int | None = None,
+    depth: int | None = None,
+    threads: int | None = None,
+    seed: int = 0,
+    from_scratch: bool = False,
+    val_fraction: float = 0.2,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    patch_size: int | None = None,
+    out: Any = print,
+    bar: Any = None,
+    timeout_s: float = 1800.0,
+) -> int:
+    """One rank of a torchrun job. 0 done, 1 error (or another rank failed), 2 not under torchrun, 130 cancelled.
+
+    Only rank 0 prints the run (the others print their start and their errors, prefixed ``rank N:``).
+    ``timeout_s``: how long a rank waits for the others in one collective (rank 0's final evaluation
+    and save included) before giving up.
+    """
+    from segdesk.ml.train_cli import make_config
+
+    rank = Rank.from_env()
+    if rank is None:
+        out("segdesk train --distributed: not started by torchrun (RANK / WORLD_SIZE are not set).")
+        out(LAUNCH_HELP)
+        return 2
+    tag = f"rank {rank.rank}/{rank.world_size}"
+    say = out if rank.rank == 0 else (lambda line: None)
+    try:
+        backend, dev = backend_and_device(device, rank.local_rank)
+        config = make_config(
+            minutes=minutes,
+            device=dev,
+            threads=threads,
+            seed=seed,
+            base_width=base_width,
+            depth=depth,
+            epochs=epochs,
+            batch_size=batch_size if batch_size is not None else TrainConfig.batch_size * rank.world_size,
+            patch_size=patch_size,
+        )
+    except SegdeskError as exc:
+        out(f"{tag}: error: {exc}")
+        return 1
+    stop = _Stop()
+    previous = _install_stop_handlers(stop)
+    out(f"{tag}: pid {os.getpid()}, {backend} on {dev}")
+    try:
+        if dev.startswith("cuda"):
+            torch.cuda.set_device(torch.device(dev))
+        dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s))
+        new_arch = base_width is not None or depth is not None
+        return _run_rank(folder, config, (from_scratch, new_arch), val_fraction, stop, say, bar)
+    except (Cancelled, KeyboardInterrupt):
+        why = f" ({stop.signal}: another rank failed or the job was stopped)" if stop.signal else ""
+        out(f"{tag}: training cancelled{why}; no model saved by this run")
+        return 130 if stop.signal in (None, "SIGINT") else 1
+    except SegdeskError as exc:
+        out(f"{tag}: error: {exc}")
+        return 1
+    except (RuntimeError, dist.DistBackendError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        out(
+            f"{tag}: lost contact with the other ranks ({first[:200]}); a rank failed or was killed. "
+            "Training stopped; no model saved by this run, the current model is unchanged"
+        )
+        return 1
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if dist.is_initialized():
+            try:
+                dist.destroy_process_group()
+            except Exception:  # a dead peer may make the teardown fail too
+                pass
+
+
+def _install_stop_handlers(stop: _Stop) -> dict[int, Any]:
+    """SIGTERM / SIGINT: stop at once (a rank blocked in a collective must not wait for a dead peer)."""
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.signal = signal.Signals(signum).name
+        raise Cancelled(f"stopped by {stop.signal}")
+
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous[sig] = signal.signal(sig, handler)
+    return previous
+
+
+def _run_rank(
+    folder: str | Path,
+    config: TrainConfig,
+    start_from: tuple[bool, bool],
+    val_fraction: float,
+    cancel: CancelToken,
+    say: Any,
+    bar: Any,
+) -> int:
+    from segdesk.ml.checkpoint import ModelStore
+    from segdesk.ml.train_cli import announce, finish_training, report_events
+
+    rank, world = dist.get_rank(), dist.get_world_size()
+    device = torch.device(config.device)
+    store = ModelStore(folder)
+    plan: dict[str, Any] = {}
+    dataset: TrainingSet | None = None
+    if rank == 0:
+        try:
+            dataset, plan = _plan(folder, config, start_from, val_fraction)
+        except SegdeskError as exc:
+            plan = {"error": str(exc)}
+    plan = broadcast_json(plan, device)
+    if "error" in plan:
+        raise TrainingError(plan["error"]) if rank == 0 else _Quiet()
+    if dataset is None:
+        dataset = _dataset_of(folder, plan)
+    version = plan["base_version"]
+    model, classes = None, None
+    if version is not None:
+        model, meta = store.load(version)
+        classes = list(meta["classes"])
+    if rank == 0:
+        announce(dataset, version, say, ranks=world)
+        say(f"global batch {config.batch_size} ({config.batch_size // world} per rank)")
+    trainer = DistributedTrainer(dataset, config, cancel, model, classes)
+    events = _events(trainer, config)
+    result = report_events(events, say, bar if rank == 0 else None)
+    outcome: dict[str, Any] = {}
+    if rank == 0:
+        try:
+            outcome = {"version": finish_training(result, dataset, store, version, say)}
+        except SegdeskError as exc:
+            outcome = {"error": str(exc)}
+    outcome = broadcast_json(outcome, device)  # the others wait here for rank 0's save
+    if "error" in outcome:
+        raise TrainingError(outcome["error"]) if rank == 0 else _Quiet()
+    return 0
+
+
+class _Quiet(TrainingError):
+    """A non-zero rank's copy of an error rank 0 reports."""
+
+    def __init__(self) -> None:
+        super().__init__("stopped with rank 0's error")
+
+
+def _plan(
+    folder: str | Path, config: TrainConfig, start_from: tuple[bool, bool], val_fraction: float
+) -> tuple[TrainingSet, dict[str, Any]]:
+    """Rank 0's plan, made by the same code as one process (``train_cli.train_project``): the
+    training and validation images, their classes and the model to start from."""
+    from segdesk.ml.train_cli import train_project
+
+    from_scratch, new_arch = start_from
+    steps = train_project(
+        folder, config, from_scratch=from_scratch, new_architecture=new_arch, val_fraction=val_fraction
+    )
+    dataset, _store, version = next(steps)
+    steps.close()
+    plan = {
+        "train": [s.name for s in dataset.train],
+        "val": [s.name for s in dataset.val],
+        "split": dataset.split,
+        "classes": list(dataset.class_names),
+        "base_version": version,
+    }
+    return dataset, plan
+
+
+def _dataset_of(folder: str | Path, plan: dict[str, Any]) -> TrainingSet:
+    """The training set of rank 0's plan, read by another rank from the (shared) project folder."""
+    from segdesk.core.project import Project
+    from segdesk.ml.data import training_set_from_project
+
+    project = Project(Path(folder))
+    names = list(dict.fromkeys([*plan["train"], *plan["val"]]))
+    entries = [project.entry_for(project.root / name) for name in names]
+    read = training_set_from_project(project, class_names=plan["classes"], entries=entries, val_fraction=0)
+    by_name = {s.name: s for s in read.train}
+    return TrainingSet(
+        list(plan["classes"]),
+        [by_name[n] for n in plan["train"]],
+        [by_name[n] for n in plan["val"]],
+        plan["split"],
+        source=str(project.root),
+    )
+
+
+def _events(trainer: DistributedTrainer, config: TrainConfig) -> Iterator[TrainEvent]:
+    old_threads = torch.get_num_threads()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    try:
+        yield from trainer.run()
+    finally:
+        if config.threads:
+            torch.set_num_threads(old_threads)
