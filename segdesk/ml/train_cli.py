@@ -309,7 +309,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 def train_from_args(args: argparse.Namespace, *, out: Out = print, bar: Out | None = None) -> int:
     """Run :func:`train_command` (or, with ``--distributed``, the distributed one) with parsed options."""
     if getattr(args, "distributed", False):
-        from segdesk.ml.distributed import distributed_train_from_args
+        from segdesk.ml.distributed_cli import distributed_train_from_args
 
         return distributed_train_from_args(args, out=out, bar=bar)
     return train_command(
