@@ -115,7 +115,7 @@ def broadcast_json(obj: Any, device: torch.device | str = "cpu") -> Any:
         size = torch.zeros(1, dtype=torch.int64, device=device)
     dist.broadcast(size, 0)
     if dist.get_rank() == 0:
-        buf = torch.tensor(list(data), dtype=torch.uint8, device=device)
+        buf = torch.frombuffer(bytearray(data), dtype=torch.uint8).to(device)
     else:
         buf = torch.empty(int(size.item()), dtype=torch.uint8, device=device)
     dist.broadcast(buf, 0)
@@ -206,6 +206,8 @@ class DistributedTrainer(_Trainer):
     def score(self, model: UNet) -> SegmentationMetrics:
         """Each rank scores its share of the validation images; the confusion matrices are summed."""
         ds = self.dataset
+        for buffer in model.buffers():  # BatchNorm statistics: rank 0's, as in the saved model
+            dist.broadcast(buffer.data, 0)
         mine = ds.val[self.rank :: self.world]
         cm = confusion(model, mine, len(ds.class_names), device=self.device, tile=self.config.val_tile)
         total = torch.from_numpy(cm.matrix).to(self.device)
