@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from segdesk.cli import main as cli_main
 from segdesk.ml.checkpoint import ModelStore
 from segdesk.ml.distributed import RankShare
 from segdesk.ml.distributed_cli import distributed_train_command
@@ -43,13 +44,16 @@ def test_rank_shares_make_up_the_single_process_batches() -> None:
         RankShare(20, 4, 0, 3)
 
 
-def test_without_torchrun_the_flag_explains_how_to_launch(monkeypatch, tmp_path: Path) -> None:
+def test_without_torchrun_the_flag_explains_how_to_launch(monkeypatch, capsys, tmp_path: Path) -> None:
     monkeypatch.delenv("RANK", raising=False)
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     lines: list[str] = []
     assert distributed_train_command(tmp_path, out=lines.append) == 2
     text = "\n".join(lines)
     assert "not started by torchrun" in text and "torchrun --nproc_per_node 2 -m segdesk train" in text
+    # The same through the command line, options parsed.
+    assert cli_main(["train", str(tmp_path), "--distributed", "--epochs", "2", "--batch-size", "8"]) == 2
+    assert "not started by torchrun" in capsys.readouterr().out
 
 
 def test_two_gloo_ranks_write_one_version_matching_one_process(tmp_path: Path) -> None:
