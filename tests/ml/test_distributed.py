@@ -127,3 +127,21 @@ def test_a_killed_rank_or_a_cancel_stops_every_rank_and_keeps_the_current_model(
         assert re.search(stopped, output), output
     assert "no model saved" in output and "saved v2" not in output
     assert (store.current(), sorted(p.name for p in store.folder.iterdir())) == before
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_nccl_ranks_on_the_gpus_write_one_version(tmp_path: Path) -> None:
+    """The NCCL path: one rank per GPU of this machine (not run yet: no GPU was lent when it was written)."""
+    _make_project(tmp_path, ["reviewed"] * 5)
+    gpus = torch.cuda.device_count()
+    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(gpus)]
+    cmd += ["-m", "segdesk", "train", str(tmp_path), "--distributed", "--device", "cuda", "--epochs", "3"]
+    cmd += ["--base-width", "4", "--depth", "2", "--patch-size", "32", "--batch-size", str(4 * gpus)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "nccl on cuda:0" in done.stdout
+    store = ModelStore(tmp_path)
+    assert store.versions() == ["v1"] and store.current() == "v1"
+    assert store.info("v1")["metrics"]["miou"] > 0.8
