@@ -76,13 +76,28 @@ def evaluate(
     cancel: CancelToken | None = None,
 ) -> SegmentationMetrics:
     """Metrics over all ``samples`` at full resolution from one confusion matrix."""
+    cm = confusion(model, samples, len(class_names), device=device, tile=tile, tta=tta, cancel=cancel)
+    return cm.compute(class_names)
+
+
+def confusion(
+    model: UNet,
+    samples: Sequence[Sample],
+    num_classes: int,
+    *,
+    device: torch.device | str = "cpu",
+    tile: int = 512,
+    tta: bool = False,
+    cancel: CancelToken | None = None,
+) -> ConfusionMatrix:
+    """The confusion matrix of ``model`` over ``samples`` (summable over shards of the samples)."""
     was_training = model.training
     model.eval()
-    cm = ConfusionMatrix(len(class_names))
+    cm = ConfusionMatrix(num_classes)
     try:
         for s in samples:
             logits = predict_logits(model, s.image, device=device, tile=tile, tta=tta, cancel=cancel)
             cm.update(s.mask, logits.argmax(0).numpy())
     finally:
         model.train(was_training)
-    return cm.compute(class_names)
+    return cm

@@ -11,11 +11,12 @@ The lead's cli.py wires it with :func:`add_predict_arguments` and :func:`predict
 from __future__ import annotations
 
 import argparse
+import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -33,16 +34,70 @@ if TYPE_CHECKING:
 Out = Callable[[str], None]
 
 
-def replace_proposals(document: Document, proposals: list[Shape]) -> Document:
+def replace_proposals(
+    document: Document, proposals: list[Shape], stamp: dict[str, Any] | None = None
+) -> Document:
     """Keep every shape that is not a proposal (in order), then the new proposals; mark ``proposed``.
 
-    Changes ``document`` in place (one notification) and returns it.
+    ``stamp`` (see :func:`proposal_stamp`) is recorded as ``"proposals_from"`` in segdesk's key, so a
+    resumed run knows which model and settings made them. Changes ``document`` in place (one
+    notification) and returns it.
     """
     document.shapes = [s for s in document.shapes if not s.is_proposal] + list(proposals)
     if proposals or document.extra.get("status") == "proposed":
         document.extra["status"] = "proposed"
+    if stamp is not None:
+        document.extra[STAMP_KEY] = stamp
     document.notify("shapes")
     return document
+
+
+STAMP_KEY = "proposals_from"
+
+
+def proposal_stamp(predictor: Predictor, settings: dict[str, Any]) -> dict[str, Any]:
+    """What made an image's proposals: the model version and every setting that changes them."""
+    return {"model_version": predictor.model_version, "settings": dict(sorted(settings.items()))}
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``K/N`` (K = 0..N-1, as a SLURM array's ``%a`` from 0) -> (K, N). Raises ValueError."""
+    try:
+        k_text, n_text = text.split("/")
+        k, n = int(k_text), int(n_text)
+    except ValueError:
+        raise ValueError(f"--shard {text!r}: expected K/N, e.g. 0/4 (K counts from 0)") from None
+    if n < 1 or not 0 <= k < n:
+        raise ValueError(f"--shard {text!r}: K must be 0..N-1 and N at least 1")
+    return k, n
+
+
+def in_shard(image_name: str, shard: tuple[int, int]) -> bool:
+    """Whether an image belongs to shard K of N: a hash of its file name, so the split is the same
+    on every machine and run, and adding or removing other images never moves an image."""
+    k, n = shard
+    digest = hashlib.sha256(image_name.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % n == k
+
+
+def up_to_date(project: Project, entry: ImageEntry, stamp: dict[str, Any], masks_dir: Path | None) -> bool:
+    """Resume: nothing a run would write for this image is missing or from another model/settings.
+
+    A reviewed image (never written) counts as done; otherwise its JSON must carry ``stamp``. With
+    ``--masks-out`` the mask PNG must exist too. An unreadable JSON file is not up to date (it is
+    predicted again and reports its error).
+    """
+    if masks_dir is not None and not (masks_dir / (entry.image_path.stem + ".png")).is_file():
+        return False
+    if project.status(entry) == "reviewed":
+        return True
+    if not entry.json_path.is_file():
+        return False
+    try:
+        document = project.load(entry)
+    except SegdeskError:
+        return False
+    return document.extra.get(STAMP_KEY) == stamp
 
 
 def write_class_png(class_map: np.ndarray, path: Path) -> None:
@@ -105,21 +160,34 @@ def predict_command(
     max_hole_area: int = 64,
     smooth: int = 0,
     tolerance: float = 1.0,
+    shard: tuple[int, int] | None = None,
+    resume: bool = False,
     out: Out = print,
     cancel: CancelToken | None = None,
 ) -> int:
     """Predict every image of a project folder, or one image (or JSON file) of it. Returns the exit status:
     0 all done, 1 some images failed (each named), 2 nothing could be done (no model, no images),
-    130 cancelled."""
+    130 cancelled.
+
+    ``shard=(K, N)``: only the images of shard K of N (:func:`in_shard`); the N shards together are
+    the whole folder, and their files are byte-identical to one run's. ``resume``: skip the images a
+    run with this model and these settings already wrote (:func:`up_to_date`); needs ``write``.
+    """
     from segdesk.core.project import Project
 
     try:
+        if resume and not write:
+            raise ValueError("--resume needs --write: the JSON files record which model proposed them")
         project, entry = Project.open_path(target)
         entries = [entry] if entry is not None else project.entries()
         root = project.root
         if not entries:
             out(f"{root}: no images")
             return 2
+        if shard is not None:
+            total = len(entries)
+            entries = [e for e in entries if in_shard(e.image_path.name, shard)]
+            out(f"shard {shard[0]}/{shard[1]}: {len(entries)} of {total} image(s)")
         checkpoint = resolve_model(root, model)
         post = PostprocessConfig(min_area=min_area, max_hole_area=max_hole_area, smooth_kernel=smooth)
         predictor = Predictor.from_checkpoint(
@@ -143,18 +211,36 @@ def predict_command(
         except OSError as exc:
             out(f"{masks_dir}: cannot create the folder: {exc.strerror or exc}")
             return 2
-    failed = 0
+    settings = {
+        "tile": tile,
+        "overlap": overlap,
+        "backend": predictor.backend.name,
+        "min_area": min_area,
+        "max_hole_area": max_hole_area,
+        "smooth": smooth,
+        "tolerance": tolerance,
+    }
+    stamp = proposal_stamp(predictor, settings)
+    failed = skipped = 0
     for item in entries:
+        if resume and up_to_date(project, item, stamp, masks_dir):
+            skipped += 1
+            continue
         try:
-            out(_predict_one(project, item, predictor, post, tolerance, write, masks_dir, cancel))
+            written = stamp if write else None
+            out(_predict_one(project, item, predictor, post, tolerance, written, masks_dir, cancel))
         except Cancelled:
             out("cancelled")
             return 130
         except SegdeskError as exc:
             failed += 1
             out(f"{item.image_path.name}: FAILED: {exc}")
-    done = len(entries) - failed
-    out(f"{done} of {len(entries)} image(s) predicted" + (f", {failed} failed" if failed else ""))
+    done = len(entries) - failed - skipped
+    out(
+        f"{done} of {len(entries)} image(s) predicted"
+        + (f", {skipped} already up to date" if resume else "")
+        + (f", {failed} failed" if failed else "")
+    )
     return 1 if failed else 0
 
 
@@ -164,10 +250,11 @@ def _predict_one(
     predictor: Predictor,
     post: PostprocessConfig,
     tolerance: float,
-    write: bool,
+    write: dict[str, Any] | None,
     masks_dir: Path | None,
     cancel: CancelToken | None,
 ) -> str:
+    """Predict one image; ``write``: the stamp to write the proposals with (None: do not write)."""
     from segdesk.core.image_io import read_image
 
     start = time.perf_counter()
@@ -176,12 +263,12 @@ def _predict_one(
     action = ""
     if masks_dir is not None:
         write_class_png(result.rasterized(), masks_dir / (image_path.stem + ".png"))
-    if write:
+    if write is not None:
         # Decide from the file on disk, before anything is loaded for writing.
         if project.status(entry) == "reviewed":
             action = ", reviewed: left as it is"
         else:
-            document = replace_proposals(project.load(entry), result.shapes)
+            document = replace_proposals(project.load(entry), result.shapes, write)
             project.save(entry, document)
             action = f", written to {entry.json_path.name}"
     return _summary(image_path.name, result, time.perf_counter() - start, action)
@@ -212,6 +299,25 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-hole-area", type=int, default=64, help="fill enclosed holes up to this (px)")
     parser.add_argument("--smooth", type=int, default=0, help="majority filter size, odd; 0 = off")
     parser.add_argument("--tolerance", type=float, default=1.0, help="polygon simplification (px)")
+    parser.add_argument(
+        "--shard",
+        metavar="K/N",
+        type=_shard_arg,
+        default=None,
+        help="only shard K of N (K = 0..N-1; a stable split by file name), e.g. a SLURM array task",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip images whose proposals already come from this model and these settings (with --write)",
+    )
+
+
+def _shard_arg(text: str) -> tuple[int, int]:
+    try:
+        return parse_shard(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def predict_from_args(args: argparse.Namespace, *, out: Out = print) -> int:
@@ -229,12 +335,19 @@ def predict_from_args(args: argparse.Namespace, *, out: Out = print) -> int:
         max_hole_area=args.max_hole_area,
         smooth=args.smooth,
         tolerance=args.tolerance,
+        shard=getattr(args, "shard", None),
+        resume=getattr(args, "resume", False),
         out=out,
     )
 
 
 __all__ = [
+    "STAMP_KEY",
     "add_predict_arguments",
+    "in_shard",
+    "parse_shard",
+    "proposal_stamp",
+    "up_to_date",
     "predict_command",
     "predict_from_args",
     "replace_proposals",

@@ -397,16 +397,8 @@ class _Trainer:
 
     def validate(self, losses: list[float]) -> EpochEnd:
         t_val = time.perf_counter()
-        ds = self.dataset
         scored = self.model if self.average is None else self.average.model
-        metrics = evaluate(
-            scored,
-            ds.val,
-            ds.class_names,
-            device=self.device,
-            tile=self.config.val_tile,
-            cancel=self.cancel,
-        )
+        metrics = self.score(scored)
         self.val_cost = time.perf_counter() - t_val
         improved = metrics.miou > self.best_miou + 1e-4
         if improved:
@@ -429,6 +421,13 @@ class _Trainer:
             }
         )
         return EpochEnd(self.epoch, self.step, elapsed, train_loss, metrics, self.best_miou, improved)
+
+    def score(self, model: UNet) -> SegmentationMetrics:
+        """Validation metrics of ``model`` (the distributed trainer reduces them across ranks)."""
+        ds = self.dataset
+        return evaluate(
+            model, ds.val, ds.class_names, device=self.device, tile=self.config.val_tile, cancel=self.cancel
+        )
 
     def result(self, stop_reason: str) -> TrainResult:
         if self.best_state is not None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from segdesk.core.errors import Cancelled, SegdeskError
+from segdesk.core.errors import Cancelled, SegdeskError, TrainingError
 from segdesk.ml.checkpoint import ModelStore
 from segdesk.ml.data import TrainingSet, training_set_from_project
 from segdesk.ml.model import UNet
@@ -106,6 +106,34 @@ def train_project(
     yield from fine_tune(dataset, config, cancel, model=model, model_classes=classes)
 
 
+def make_config(
+    *,
+    minutes: float | None = 2.0,
+    device: str = "auto",
+    threads: int | None = None,
+    seed: int = 0,
+    base_width: int | None = None,
+    depth: int | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    patch_size: int | None = None,
+) -> TrainConfig:
+    """The TrainConfig of the command-line options (None = the default)."""
+    config = TrainConfig(minutes=minutes, device=device, threads=threads, seed=seed)
+    given = {
+        "base_width": base_width,
+        "depth": depth,
+        "batch_size": batch_size,
+        "patch_size": patch_size,
+    }
+    config = dataclasses.replace(config, **{k: v for k, v in given.items() if v is not None})
+    if epochs is not None:
+        if epochs < 1:
+            raise TrainingError(f"epochs must be at least 1, not {epochs}")
+        config = dataclasses.replace(config, minutes=None, max_epochs=epochs, patience=0)
+    return config
+
+
 def train_command(
     folder: str | Path,
     *,
@@ -117,6 +145,9 @@ def train_command(
     seed: int = 0,
     from_scratch: bool = False,
     val_fraction: float = 0.2,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    patch_size: int | None = None,
     out: Out = print,
     bar: Out | None = None,
     cancel: CancelToken | None = None,
@@ -124,14 +155,21 @@ def train_command(
     """Train on ``folder``'s reviewed images; 0 on success, 1 on an error, 130 when cancelled.
 
     ``out`` receives whole lines (epoch metrics, results); ``bar``, if given, a progress-bar line a
-    few times a second (a terminal shows it with a carriage return).
+    few times a second (a terminal shows it with a carriage return). ``epochs``: train exactly that
+    many epochs with no time budget (repeatable).
     """
-    config = TrainConfig(minutes=minutes, device=device, threads=threads, seed=seed)  # type: ignore[arg-type]
-    if base_width is not None:
-        config = dataclasses.replace(config, base_width=base_width)
-    if depth is not None:
-        config = dataclasses.replace(config, depth=depth)
     try:
+        config = make_config(
+            minutes=minutes,
+            device=device,
+            threads=threads,
+            seed=seed,
+            base_width=base_width,
+            depth=depth,
+            epochs=epochs,
+            batch_size=batch_size,
+            patch_size=patch_size,
+        )
         new_arch = base_width is not None or depth is not None
         return _train(folder, config, (from_scratch, new_arch), val_fraction, out, bar, cancel)
     except (Cancelled, KeyboardInterrupt):
@@ -161,17 +199,30 @@ def _train(
         val_fraction=val_fraction,
     )
     dataset, store, base_version = next(events)
+    announce(dataset, base_version, out)
+    result = report_events(events, out, bar)
+    finish_training(result, dataset, store, base_version, out)
+    return 0
+
+
+def announce(dataset: TrainingSet, base_version: str | None, out: Out, ranks: int = 1) -> None:
+    """The first lines of a training run."""
+    where = f" on {ranks} ranks" if ranks > 1 else ""
     out(
-        f"training on {len(dataset.train)} reviewed image(s), validating on {len(dataset.val)} "
+        f"training{where} on {len(dataset.train)} reviewed image(s), validating on {len(dataset.val)} "
         f"({dataset.split}); classes: {', '.join(dataset.class_names)}"
     )
     out(f"starting from {base_version}" if base_version else "starting from a new model")
+
+
+def report_events(events: Iterator[Any], out: Out, bar: Out | None) -> TrainResult:
+    """Print fine_tune's records (epoch lines to ``out``, a progress bar to ``bar``); the TrainResult."""
     result: TrainResult | None = None
-    budget = config.minutes * 60
     for event in events:
         if isinstance(event, TrainProgress) and bar is not None:
+            fraction = event.elapsed_s / max(event.elapsed_s + event.eta_s, 1e-6)
             bar(
-                f"{progress_bar(event.elapsed_s / budget)} epoch {event.epoch + 1} step {event.step} "
+                f"{progress_bar(fraction)} epoch {event.epoch + 1} step {event.step} "
                 f"loss {event.loss:.4f} lr {event.lr:.2e} {event.patches_per_s:.1f} patches/s "
                 f"ETA {event.eta_s:.0f}s"
             )
@@ -186,6 +237,16 @@ def _train(
         elif isinstance(event, TrainResult):
             result = event
     assert result is not None
+    return result
+
+
+def finish_training(
+    result: TrainResult, dataset: TrainingSet, store: ModelStore, base_version: str | None, out: Out
+) -> str:
+    """Decide promotion, save the new version (atomically) and say what happened; the version name.
+
+    The one place that turns a finished run into a model version, for one process or rank 0 of many.
+    """
     decision = promote_decision(result, dataset, store)
     meta: dict[str, Any] = result.meta()
     meta["promotion"] = dataclasses.asdict(decision)
@@ -204,7 +265,7 @@ def _train(
             f"saved {version} but kept {decision.current_version} current ({decision.reason}); "
             f"use the model panel to switch"
         )
-    return 0
+    return version
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -226,10 +287,31 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--val-fraction", type=float, default=0.2, help="share of reviewed images held out (default: 0.2)"
     )
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="train exactly N epochs, no time budget (repeatable)"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help=f"patches per step, over all ranks when distributed (default: {defaults.batch_size} per rank)",
+    )
+    parser.add_argument(
+        "--patch-size", type=int, default=None, help=f"training patch size (default: {defaults.patch_size})"
+    )
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="train on several processes/GPUs/nodes; launch with torchrun (see docs/scaling.md)",
+    )
 
 
 def train_from_args(args: argparse.Namespace, *, out: Out = print, bar: Out | None = None) -> int:
-    """Run :func:`train_command` with parsed ``add_train_arguments`` options."""
+    """Run :func:`train_command` (or, with ``--distributed``, the distributed one) with parsed options."""
+    if getattr(args, "distributed", False):
+        from segdesk.ml.distributed_cli import distributed_train_from_args
+
+        return distributed_train_from_args(args, out=out, bar=bar)
     return train_command(
         args.folder,
         minutes=args.minutes,
@@ -240,6 +322,9 @@ def train_from_args(args: argparse.Namespace, *, out: Out = print, bar: Out | No
         seed=args.seed,
         from_scratch=args.from_scratch,
         val_fraction=args.val_fraction,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        patch_size=args.patch_size,
         out=out,
         bar=bar,
     )

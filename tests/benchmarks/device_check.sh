@@ -40,7 +40,7 @@ python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.i
 # the others may import what the device image lacks (PySide6, labelme). A failing test is reported in
 # the log and the exit status, and the benchmark still runs.
 tests_rc=0
-python3 -m pytest -q -p no:cacheprovider -m gpu tests/ml/test_train.py tests/ml/test_infer.py 2>&1 \
+python3 -m pytest -q -p no:cacheprovider -m gpu tests/ml/test_train.py tests/ml/test_infer.py tests/ml/test_distributed.py 2>&1 \
     | tee "$OUT/pytest_gpu.log" || tests_rc=$?
 # The issue's benchmark on the GPU: 120 s with the defaults and AMP, the seeds' recipe skipped (its
 # script is not on that machine), then throughput.
