@@ -530,3 +530,30 @@ def test_overview_tiles_render_lazily_when_zoomed_and_panned(canvas) -> None:
         assert pixel_at(canvas, image, x + 3, y) != (128, 128, 128)
         assert pixel_at(canvas, image, x + 3, y + 3) != pixel_at(canvas, image, x + 3, y + 7.5)
     assert 0 < canvas.scene_.overview.tile_count()
+
+
+def test_dragging_a_vertex_of_an_unselected_shape_moves_only_that_vertex(canvas) -> None:
+    """Issue 13, defect 4: as in Labelme, the vertex under the cursor is highlighted and dragged."""
+    set_shapes(canvas, [square(), square(200, 20, 50, "dog")])
+    assert canvas.selected_indices() == []
+    QTest.mouseMove(canvas.viewport(), vp(canvas, 150, 150))
+    item = canvas.scene_.shape_items[0]
+    assert item.hover_vertex == 2 and not item.in_overview
+    image = grab(canvas)
+    assert pixel_at(canvas, image, 150, 150) == (255, 80, 0)  # the highlighted handle
+    drag(canvas, [(150, 150), (160, 155), (170, 160), (180, 170)])
+    pts = shapes(canvas)[0].points
+    np.testing.assert_allclose(pts[2], (180, 170), atol=1.0)
+    np.testing.assert_array_equal(np.delete(pts, 2, axis=0), np.delete(square().points, 2, axis=0))
+    np.testing.assert_array_equal(shapes(canvas)[1].points, square(200, 20, 50).points)
+    assert canvas.selected_indices() == [0]
+    assert canvas.stack.count() == 1
+    canvas.stack.undo()
+    np.testing.assert_array_equal(shapes(canvas)[0].points, square().points)
+
+
+def test_vertex_of_the_topmost_shape_wins(canvas) -> None:
+    set_shapes(canvas, [square(), square(150, 150, 40, "dog")])  # the dog's corner sits on the cat's
+    drag(canvas, [(150, 150), (140, 140)])
+    np.testing.assert_array_equal(shapes(canvas)[0].points, square().points)
+    np.testing.assert_allclose(shapes(canvas)[1].points[0], (140, 140), atol=1.0)

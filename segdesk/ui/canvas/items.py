@@ -226,6 +226,8 @@ class ShapeItem(QGraphicsItem):
         self.draw(painter, scale)
         if self.isSelected() or self.show_handles:
             self._paint_handles(painter)
+        elif self.hover_vertex is not None:
+            self._paint_handles(painter, only=self.hover_vertex)
 
     def draw(self, painter: QPainter, scale: float) -> None:
         """Draw the shape (no handles) at view ``scale``; also used by the overview layer.
@@ -266,13 +268,16 @@ class ShapeItem(QGraphicsItem):
         for x, y in self.points:
             painter.drawEllipse(QPointF(float(x), float(y)), r, r)
 
-    def _paint_handles(self, painter: QPainter) -> None:
+    def _paint_handles(self, painter: QPainter, only: int | None = None) -> None:
+        """Vertex handles in device pixels (``only``: just that one, the hovered vertex)."""
         transform = painter.worldTransform()
         painter.save()
         painter.resetTransform()
         painter.setPen(self.styles.handle_pen)
         last: QPointF | None = None
-        for i, (x, y) in enumerate(self.points):
+        points = self.points
+        indexed = enumerate(points) if only is None else [(only, points[only])]
+        for i, (x, y) in indexed:
             p = transform.map(QPointF(float(x), float(y)))
             hover = i == self.hover_vertex
             # Zoomed out, vertices crowd: skip handles that would overlap the previous one.

@@ -81,12 +81,16 @@ class CanvasScene(QGraphicsScene):
                 self.overview.drop()
             self.overview.invalidate_all()
         for item in self.shape_items:
-            want = active and not item.isSelected()
-            if item.in_overview != want:
-                item.in_overview = want
-                item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents, want)
-                self.overview.mark_dirty(item.sceneBoundingRect())
-                item.update()
+            self.sync_overview_item(item)
+
+    def sync_overview_item(self, item: ShapeItem) -> None:
+        """Hand one shape to the overview, or back to itself while selected or hovered."""
+        want = self.overview_active and not item.isSelected() and item.hover_vertex is None
+        if item.index >= 0 and item.in_overview != want:
+            item.in_overview = want
+            item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents, want)
+            self.overview.mark_dirty(item.sceneBoundingRect())
+            item.update()
 
     def overview_items(self, region: QRectF | None) -> list[ShapeItem]:
         """The shapes the overview draws (all, or those touching ``region``), in stacking order."""

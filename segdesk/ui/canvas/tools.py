@@ -73,7 +73,12 @@ class EditTool(Tool):
 
     # --- picking ------------------------------------------------------------------------------
     def _vertex_at(self, pos: QPointF) -> tuple[ShapeItem, int] | None:
-        for item in self.view.selected_items():
+        """The vertex under the cursor: of a selected shape first, else of the topmost shape near it
+        (as Labelme, a vertex of an unselected shape is highlighted and dragged, not the shape)."""
+        candidates = self.view.selected_items() + self.view.shape_items_near(pos, self.tolerance)
+        for item in candidates:
+            if item.shape_data.shape_type == "mask":
+                continue  # a mask's two points are its bounding box, not vertices
             vertex = item.nearest_vertex(pos, self.tolerance)
             if vertex is not None:
                 return item, vertex
@@ -96,6 +101,8 @@ class EditTool(Tool):
         hit = self._vertex_at(pos)
         if hit is not None:
             item, vertex = hit
+            if not item.isSelected() and not ctrl:
+                self.view.select_items([item])
             if shift:
                 self.remove_vertex(item, vertex)
             else:
@@ -242,9 +249,11 @@ class EditTool(Tool):
         if self._hover is not None:
             self._hover[0].hover_vertex = None
             self._hover[0].update()
+            self.view.scene_.sync_overview_item(self._hover[0])
         self._hover = hit
         if hit is not None:
             hit[0].hover_vertex = hit[1]
+            self.view.scene_.sync_overview_item(hit[0])  # an overview shape paints itself meanwhile
             hit[0].update()
 
 
