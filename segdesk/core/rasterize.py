@@ -180,6 +180,17 @@ def _iter_masks(
             yield i, f, *drawn
 
 
+def shape_crops(
+    img_shape: Sequence[int], shapes: Sequence[ShapeLike]
+) -> Iterator[tuple[int, tuple[slice, slice], np.ndarray]]:
+    """(index, (rows, cols) slices, bool crop) of each shape, drawn as Labelme draws it.
+
+    The crops are what :func:`shape_to_mask` would set, without a full-size output per shape.
+    """
+    for i, _, region, crop in _iter_masks(img_shape, shapes, line_width=LINE_WIDTH, point_size=POINT_SIZE):
+        yield i, region, crop
+
+
 def shape_to_mask(
     img_shape: Sequence[int],
     shape: ShapeLike,

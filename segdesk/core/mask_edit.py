@@ -1,0 +1,308 @@
+"""Pixel edits of shapes: brush and eraser strokes, hole filling, polygon <-> mask conversion.
+
+A stroke is painted into a uint8 image-size canvas (one ``paint_segment`` per mouse move, touching
+only the segment's box) and applied on release by :func:`apply_stroke`: painting merges the stroke
+with every closed shape of the same label it overlaps into one Labelme ``mask`` shape; erasing cuts
+it out of them. Shapes are rasterized exactly as Labelme rasterizes them (``core.rasterize``), so
+what a person sees converted is what training and exports use. Mask shapes are written as Labelme
+writes them: two points ``[x1, y1], [x2, y2]`` (inclusive corners) and the crop between them.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from segdesk.core.rasterize import shape_crops
+from segdesk.core.shapes import Shape, bounding_box
+from segdesk.core.vectorize import mask_to_components
+
+#: Shapes with an inside: the ones a brush converts to masks and merges.
+AREA_TYPES = ("polygon", "rectangle", "oriented_rectangle", "circle", "mask")
+
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (x1, y1 exclusive)
+
+
+@dataclass
+class StrokeEdit:
+    """What a stroke changes: shapes replaced in place, indices removed, and a new shape to append."""
+
+    replace: dict[int, Shape] = field(default_factory=dict)
+    remove: list[int] = field(default_factory=list)
+    add: Shape | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.replace and not self.remove and self.add is None
+
+
+def paint_segment(
+    canvas: np.ndarray, p0: tuple[float, float], p1: tuple[float, float], radius: float
+) -> Box | None:
+    """Paint a round-capped segment of ``radius`` pixels into a uint8 HxW ``canvas`` (value 1).
+
+    Returns the box it may have touched, clipped to the canvas (None when outside it).
+    """
+    h, w = canvas.shape[:2]
+    r = max(0.5, float(radius))
+    x0 = int(np.floor(min(p0[0], p1[0]) - r)) - 1
+    y0 = int(np.floor(min(p0[1], p1[1]) - r)) - 1
+    x1 = int(np.ceil(max(p0[0], p1[0]) + r)) + 2
+    y1 = int(np.ceil(max(p0[1], p1[1]) + r)) + 2
+    box = (max(0, x0), max(0, y0), min(w, x1), min(h, y1))
+    if box[2] <= box[0] or box[3] <= box[1]:
+        return None
+    # Draw in the box only (a view): cost follows the segment, not the image. Fixed-point (4 bits)
+    # keeps sub-pixel positions so a slow stroke is as round as a fast one.
+    view = canvas[box[1] : box[3], box[0] : box[2]]
+    shift = 4
+    a = (round((p0[0] - box[0]) * 16), round((p0[1] - box[1]) * 16))
+    b = (round((p1[0] - box[0]) * 16), round((p1[1] - box[1]) * 16))
+    rr = round(r * 16)
+    cv2.circle(view, a, rr, 1, -1, cv2.LINE_8, shift)
+    if a != b:
+        cv2.circle(view, b, rr, 1, -1, cv2.LINE_8, shift)
+        cv2.line(view, a, b, 1, max(1, round(2 * r)), cv2.LINE_8, shift)
+    return box
+
+
+def mask_shape(mask: np.ndarray, origin: tuple[int, int], *, like: Shape | None, label: str) -> Shape | None:
+    """A Labelme mask shape of the pixels set in ``mask`` (placed at ``origin``), cropped tight.
+
+    Properties come from ``like`` (label, group, description, flags, provenance; a proposal becomes a
+    person-edited shape), else a new person shape of ``label``. None when no pixel is set.
+    """
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    cx0, cx1, cy0, cy1 = int(xs.min()), int(xs.max()), int(ys.min()), int(ys.max())
+    crop = np.ascontiguousarray(mask[cy0 : cy1 + 1, cx0 : cx1 + 1], dtype=bool)
+    ox, oy = origin
+    points = np.array([[ox + cx0, oy + cy0], [ox + cx1, oy + cy1]], dtype=np.float64)
+    if like is None:
+        return Shape(label=label, points=points, shape_type="mask", mask=crop, extra={"source": "person"})
+    shape = Shape(
+        label=like.label,
+        points=points,
+        shape_type="mask",
+        group_id=like.group_id,
+        description=like.description,
+        flags=copy.deepcopy(like.flags),
+        mask=crop,
+        extra=_edited(like.extra),
+        other=copy.deepcopy(like.other),
+        key_order=like.key_order,
+    )
+    return shape
+
+
+def _edited(extra: dict) -> dict:
+    out = copy.deepcopy(extra)
+    if out.get("proposal") or out.get("source") == "model":
+        out["proposal"] = False
+        out["edited"] = True
+    return out
+
+
+def _intersects(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _shape_box(shape: Shape, width: int, height: int) -> Box:
+    x0, y0, x1, y1 = bounding_box(shape)
+    m = 3  # Labelme's outline and rounding reach a pixel or two past the geometry
+    return (
+        max(0, int(np.floor(x0)) - m),
+        max(0, int(np.floor(y0)) - m),
+        min(width, int(np.ceil(x1)) + m + 1),
+        min(height, int(np.ceil(y1)) + m + 1),
+    )
+
+
+def _candidates(shapes: Sequence[Shape], label: str, box: Box, width: int, height: int) -> list[int]:
+    return [
+        i
+        for i, s in enumerate(shapes)
+        if s.label == label and s.shape_type in AREA_TYPES and _intersects(_shape_box(s, width, height), box)
+    ]
+
+
+def _rasters(shapes: Sequence[Shape], indices: Sequence[int], size: tuple[int, int]) -> dict[int, tuple]:
+    """index -> ((rows, cols), crop) as Labelme draws the shape (empty ones left out)."""
+    picked = [shapes[i] for i in indices]
+    out: dict[int, tuple] = {}
+    for k, region, crop in shape_crops(size, picked):
+        if crop.any():
+            out[indices[k]] = (region, crop)
+    return out
+
+
+def apply_stroke(
+    shapes: Sequence[Shape],
+    stroke: np.ndarray,
+    origin: tuple[int, int],
+    size: tuple[int, int],
+    *,
+    label: str,
+    erase: bool = False,
+) -> StrokeEdit:
+    """The edit a stroke makes on ``shapes`` of an image of ``size`` (H, W).
+
+    ``stroke`` is a bool crop placed at ``origin`` (x, y). Painting merges the stroke with the
+    ``label`` shapes it overlaps (converted to one mask shape at the first one's place) or adds a new
+    mask shape; erasing removes the stroke's pixels from the ``label`` shapes it overlaps (a shape
+    left empty is removed). Shapes of other labels are untouched.
+    """
+    height, width = size
+    sh, sw = stroke.shape
+    ox, oy = origin
+    sbox = (ox, oy, ox + sw, oy + sh)
+    stroke = stroke.astype(bool)
+    # Paint joins shapes it touches (a filled hole borders its shapes); erase cuts what it covers.
+    probe, (px, py) = (stroke, origin) if erase else _grown(stroke, origin)
+    ph, pw = probe.shape
+    rasters = _rasters(shapes, _candidates(shapes, label, (px, py, px + pw, py + ph), width, height), size)
+    touched = []
+    for i, (region, crop) in rasters.items():
+        rows, cols = region
+        y0, y1 = max(rows.start, py), min(rows.stop, py + ph)
+        x0, x1 = max(cols.start, px), min(cols.stop, px + pw)
+        if y1 > y0 and x1 > x0:
+            a = crop[y0 - rows.start : y1 - rows.start, x0 - cols.start : x1 - cols.start]
+            if (a & probe[y0 - py : y1 - py, x0 - px : x1 - px]).any():
+                touched.append(i)
+    edit = StrokeEdit()
+    if erase:
+        for i in touched:
+            region, crop = rasters[i]
+            full = np.zeros((height, width), dtype=bool)
+            full[region] = crop
+            full[oy : oy + sh, ox : ox + sw] &= ~stroke
+            bx = _bbox_of(region)
+            shape = mask_shape(
+                full[bx[1] : bx[3], bx[0] : bx[2]], (bx[0], bx[1]), like=shapes[i], label=label
+            )
+            if shape is None:
+                edit.remove.append(i)
+            else:
+                edit.replace[i] = shape
+        return edit
+    boxes = [sbox] + [_bbox_of(rasters[i][0]) for i in touched]
+    ux0, uy0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    ux1, uy1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    union = np.zeros((uy1 - uy0, ux1 - ux0), dtype=bool)
+    union[oy - uy0 : oy - uy0 + sh, ox - ux0 : ox - ux0 + sw] |= stroke
+    for i in touched:
+        (rows, cols), crop = rasters[i]
+        union[rows.start - uy0 : rows.stop - uy0, cols.start - ux0 : cols.stop - ux0] |= crop
+    first = touched[0] if touched else None
+    shape = mask_shape(union, (ux0, uy0), like=None if first is None else shapes[first], label=label)
+    if shape is None:
+        return edit
+    if first is None:
+        edit.add = shape
+    else:
+        edit.replace[first] = shape
+        edit.remove = touched[1:]
+    return edit
+
+
+def _grown(stroke: np.ndarray, origin: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """The stroke grown by one pixel (8-neighbours), and its origin."""
+    padded = np.pad(stroke.astype(np.uint8), 1)
+    grown = cv2.dilate(padded, np.ones((3, 3), np.uint8)).astype(bool)
+    return grown, (origin[0] - 1, origin[1] - 1)
+
+
+def _bbox_of(region: tuple[slice, slice]) -> Box:
+    rows, cols = region
+    return (cols.start, rows.start, cols.stop, rows.stop)
+
+
+def hole_at(
+    shapes: Sequence[Shape], point: tuple[float, float], size: tuple[int, int], *, label: str
+) -> tuple[np.ndarray, tuple[int, int]] | None:
+    """The closed hole of ``label``'s shapes around ``point``: (bool crop, origin), or None.
+
+    A hole is background (not covered by those shapes) that is 4-connected to ``point`` and does not
+    reach the edge of the shapes' area: a click outside every shape, or in a gap open to the
+    outside, is not one.
+    """
+    height, width = size
+    px, py = int(np.floor(point[0])), int(np.floor(point[1]))
+    if not (0 <= px < width and 0 <= py < height):
+        return None
+    # Shapes that can enclose the point cross the lines through it; then their neighbours.
+    cross = [(0, py, width, py + 1), (px, 0, px + 1, height)]
+    picked = {i for box in cross for i in _candidates(shapes, label, box, width, height)}
+    if not picked:
+        return None
+    boxes = [_shape_box(shapes[i], width, height) for i in picked]
+    region = (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+    picked |= set(_candidates(shapes, label, region, width, height))
+    rasters = _rasters(shapes, sorted(picked), size)
+    if not rasters:
+        return None
+    boxes = [_bbox_of(r) for r, _ in rasters.values()]
+    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    x1, y1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    if not (x0 <= px < x1 and y0 <= py < y1):
+        return None
+    covered = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
+    for (rows, cols), crop in rasters.values():
+        covered[rows.start - y0 : rows.stop - y0, cols.start - x0 : cols.stop - x0] |= crop
+    if covered[py - y0, px - x0]:
+        return None
+    # Pad by one background pixel: anything 4-connected to the frame is open to the outside.
+    padded = np.pad(covered, 1)
+    n, labels = cv2.connectedComponents((padded == 0).astype(np.uint8), connectivity=4)
+    target = labels[py - y0 + 1, px - x0 + 1]
+    if target == labels[0, 0]:
+        return None
+    hole = labels[1:-1, 1:-1] == target
+    return hole, (x0, y0)
+
+
+def to_mask_shape(shape: Shape, size: tuple[int, int]) -> Shape | None:
+    """``shape`` as a Labelme mask shape with the pixels Labelme draws for it (None if none)."""
+    if shape.shape_type not in AREA_TYPES:
+        raise ValueError(f"a {shape.shape_type} has no inside to turn into a mask")
+    for _, region, crop in shape_crops(size, [shape]):
+        x0, y0, _, _ = _bbox_of(region)
+        return mask_shape(crop, (x0, y0), like=shape, label=shape.label)
+    return None
+
+
+def to_polygon_shapes(shape: Shape, *, tolerance: float = 1.0) -> list[Shape]:
+    """A mask shape as one polygon per component (the core's vectorizer); holes are not kept.
+
+    Tiny specks below the vectorizer's minimum area are dropped.
+    """
+    if shape.shape_type != "mask" or shape.mask is None:
+        raise ValueError(f"expected a mask shape, got a {shape.shape_type}")
+    x0, y0 = (int(v) for v in shape.points[:2].min(axis=0))
+    out = []
+    for comp in mask_to_components(shape.mask, tolerance=tolerance, min_area=1):
+        like = copy.copy(shape)
+        poly = Shape(
+            label=like.label,
+            points=comp.outer + (x0, y0),
+            shape_type="polygon",
+            group_id=like.group_id,
+            description=like.description,
+            flags=copy.deepcopy(like.flags),
+            extra=copy.deepcopy(like.extra),
+            other=copy.deepcopy(like.other),
+            key_order=tuple(k for k in like.key_order if k != "mask"),
+        )
+        out.append(poly)
+    return out
