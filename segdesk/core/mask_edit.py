@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from segdesk.core.commands import AddShapes, Command, Macro, RemoveShapes, ReplaceShapes
 from segdesk.core.rasterize import shape_crops
 from segdesk.core.shapes import Shape, bounding_box
 from segdesk.core.vectorize import mask_to_components
@@ -38,6 +39,19 @@ class StrokeEdit:
     @property
     def empty(self) -> bool:
         return not self.replace and not self.remove and self.add is None
+
+
+def edit_command(edit: StrokeEdit, shape_count: int, *, text: str) -> Command:
+    """One undoable command for ``edit`` on a document of ``shape_count`` shapes."""
+    commands: list[Command] = []
+    if edit.replace:
+        indices = sorted(edit.replace)
+        commands.append(ReplaceShapes(indices, [edit.replace[i] for i in indices]))
+    if edit.remove:
+        commands.append(RemoveShapes(edit.remove))
+    if edit.add is not None:
+        commands.append(AddShapes([shape_count - len(edit.remove)], [edit.add]))
+    return Macro(commands, text=text)
 
 
 def paint_segment(
@@ -306,3 +320,34 @@ def to_polygon_shapes(shape: Shape, *, tolerance: float = 1.0) -> list[Shape]:
         )
         out.append(poly)
     return out
+
+
+def conversion_command(
+    shapes: Sequence[Shape], indices: Sequence[int], *, to: str, size: tuple[int, int]
+) -> Command | None:
+    """One undo step converting the shapes at ``indices`` ``to`` "mask" or "polygon" (None: nothing to do).
+
+    To mask: each area shape (polygon, rectangle, circle ...) becomes the mask of its Labelme pixels.
+    To polygon: each mask becomes one polygon per component, in the mask's place in the stacking order.
+    """
+    if to not in ("mask", "polygon"):
+        raise ValueError(f"convert to {to!r}: expected 'mask' or 'polygon'")
+    commands: list[Command] = []
+    if to == "mask":
+        picked = [i for i in sorted(set(indices)) if shapes[i].shape_type in AREA_TYPES[:-1]]
+        converted = {i: to_mask_shape(shapes[i], size) for i in picked}
+        keep = [i for i in picked if converted[i] is not None]
+        if keep:
+            commands.append(ReplaceShapes(keep, [converted[i] for i in keep]))  # type: ignore[misc]
+    else:
+        for i in sorted({i for i in indices if shapes[i].shape_type == "mask"}, reverse=True):
+            polygons = to_polygon_shapes(shapes[i])
+            if not polygons:
+                commands.append(RemoveShapes([i]))
+                continue
+            commands.append(ReplaceShapes([i], polygons[:1]))
+            if len(polygons) > 1:
+                commands.append(AddShapes(list(range(i + 1, i + len(polygons))), polygons[1:]))
+    if not commands:
+        return None
+    return Macro(commands, text=f"convert to {to}")

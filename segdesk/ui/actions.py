@@ -20,6 +20,8 @@ MODES: tuple[tuple[str, str, str], ...] = (
     ("line", "Create &line", ""),
     ("linestrip", "Create line&strip", ""),
     ("point", "Create p&oint", ""),
+    ("brush", "&Brush (paint the label)", "B"),
+    ("eraser", "E&raser", "E"),
 )
 
 
@@ -146,6 +148,22 @@ def create_actions(parent: QWidget) -> Actions:
         shortcuts=("Ctrl+E",),
         tip="Change label, group id, description and flags of the selected shapes",
     )
+    _add(
+        a,
+        parent,
+        "to_mask",
+        "Convert to &mask",
+        category=e,
+        tip="Turn the selected polygons into masks (to touch them up with the brush)",
+    )
+    _add(
+        a,
+        parent,
+        "to_polygons",
+        "Convert to pol&ygons",
+        category=e,
+        tip="Turn the selected masks into polygons, one per separate part (holes are not kept)",
+    )
     _add(a, parent, "duplicate", "&Duplicate", category=e, shortcuts=("Ctrl+D",))
     _add(a, parent, "copy", "&Copy", category=e, shortcuts=("Ctrl+C",))
     _add(a, parent, "paste", "&Paste", category=e, shortcuts=("Ctrl+V",))
@@ -232,6 +250,7 @@ def build_menus(window: QMainWindow, actions: Actions) -> QMenu:
     edit_menu.addActions([actions.mode_action(mode) for mode, _t, _s in MODES])
     edit_menu.addSeparator()
     edit_menu.addActions([actions[n] for n in ("edit_label", "duplicate", "copy", "paste", "delete")])
+    edit_menu.addActions([actions["to_mask"], actions["to_polygons"]])
 
     view_menu = bar.addMenu("&View")
     view_menu.addActions(

@@ -133,6 +133,8 @@ class MainWindow(QMainWindow):
         a.mode_group.triggered.connect(lambda action: c.set_mode(action.data()))
         c.mode_changed.connect(lambda mode: a.mode_action(mode).setChecked(True))
         a["edit_label"].triggered.connect(self.edit_label)
+        a["to_mask"].triggered.connect(lambda: c.convert_selected("mask"))
+        a["to_polygons"].triggered.connect(lambda: c.convert_selected("polygon"))
         a["duplicate"].triggered.connect(c.duplicate_selected)
         a["copy"].triggered.connect(c.copy_selected)
         a["paste"].triggered.connect(c.paste)

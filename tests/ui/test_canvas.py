@@ -470,7 +470,7 @@ def test_modes_and_signals(canvas, qtbot) -> None:
         canvas.set_mode("rectangle")
     assert changed.args == ["rectangle"] and canvas.mode() == "rectangle"
     with pytest.raises(ValueError):
-        canvas.set_mode("brush")  # type: ignore[arg-type]
+        canvas.set_mode("lasso")  # type: ignore[arg-type]
 
 
 def test_many_shapes_use_the_overview_and_edits_redraw_only_what_changed(canvas) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QKeyEvent, QMouseEvent
+from PySide6.QtGui import QKeyEvent, QMouseEvent, QWheelEvent
 
 from segdesk.core.commands import InsertVertex, MoveShapes, MoveVertex, RemoveVertex
 from segdesk.core.shapes import Shape
@@ -49,8 +49,16 @@ class Tool:
     def key_press(self, event: QKeyEvent) -> bool:
         return False
 
+    def wheel(self, event: QWheelEvent) -> bool:
+        """A wheel event the tool uses (e.g. Shift+wheel for the brush size); else the view zooms."""
+        return False
+
     def cancel(self) -> None:
         """Drop any gesture in progress (mode change, new image or document)."""
+
+    def leave(self) -> None:
+        """The tool is put away for another one."""
+        self.cancel()
 
     def document_changed(self) -> None:
         """The document changed under the tool (an undo, a model's result ...)."""
@@ -231,6 +239,8 @@ class EditTool(Tool):
         lo, hi = pts.min(axis=0), pts.max(axis=0)
         dx = float(np.clip(dx, -lo[0], (w - 1) - hi[0])) if hi[0] - lo[0] <= w - 1 else 0.0
         dy = float(np.clip(dy, -lo[1], (h - 1) - hi[1])) if hi[1] - lo[1] <= h - 1 else 0.0
+        if any(i.shape_data.shape_type == "mask" for i in self._moving):
+            dx, dy = float(round(dx)), float(round(dy))  # a mask's pixels stay on the pixel grid
         return dx, dy
 
     def _update_hover(self, pos: QPointF) -> None:

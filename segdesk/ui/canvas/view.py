@@ -21,13 +21,15 @@ from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
 
 from segdesk.core.commands import UNSET, AddShapes, Command, RemoveShapes, SetShapeProps
 from segdesk.core.document import Document
+from segdesk.core.mask_edit import conversion_command
 from segdesk.core.shapes import Shape
+from segdesk.ui.canvas.brush import BrushTool
 from segdesk.ui.canvas.items import ShapeItem
 from segdesk.ui.canvas.scene import CanvasScene
 from segdesk.ui.canvas.tools import CreateTool, EditTool, Tool
 from segdesk.ui.undo import DocumentCommand
 
-Mode = Literal["edit", "polygon", "rectangle", "circle", "line", "linestrip", "point"]
+Mode = Literal["edit", "polygon", "rectangle", "circle", "line", "linestrip", "point", "brush", "eraser"]
 MODES: tuple[str, ...] = get_args(Mode)
 MIN_ZOOM, MAX_ZOOM = 1e-3, 64.0
 DUPLICATE_OFFSET = 10.0
@@ -55,6 +57,8 @@ class CanvasView(QGraphicsView):
         self._label = ""
         self._mode: str = "edit"
         self._tool: Tool = EditTool(self)
+        #: Brush and eraser radius in image pixels (kept across mode changes).
+        self.brush_radius = 10.0
         self._clipboard: list[Shape] = []
         self._pan_from: QPointF | None = None
         self._space = False
@@ -104,12 +108,16 @@ class CanvasView(QGraphicsView):
     def set_mode(self, mode: Mode) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown canvas mode {mode!r}; expected one of {MODES}")
-        self._tool.cancel()
+        self._tool.leave()
         changed = mode != self._mode
         self._mode = mode
         if mode == "edit":
             self._tool = EditTool(self)
             self.setDragMode(QGraphicsView.DragMode.RubberBandDrag)
+        elif mode in ("brush", "eraser"):
+            self._tool = BrushTool(self, erase=mode == "eraser")
+            self.setDragMode(QGraphicsView.DragMode.NoDrag)
+            self.select_indices([])
         else:
             self._tool = CreateTool(self, mode)
             self.setDragMode(QGraphicsView.DragMode.NoDrag)
@@ -294,6 +302,22 @@ class CanvasView(QGraphicsView):
                 SetShapeProps(indices, label=label, group_id=group_id, description=description, flags=flags)
             )
 
+    def convert_selected(self, to: str) -> None:
+        """Convert the selected shapes to "mask" or "polygon" as one undo step."""
+        if self._document is None:
+            return
+        w, h = self.image_size()
+        command = conversion_command(self._document.shapes, self.selected_indices(), to=to, size=(h, w))
+        if command is not None:
+            self.push(command)
+
+    def ask_label(self) -> str | None:
+        """The label for a new shape: asked through ``label_requester`` when set, else the current one."""
+        if self.label_requester is None:
+            return self._label
+        answer = self.label_requester()
+        return None if answer is None else answer[0]
+
     def finish_shape(self, kind: str, points: np.ndarray) -> None:
         """Called by a create tool: ask for a label, add the shape, emit ``shape_created``."""
         if self._document is None:
@@ -410,6 +434,9 @@ class CanvasView(QGraphicsView):
         super().mouseDoubleClickEvent(event)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
+        if self._tool.wheel(event):
+            event.accept()
+            return
         steps = event.angleDelta().y() / 120.0
         if steps:
             self.zoom_by(1.2**steps, event.position())
