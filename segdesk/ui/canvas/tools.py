@@ -83,14 +83,21 @@ class EditTool(Tool):
     def _vertex_at(self, pos: QPointF) -> tuple[ShapeItem, int] | None:
         """The vertex under the cursor: of a selected shape first, else of the topmost shape near it
         (as Labelme, a vertex of an unselected shape is highlighted and dragged, not the shape)."""
-        candidates = self.view.selected_items() + self.view.shape_items_near(pos, self.tolerance)
-        for item in candidates:
+        for item in self.view.selected_items():
+            vertex = item.nearest_vertex(pos, self.tolerance)
+            if vertex is not None and item.shape_data.shape_type != "mask":
+                return item, vertex
+        best: tuple[float, ShapeItem, int] | None = None
+        for item in self.view.shape_items_near(pos, self.tolerance):  # topmost first
             if item.shape_data.shape_type == "mask":
                 continue  # a mask's two points are its bounding box, not vertices
             vertex = item.nearest_vertex(pos, self.tolerance)
             if vertex is not None:
-                return item, vertex
-        return None
+                x, y = item.points[vertex]
+                d = float(np.hypot(x - pos.x(), y - pos.y()))
+                if best is None or d < best[0]:  # ties: the topmost shape
+                    best = (d, item, vertex)
+        return None if best is None else (best[1], best[2])
 
     def _edge_at(self, pos: QPointF) -> tuple[ShapeItem, int, tuple[float, float]] | None:
         candidates = self.view.selected_items() + self.view.shape_items_near(pos, self.tolerance)
