@@ -68,10 +68,18 @@ def load_document(path: str | Path, *, check_image: bool = True) -> Document:
     document = document_from_dict(data, source=path)
     document.path = path
     if check_image:
-        size = _image_size_for(document, strict=False)
-        if size is not None:
-            check_image_size(document, size)
+        check_document_image(document)
     return document
+
+
+def check_document_image(document: Document) -> None:
+    """Compare imageHeight/imageWidth with the image file's header (or the embedded imageData).
+
+    Raises AnnotationReadError when they disagree; nothing when there is no image to compare with.
+    """
+    size = _image_size_for(document, strict=False)
+    if size is not None:
+        check_image_size(document, size)
 
 
 def document_from_dict(data: Any, *, source: str | Path | None = None) -> Document:
@@ -449,6 +457,7 @@ def _ordered(values: dict[str, Any], key_order: tuple[str, ...]) -> dict[str, An
 __all__ = [
     "IMAGE_DATA_MODES",
     "ImageDataMode",
+    "check_document_image",
     "check_image_size",
     "document_from_dict",
     "document_to_dict",

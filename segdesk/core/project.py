@@ -23,6 +23,7 @@ from segdesk.core.document import Document, ImageStatus
 from segdesk.core.errors import AnnotationReadError, ProjectError
 from segdesk.core.image_io import IMAGE_EXTENSIONS, image_size
 from segdesk.core.labelme_io import ImageDataMode, load_document, resolve_image_path, save_document
+from segdesk.core.parsed import peek_document, take_document
 
 LABELS_FILE = "labels.txt"
 IGNORE_LABEL = "__ignore__"
@@ -148,7 +149,7 @@ class Project:
         cannot be read.
         """
         if entry.json_path.is_file():
-            return load_document(entry.json_path)
+            return take_document(entry.json_path)
         height, width = image_size(entry.image_path)
         return Document(
             image_path=_relative_image_path(entry),
@@ -233,7 +234,7 @@ def _entry_for_json(json_path: Path) -> ImageEntry:
 def _read_info(path: Path, stamp: tuple[int, int]) -> _FileInfo:
     """Status and labels of a JSON file, fully validated (cached by the caller)."""
     try:
-        document = load_document(path, check_image=False)
+        document = peek_document(path)  # the next reader (opening this file) reuses the parse
     except AnnotationReadError as exc:
         return _FileInfo(stamp, "unlabeled", (), str(exc))
     return _FileInfo(stamp, document.status, tuple(document.labels), None)

@@ -207,11 +207,12 @@ class Session(QObject):
         return self.go_to(0) if self.entries else False
 
     def _image_of_json(self, json_path: Path) -> Path | None:
-        from segdesk.core.labelme_io import load_document, resolve_image_path
+        from segdesk.core.labelme_io import resolve_image_path
+        from segdesk.core.parsed import peek_document
 
         try:
-            document = load_document(json_path, check_image=False)
-        except SegdeskError as exc:
+            document = peek_document(json_path)  # opening it next reuses this parse
+        except (SegdeskError, OSError) as exc:
             self.failed.emit(str(exc))
             return None
         image = resolve_image_path(document, json_path=json_path)

@@ -10,6 +10,7 @@ import numpy as np
 import PIL.Image
 import pytest
 
+from segdesk.core import parsed as parsed_module
 from segdesk.core import project as project_module
 from segdesk.core.document import Document
 from segdesk.core.errors import AnnotationReadError, ProjectError
@@ -137,8 +138,9 @@ def test_status_follows_file_changes_and_is_cached(tmp_path: Path, monkeypatch: 
     project = Project(tmp_path)
     entry = project.entries()[0]
     calls = []
-    real = project_module.load_document
-    monkeypatch.setattr(project_module, "load_document", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = parsed_module.load_document  # statuses read through the shared parse (core/parsed.py)
+    monkeypatch.setattr(parsed_module, "load_document", lambda *a, **k: calls.append(a) or real(*a, **k))
+    parsed_module.forget()
     assert project.status(entry) == "proposed"
     assert project.status(entry) == "proposed"
     project.label_names()

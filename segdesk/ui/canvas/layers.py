@@ -7,12 +7,13 @@ costs a few image copies however many tiles or shapes there are.
 from __future__ import annotations
 
 import math
+import time
 from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QPoint, QRectF, Qt
-from PySide6.QtGui import QColor, QImage, QPainter, QPixmap, QTransform
+from PySide6.QtCore import QPoint, QRectF, Qt, QTimer
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap, QRegion, QTransform
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QStyleOptionGraphicsItem, QWidget
 
 from segdesk.ui.convert import rgb_to_qimage
@@ -27,6 +28,12 @@ OVERVIEW_Z = -500.0
 #: The overview is drawn in square tiles of this many device pixels, at most this many kept.
 OVERVIEW_TILE = 256
 OVERVIEW_MAX_TILES = 1024
+#: After a zoom step, tiles of the new zoom are rendered in slices this long, between events,
+#: starting this long after the step (so that a burst of wheel steps renders once).
+REFINE_SLICE_S = 0.012
+REFINE_DELAY_MS = 40
+#: Image tiles get their exact (INTER_AREA) resize this long after the last zoom step.
+IMAGE_REFINE_MS = 120
 
 
 def _device_origin(transform: QTransform) -> tuple[int, int]:
@@ -62,6 +69,7 @@ class ImageTile(QGraphicsItem):
         self._full: QPixmap | None = None
         self._scaled: tuple[float, QPixmap] | None = None
         self._levels: list[np.ndarray] = []
+        self._level_pixmaps: dict[int, QPixmap] = {}
         self.setZValue(IMAGE_Z)
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
 
@@ -70,6 +78,7 @@ class ImageTile(QGraphicsItem):
 
     def invalidate(self) -> None:
         self._full, self._scaled, self._levels = None, None, []
+        self._level_pixmaps = {}
         self.update()
 
     def _pixels(self) -> np.ndarray:
@@ -117,12 +126,27 @@ class ImageTile(QGraphicsItem):
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale < 1.0)
             painter.drawPixmap(self._rect, self.full_pixmap(), QRectF(0, 0, self.w, self.h))
             return
+        if self._scaled is None or self._scaled[0] != scale:
+            if self._scaled is not None or self.layer.refining:
+                # Mid-zoom: the pyramid level just above this size, scaled by the painter; the exact
+                # resize follows once the zoom rests.
+                painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+                painter.drawPixmap(self._rect, *self._level_pixmap(scale))
+                self.layer.refine_later(self, scale)
+                return
         pix = self.scaled_pixmap(scale)
         ox, oy = _device_origin(transform)
         painter.save()
         painter.resetTransform()
         painter.drawPixmap(QPoint(round(self.x0 * scale) + ox, round(self.y0 * scale) + oy), pix)
         painter.restore()
+
+    def _level_pixmap(self, scale: float) -> tuple[QPixmap, QRectF]:
+        k = max(0, min(int(math.floor(math.log2(1.0 / scale))), 12))
+        pixmap = self._level_pixmaps.get(k)
+        if pixmap is None:
+            pixmap = self._level_pixmaps[k] = QPixmap.fromImage(rgb_to_qimage(self._level(k)))
+        return pixmap, QRectF(0, 0, pixmap.width(), pixmap.height())
 
 
 class ImageLayer:
@@ -133,10 +157,33 @@ class ImageLayer:
         self.rgb = np.zeros((0, 0, 3), dtype=np.uint8)
         self.lut: np.ndarray | None = None
         self.tiles: list[ImageTile] = []
+        self._pending: dict[ImageTile, float] = {}
+        self._timer = QTimer()
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(IMAGE_REFINE_MS)
+        self._timer.timeout.connect(self.finish_refining)
         self._mean = 128.0
         self._adjust = (1.0, 1.0)
 
+    @property
+    def refining(self) -> bool:
+        """Tiles wait for their exact resize (a zoom step just happened)."""
+        return bool(self._pending)
+
+    def refine_later(self, tile: ImageTile, scale: float) -> None:
+        """Resize ``tile`` exactly for ``scale`` once the zoom has rested for a moment."""
+        self._pending[tile] = scale
+        self._timer.start()
+
+    def finish_refining(self) -> None:
+        pending, self._pending = self._pending, {}
+        for tile, scale in pending.items():
+            if tile.scene() is not None:
+                tile.scaled_pixmap(scale)
+                tile.update()
+
     def set_image(self, rgb: np.ndarray) -> None:
+        self._pending = {}
         for tile in self.tiles:
             self.scene.removeItem(tile)
         self.rgb = rgb
@@ -161,10 +208,13 @@ class ImageLayer:
 class OverviewLayer(QGraphicsItem):
     """Unselected shapes drawn into device-pixel tiles at the current zoom, blitted on repaint.
 
-    Tiles are rendered lazily when first exposed, so a zoom step redraws only the shapes on screen
-    and panning only those newly exposed. Shapes it draws carry ``ItemHasNoContents`` so the view
-    skips them; a selected shape paints itself on top. Edits mark scene rectangles dirty and only
-    those parts of existing tiles are redrawn.
+    Tiles are rendered lazily when first exposed, so panning draws only the shapes newly exposed.
+    A zoom step does not redraw every shape at once: the tiles of the previous zoom are drawn scaled
+    (a few image copies) while the tiles of the new zoom are rendered in slices of at most
+    ``REFINE_SLICE_S`` between events, so wheel steps are never queued behind a full redraw and the
+    shapes are sharp again a moment after the last step. Shapes it draws carry ``ItemHasNoContents`` so
+    the view skips them; a selected shape paints itself on top. Edits mark scene rectangles dirty and
+    only those parts of existing tiles are redrawn.
     """
 
     def __init__(self, scene: CanvasScene) -> None:
@@ -172,8 +222,16 @@ class OverviewLayer(QGraphicsItem):
         self.canvas = scene
         self._tiles: dict[tuple[int, int], QImage] = {}
         self._scale = 0.0
+        #: The previous zoom's tiles and scale: drawn scaled where the new ones are not ready yet.
+        self._old: dict[tuple[int, int], QImage] = {}
+        self._old_scale = 0.0
+        self._wanted: list[tuple[int, int]] = []
         self._dirty: list[QRectF] = []
         self._rect = QRectF()
+        self._refine = QTimer()
+        self._refine.setSingleShot(True)
+        self._refine.setInterval(REFINE_DELAY_MS)
+        self._refine.timeout.connect(self._refine_some)
         self.setZValue(OVERVIEW_Z)
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
         # exposedRect tells which tiles the view needs.
@@ -190,12 +248,18 @@ class OverviewLayer(QGraphicsItem):
 
     def invalidate_all(self) -> None:
         self._tiles.clear()
+        self._old.clear()
         self._dirty.clear()
+        self._wanted = []
+        self._refine.stop()
         self.update()
 
     def mark_dirty(self, rect: QRectF) -> None:
         if self._tiles and not rect.isEmpty():
             self._dirty.append(QRectF(rect))
+        if self._old:  # the stale zoom's tiles would show the shape as it was: drop them there
+            for key in [k for k in self._old if self._old_rect(*k).intersects(rect)]:
+                del self._old[key]
         self.update(rect)
 
     def drop(self) -> None:
@@ -205,6 +269,15 @@ class OverviewLayer(QGraphicsItem):
     def tile_count(self) -> int:
         return len(self._tiles)
 
+    def refining(self) -> bool:
+        """True while tiles of the current zoom are still being rendered after a zoom step."""
+        return bool(self._wanted)
+
+    def finish_refining(self) -> None:
+        """Render every tile still wanted now (tests, screenshots)."""
+        while self._wanted:
+            self._refine_some(budget_s=1e9)
+
     def paint(
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
     ) -> None:
@@ -213,9 +286,7 @@ class OverviewLayer(QGraphicsItem):
         transform = painter.worldTransform()
         scale = transform.m11()
         if scale != self._scale:
-            self._tiles.clear()
-            self._dirty.clear()
-            self._scale = scale
+            self._zoomed(scale)
         if self._dirty:
             self._redraw_dirty()
         exposed = option.exposedRect.intersected(self._rect)
@@ -225,13 +296,78 @@ class OverviewLayer(QGraphicsItem):
         i0, j0 = int(exposed.left() * scale // t), int(exposed.top() * scale // t)
         i1, j1 = int(math.ceil(exposed.right() * scale / t)), int(math.ceil(exposed.bottom() * scale / t))
         ox, oy = _device_origin(transform)
+        missing: list[tuple[int, int]] = []
         painter.save()
         painter.resetTransform()
         for j in range(max(j0, 0), j1):
             for i in range(max(i0, 0), i1):
-                painter.drawImage(QPoint(ox + i * t, oy + j * t), self._tile(i, j))
+                image = self._tiles.get((i, j))
+                if image is None and not self._old:
+                    image = self._tile(i, j)  # nothing to stand in: draw it now
+                if image is None:
+                    missing.append((i, j))
+                else:
+                    painter.drawImage(QPoint(ox + i * t, oy + j * t), image)
+        painter.restore()
+        if missing:
+            self._draw_stand_in(painter, missing)
+            wanted = set(self._wanted)
+            self._wanted += [k for k in missing if k not in wanted]
+            if not self._refine.isActive():
+                self._refine.start()
+
+    # --- zoom changes ---------------------------------------------------------------------------
+    def _zoomed(self, scale: float) -> None:
+        """Keep the finished tiles of the last zoom as stand-ins; start a new set for ``scale``."""
+        if self._tiles and (not self._old or len(self._tiles) >= len(self._old) or not self._wanted):
+            self._old, self._old_scale = self._tiles, self._scale
+        self._tiles = {}
+        self._dirty.clear()
+        self._wanted = []
+        self._scale = scale
+
+    def _old_rect(self, i: int, j: int) -> QRectF:
+        size = OVERVIEW_TILE / self._old_scale
+        return QRectF(i * size, j * size, size, size)
+
+    def _draw_stand_in(self, painter: QPainter, missing: list[tuple[int, int]]) -> None:
+        """Draw the old zoom's tiles, scaled, into the new tiles not rendered yet."""
+        transform = painter.worldTransform()
+        ox, oy = _device_origin(transform)
+        t = OVERVIEW_TILE
+        clip = QRegion()
+        bounds = QRectF()
+        for i, j in missing:
+            clip = clip.united(QRegion(ox + i * t, oy + j * t, t, t))
+            bounds = bounds.united(self._tile_rect(i, j))
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        painter.resetTransform()
+        painter.setClipRegion(clip)  # in device pixels, as the tiles
+        painter.setTransform(transform)
+        for (i, j), image in self._old.items():
+            target = self._old_rect(i, j)
+            if target.intersects(bounds):
+                painter.drawImage(target, image)
         painter.restore()
 
+    def _refine_some(self, budget_s: float = REFINE_SLICE_S) -> None:
+        """Render wanted tiles of the current zoom for at most ``budget_s``; go on later if needed."""
+        deadline = time.perf_counter() + budget_s
+        done = QRectF()
+        while self._wanted and time.perf_counter() < deadline:
+            i, j = self._wanted.pop(0)
+            if (i, j) not in self._tiles:
+                self._tile(i, j)
+                done = done.united(self._tile_rect(i, j))
+        if self._wanted:
+            self._refine.start(0)
+        else:
+            self._old.clear()
+        if not done.isEmpty():
+            self.update(done)
+
+    # --- tiles ----------------------------------------------------------------------------------
     def _tile_rect(self, i: int, j: int) -> QRectF:
         size = OVERVIEW_TILE / self._scale
         return QRectF(i * size, j * size, size, size)
