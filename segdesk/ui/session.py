@@ -20,6 +20,7 @@ from segdesk.core.document import Document
 from segdesk.core.errors import SegdeskError
 from segdesk.core.image_io import read_image
 from segdesk.core.project import Project
+from segdesk.ui.open_loader import ASYNC_PIXELS, OpenLoader, OpenResult
 
 #: QImage (and QPixmap) cannot hold an image wider or taller than this.
 QT_MAX_SIDE = 32767
@@ -44,12 +45,10 @@ class CurrentImage:
     error: str | None = None
 
 
-def _too_large(path: Path) -> tuple[int, int] | None:
-    """(width, height) when the file's header says Qt cannot show it; read without decoding pixels."""
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the file's header, without decoding pixels; None when unknown."""
     size = QImageReader(str(path)).size()
-    if size.isValid() and (size.width() > QT_MAX_SIDE or size.height() > QT_MAX_SIDE):
-        return size.width(), size.height()
-    return None
+    return (size.width(), size.height()) if size.isValid() else None
 
 
 class Session(QObject):
@@ -83,6 +82,8 @@ class Session(QObject):
         self._scan_timer.setSingleShot(True)
         self._scan_timer.setInterval(0)
         self._scan_timer.timeout.connect(self._scan_statuses)
+        self._loader = OpenLoader(self)
+        self._loader.loaded.connect(self._on_loaded)
         self.undo_stack.cleanChanged.connect(lambda clean: self.dirty_changed.emit(not clean))
         self.undo_stack.indexChanged.connect(self._on_edit)
 
@@ -230,6 +231,7 @@ class Session(QObject):
         except (SegdeskError, OSError) as exc:
             self.failed.emit(str(exc))
             return False
+        self._loader.cancel()
         self.project, self.entries, self.current = project, entries, None
         self._session_labels = []
         self.undo_stack.clear()
@@ -278,17 +280,48 @@ class Session(QObject):
     def _load(self, index: int) -> None:
         entry = self.entries[index]
         current = CurrentImage(index=index, image_path=Path(entry.image_path))
-        too_large = _too_large(current.image_path)
+        self._loader.cancel()
+        size = _header_size(current.image_path)
+        project = self.project
+        if size is not None and max(size) > QT_MAX_SIDE:
+            self._show(current, None, None, size)  # refused before anything is read
+            return
+        if size is not None and size[0] * size[1] > ASYNC_PIXELS:
+            # Big: read off the GUI thread; the current image stays until both parts are in.
+            self._loader.start(index, lambda: project.load(entry), current.image_path)  # type: ignore[union-attr]
+            return
         try:
-            if too_large is not None:
-                w, h = too_large
+            document: Any = project.load(entry)  # type: ignore[union-attr]
+        except (SegdeskError, OSError, ValueError, MemoryError) as exc:
+            document = exc
+        image: Any = None
+        if not isinstance(document, Exception):
+            try:
+                image = read_image(current.image_path)
+            except (SegdeskError, OSError, ValueError, MemoryError) as exc:
+                image = exc
+        self._show(current, document, image, size)
+
+    def _on_loaded(self, result: OpenResult) -> None:
+        if not 0 <= result.index < len(self.entries):
+            return
+        current = CurrentImage(index=result.index, image_path=Path(self.entries[result.index].image_path))
+        self._show(current, result.document, result.image, _header_size(current.image_path))
+
+    def _show(self, current: CurrentImage, document: Any, image: Any, size: tuple[int, int] | None) -> None:
+        """Make ``current`` the image on screen with what was read (or the reason it cannot be shown)."""
+        try:
+            if size is not None and max(size) > QT_MAX_SIDE:
+                w, h = size
                 raise SegdeskError(
                     f"{current.image_path}: {w} x {h} pixels is larger than the {QT_MAX_SIDE} pixels "
                     "per side that can be displayed; split it into tiles to annotate it"
                 )
-            current.document = self.project.load(entry)  # type: ignore[union-attr]
-            loaded = read_image(current.image_path)
-            current.display, current.raw = loaded.display, loaded.data
+            for part in (document, image):
+                if isinstance(part, BaseException):
+                    raise part
+            current.document = document
+            current.display, current.raw = image.display, image.data
             height, width = current.display.shape[:2]
             if max(height, width) > QT_MAX_SIDE:
                 raise SegdeskError(f"{current.image_path}: {width} x {height} pixels cannot be displayed")
@@ -299,6 +332,10 @@ class Session(QObject):
         self.undo_stack.clear()
         self.current = current
         self.image_loaded.emit(current)
+
+    def loading(self) -> bool:
+        """A big image is being read in the background (``image_loaded`` follows)."""
+        return self._loader.busy()
 
     # --- saving -----------------------------------------------------------------------------
     def save(self, *, by_person: bool = True, status: str | None = None) -> bool:

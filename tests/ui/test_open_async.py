@@ -1,0 +1,95 @@
+"""Opening: a big image is read off the GUI thread, stale reads are dropped, and the JSON is parsed once."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import PIL.Image
+import pytest
+
+from segdesk.core import _labelme_json, parsed
+from segdesk.core.document import Document
+from segdesk.core.labelme_io import save_document
+from segdesk.core.shapes import Shape
+from segdesk.ui import open_loader, session as session_module
+from segdesk.ui.session import Session
+
+
+def _folder(tmp_path, n: int = 2):
+    for i in range(n):
+        PIL.Image.fromarray(np.full((40, 60, 3), 50 * i, dtype=np.uint8)).save(tmp_path / f"im{i}.png")
+        doc = Document(f"im{i}.png", 40, 60, shapes=[Shape("cell", [[1, 1], [20, 1], [20, 20 + i]])])
+        save_document(doc, tmp_path / f"im{i}.json")
+    return tmp_path
+
+
+@pytest.fixture
+def slow_reads(monkeypatch):
+    """Every image counts as big, and reading one takes a while on whichever thread does it."""
+    threads: list[threading.Thread] = []
+    real = open_loader.read_image
+
+    def slow(path):
+        threads.append(threading.current_thread())
+        time.sleep(0.3)
+        return real(path)
+
+    monkeypatch.setattr(session_module, "ASYNC_PIXELS", 10)
+    monkeypatch.setattr(open_loader, "read_image", slow)
+    return threads
+
+
+def test_big_image_is_read_off_the_gui_thread_and_the_loop_keeps_running(qtbot, tmp_path, slow_reads) -> None:
+    session = Session(autosave=False)
+    ticks: list[float] = []
+    with qtbot.waitSignal(session.image_loaded, timeout=5000) as loaded:
+        t = time.perf_counter()
+        session.open_folder(_folder(tmp_path))
+        assert time.perf_counter() - t < 0.25  # open_folder returned before the 0.3 s read
+        assert session.loading() and session.current is None
+        while session.loading():
+            ticks.append(time.perf_counter())
+            qtbot.wait(5)
+    current = loaded.args[0]
+    assert current.index == 0 and current.error is None and current.display.shape == (40, 60, 3)
+    assert len(current.document.shapes) == 1
+    assert slow_reads and slow_reads[0] is not threading.main_thread()
+    assert len(ticks) > 5  # the event loop ran while the image was read
+    session._loader.wait()
+
+
+def test_a_newer_open_drops_the_one_on_its_way(qtbot, tmp_path, slow_reads) -> None:
+    session = Session(autosave=False)
+    shown: list[int] = []
+    session.image_loaded.connect(lambda current: shown.append(current.index))
+    session.open_folder(_folder(tmp_path))
+    assert session.go_to(1)  # before image 0 arrived
+    qtbot.waitUntil(lambda: not session.loading(), timeout=5000)
+    session._loader.wait()
+    qtbot.wait(50)
+    assert shown == [1] and session.index == 1
+    np.testing.assert_array_equal(session.current.display, np.full((40, 60, 3), 50, dtype=np.uint8))
+
+
+def test_a_read_error_in_the_background_is_shown_as_the_image_error(qtbot, tmp_path, slow_reads) -> None:
+    folder = _folder(tmp_path, 1)
+    (folder / "im0.json").write_text('{"shapes": [', encoding="utf-8")
+    session = Session(autosave=False)
+    with qtbot.waitSignal(session.image_loaded, timeout=5000) as loaded:
+        session.open_folder(folder)
+    assert loaded.args[0].document is None and "im0.json" in loaded.args[0].error
+    session._loader.wait()
+
+
+def test_opening_a_json_file_parses_it_once(qtbot, tmp_path, monkeypatch) -> None:
+    folder = _folder(tmp_path, 1)
+    calls: list[str] = []
+    real = _labelme_json.parse_json_file
+    monkeypatch.setattr(_labelme_json, "parse_json_file", lambda path: calls.append(str(path)) or real(path))
+    parsed.forget()
+    session = Session(autosave=False)
+    assert session.open_path(folder / "im0.json")
+    assert session.current is not None and len(session.current.document.shapes) == 1
+    assert calls == [str(folder / "im0.json")]
