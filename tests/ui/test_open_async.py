@@ -13,7 +13,8 @@ from segdesk.core import _labelme_json, parsed
 from segdesk.core.document import Document
 from segdesk.core.labelme_io import save_document
 from segdesk.core.shapes import Shape
-from segdesk.ui import open_loader, session as session_module
+from segdesk.ui import open_loader
+from segdesk.ui import session as session_module
 from segdesk.ui.session import Session
 
 
