@@ -20,6 +20,8 @@ from segdesk.core.image_io import read_image
 
 #: Images with more pixels than this (by their header) are read off the GUI thread.
 ASYNC_PIXELS = 2_000_000
+#: Annotation files bigger than this are parsed off the GUI thread when opened by name.
+ASYNC_JSON_BYTES = 1_000_000
 
 
 @dataclass
@@ -36,6 +38,7 @@ class OpenLoader(QObject):
     """Reads one (annotation, image) pair at a time in the background; the newest request wins."""
 
     loaded = Signal(object)  # OpenResult, on the GUI thread
+    json_read = Signal(object, object)  # Path, Document or the exception, on the GUI thread
     _part = Signal(int, str, object)  # token, "document" / "image", value or exception
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -68,21 +71,33 @@ class OpenLoader(QObject):
         self.pool.start(lambda: self._run(token, "image", lambda: read_image(image_path)))
         self.pool.start(lambda: self._run(token, "document", load_document))
 
+    def read_json(self, path: Path, peek: Any) -> None:
+        """Parse ``path`` with ``peek(path)`` in the background; ``json_read`` reports it."""
+        self.cancel()
+        token = self._token
+        self._pending = OpenResult(token=token, index=-1)
+        self._parts = set()
+        self.pool.start(lambda: self._run(token, "json", lambda: peek(path), path))
+
     def wait(self, msecs: int = -1) -> bool:
         """Wait for the pool threads (closing the window, tests)."""
         return self.pool.waitForDone(msecs)
 
-    def _run(self, token: int, part: str, fn: Any) -> None:
+    def _run(self, token: int, part: str, fn: Any, path: Path | None = None) -> None:
         try:
             value = fn()
         except Exception as exc:  # reported to the GUI thread, never lost
             value = exc
-        self._part.emit(token, part, value)
+        self._part.emit(token, part, value if path is None else (path, value))
 
-    def _on_part(self, token: int, part: str, value: object) -> None:
+    def _on_part(self, token: int, part: str, value: Any) -> None:
         pending = self._pending
         if pending is None or token != pending.token:
             return  # stale: a newer open (or another folder) replaced it
+        if part == "json":
+            self._pending = None
+            self.json_read.emit(*value)
+            return
         setattr(pending, part, value)
         self._parts.add(part)
         if self._parts == {"document", "image"}:

@@ -20,7 +20,7 @@ from segdesk.core.document import Document
 from segdesk.core.errors import SegdeskError
 from segdesk.core.image_io import read_image
 from segdesk.core.project import Project
-from segdesk.ui.open_loader import ASYNC_PIXELS, OpenLoader, OpenResult
+from segdesk.ui.open_loader import ASYNC_JSON_BYTES, ASYNC_PIXELS, OpenLoader, OpenResult
 
 #: QImage (and QPixmap) cannot hold an image wider or taller than this.
 QT_MAX_SIDE = 32767
@@ -84,6 +84,7 @@ class Session(QObject):
         self._scan_timer.timeout.connect(self._scan_statuses)
         self._loader = OpenLoader(self)
         self._loader.loaded.connect(self._on_loaded)
+        self._loader.json_read.connect(self._on_json_read)
         self.undo_stack.cleanChanged.connect(lambda clean: self.dirty_changed.emit(not clean))
         self.undo_stack.indexChanged.connect(self._on_edit)
 
@@ -195,10 +196,34 @@ class Session(QObject):
             return False
         image = path
         if path.suffix.lower() == ".json":
+            if path.stat().st_size > ASYNC_JSON_BYTES:
+                # Big: parsed on a pool thread (kept for the load that follows); opens when read.
+                from segdesk.core.parsed import peek_document
+
+                self._loader.read_json(path, peek_document)
+                return True
             found = self._image_of_json(path)
             if found is None:
                 return False
             image = found
+        return self._open_image(image)
+
+    def _on_json_read(self, json_path: Path, document: Any) -> None:
+        from segdesk.core.labelme_io import resolve_image_path
+
+        if isinstance(document, (SegdeskError, OSError)):
+            self.failed.emit(str(document))
+            return
+        if isinstance(document, Exception):
+            raise document
+        image = resolve_image_path(document, json_path=json_path)
+        if image is None:
+            self.failed.emit(f"{json_path}: imagePath: {document.image_path!r} does not exist")
+            return
+        self._open_image(image)
+
+    def _open_image(self, image: Path) -> bool:
+        """Open ``image``'s folder at that image."""
         if not self.open_folder(image.parent, select=None):
             return False
         for i, entry in enumerate(self.entries):

@@ -94,3 +94,37 @@ def test_opening_a_json_file_parses_it_once(qtbot, tmp_path, monkeypatch) -> Non
     assert session.open_path(folder / "im0.json")
     assert session.current is not None and len(session.current.document.shapes) == 1
     assert calls == [str(folder / "im0.json")]
+
+
+def test_a_big_json_file_is_parsed_off_the_gui_thread_once(qtbot, tmp_path, monkeypatch, slow_reads) -> None:
+    folder = _folder(tmp_path, 2)
+    calls: list[threading.Thread] = []
+    real = _labelme_json.parse_json_file
+
+    def counting(path):
+        calls.append(threading.current_thread())
+        return real(path)
+
+    monkeypatch.setattr(_labelme_json, "parse_json_file", counting)
+    monkeypatch.setattr(session_module, "ASYNC_JSON_BYTES", 10)
+    parsed.forget()
+    session = Session(autosave=False)
+    with qtbot.waitSignal(session.image_loaded, timeout=5000) as loaded:
+        assert session.open_path(folder / "im1.json")
+        assert session.loading() and session.current is None
+    assert loaded.args[0].index == 1 and loaded.args[0].error is None
+    assert loaded.args[0].document.shapes[0].points[2].tolist() == [20, 21]
+    opened = [t for t in calls if t is not threading.main_thread()]
+    assert len(opened) == 1  # im1.json once, on a pool thread (im0.json: its status, on the GUI thread)
+    session._loader.wait()
+
+
+def test_a_big_json_naming_a_missing_image_says_so(qtbot, tmp_path, monkeypatch) -> None:
+    folder = _folder(tmp_path, 1)
+    save_document(Document("gone.png", 40, 60), folder / "other.json")
+    monkeypatch.setattr(session_module, "ASYNC_JSON_BYTES", 10)
+    session = Session(autosave=False)
+    with qtbot.waitSignal(session.failed, timeout=5000) as failed:
+        session.open_path(folder / "other.json")
+    assert "gone.png" in failed.args[0] and "does not exist" in failed.args[0]
+    session._loader.wait()
