@@ -35,32 +35,38 @@ class OpenResult:
 
 
 class OpenLoader(QObject):
-    """Reads one (annotation, image) pair at a time in the background; the newest request wins."""
+    """Reads one (annotation, image) pair at a time in the background; the newest request wins.
+
+    Opening a JSON file by name first needs its imagePath; meanwhile the image beside it with the same
+    name (where the imagePath almost always points) is decoded already, and used when it is the one.
+    """
 
     loaded = Signal(object)  # OpenResult, on the GUI thread
     json_read = Signal(object, object)  # Path, Document or the exception, on the GUI thread
-    _part = Signal(int, str, object)  # token, "document" / "image", value or exception
+    _part = Signal(int, str, object)  # token, "document" / "image" / "json" / "prefetch", value
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._token = 0
         self._pending: OpenResult | None = None
         self._parts: set[str] = set()
+        self._prefetch: tuple[Path, tuple[int, int]] | None = None
+        self._prefetch_token = 0
+        self._prefetched: Any = _MISSING
+        self._await_prefetch = False
         self._part.connect(self._on_part)  # queued: emitted from pool threads
         self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(2)
+        self.pool.setMaxThreadCount(3)
 
     def busy(self) -> bool:
         """An open is on its way."""
         return self._pending is not None
 
-    def pending_index(self) -> int | None:
-        return None if self._pending is None else self._pending.index
-
     def cancel(self) -> None:
         """Forget the open on its way (its results will be dropped)."""
         self._token += 1
         self._pending = None
+        self._await_prefetch = False
 
     def start(self, index: int, load_document: Any, image_path: Path) -> None:
         """Read ``load_document()`` and ``image_path`` in the background for entry ``index``."""
@@ -68,16 +74,37 @@ class OpenLoader(QObject):
         token = self._token
         self._pending = OpenResult(token=token, index=index)
         self._parts = set()
-        self.pool.start(lambda: self._run(token, "image", lambda: read_image(image_path)))
+        if self._prefetch is not None and self._prefetch == (image_path, _stamp(image_path)):
+            self._prefetch = None
+            if self._prefetched is _MISSING:
+                self._await_prefetch = True  # on its way: it becomes this open's image
+            else:
+                self._pending.image, self._prefetched = self._prefetched, _MISSING
+                self._parts.add("image")
+        else:
+            self._drop_prefetch()
+            self.pool.start(lambda: self._run(token, "image", lambda: read_image(image_path)))
         self.pool.start(lambda: self._run(token, "document", load_document))
 
-    def read_json(self, path: Path, peek: Any) -> None:
-        """Parse ``path`` with ``peek(path)`` in the background; ``json_read`` reports it."""
+    def read_json(self, path: Path, peek: Any, *, image_guess: Path | None = None) -> None:
+        """Parse ``path`` with ``peek(path)`` in the background; ``json_read`` reports it.
+
+        ``image_guess`` (the image beside it) is decoded meanwhile for the ``start`` that follows.
+        """
         self.cancel()
         token = self._token
         self._pending = OpenResult(token=token, index=-1)
         self._parts = set()
+        self._drop_prefetch()
+        if image_guess is not None and image_guess.is_file():
+            self._prefetch = (image_guess, _stamp(image_guess))
+            ptoken = self._prefetch_token
+            self.pool.start(lambda: self._run(ptoken, "prefetch", lambda: read_image(image_guess)))
         self.pool.start(lambda: self._run(token, "json", lambda: peek(path), path))
+
+    def _drop_prefetch(self) -> None:
+        self._prefetch_token += 1
+        self._prefetch, self._prefetched, self._await_prefetch = None, _MISSING, False
 
     def wait(self, msecs: int = -1) -> bool:
         """Wait for the pool threads (closing the window, tests)."""
@@ -91,6 +118,15 @@ class OpenLoader(QObject):
         self._part.emit(token, part, value if path is None else (path, value))
 
     def _on_part(self, token: int, part: str, value: Any) -> None:
+        if part == "prefetch":
+            if token != self._prefetch_token:
+                return
+            if self._await_prefetch:
+                self._await_prefetch = False
+                part, token = "image", self._token
+            else:
+                self._prefetched = value
+                return
         pending = self._pending
         if pending is None or token != pending.token:
             return  # stale: a newer open (or another folder) replaced it
@@ -103,3 +139,14 @@ class OpenLoader(QObject):
         if self._parts == {"document", "image"}:
             self._pending = None
             self.loaded.emit(pending)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        st = path.stat()
+    except OSError:
+        return (0, -1)
+    return (st.st_mtime_ns, st.st_size)
+
+
+_MISSING = object()

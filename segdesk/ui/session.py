@@ -18,7 +18,7 @@ from PySide6.QtGui import QImageReader, QUndoStack
 
 from segdesk.core.document import Document
 from segdesk.core.errors import SegdeskError
-from segdesk.core.image_io import read_image
+from segdesk.core.image_io import IMAGE_EXTENSIONS, read_image
 from segdesk.core.project import Project
 from segdesk.ui.open_loader import ASYNC_JSON_BYTES, ASYNC_PIXELS, OpenLoader, OpenResult
 
@@ -200,7 +200,11 @@ class Session(QObject):
                 # Big: parsed on a pool thread (kept for the load that follows); opens when read.
                 from segdesk.core.parsed import peek_document
 
-                self._loader.read_json(path, peek_document)
+                guess = next(
+                    (p for p in path.parent.glob(path.stem + ".*") if p.suffix.lower() in IMAGE_EXTENSIONS),
+                    None,
+                )
+                self._loader.read_json(path, peek_document, image_guess=guess)
                 return True
             found = self._image_of_json(path)
             if found is None:

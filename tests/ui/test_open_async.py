@@ -128,3 +128,31 @@ def test_a_big_json_naming_a_missing_image_says_so(qtbot, tmp_path, monkeypatch)
         session.open_path(folder / "other.json")
     assert "gone.png" in failed.args[0] and "does not exist" in failed.args[0]
     session._loader.wait()
+
+
+def test_the_image_beside_a_big_json_is_decoded_while_it_is_parsed(qtbot, tmp_path, monkeypatch) -> None:
+    folder = _folder(tmp_path, 1)
+    events: list[str] = []
+    real_parse, real_read = _labelme_json.parse_json_file, open_loader.read_image
+
+    def slow_parse(path):
+        value = real_parse(path)
+        time.sleep(0.2)
+        events.append("parsed")
+        return value
+
+    def read(path):
+        events.append("read")
+        return real_read(path)
+
+    monkeypatch.setattr(_labelme_json, "parse_json_file", slow_parse)
+    monkeypatch.setattr(open_loader, "read_image", read)
+    monkeypatch.setattr(session_module, "ASYNC_JSON_BYTES", 10)
+    monkeypatch.setattr(session_module, "ASYNC_PIXELS", 10)
+    parsed.forget()
+    session = Session(autosave=False)
+    with qtbot.waitSignal(session.image_loaded, timeout=5000) as loaded:
+        session.open_path(folder / "im0.json")
+    assert loaded.args[0].error is None and loaded.args[0].display.shape == (40, 60, 3)
+    assert events == ["read", "parsed"]  # decoded during the parse, and only once
+    session._loader.wait()
