@@ -252,7 +252,7 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.canvas)
         if not isinstance(QApplication.focusWidget(), QLineEdit):
             self.canvas.setFocus()  # keys go to the image, not to a list that happened to have it
-        self.canvas.set_image(current.display, raw=current.raw)
+        self.canvas.set_image(current.display, raw=current.raw, pyramid=current.pyramid)
         self.canvas.set_document(current.document)
         for label in self.labels_panel.hidden_labels():
             self.canvas.set_label_visible(label, False)

@@ -17,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from segdesk.core.image_io import read_image
+from segdesk.ui.canvas.layers import make_pyramid
 
 #: Images with more pixels than this (by their header) are read off the GUI thread.
 ASYNC_PIXELS = 2_000_000
@@ -83,7 +84,7 @@ class OpenLoader(QObject):
                 self._parts.add("image")
         else:
             self._drop_prefetch()
-            self.pool.start(lambda: self._run(token, "image", lambda: read_image(image_path)))
+            self.pool.start(lambda: self._run(token, "image", lambda: read_with_pyramid(image_path)))
         self.pool.start(lambda: self._run(token, "document", load_document))
 
     def read_json(self, path: Path, peek: Any, *, image_guess: Path | None = None) -> None:
@@ -99,7 +100,7 @@ class OpenLoader(QObject):
         if image_guess is not None and image_guess.is_file():
             self._prefetch = (image_guess, _stamp(image_guess))
             ptoken = self._prefetch_token
-            self.pool.start(lambda: self._run(ptoken, "prefetch", lambda: read_image(image_guess)))
+            self.pool.start(lambda: self._run(ptoken, "prefetch", lambda: read_with_pyramid(image_guess)))
         self.pool.start(lambda: self._run(token, "json", lambda: peek(path), path))
 
     def _drop_prefetch(self) -> None:
@@ -139,6 +140,21 @@ class OpenLoader(QObject):
         if self._parts == {"document", "image"}:
             self._pending = None
             self.loaded.emit(pending)
+
+
+@dataclass
+class PyramidImage:
+    """A read image (``LoadedImage``'s fields) with its display pyramid."""
+
+    data: Any
+    display: Any
+    pyramid: list
+
+
+def read_with_pyramid(path: Path) -> PyramidImage:
+    """``read_image`` plus ``make_pyramid`` of its display version, on the calling (pool) thread."""
+    loaded = read_image(path)
+    return PyramidImage(data=loaded.data, display=loaded.display, pyramid=make_pyramid(loaded.display))
 
 
 def _stamp(path: Path) -> tuple[int, int]:

@@ -43,6 +43,7 @@ class CurrentImage:
     display: Any = None  # uint8 HxWx3 RGB
     raw: Any = None  # original values for the status bar
     error: str | None = None
+    pyramid: Any = None  # halvings of ``display`` made off the GUI thread (big images), or None
 
 
 def _header_size(path: Path) -> tuple[int, int] | None:
@@ -351,6 +352,7 @@ class Session(QObject):
                     raise part
             current.document = document
             current.display, current.raw = image.display, image.data
+            current.pyramid = getattr(image, "pyramid", None)
             height, width = current.display.shape[:2]
             if max(height, width) > QT_MAX_SIDE:
                 raise SegdeskError(f"{current.image_path}: {width} x {height} pixels cannot be displayed")

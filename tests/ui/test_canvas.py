@@ -557,3 +557,25 @@ def test_vertex_of_the_topmost_shape_wins(canvas) -> None:
     drag(canvas, [(150, 150), (140, 140)])
     np.testing.assert_array_equal(shapes(canvas)[0].points, square().points)
     np.testing.assert_allclose(shapes(canvas)[1].points[0], (140, 140), atol=1.0)
+
+
+def test_a_pyramid_made_beforehand_paints_as_the_tiles_own(qtbot) -> None:
+    from segdesk.ui.canvas.layers import make_pyramid
+
+    yy, xx = np.mgrid[0:2600, 0:4100]
+    rgb = np.stack([(xx // 7) % 256, (yy // 5) % 256, ((xx + yy) // 11) % 256], axis=-1).astype(np.uint8)
+    pyramid = make_pyramid(rgb)
+    assert [p.shape[:2] for p in pyramid[:2]] == [(1300, 2050), (650, 1025)]
+    grabs = []
+    for levels in (None, pyramid):
+        view = CanvasView()
+        qtbot.addWidget(view)
+        view.resize(600, 400)
+        view.show()
+        qtbot.waitExposed(view)
+        view.set_image(rgb, pyramid=levels)
+        view.set_document(Document("a.png", 2600, 4100))
+        QApplication.processEvents()
+        view.viewport().repaint()
+        grabs.append(qimage_to_rgb(view.viewport().grab().toImage()).astype(int))
+    assert np.abs(grabs[0] - grabs[1]).mean() < 1.0

@@ -40,6 +40,21 @@ def _device_origin(transform: QTransform) -> tuple[int, int]:
     return round(transform.dx()), round(transform.dy())
 
 
+def make_pyramid(rgb: np.ndarray, *, smallest: int = 256) -> list[np.ndarray]:
+    """Halvings (INTER_AREA) of the whole image, level 1 first, down to ``smallest`` pixels a side.
+
+    Thread-safe (numpy and OpenCV only, which release the GIL): the open loader makes it beside the
+    decode, so the first paint of a huge image only resizes small levels.
+    """
+    levels: list[np.ndarray] = []
+    prev = rgb
+    while min(prev.shape[:2]) // 2 >= smallest:
+        size = (prev.shape[1] // 2, prev.shape[0] // 2)
+        prev = cv2.resize(np.ascontiguousarray(prev), size, interpolation=cv2.INTER_AREA)
+        levels.append(prev)
+    return levels
+
+
 def view_lut(brightness: float, contrast: float, mean: float) -> np.ndarray | None:
     """A 256-entry uint8 table: brightness and contrast factors as Labelme applies them (1 = as is).
 
@@ -97,6 +112,10 @@ class ImageTile(QGraphicsItem):
         while len(self._levels) <= k:
             if not self._levels:
                 self._levels.append(self._pixels())
+                continue
+            made = self.layer.pyramid_crop(len(self._levels), self.x0, self.y0, self.w, self.h)
+            if made is not None:
+                self._levels.append(made)
                 continue
             prev = self._levels[-1]
             size = (max(1, prev.shape[1] // 2), max(1, prev.shape[0] // 2))
@@ -158,6 +177,7 @@ class ImageLayer:
         self.lut: np.ndarray | None = None
         self.tiles: list[ImageTile] = []
         self._pending: dict[ImageTile, float] = {}
+        self.pyramid: list[np.ndarray] = []
         self._timer = QTimer()
         self._timer.setSingleShot(True)
         self._timer.setInterval(IMAGE_REFINE_MS)
@@ -182,7 +202,21 @@ class ImageLayer:
                 tile.scaled_pixmap(scale)
                 tile.update()
 
-    def set_image(self, rgb: np.ndarray) -> None:
+    def pyramid_crop(self, k: int, x0: int, y0: int, w: int, h: int) -> np.ndarray | None:
+        """This tile's part of pyramid level ``k`` when it was made beforehand (LUT applied)."""
+        if not 0 < k <= len(self.pyramid):
+            return None
+        level = self.pyramid[k - 1]
+        crop = level[y0 >> k : (y0 + h) >> k, x0 >> k : (x0 + w) >> k]
+        if crop.size == 0:
+            return None
+        if self.lut is not None:
+            crop = cv2.LUT(np.ascontiguousarray(crop), self.lut)
+        return crop
+
+    def set_image(self, rgb: np.ndarray, pyramid: list[np.ndarray] | None = None) -> None:
+        """Show ``rgb``; ``pyramid`` (``make_pyramid(rgb)``, made off the GUI thread) saves resizing."""
+        self.pyramid = list(pyramid or [])
         self._pending = {}
         for tile in self.tiles:
             self.scene.removeItem(tile)

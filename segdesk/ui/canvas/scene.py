@@ -49,8 +49,8 @@ class CanvasScene(QGraphicsScene):
         self.selectionChanged.connect(self.sync_overview)
 
     # --- image --------------------------------------------------------------------------------
-    def set_image(self, rgb: np.ndarray) -> None:
-        self.image.set_image(rgb)
+    def set_image(self, rgb: np.ndarray, pyramid: list[np.ndarray] | None = None) -> None:
+        self.image.set_image(rgb, pyramid)
         h, w = rgb.shape[:2]
         self.setSceneRect(QRectF(0, 0, w, h))
         self.overview.set_rect(QRectF(0, 0, w, h))

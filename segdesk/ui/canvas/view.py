@@ -82,13 +82,20 @@ class CanvasView(QGraphicsView):
     def set_undo_stack(self, stack: QUndoStack) -> None:
         self._stack = stack
 
-    def set_image(self, display_rgb: np.ndarray, *, raw: np.ndarray | None = None) -> None:
-        """Show an HxWx3 uint8 image; ``raw`` (original values) feeds the pixel readout."""
+    def set_image(
+        self,
+        display_rgb: np.ndarray,
+        *,
+        raw: np.ndarray | None = None,
+        pyramid: list[np.ndarray] | None = None,
+    ) -> None:
+        """Show an HxWx3 uint8 image; ``raw`` (original values) feeds the pixel readout; ``pyramid``
+        (``layers.make_pyramid``, made off the GUI thread) spares the first paint its resizing."""
         if display_rgb.ndim != 3 or display_rgb.shape[2] != 3 or display_rgb.dtype != np.uint8:
             raise ValueError(f"expected an HxWx3 uint8 image, got {display_rgb.dtype} {display_rgb.shape}")
         self._tool.cancel()
         self._raw = raw if raw is not None else display_rgb
-        self.scene_.set_image(display_rgb)
+        self.scene_.set_image(display_rgb, pyramid)
         self.fit_window()
 
     def set_document(self, document: Document) -> None:
