@@ -71,6 +71,8 @@ class StyleCache:
     def __init__(self) -> None:
         self.fill_opacity = 0.3
         self.label_order: list[str] | None = None
+        #: Width of the hit band around outlines, in scene units at the current zoom (the scene sets it).
+        self.pick_band = PICK_PX
         self._styles: dict[str, LabelStyle] = {}
         self.handle_pen = _cosmetic(QColor(255, 255, 255), 1.0)
         self.handle_brush = QBrush(QColor(0, 120, 255))
@@ -201,8 +203,9 @@ class ShapeItem(QGraphicsItem):
 
     def shape(self) -> QPainterPath:
         """Hit area: the filled area of closed shapes, a band around lines and points."""
+        band_px = min(self.pad, self.styles.pick_band)  # the zoom's band, within the bounds
         stroker = QPainterPathStroker()
-        stroker.setWidth(max(self.pad, 1e-6))
+        stroker.setWidth(max(band_px, 1e-6))
         band = stroker.createStroke(self._path)
         if self.closed:
             filled = QPainterPath(self._path)
@@ -211,7 +214,7 @@ class ShapeItem(QGraphicsItem):
             return filled
         if self.shape_data.shape_type in ("point", "points"):
             for x, y in self.points:
-                band.addEllipse(QPointF(float(x), float(y)), self.pad, self.pad)
+                band.addEllipse(QPointF(float(x), float(y)), band_px, band_px)
         return band
 
     # --- painting -----------------------------------------------------------------------------

@@ -147,10 +147,14 @@ class ImageTile(QGraphicsItem):
             return
         if self._scaled is None or self._scaled[0] != scale:
             if self._scaled is not None or self.layer.refining:
-                # Mid-zoom: the pyramid level just above this size, scaled by the painter; the exact
-                # resize follows once the zoom rests.
+                # Mid-zoom: the last zoom's pixmap (or a small pyramid level) scaled by the painter;
+                # the exact resize follows once the zoom rests.
                 painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
-                painter.drawPixmap(self._rect, *self._level_pixmap(scale))
+                if self._scaled is not None:
+                    old = self._scaled[1]
+                    painter.drawPixmap(self._rect, old, QRectF(0, 0, old.width(), old.height()))
+                else:
+                    painter.drawPixmap(self._rect, *self._level_pixmap(scale))
                 self.layer.refine_later(self, scale)
                 return
         pix = self.scaled_pixmap(scale)
@@ -161,7 +165,8 @@ class ImageTile(QGraphicsItem):
         painter.restore()
 
     def _level_pixmap(self, scale: float) -> tuple[QPixmap, QRectF]:
-        k = max(0, min(int(math.floor(math.log2(1.0 / scale))), 12))
+        # Level 1 at least: converting a full-resolution tile would cost the step what it saves.
+        k = max(1, min(int(math.floor(math.log2(1.0 / scale))), 12))
         pixmap = self._level_pixmaps.get(k)
         if pixmap is None:
             pixmap = self._level_pixmaps[k] = QPixmap.fromImage(rgb_to_qimage(self._level(k)))
@@ -181,7 +186,7 @@ class ImageLayer:
         self._timer = QTimer()
         self._timer.setSingleShot(True)
         self._timer.setInterval(IMAGE_REFINE_MS)
-        self._timer.timeout.connect(self.finish_refining)
+        self._timer.timeout.connect(self._refine_some)
         self._mean = 128.0
         self._adjust = (1.0, 1.0)
 
@@ -192,15 +197,24 @@ class ImageLayer:
 
     def refine_later(self, tile: ImageTile, scale: float) -> None:
         """Resize ``tile`` exactly for ``scale`` once the zoom has rested for a moment."""
-        self._pending[tile] = scale
-        self._timer.start()
+        if self._pending.get(tile) != scale:  # a new zoom step: wait for the zoom to rest again
+            self._pending[tile] = scale
+            self._timer.start(IMAGE_REFINE_MS)
 
-    def finish_refining(self) -> None:
-        pending, self._pending = self._pending, {}
-        for tile, scale in pending.items():
+    def finish_refining(self, budget_s: float = 1e9) -> None:
+        """Make the exact pixmaps of tiles waiting for one (for ``budget_s``, then go on later)."""
+        deadline = time.perf_counter() + budget_s
+        while self._pending and time.perf_counter() < deadline:
+            tile = next(iter(self._pending))
+            scale = self._pending.pop(tile)
             if tile.scene() is not None:
                 tile.scaled_pixmap(scale)
                 tile.update()
+        if self._pending:
+            self._timer.start(0)
+
+    def _refine_some(self) -> None:
+        self.finish_refining(REFINE_SLICE_S)
 
     def pyramid_crop(self, k: int, x0: int, y0: int, w: int, h: int) -> np.ndarray | None:
         """This tile's part of pyramid level ``k`` when it was made beforehand (LUT applied)."""

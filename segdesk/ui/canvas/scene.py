@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainterPath
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 
@@ -25,6 +25,8 @@ from segdesk.ui.convert import points_to_paths
 
 #: With more shapes than this the overview layer is used at any zoom.
 MANY_SHAPES = 300
+#: Shapes drawn by the overview get their new bounds this long after the last zoom step.
+PAD_DELAY_MS = 150
 
 
 class CanvasScene(QGraphicsScene):
@@ -47,6 +49,10 @@ class CanvasScene(QGraphicsScene):
         self.hidden_labels: set[str] = set()
         self.shapes_visible = True
         self.selectionChanged.connect(self.sync_overview)
+        self._pad_timer = QTimer(self)
+        self._pad_timer.setSingleShot(True)
+        self._pad_timer.setInterval(PAD_DELAY_MS)
+        self._pad_timer.timeout.connect(self._sync_pads)
 
     # --- image --------------------------------------------------------------------------------
     def set_image(self, rgb: np.ndarray, pyramid: list[np.ndarray] | None = None) -> None:
@@ -61,11 +67,21 @@ class CanvasScene(QGraphicsScene):
         """Adapt to the view's zoom: item bounds padding and whether the overview image is used."""
         self.view_scale = scale
         pad = PICK_PX * 2.0 ** math.ceil(math.log2(1.0 / max(scale, 1e-6)))
+        self.styles.pick_band = pad
         if pad != self.pad:
             self.pad = pad
+            # New bounds re-index every item (tens of ms at 2,000 shapes). Shapes that paint
+            # themselves need them now; those the overview draws only for picking, once the zoom
+            # rests (a burst of wheel steps re-indexes once).
             for item in self.shape_items:
-                item.set_pad(pad)
+                if not item.in_overview:
+                    item.set_pad(pad)
+            self._pad_timer.start()
         self.sync_overview()
+
+    def _sync_pads(self) -> None:
+        for item in self.shape_items:
+            item.set_pad(self.pad)
 
     def _overview_wanted(self, count: int | None = None) -> bool:
         count = len(self.shape_items) if count is None else count
@@ -87,6 +103,8 @@ class CanvasScene(QGraphicsScene):
         """Hand one shape to the overview, or back to itself while selected or hovered."""
         want = self.overview_active and not item.isSelected() and item.hover_vertex is None
         if item.index >= 0 and item.in_overview != want:
+            if not want:
+                item.set_pad(self.pad)
             item.in_overview = want
             item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents, want)
             self.overview.mark_dirty(item.sceneBoundingRect())
