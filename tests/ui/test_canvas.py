@@ -579,3 +579,22 @@ def test_a_pyramid_made_beforehand_paints_as_the_tiles_own(qtbot) -> None:
         view.viewport().repaint()
         grabs.append(qimage_to_rgb(view.viewport().grab().toImage()).astype(int))
     assert np.abs(grabs[0] - grabs[1]).mean() < 1.0
+
+
+def test_a_zoom_step_shows_the_last_zoom_scaled_then_renders_sharp_in_slices(canvas, qtbot) -> None:
+    grid = [square(10 + 9 * (i % 30), 10 + 9 * (i // 30), 6, label=f"c{i % 3}") for i in range(30 * 14)]
+    set_shapes(canvas, grid)
+    overview = canvas.scene_.overview
+    grab(canvas)
+    assert overview.tile_count() > 0 and not overview.refining()
+    canvas.zoom_by(1.2)
+    stand_in = grab(canvas)
+    assert overview.refining()  # nothing rendered at the new zoom during the step itself
+    x, y = grid[40].points[0]
+    assert pixel_at(canvas, stand_in, x + 3, y) != (128, 128, 128)  # the shapes are there, scaled
+    qtbot.waitUntil(lambda: not overview.refining() and not canvas.scene_.image.refining, timeout=5000)
+    sharp = grab(canvas)
+    overview.invalidate_all()
+    canvas.scene_.image.finish_refining()
+    fresh = grab(canvas)
+    assert qimage_to_rgb(sharp).tolist() == qimage_to_rgb(fresh).tolist()
