@@ -111,7 +111,10 @@ def _label_names(folder: Path) -> set[str] | None:
 
 def _image_problems(document: Document, path: Path) -> list[Problem]:
     problems: list[Problem] = []
-    image = resolve_image_path(document)
+    try:
+        image = resolve_image_path(document, allow_outside=False)
+    except AnnotationReadError as exc:
+        return [Problem(path, exc.place, exc.detail)]
     if image is not None:
         try:
             check_image_size(document, image_size(image))

@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import weakref
 from dataclasses import dataclass
-from pathlib import Path, PureWindowsPath
+from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 import numpy as np
@@ -36,14 +36,8 @@ from segdesk.core import _labelme_shapes as _shp
 from segdesk.core.atomic import atomic_write_bytes
 from segdesk.core.document import LABELME_FILE_KEYS, LABELME_VERSION, Document
 from segdesk.core.errors import AnnotationReadError, AnnotationWriteError, ImageReadError
-from segdesk.core.image_io import (
-    LoadedImage,
-    decode_image_data,
-    embedded_image_size,
-    encode_image_data,
-    image_size,
-    read_image,
-)
+from segdesk.core.image_io import LoadedImage, embedded_image_size, encode_image_data, image_size
+from segdesk.core.image_source import image_file_for, load_image
 from segdesk.core.shapes import SEGDESK_KEY, Shape
 
 ImageDataMode = Literal["keep", "embed", "strip"]
@@ -241,48 +235,27 @@ _ORIGINS: weakref.WeakKeyDictionary[Shape, _Origin] = weakref.WeakKeyDictionary(
 
 
 def resolve_image_path(
-    document: Document, *, json_path: str | Path | None = None, must_exist: bool = True
+    document: Document,
+    *,
+    json_path: str | Path | None = None,
+    must_exist: bool = True,
+    allow_outside: bool = True,
 ) -> Path | None:
-    """The image file of a document: ``imagePath`` relative to the JSON file's folder.
-
-    Windows separators are accepted. When the path does not exist, an image of the same name beside
-    the JSON file is used (a project moved between machines). Returns None when there is no such
-    file (or, with ``must_exist=False``, the path as written when nothing exists).
+    """The image file of a document by the one rule of ``image_source`` (the image beside the JSON
+    wins; else ``imagePath``, outside the JSON's folder only with ``allow_outside``; else the file of
+    that name beside the JSON). None when there is no such file (with ``must_exist=False``, the path
+    as written). Raises AnnotationReadError for a path the system refuses (too long, NUL).
     """
-    if not document.image_path:
-        return None
-    where = json_path if json_path is not None else document.path
-    folder = Path(where).parent if where is not None else None
-    written = (
-        PureWindowsPath(document.image_path).as_posix()
-        if "\\" in document.image_path
-        else document.image_path
-    )
-    candidate = Path(written)
-    if not candidate.is_absolute() and folder is not None:
-        candidate = folder / candidate
-    if candidate.is_file():
-        return candidate
-    if folder is not None:
-        beside = folder / PureWindowsPath(written).name
-        if beside.is_file():
-            return beside
-    return None if must_exist else candidate
+    return image_file_for(document, json_path, allow_outside=allow_outside, must_exist=must_exist)
 
 
 def load_image_for(document: Document) -> LoadedImage:
     """The document's image: the file when it exists, else the embedded ``imageData``.
 
-    Raises ImageReadError when neither is available or readable.
+    For a file the person opened: ``imagePath`` may lead outside the JSON's folder. Raises
+    ImageReadError when neither is available or readable.
     """
-    path = resolve_image_path(document)
-    if path is not None:
-        return read_image(path)
-    if document.image_data:
-        return decode_image_data(document.image_data, source=document.path)
-    raise ImageReadError(
-        document.path, "imagePath", f"image not found: {document.image_path!r} (and no imageData embedded)"
-    )
+    return load_image(document, allow_outside=True)
 
 
 def check_image_size(document: Document, image_shape: tuple[int, ...]) -> None:
@@ -304,7 +277,7 @@ def _image_size_for(document: Document, *, strict: bool) -> tuple[int, int] | No
     A damaged embedded image is the JSON file's fault and raises AnnotationReadError; a damaged
     image file raises ImageReadError only when ``strict``.
     """
-    path = resolve_image_path(document)
+    path = resolve_image_path(document, allow_outside=False)
     if path is not None:
         try:
             return image_size(path)
