@@ -26,6 +26,7 @@ import numpy as np
 import PIL.Image
 
 from segdesk.core.errors import ImageReadError
+from segdesk.core.pixel_limit import check_pixels, too_large_message
 
 #: Image file extensions segdesk opens (lower case, with the dot).
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -117,9 +118,13 @@ def image_size(path: str | Path) -> tuple[int, int]:
             with PIL.Image.open(path) as im:
                 width, height = im.size  # a TIFF's size is already upright
                 orientation = _orientation(im, allow_load=False)
+    except PIL.Image.DecompressionBombError as exc:
+        raise ImageReadError(path, None, too_large_message()) from exc
     except Exception:
-        # Pillow cannot read the header (float colour TIFF, ...): decode it fully instead.
+        # Pillow cannot read the header (float colour TIFF, ...): decode it fully instead (OpenCV,
+        # within the pixel limit).
         return read_image(path).shape
+    check_pixels(width, height, path)
     if orientation in (5, 6, 7, 8):
         width, height = height, width
     return (height, width)
@@ -133,10 +138,13 @@ def embedded_image_size(image_data: str | bytes, *, source: str | Path | None = 
             warnings.simplefilter("ignore")
             with PIL.Image.open(io.BytesIO(raw)) as im:
                 width, height = im.size
-        return (height, width)
+    except PIL.Image.DecompressionBombError as exc:
+        raise ImageReadError(source, "imageData", too_large_message()) from exc
     except Exception:
         data = decode_image_bytes(raw, source=source, place="imageData", orient=False)
         return (int(data.shape[0]), int(data.shape[1]))
+    check_pixels(width, height, source, "imageData")
+    return (height, width)
 
 
 def decode_image_bytes(
@@ -156,6 +164,7 @@ def decode_image_bytes(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with PIL.Image.open(io.BytesIO(raw)) as im:
+                check_pixels(*im.size, source, place)  # before any pixel is decoded
                 truncates = _pil_truncates(im)  # before load(), which clears the tile list
                 tiff_orientation = _tiff_orientation(im)  # Pillow applies it in load() and drops the tag
                 im.load()
@@ -164,6 +173,10 @@ def decode_image_bytes(
                     data = _pil_to_array(im)
                 elif orient and tiff_orientation:
                     orientation = tiff_orientation
+    except ImageReadError:
+        raise
+    except PIL.Image.DecompressionBombError as exc:
+        raise ImageReadError(source, place, too_large_message()) from exc
     except Exception as exc:  # Pillow raises many types for bad data; OpenCV gets a chance next
         pil_error = exc
     if data is None:
