@@ -32,6 +32,7 @@ from safetensors.torch import save as st_save
 import segdesk
 from segdesk.core.atomic import fsync_folder
 from segdesk.core.errors import ModelError
+from segdesk.ml.checkpoint_check import check_architecture, check_tensor_shapes, tensor_shapes_of_file
 from segdesk.ml.checkpoint_file import (
     FORMAT,
     FORMAT_VERSION,
@@ -167,6 +168,7 @@ def load_checkpoint(
     """
     path = resolve_checkpoint(path)
     meta = read_meta(path)
+    check_architecture(meta.get("config"), path)  # bounded before anything is built
     config = UNetConfig.from_dict(meta.get("config"), source=str(path))
     classes = meta.get("classes")
     if not isinstance(classes, list) or len(classes) != config.num_classes:
@@ -174,6 +176,9 @@ def load_checkpoint(
     if expect_classes is not None and list(expect_classes) != classes:
         raise ModelError(path, "classes", f"model predicts {classes}, expected {list(expect_classes)}")
     check_normalization(meta.get("normalization"), source=path)
+    with torch.device("meta"):  # shapes only: no memory for the weights
+        needed = {k: tuple(v.shape) for k, v in UNet(config).state_dict().items()}
+    check_tensor_shapes(tensor_shapes_of_file(path), needed, path)
     try:
         state = st_load(path.read_bytes())
     except (SafetensorError, OSError, ValueError) as exc:
