@@ -207,6 +207,9 @@ def load_checkpoint(
     return model, meta
 
 
+_POINTER_MAX_BYTES = 64  # "v123\n"; anything longer is not segdesk's pointer
+
+
 class ModelStore:
     """Model versions of a project: ``<root>/.segdesk/models/v<N>/model.safetensors`` + ``current``."""
 
@@ -233,13 +236,23 @@ class ModelStore:
 
     def current(self) -> str | None:
         """The current version, or None when none was made current."""
+        if self.pointer.is_symlink():  # never echo (or read) what a link points at
+            raise ModelError(
+                self.pointer,
+                None,
+                "is a symbolic link, not segdesk's pointer file; remove it and choose the model again",
+            )
         try:
-            name = self.pointer.read_text(encoding="utf-8").strip()
+            with open(self.pointer, "rb") as handle:
+                raw = handle.read(_POINTER_MAX_BYTES + 1)
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise ModelError(self.pointer, None, f"cannot read: {exc}") from exc
-        if not _VERSION_RE.match(name) or not self.path(name).is_file():
+            raise ModelError(self.pointer, None, f"cannot read: {exc.strerror or exc}") from exc
+        name = raw.decode("utf-8", "replace").strip()
+        if len(raw) > _POINTER_MAX_BYTES or not _VERSION_RE.match(name):
+            raise ModelError(self.pointer, None, "does not hold a model version name (v1, v2, ...)")
+        if not self.path(name).is_file():
             raise ModelError(self.pointer, None, f"points to {name!r}, which is not a saved version")
         return name
 

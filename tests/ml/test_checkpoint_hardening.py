@@ -116,3 +116,27 @@ def test_parameter_count_matches_the_model() -> None:
 def test_a_good_checkpoint_still_loads(tmp_path: Path) -> None:
     model, meta = load_checkpoint(_saved(tmp_path))
     assert meta["classes"] == CLASSES and isinstance(model, UNet)
+
+
+def test_a_symlinked_current_pointer_is_not_echoed(tmp_path: Path) -> None:
+    from segdesk.ml.checkpoint import ModelStore
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("password=hunter2\n")
+    store = ModelStore(tmp_path)
+    store.folder.mkdir(parents=True)
+    store.pointer.symlink_to(secret)
+    with pytest.raises(ModelError, match="symbolic link") as info:
+        store.current()
+    assert "hunter2" not in str(info.value)
+
+
+def test_a_pointer_with_junk_is_not_echoed(tmp_path: Path) -> None:
+    from segdesk.ml.checkpoint import ModelStore
+
+    store = ModelStore(tmp_path)
+    store.folder.mkdir(parents=True)
+    store.pointer.write_text("private notes " * 100)
+    with pytest.raises(ModelError, match="version name") as info:
+        store.current()
+    assert "private" not in str(info.value)
