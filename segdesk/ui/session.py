@@ -225,6 +225,9 @@ class Session(QObject):
             return False
         try:
             project = Project(Path(folder))
+            from segdesk.core.sweep import sweep_stale_temporaries
+
+            sweep_stale_temporaries(project.root)  # only segdesk's own leftovers of killed saves
             entries = list(project.entries())
         except (SegdeskError, OSError) as exc:
             self.failed.emit(str(exc))
