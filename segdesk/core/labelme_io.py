@@ -33,7 +33,9 @@ import numpy as np
 
 from segdesk.core import _labelme_json as _json
 from segdesk.core import _labelme_shapes as _shp
+from segdesk.core import disk_stamps as _stamps
 from segdesk.core.atomic import atomic_write_bytes
+from segdesk.core.disk_stamps import DiskStamp
 from segdesk.core.document import LABELME_FILE_KEYS, LABELME_VERSION, Document
 from segdesk.core.errors import AnnotationReadError, AnnotationWriteError, ImageReadError
 from segdesk.core.image_io import LoadedImage, embedded_image_size, encode_image_data, image_size
@@ -44,6 +46,7 @@ ImageDataMode = Literal["keep", "embed", "strip"]
 IMAGE_DATA_MODES: tuple[str, ...] = ("keep", "embed", "strip")
 
 _MISSING: Any = object()
+_ANY: Any = object()  # save_document without a disk check
 _KNOWN_FILE_KEYS = frozenset(LABELME_FILE_KEYS) | {SEGDESK_KEY}
 
 
@@ -58,9 +61,11 @@ def load_document(path: str | Path, *, check_image: bool = True) -> Document:
     Raises AnnotationReadError naming the file and the place.
     """
     path = Path(path)
-    data = _json.parse_json_file(path)
+    raw, st = _json.read_json_bytes(path)
+    data = _json.parse_json_bytes(path, raw)
     document = document_from_dict(data, source=path)
     document.path = path
+    _stamps.remember(document, _stamps.stamp_of_read(st, raw))
     if check_image:
         size = _image_size_for(document, strict=False)
         if size is not None:
@@ -296,20 +301,33 @@ def _image_size_for(document: Document, *, strict: bool) -> tuple[int, int] | No
 # --- saving ---------------------------------------------------------------------------------------
 
 
-def save_document(document: Document, path: str | Path, *, image_data: ImageDataMode = "keep") -> None:
+def save_document(
+    document: Document,
+    path: str | Path,
+    *,
+    image_data: ImageDataMode = "keep",
+    if_unchanged: DiskStamp | None | object = _ANY,
+) -> None:
     """Write a document as Labelme JSON, atomically.
 
     ``image_data``: "keep" writes the document's imageData as it is, "embed" embeds the image file
     (keeping existing data when the file is missing), "strip" writes null. When saved to another
     folder, ``imagePath`` is rewritten to still point at the image. On success the document's
     ``path``, ``image_path`` and ``image_data`` describe the written file.
+    ``if_unchanged``: a stamp (``disk_stamps.stamp_for(document)``, None for "there was no file");
+    when given, FileChangedError is raised, and nothing written, if the file on disk is no longer
+    what it describes (another program saved it).
     Raises AnnotationWriteError naming the file and the place.
     """
     target = Path(path)
+    if if_unchanged is not _ANY:
+        _stamps.check_unchanged(target, if_unchanged)  # type: ignore[arg-type]
     image_path = _image_path_for_target(document, target)
     embedded = _image_data_value(document, image_data, target)
     data = _to_dict(document, image_path=image_path, image_data=embedded, error_path=target)
-    atomic_write_bytes(target, _json.format_document(data, target), error_cls=AnnotationWriteError)
+    raw = _json.format_document(data, target)
+    atomic_write_bytes(target, raw, error_cls=AnnotationWriteError)
+    _stamps.remember(document, _stamps.stamp_of_bytes(target, raw))
     document.path = target
     document.image_path = image_path
     document.image_data = embedded

@@ -156,11 +156,13 @@ class Project:
             image_width=width,
         )
 
-    def save(self, entry: ImageEntry, document: Document, *, image_data: ImageDataMode = "keep") -> None:
-        """Save the annotation beside its image (atomically)."""
+    def save(
+        self, entry: ImageEntry, document: Document, *, image_data: ImageDataMode = "keep", **check: Any
+    ) -> None:
+        """Save the annotation beside its image (atomically); ``if_unchanged=``: see save_document."""
         if not document.image_path:
             document.image_path = _relative_image_path(entry)
-        save_document(document, entry.json_path, image_data=image_data)
+        save_document(document, entry.json_path, image_data=image_data, **check)
         self._info.pop(entry.json_path, None)
 
     def status(self, entry: ImageEntry) -> ImageStatus:

@@ -268,8 +268,12 @@ def _predict_one(
         if project.status(entry) == "reviewed":
             action = ", reviewed: left as it is"
         else:
-            document = replace_proposals(project.load(entry), result.shapes, write)
-            project.save(entry, document)
+            from segdesk.core.disk_stamps import stamp_for
+
+            loaded = project.load(entry)
+            stamp = stamp_for(loaded)  # the file as read, checked again just before the write
+            document = replace_proposals(loaded, result.shapes, write)
+            project.save(entry, document, if_unchanged=stamp)
             action = f", written to {entry.json_path.name}"
     return _summary(image_path.name, result, time.perf_counter() - start, action)
 

@@ -20,6 +20,7 @@ from segdesk.core.document import Document
 from segdesk.core.errors import SegdeskError
 from segdesk.core.image_io import read_image
 from segdesk.core.project import Project
+from segdesk.ui import file_changed
 
 #: QImage (and QPixmap) cannot hold an image wider or taller than this.
 QT_MAX_SIDE = 32767
@@ -73,6 +74,8 @@ class Session(QObject):
         self._session_labels: list[str] = []
         #: Asked when leaving an image with unsaved edits while autosave is off.
         self.ask_unsaved: Callable[[str], UnsavedAnswer] = lambda _name: "save"
+        #: Asked when another program wrote the file since it was loaded: reload / overwrite / cancel.
+        self.ask_changed: Callable[[str], file_changed.ChangedAnswer] = lambda _name: "cancel"
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(AUTOSAVE_DELAY_MS)
@@ -323,10 +326,12 @@ class Session(QObject):
             document.set_status("proposed")
         entry = self.entries[current.index]
         try:
-            self.project.save(entry, document)
+            saved = file_changed.save_checked(self, entry, document)
         except (SegdeskError, OSError) as exc:
             self.failed.emit(str(exc))
             return False
+        if saved != "saved":
+            return saved == "reloaded"
         self.undo_stack.setClean()
         self.entry_status_changed.emit(current.index, self._entry_status(current.index))
         self.saved.emit(Path(entry.json_path))
