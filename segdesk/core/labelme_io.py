@@ -188,7 +188,10 @@ def _read_shape(s: Any, index: int, fail: _Failer, orders: dict[tuple[str, ...],
     if "points" not in s:
         fail(f"{place}.points", "missing")
     points, ints = _shp.read_points(s["points"], f"{place}.points", fail)
+    as_written = points
     shape_type, points = _shp.check_geometry(shape_type, points, f"{place}.points", fail)
+    # Another tool's 4-corner rectangle: written back as it was while nobody moves it.
+    corners = as_written if shape_type == "rectangle" and len(as_written) == 4 else None
     group_id = s.get("group_id")
     if group_id is not None and (isinstance(group_id, bool) or not isinstance(group_id, int)):
         fail(f"{place}.group_id", f"expected a whole number or null, got {_kind(group_id)}")
@@ -215,8 +218,14 @@ def _read_shape(s: Any, index: int, fail: _Failer, orders: dict[tuple[str, ...],
         other={k: v for k, v in s.items() if k in unknown} if unknown else {},
         key_order=orders.setdefault(order, order),
     )
-    if ints or mask is not None:
-        _ORIGINS[shape] = _Origin(ints=ints, mask=mask, mask_b64=mask_b64 if mask is not None else None)
+    if ints or mask is not None or corners is not None:
+        _ORIGINS[shape] = _Origin(
+            ints=ints,
+            mask=mask,
+            mask_b64=mask_b64 if mask is not None else None,
+            corners=corners,
+            box=points.copy() if corners is not None else None,
+        )
     return shape
 
 
@@ -227,6 +236,8 @@ class _Origin:
     ints: bool
     mask: np.ndarray | None
     mask_b64: str | None
+    corners: np.ndarray | None = None  # a 4-corner rectangle's points as the file had them
+    box: np.ndarray | None = None  # ... and the 2-point rectangle segdesk made of them
 
     def __post_init__(self) -> None:
         if self.mask is not None:
@@ -405,6 +416,13 @@ def _shape_to_dict(shape: Shape, index: int, error_path: Path | None) -> dict[st
     place = f"shapes[{index}]"
     origin = _ORIGINS.get(shape)
     shape_type, points = _shp.check_for_write(shape, place, error_path)
+    if (
+        origin is not None
+        and origin.corners is not None
+        and shape_type == "rectangle"
+        and np.array_equal(points, origin.box)
+    ):
+        points = origin.corners  # unedited: the other tool's file stays as it was
     values: dict[str, Any] = {
         "label": shape.label,
         "points": _shp.points_to_json(points, ints=origin is not None and origin.ints),
