@@ -55,7 +55,7 @@ from segdesk.core.export_stage import (
     encode_png,
     jpeg_source,
 )
-from segdesk.core.image_io import read_image
+from segdesk.core.image_source import load_image
 from segdesk.core.label_rules import label_problem
 from segdesk.core.project import ImageEntry, Project
 from segdesk.core.rasterize import IGNORE_LABEL, shapes_to_label
@@ -366,7 +366,9 @@ class _Writer(abc.ABC):
         height, width = document.image_height, document.image_width
         pixels = display = None
         if self.needs_image:
-            loaded = read_image(entry.image_path)
+            loaded = load_image(
+                document, entry.json_path, image_file=entry.image_path
+            )  # file, else imageData
             pixels, display = loaded.data, loaded.display
             height, width = display.shape[:2]
         if height is None or width is None:

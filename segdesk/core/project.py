@@ -20,6 +20,7 @@ from typing import Any
 
 from segdesk.core.atomic import atomic_write_text
 from segdesk.core.document import Document, ImageStatus
+from segdesk.core.embedded_entries import Cache, embedded_image_names
 from segdesk.core.errors import AnnotationReadError, ProjectError
 from segdesk.core.image_io import IMAGE_EXTENSIONS, image_size
 from segdesk.core.labelme_io import ImageDataMode, load_document, resolve_image_path, save_document
@@ -70,6 +71,7 @@ class Project:
         if not self.root.is_dir():
             raise ProjectError(self.root, None, "not a folder")
         self._info: dict[Path, _FileInfo] = {}
+        self._embedded: Cache = {}  # JSON files whose image exists only as imageData
 
     def __repr__(self) -> str:
         return f"Project({str(self.root)!r})"
@@ -85,6 +87,8 @@ class Project:
             ]
         except OSError as exc:
             raise ProjectError(self.root, None, f"cannot list the folder: {exc.strerror or exc}") from exc
+        embedded = embedded_image_names(self.root, {Path(n).stem for n in names}, self._embedded)
+        names += [n for n in embedded if n not in names]
         names.sort(key=natural_key)
         return [ImageEntry(self.root / n, (self.root / n).with_suffix(".json")) for n in names]
 

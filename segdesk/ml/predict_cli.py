@@ -259,7 +259,13 @@ def _predict_one(
 
     start = time.perf_counter()
     image_path = entry.image_path
-    result = propose(predictor, read_image(image_path).data, post=post, tolerance=tolerance, cancel=cancel)
+    if image_path.is_file() or not entry.json_path.is_file():
+        pixels = read_image(image_path).data
+    else:  # a Labelme file whose image is embedded only
+        from segdesk.core.image_source import load_image
+
+        pixels = load_image(project.load(entry), entry.json_path, image_file=image_path).data
+    result = propose(predictor, pixels, post=post, tolerance=tolerance, cancel=cancel)
     action = ""
     if masks_dir is not None:
         write_class_png(result.rasterized(), masks_dir / (image_path.stem + ".png"))

@@ -18,7 +18,7 @@ from PySide6.QtGui import QImageReader, QUndoStack
 
 from segdesk.core.document import Document
 from segdesk.core.errors import SegdeskError
-from segdesk.core.image_io import read_image
+from segdesk.core.image_source import load_image
 from segdesk.core.project import Project
 from segdesk.ui import file_changed
 
@@ -204,7 +204,7 @@ class Session(QObject):
         if not self.open_folder(image.parent, select=None):
             return False
         for i, entry in enumerate(self.entries):
-            if Path(entry.image_path).resolve() == image.resolve():
+            if image.resolve() in (Path(entry.image_path).resolve(), Path(entry.json_path).resolve()):
                 return self.go_to(i)
         self.failed.emit(f"{image}: not an image segdesk can open")
         return self.go_to(0) if self.entries else False
@@ -218,6 +218,8 @@ class Session(QObject):
             self.failed.emit(str(exc))
             return None
         image = resolve_image_path(document, json_path=json_path)
+        if image is None and document.image_data:
+            return json_path  # the image is embedded: the JSON file is the entry
         if image is None:
             self.failed.emit(f"{json_path}: imagePath: {document.image_path!r} does not exist")
         return image
@@ -292,7 +294,8 @@ class Session(QObject):
                     "per side that can be displayed; split it into tiles to annotate it"
                 )
             current.document = self.project.load(entry)  # type: ignore[union-attr]
-            loaded = read_image(current.image_path)
+            # The image file, else the image embedded in the JSON (image_source's rule).
+            loaded = load_image(current.document, entry.json_path, image_file=current.image_path)
             current.display, current.raw = loaded.display, loaded.data
             height, width = current.display.shape[:2]
             if max(height, width) > QT_MAX_SIDE:
