@@ -12,9 +12,13 @@ import sys
 from collections.abc import Callable, Sequence
 
 from segdesk import __version__
+from segdesk.core import pixel_limit
 from segdesk.core.errors import SegdeskError
 
 SUBCOMMANDS = ("train", "predict", "export", "check", "import-masks")
+_PIXELS_OPTION = "--max-image-pixels"
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # as a shell reports a process ended by SIGPIPE
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -70,6 +74,12 @@ def _build_parser(selected: str | None = None) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"segdesk {__version__}")
+    parser.add_argument(
+        _PIXELS_OPTION,
+        metavar="N",
+        help=f"refuse images of more than N pixels (default 2**28; also {pixel_limit.ENV_VAR}); "
+        "may be given anywhere on the line",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("check", help="validate every Labelme JSON in a folder; exit 1 on any problem")
@@ -111,22 +121,77 @@ def _run_app(argv: Sequence[str]) -> int:
     return app_main(list(argv))
 
 
+def _take_pixel_limit(argv: list[str]) -> list[str]:
+    """Apply ``--max-image-pixels N`` (anywhere on the line) and return the other arguments."""
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == _PIXELS_OPTION or arg.startswith(_PIXELS_OPTION + "="):
+            if "=" in arg:
+                value = arg.split("=", 1)[1]
+            elif i + 1 < len(argv):
+                i += 1
+                value = argv[i]
+            else:
+                raise _UsageError(f"{_PIXELS_OPTION}: expected a number of pixels")
+            try:
+                pixel_limit.set_max_image_pixels(pixel_limit.parse_pixels(value))
+            except (argparse.ArgumentTypeError, ValueError) as exc:
+                raise _UsageError(str(exc)) from exc
+        else:
+            rest.append(arg)
+        i += 1
+    return rest
+
+
+class _UsageError(Exception):
+    pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``segdesk`` console script."""
+    """Entry point of the ``segdesk`` console script.
+
+    Ctrl+C anywhere (also while torch loads for the options of ``train``) prints one line and exits
+    130; a closed stdout pipe (``segdesk check DIR | head -1``) exits 141 quietly.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version")):
-        return _run_app(argv)
-    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-    args = _build_parser(argv[0]).parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] = args.handler
+    command = "segdesk"
     try:
-        return handler(args)
-    except SegdeskError as exc:
-        print(f"segdesk {args.command}: {exc}", file=sys.stderr)
-        return 2
+        try:
+            argv = _take_pixel_limit(argv)
+        except _UsageError as exc:
+            print(f"segdesk: {exc}", file=sys.stderr)
+            return 2
+        if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version")):
+            return _run_app(argv)
+        command = f"segdesk {argv[0]}"
+        os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+        args = _build_parser(argv[0]).parse_args(argv)
+        handler: Callable[[argparse.Namespace], int] = args.handler
+        try:
+            code = handler(args)
+        except SegdeskError as exc:
+            print(f"{command}: {exc}", file=sys.stderr)
+            return 2
+        sys.stdout.flush()  # a closed pipe shows here rather than at exit
+        return code
     except KeyboardInterrupt:
-        print(f"segdesk {args.command}: interrupted", file=sys.stderr)
-        return 130
+        print(f"{command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _silence_stdout() -> None:
+    """After EPIPE: point stdout at /dev/null so that Python's flush at exit does not complain."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

@@ -142,6 +142,7 @@ def _check_window(report: Report, state: dict[str, Any]) -> None:
 
 def _check_ml_stack(report: Report, state: dict[str, Any]) -> None:
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # nothing written under the user's cache
     t0 = time.perf_counter()
     import albumentations
     import onnxruntime

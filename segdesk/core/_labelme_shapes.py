@@ -15,6 +15,7 @@ import numpy as np
 import PIL.Image
 
 from segdesk.core.errors import AnnotationWriteError
+from segdesk.core.image_io import pil_message
 from segdesk.core.shapes import LABELME_SHAPE_KEYS, MIN_POINTS, SEGDESK_KEY, SHAPE_TYPES, Shape
 
 KNOWN_SHAPE_KEYS = frozenset(LABELME_SHAPE_KEYS) | {SEGDESK_KEY}
@@ -117,7 +118,7 @@ def read_mask(raw: Any, shape_type: str, place: str, fail: Fail) -> np.ndarray |
     except (binascii.Error, ValueError) as exc:
         fail(place, f"not valid base64: {exc}")
     except Exception as exc:  # Pillow raises many types for damaged images
-        fail(place, f"cannot decode the mask image: {exc}")
+        fail(place, f"cannot decode the mask image: {pil_message(exc)}")
     if array.ndim != 2:
         fail(place, f"expected a single-channel mask image, got shape {array.shape}")
     if array.size == 0:

@@ -20,8 +20,10 @@ from segdesk.core.atomic import is_temp_file
 from segdesk.core.document import Document
 from segdesk.core.errors import AnnotationReadError, ImageReadError, ProjectError
 from segdesk.core.image_io import embedded_image_size, image_size
+from segdesk.core.label_rules import label_problem
 from segdesk.core.labelme_io import check_image_size, load_document, resolve_image_path
 from segdesk.core.project import BACKGROUND_LABEL, LABELS_FILE, Project, natural_key
+from segdesk.core.rasterize import coordinate_problem
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,10 @@ def check_file(path: str | Path, *, label_names: set[str] | None = None) -> list
     except AnnotationReadError as exc:
         return [Problem(path, exc.place, exc.detail)]
     problems = _image_problems(document, path)
+    for i, shape in enumerate(document.shapes):
+        label_issue = label_problem(shape.label)
+        if label_issue is not None:
+            problems.append(Problem(path, f"shapes[{i}].label", f"{shape.label!r}: {label_issue}"))
     if label_names is not None:
         allowed = label_names | {BACKGROUND_LABEL}
         for i, shape in enumerate(document.shapes):
@@ -85,6 +91,7 @@ def check_file(path: str | Path, *, label_names: set[str] | None = None) -> list
                     Problem(path, f"shapes[{i}].label", f"{shape.label!r} is not in {LABELS_FILE}")
                 )
     problems.extend(_mask_problems(document, path))
+    problems.extend(_coordinate_problems(document, path))
     return problems
 
 
@@ -111,7 +118,10 @@ def _label_names(folder: Path) -> set[str] | None:
 
 def _image_problems(document: Document, path: Path) -> list[Problem]:
     problems: list[Problem] = []
-    image = resolve_image_path(document)
+    try:
+        image = resolve_image_path(document, allow_outside=False)
+    except AnnotationReadError as exc:
+        return [Problem(path, exc.place, exc.detail)]
     if image is not None:
         try:
             check_image_size(document, image_size(image))
@@ -128,6 +138,19 @@ def _image_problems(document: Document, path: Path) -> list[Problem]:
             problems.append(Problem(path, exc.place, f"{exc.detail} (imageData)"))
     elif image is None:
         problems.append(Problem(path, "imagePath", f"image not found: {document.image_path!r}"))
+    return problems
+
+
+def _coordinate_problems(document: Document, path: Path) -> list[Problem]:
+    """Coordinates no export can rasterize (a circle around the whole image is fine)."""
+    problems = []
+    for i, shape in enumerate(document.shapes):
+        points = np.asarray(shape.points, dtype=np.float64)
+        if shape.shape_type == "circle" and len(points) == 2:
+            points = points[:1]  # the point on the circle may be far away: the radius is drawn sanely
+        problem = coordinate_problem(points)
+        if problem is not None:
+            problems.append(Problem(path, f"shapes[{i}].points", problem))
     return problems
 
 

@@ -61,7 +61,7 @@ def coco_categories(class_names: Sequence[str]) -> list[dict[str, Any]]:
 def circle_polygon(center: Sequence[float], edge: Sequence[float]) -> list[float]:
     """labelme2coco's polygon for a circle: enough vertices that the chord error is under 1 pixel."""
     (x1, y1), (x2, y2) = center, edge
-    r = float(np.linalg.norm([x2 - x1, y2 - y1]))
+    r = math.hypot(x2 - x1, y2 - y1)
     # labelme2coco: N > pi / arccos(1 - x / r) with x = 1 px; below r = 0.5 arccos is undefined.
     n = 12 if r <= 0.5 else max(int(np.pi / np.arccos(1 - 1 / r)), 12)
     i = np.arange(n)
@@ -157,7 +157,7 @@ def image_annotations(
             continue
         group = [kept[i] for i in indices]
         top, left = box
-        if all(s.shape_type in POLYGON_TYPES and len(s.points) >= _min_points(s) for s in group):
+        if all(s.shape_type in POLYGON_TYPES and len(s.points) >= _min_points(s) and _sane(s) for s in group):
             segmentation: Any = [shape_polygon(s) for s in group]
         else:
             full = np.zeros(image_shape, dtype=bool)
@@ -192,6 +192,18 @@ def _union(
     for (rows, cols), crop in pieces:
         out[rows.start - top : rows.stop - top, cols.start - left : cols.stop - left] |= crop
     return (top, left), out
+
+
+#: A circle's polygon gets ~pi*sqrt(r/2) vertices; beyond this radius (2,200 vertices) it is written
+#: as RLE of its pixels instead (a circle around the whole image, say, through a point at 1e308).
+_MAX_POLYGON_RADIUS = 1e6
+
+
+def _sane(shape: Shape) -> bool:
+    if shape.shape_type != "circle":
+        return True
+    (x1, y1), (x2, y2) = np.asarray(shape.points, dtype=np.float64)[:2]
+    return math.hypot(x2 - x1, y2 - y1) <= _MAX_POLYGON_RADIUS
 
 
 def _min_points(shape: Shape) -> int:

@@ -55,7 +55,8 @@ from segdesk.core.export_stage import (
     encode_png,
     jpeg_source,
 )
-from segdesk.core.image_io import read_image
+from segdesk.core.image_source import load_image
+from segdesk.core.label_rules import label_problem
 from segdesk.core.project import ImageEntry, Project
 from segdesk.core.rasterize import IGNORE_LABEL, shapes_to_label
 from segdesk.core.shapes import Shape
@@ -221,6 +222,14 @@ def _plan(
     if out.resolve() == project.root.resolve():
         raise ExportError(out, None, "the export folder is the project folder; choose another one")
     class_names = project.class_names()
+    for name in class_names:
+        problem = label_problem(name)
+        if problem is not None:
+            raise ExportError(
+                project.root,
+                None,
+                f"label {name!r} cannot be exported ({problem}); `segdesk check` shows the files",
+            )
     notes: list[str] = []
     value = _ignore_value(fmt, ignore_value, len(class_names), notes)
     if fmt == "voc" and len(class_names) > 255:
@@ -357,7 +366,9 @@ class _Writer(abc.ABC):
         height, width = document.image_height, document.image_width
         pixels = display = None
         if self.needs_image:
-            loaded = read_image(entry.image_path)
+            loaded = load_image(
+                document, entry.json_path, image_file=entry.image_path
+            )  # file, else imageData
             pixels, display = loaded.data, loaded.display
             height, width = display.shape[:2]
         if height is None or width is None:

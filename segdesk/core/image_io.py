@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +27,15 @@ import numpy as np
 import PIL.Image
 
 from segdesk.core.errors import ImageReadError
+from segdesk.core.pixel_limit import check_pixels, too_large_message
 
 #: Image file extensions segdesk opens (lower case, with the dot).
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 _EXIF_ORIENTATION_TAG = 0x0112
+#: Formats Pillow decodes completely (16-bit colour PNG aside, which it opens and OpenCV decodes).
+_PIL_DECODES_ALL = {"PNG", "JPEG", "MPO", "BMP", "WEBP", "GIF"}
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 _TO_RGB_MODES = {"CMYK", "YCbCr", "LAB", "HSV", "RGBX"}
 _TO_RGBA_MODES = {"PA", "RGBa", "La"}
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
@@ -117,9 +122,13 @@ def image_size(path: str | Path) -> tuple[int, int]:
             with PIL.Image.open(path) as im:
                 width, height = im.size  # a TIFF's size is already upright
                 orientation = _orientation(im, allow_load=False)
+    except PIL.Image.DecompressionBombError as exc:
+        raise ImageReadError(path, None, too_large_message()) from exc
     except Exception:
-        # Pillow cannot read the header (float colour TIFF, ...): decode it fully instead.
+        # Pillow cannot read the header (float colour TIFF, ...): decode it fully instead (OpenCV,
+        # within the pixel limit).
         return read_image(path).shape
+    check_pixels(width, height, path)
     if orientation in (5, 6, 7, 8):
         width, height = height, width
     return (height, width)
@@ -133,10 +142,13 @@ def embedded_image_size(image_data: str | bytes, *, source: str | Path | None = 
             warnings.simplefilter("ignore")
             with PIL.Image.open(io.BytesIO(raw)) as im:
                 width, height = im.size
-        return (height, width)
+    except PIL.Image.DecompressionBombError as exc:
+        raise ImageReadError(source, "imageData", too_large_message()) from exc
     except Exception:
         data = decode_image_bytes(raw, source=source, place="imageData", orient=False)
         return (int(data.shape[0]), int(data.shape[1]))
+    check_pixels(width, height, source, "imageData")
+    return (height, width)
 
 
 def decode_image_bytes(
@@ -152,10 +164,13 @@ def decode_image_bytes(
     orientation = 1
     data: np.ndarray | None = None
     pil_error: Exception | None = None
+    pil_format: str | None = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with PIL.Image.open(io.BytesIO(raw)) as im:
+                pil_format = im.format
+                check_pixels(*im.size, source, place)  # before any pixel is decoded
                 truncates = _pil_truncates(im)  # before load(), which clears the tile list
                 tiff_orientation = _tiff_orientation(im)  # Pillow applies it in load() and drops the tag
                 im.load()
@@ -164,14 +179,32 @@ def decode_image_bytes(
                     data = _pil_to_array(im)
                 elif orient and tiff_orientation:
                     orientation = tiff_orientation
+    except ImageReadError:
+        raise
+    except PIL.Image.DecompressionBombError as exc:
+        raise ImageReadError(source, place, too_large_message()) from exc
     except Exception as exc:  # Pillow raises many types for bad data; OpenCV gets a chance next
         pil_error = exc
+    if pil_error is not None and (pil_format in _PIL_DECODES_ALL or "truncated" in str(pil_error).lower()):
+        # Pillow knows this format and found it damaged: OpenCV would decode part of a truncated
+        # JPEG silently, or print a stray "libpng error" line.
+        raise ImageReadError(source, place, f"cannot decode the image: {pil_message(pil_error)}")
     if data is None:
         data = _cv2_decode(raw)
     if data is None:
-        reason = f": {pil_error}" if pil_error is not None else ""
+        reason = f": {pil_message(pil_error)}" if pil_error is not None else ""
         raise ImageReadError(source, place, f"cannot decode the image{reason}")
     return _apply_orientation(data, orientation)
+
+
+def pil_message(exc: BaseException) -> str:
+    """A Pillow error as a sentence: no ``<_io.BytesIO object at 0x...>``, a hint for truncation."""
+    if isinstance(exc, PIL.UnidentifiedImageError):
+        return "not an image format segdesk reads (the data is not a PNG, JPEG, TIFF, BMP or WebP image)"
+    text = _OBJECT_REPR.sub("the data", str(exc)) or type(exc).__name__
+    if "truncated" in text.lower() and "(" not in text:
+        text += " (the file ends before the image data does: cut off while copying or saving?)"
+    return text
 
 
 def to_display(data: np.ndarray) -> np.ndarray:
@@ -356,6 +389,7 @@ __all__ = [
     "embedded_image_size",
     "encode_image_data",
     "image_size",
+    "pil_message",
     "read_image",
     "to_display",
 ]

@@ -25,7 +25,7 @@ import PIL.Image
 
 from segdesk.core.document import Document
 from segdesk.core.errors import ImageReadError, ProjectError, SegdeskError
-from segdesk.core.image_io import IMAGE_EXTENSIONS, image_size
+from segdesk.core.image_io import IMAGE_EXTENSIONS, pil_message, read_image
 from segdesk.core.rasterize import BACKGROUND_LABEL, IGNORE_LABEL, parse_labels_txt
 from segdesk.core.vectorize import DEFAULT_MIN_AREA, class_map_to_shapes
 
@@ -108,7 +108,7 @@ def read_mask(path: Path) -> np.ndarray:
                 im = im.convert("L")  # a 1-bit mask reads as 0 / 255, as viewers show it
             data = np.asarray(im)
     except Exception as exc:  # Pillow raises many types for a bad file
-        raise ImageReadError(path, None, f"cannot read the mask: {exc}") from exc
+        raise ImageReadError(path, None, f"cannot read the mask: {pil_message(exc)}") from exc
     if data.ndim == 3:
         if data.shape[2] in (2, 4):
             data = data[..., :-1]  # drop alpha
@@ -136,7 +136,7 @@ def _check_pair(image: Path, masks_dir: Path, values: Mapping[int, str]) -> tupl
         names = ", ".join(f"{image.stem}{e}" for e in MASK_EXTENSIONS)
         return None, [f"{image}: no mask in {masks_dir} (looked for {image.name}, {names})"]
     try:
-        height, width = image_size(image)
+        height, width = read_image(image).shape  # decoded, not only its header: a truncated image fails here
         mask = read_mask(mask_path)
     except SegdeskError as exc:
         return None, [str(exc)]

@@ -26,30 +26,27 @@ from __future__ import annotations
 import os
 import weakref
 from dataclasses import dataclass
-from pathlib import Path, PureWindowsPath
+from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 import numpy as np
 
 from segdesk.core import _labelme_json as _json
 from segdesk.core import _labelme_shapes as _shp
+from segdesk.core import disk_stamps as _stamps
 from segdesk.core.atomic import atomic_write_bytes
+from segdesk.core.disk_stamps import DiskStamp
 from segdesk.core.document import LABELME_FILE_KEYS, LABELME_VERSION, Document
 from segdesk.core.errors import AnnotationReadError, AnnotationWriteError, ImageReadError
-from segdesk.core.image_io import (
-    LoadedImage,
-    decode_image_data,
-    embedded_image_size,
-    encode_image_data,
-    image_size,
-    read_image,
-)
+from segdesk.core.image_io import LoadedImage, embedded_image_size, encode_image_data, image_size
+from segdesk.core.image_source import image_file_for, load_image
 from segdesk.core.shapes import SEGDESK_KEY, Shape
 
 ImageDataMode = Literal["keep", "embed", "strip"]
 IMAGE_DATA_MODES: tuple[str, ...] = ("keep", "embed", "strip")
 
 _MISSING: Any = object()
+_ANY: Any = object()  # save_document without a disk check
 _KNOWN_FILE_KEYS = frozenset(LABELME_FILE_KEYS) | {SEGDESK_KEY}
 
 
@@ -64,9 +61,11 @@ def load_document(path: str | Path, *, check_image: bool = True) -> Document:
     Raises AnnotationReadError naming the file and the place.
     """
     path = Path(path)
-    data = _json.parse_json_file(path)
+    raw, st = _json.read_json_bytes(path)
+    data = _json.parse_json_bytes(path, raw)
     document = document_from_dict(data, source=path)
     document.path = path
+    _stamps.remember(document, _stamps.stamp_of_read(st, raw))
     if check_image:
         check_document_image(document)
     return document
@@ -197,7 +196,10 @@ def _read_shape(s: Any, index: int, fail: _Failer, orders: dict[tuple[str, ...],
     if "points" not in s:
         fail(f"{place}.points", "missing")
     points, ints = _shp.read_points(s["points"], f"{place}.points", fail)
+    as_written = points
     shape_type, points = _shp.check_geometry(shape_type, points, f"{place}.points", fail)
+    # Another tool's 4-corner rectangle: written back as it was while nobody moves it.
+    corners = as_written if shape_type == "rectangle" and len(as_written) == 4 else None
     group_id = s.get("group_id")
     if group_id is not None and (isinstance(group_id, bool) or not isinstance(group_id, int)):
         fail(f"{place}.group_id", f"expected a whole number or null, got {_kind(group_id)}")
@@ -224,8 +226,14 @@ def _read_shape(s: Any, index: int, fail: _Failer, orders: dict[tuple[str, ...],
         other={k: v for k, v in s.items() if k in unknown} if unknown else {},
         key_order=orders.setdefault(order, order),
     )
-    if ints or mask is not None:
-        _ORIGINS[shape] = _Origin(ints=ints, mask=mask, mask_b64=mask_b64 if mask is not None else None)
+    if ints or mask is not None or corners is not None:
+        _ORIGINS[shape] = _Origin(
+            ints=ints,
+            mask=mask,
+            mask_b64=mask_b64 if mask is not None else None,
+            corners=corners,
+            box=points.copy() if corners is not None else None,
+        )
     return shape
 
 
@@ -236,6 +244,8 @@ class _Origin:
     ints: bool
     mask: np.ndarray | None
     mask_b64: str | None
+    corners: np.ndarray | None = None  # a 4-corner rectangle's points as the file had them
+    box: np.ndarray | None = None  # ... and the 2-point rectangle segdesk made of them
 
     def __post_init__(self) -> None:
         if self.mask is not None:
@@ -249,48 +259,27 @@ _ORIGINS: weakref.WeakKeyDictionary[Shape, _Origin] = weakref.WeakKeyDictionary(
 
 
 def resolve_image_path(
-    document: Document, *, json_path: str | Path | None = None, must_exist: bool = True
+    document: Document,
+    *,
+    json_path: str | Path | None = None,
+    must_exist: bool = True,
+    allow_outside: bool = True,
 ) -> Path | None:
-    """The image file of a document: ``imagePath`` relative to the JSON file's folder.
-
-    Windows separators are accepted. When the path does not exist, an image of the same name beside
-    the JSON file is used (a project moved between machines). Returns None when there is no such
-    file (or, with ``must_exist=False``, the path as written when nothing exists).
+    """The image file of a document by the one rule of ``image_source`` (the image beside the JSON
+    wins; else ``imagePath``, outside the JSON's folder only with ``allow_outside``; else the file of
+    that name beside the JSON). None when there is no such file (with ``must_exist=False``, the path
+    as written). Raises AnnotationReadError for a path the system refuses (too long, NUL).
     """
-    if not document.image_path:
-        return None
-    where = json_path if json_path is not None else document.path
-    folder = Path(where).parent if where is not None else None
-    written = (
-        PureWindowsPath(document.image_path).as_posix()
-        if "\\" in document.image_path
-        else document.image_path
-    )
-    candidate = Path(written)
-    if not candidate.is_absolute() and folder is not None:
-        candidate = folder / candidate
-    if candidate.is_file():
-        return candidate
-    if folder is not None:
-        beside = folder / PureWindowsPath(written).name
-        if beside.is_file():
-            return beside
-    return None if must_exist else candidate
+    return image_file_for(document, json_path, allow_outside=allow_outside, must_exist=must_exist)
 
 
 def load_image_for(document: Document) -> LoadedImage:
     """The document's image: the file when it exists, else the embedded ``imageData``.
 
-    Raises ImageReadError when neither is available or readable.
+    For a file the person opened: ``imagePath`` may lead outside the JSON's folder. Raises
+    ImageReadError when neither is available or readable.
     """
-    path = resolve_image_path(document)
-    if path is not None:
-        return read_image(path)
-    if document.image_data:
-        return decode_image_data(document.image_data, source=document.path)
-    raise ImageReadError(
-        document.path, "imagePath", f"image not found: {document.image_path!r} (and no imageData embedded)"
-    )
+    return load_image(document, allow_outside=True)
 
 
 def check_image_size(document: Document, image_shape: tuple[int, ...]) -> None:
@@ -312,7 +301,7 @@ def _image_size_for(document: Document, *, strict: bool) -> tuple[int, int] | No
     A damaged embedded image is the JSON file's fault and raises AnnotationReadError; a damaged
     image file raises ImageReadError only when ``strict``.
     """
-    path = resolve_image_path(document)
+    path = resolve_image_path(document, allow_outside=False)
     if path is not None:
         try:
             return image_size(path)
@@ -331,20 +320,33 @@ def _image_size_for(document: Document, *, strict: bool) -> tuple[int, int] | No
 # --- saving ---------------------------------------------------------------------------------------
 
 
-def save_document(document: Document, path: str | Path, *, image_data: ImageDataMode = "keep") -> None:
+def save_document(
+    document: Document,
+    path: str | Path,
+    *,
+    image_data: ImageDataMode = "keep",
+    if_unchanged: DiskStamp | None | object = _ANY,
+) -> None:
     """Write a document as Labelme JSON, atomically.
 
     ``image_data``: "keep" writes the document's imageData as it is, "embed" embeds the image file
     (keeping existing data when the file is missing), "strip" writes null. When saved to another
     folder, ``imagePath`` is rewritten to still point at the image. On success the document's
     ``path``, ``image_path`` and ``image_data`` describe the written file.
+    ``if_unchanged``: a stamp (``disk_stamps.stamp_for(document)``, None for "there was no file");
+    when given, FileChangedError is raised, and nothing written, if the file on disk is no longer
+    what it describes (another program saved it).
     Raises AnnotationWriteError naming the file and the place.
     """
     target = Path(path)
+    if if_unchanged is not _ANY:
+        _stamps.check_unchanged(target, if_unchanged)  # type: ignore[arg-type]
     image_path = _image_path_for_target(document, target)
     embedded = _image_data_value(document, image_data, target)
     data = _to_dict(document, image_path=image_path, image_data=embedded, error_path=target)
-    atomic_write_bytes(target, _json.format_document(data, target), error_cls=AnnotationWriteError)
+    raw = _json.format_document(data, target)
+    atomic_write_bytes(target, raw, error_cls=AnnotationWriteError)
+    _stamps.remember(document, _stamps.stamp_of_bytes(target, raw))
     document.path = target
     document.image_path = image_path
     document.image_data = embedded
@@ -422,6 +424,13 @@ def _shape_to_dict(shape: Shape, index: int, error_path: Path | None) -> dict[st
     place = f"shapes[{index}]"
     origin = _ORIGINS.get(shape)
     shape_type, points = _shp.check_for_write(shape, place, error_path)
+    if (
+        origin is not None
+        and origin.corners is not None
+        and shape_type == "rectangle"
+        and np.array_equal(points, origin.box)
+    ):
+        points = origin.corners  # unedited: the other tool's file stays as it was
     values: dict[str, Any] = {
         "label": shape.label,
         "points": _shp.points_to_json(points, ints=origin is not None and origin.ints),

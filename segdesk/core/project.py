@@ -20,6 +20,7 @@ from typing import Any
 
 from segdesk.core.atomic import atomic_write_text
 from segdesk.core.document import Document, ImageStatus
+from segdesk.core.embedded_entries import Cache, embedded_image_names
 from segdesk.core.errors import AnnotationReadError, ProjectError
 from segdesk.core.image_io import IMAGE_EXTENSIONS, image_size
 from segdesk.core.labelme_io import ImageDataMode, load_document, resolve_image_path, save_document
@@ -71,6 +72,7 @@ class Project:
         if not self.root.is_dir():
             raise ProjectError(self.root, None, "not a folder")
         self._info: dict[Path, _FileInfo] = {}
+        self._embedded: Cache = {}  # JSON files whose image exists only as imageData
 
     def __repr__(self) -> str:
         return f"Project({str(self.root)!r})"
@@ -86,6 +88,8 @@ class Project:
             ]
         except OSError as exc:
             raise ProjectError(self.root, None, f"cannot list the folder: {exc.strerror or exc}") from exc
+        embedded = embedded_image_names(self.root, {Path(n).stem for n in names}, self._embedded)
+        names += [n for n in embedded if n not in names]
         names.sort(key=natural_key)
         return [ImageEntry(self.root / n, (self.root / n).with_suffix(".json")) for n in names]
 
@@ -157,11 +161,13 @@ class Project:
             image_width=width,
         )
 
-    def save(self, entry: ImageEntry, document: Document, *, image_data: ImageDataMode = "keep") -> None:
-        """Save the annotation beside its image (atomically)."""
+    def save(
+        self, entry: ImageEntry, document: Document, *, image_data: ImageDataMode = "keep", **check: Any
+    ) -> None:
+        """Save the annotation beside its image (atomically); ``if_unchanged=``: see save_document."""
         if not document.image_path:
             document.image_path = _relative_image_path(entry)
-        save_document(document, entry.json_path, image_data=image_data)
+        save_document(document, entry.json_path, image_data=image_data, **check)
         self._info.pop(entry.json_path, None)
 
     def status(self, entry: ImageEntry) -> ImageStatus:

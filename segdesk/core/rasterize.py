@@ -41,7 +41,21 @@ POINT_SIZE = 5
 # coordinates and draws a 1-pixel outline; 2 pixels covers both with room to spare.
 _MARGIN = 2
 
+#: Coordinates beyond +-2**30 pixels are refused (Pillow draws with 32-bit integers): no image is
+#: that large. A circle that covers the whole image is filled whatever its radius.
+MAX_COORDINATE = float(2**30)
+
 ShapeLike = Shape | Mapping[str, Any]
+
+
+def coordinate_problem(points: Any) -> str | None:
+    """Why these points cannot be rasterized (not finite, beyond ``MAX_COORDINATE``), or None."""
+    pts = np.asarray(points, dtype=np.float64)
+    if not np.isfinite(pts).all():
+        return "coordinates must be finite numbers"
+    if pts.size and float(np.abs(pts).max()) > MAX_COORDINATE:
+        return f"a coordinate is beyond +-{int(MAX_COORDINATE)} pixels"
+    return None
 
 
 @dataclass(frozen=True)
@@ -86,6 +100,9 @@ class _Canvas:
         """Draw one non-mask shape as Labelme does; the (rows, cols) slices and the bool crop."""
         pts = f.points
         _require(bool(np.isfinite(pts).all()), "points: coordinates must be finite")
+        if f.shape_type != "circle":  # a circle's second point may be far away: see below
+            problem = coordinate_problem(pts)
+            _require(problem is None, f"points: {problem}")
         # Labelme passes a list of (x, y) tuples; Pillow flattens any coordinate sequence to the same
         # doubles, so the flat list (much faster to build) draws the same pixels.
         flat = pts.ravel().tolist()
@@ -94,7 +111,15 @@ class _Canvas:
         if kind == "circle":
             _require(len(xy) == 2, "circle: expected 2 points")
             (cx, cy), (px, py) = xy
-            d = math.sqrt((cx - px) ** 2 + (cy - py) ** 2)
+            _require(max(abs(cx), abs(cy)) <= MAX_COORDINATE, f"circle: {coordinate_problem(pts)}")
+            d = math.hypot(cx - px, cy - py)  # no overflow for huge radii
+            if d > MAX_COORDINATE and self._covered(cx, cy, d):
+                box = (0, 0, self.width, self.height)
+                if _empty(box):
+                    return None
+                draw.rectangle(((0, 0), (self.width, self.height)), outline=1, fill=1)
+                return self._take(box)
+            _require(d <= MAX_COORDINATE, f"circle: radius {d:.3g} is beyond {int(MAX_COORDINATE)} pixels")
             box = self._box(cx - d, cy - d, cx + d, cy + d, _MARGIN)
             if _empty(box):
                 return None
@@ -131,6 +156,12 @@ class _Canvas:
         else:
             raise ValueError(f"shape_type={kind!r} is not supported")
         return self._take(box)
+
+    def _covered(self, cx: float, cy: float, d: float) -> bool:
+        """Whether a circle of radius ``d`` around (cx, cy) covers every pixel of the canvas."""
+        far_x = max(abs(cx), abs(cx - self.width))
+        far_y = max(abs(cy), abs(cy - self.height))
+        return math.hypot(far_x, far_y) < d
 
     def _bounds_box(self, pts: np.ndarray, margin: int) -> tuple[int, int, int, int]:
         lo, hi = pts.min(axis=0), pts.max(axis=0)

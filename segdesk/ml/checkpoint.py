@@ -32,6 +32,7 @@ from safetensors.torch import save as st_save
 import segdesk
 from segdesk.core.atomic import fsync_folder
 from segdesk.core.errors import ModelError
+from segdesk.ml.checkpoint_check import check_architecture, check_tensor_shapes, tensor_shapes_of_file
 from segdesk.ml.checkpoint_file import (
     FORMAT,
     FORMAT_VERSION,
@@ -167,6 +168,7 @@ def load_checkpoint(
     """
     path = resolve_checkpoint(path)
     meta = read_meta(path)
+    check_architecture(meta.get("config"), path)  # bounded before anything is built
     config = UNetConfig.from_dict(meta.get("config"), source=str(path))
     classes = meta.get("classes")
     if not isinstance(classes, list) or len(classes) != config.num_classes:
@@ -174,6 +176,9 @@ def load_checkpoint(
     if expect_classes is not None and list(expect_classes) != classes:
         raise ModelError(path, "classes", f"model predicts {classes}, expected {list(expect_classes)}")
     check_normalization(meta.get("normalization"), source=path)
+    with torch.device("meta"):  # shapes only: no memory for the weights
+        needed = {k: tuple(v.shape) for k, v in UNet(config).state_dict().items()}
+    check_tensor_shapes(tensor_shapes_of_file(path), needed, path)
     try:
         state = st_load(path.read_bytes())
     except (SafetensorError, OSError, ValueError) as exc:
@@ -202,6 +207,9 @@ def load_checkpoint(
     return model, meta
 
 
+_POINTER_MAX_BYTES = 64  # "v123\n"; anything longer is not segdesk's pointer
+
+
 class ModelStore:
     """Model versions of a project: ``<root>/.segdesk/models/v<N>/model.safetensors`` + ``current``."""
 
@@ -228,13 +236,23 @@ class ModelStore:
 
     def current(self) -> str | None:
         """The current version, or None when none was made current."""
+        if self.pointer.is_symlink():  # never echo (or read) what a link points at
+            raise ModelError(
+                self.pointer,
+                None,
+                "is a symbolic link, not segdesk's pointer file; remove it and choose the model again",
+            )
         try:
-            name = self.pointer.read_text(encoding="utf-8").strip()
+            with open(self.pointer, "rb") as handle:
+                raw = handle.read(_POINTER_MAX_BYTES + 1)
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise ModelError(self.pointer, None, f"cannot read: {exc}") from exc
-        if not _VERSION_RE.match(name) or not self.path(name).is_file():
+            raise ModelError(self.pointer, None, f"cannot read: {exc.strerror or exc}") from exc
+        name = raw.decode("utf-8", "replace").strip()
+        if len(raw) > _POINTER_MAX_BYTES or not _VERSION_RE.match(name):
+            raise ModelError(self.pointer, None, "does not hold a model version name (v1, v2, ...)")
+        if not self.path(name).is_file():
             raise ModelError(self.pointer, None, f"points to {name!r}, which is not a saved version")
         return name
 

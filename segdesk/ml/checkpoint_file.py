@@ -45,7 +45,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return path / WEIGHTS_NAME if path.is_dir() else path
 
 
-def _read_header(path: Path, handle: Any) -> tuple[dict[str, Any], int]:
+def read_header(path: Path, handle: Any) -> tuple[dict[str, Any], int]:
     """The safetensors JSON header and the offset where the tensor bytes start."""
     head = handle.read(8)
     if len(head) < 8:
@@ -53,7 +53,10 @@ def _read_header(path: Path, handle: Any) -> tuple[dict[str, Any], int]:
     n = int.from_bytes(head, "little")
     if n <= 0 or n > 100_000_000:
         raise ModelError(path, None, "not a safetensors checkpoint (bad header length)")
-    header = json.loads(handle.read(n).decode("utf-8"))
+    try:
+        header = json.loads(handle.read(n).decode("utf-8"))
+    except RecursionError as exc:
+        raise ModelError(path, None, "not a safetensors checkpoint (the header nests too deeply)") from exc
     if not isinstance(header, dict):
         raise ModelError(path, None, "not a safetensors checkpoint (the header is not an object)")
     return header, 8 + n
@@ -64,24 +67,31 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     path = resolve_checkpoint(path)
     try:
         with open(path, "rb") as handle:
-            header, _ = _read_header(path, handle)
+            header, _ = read_header(path, handle)
     except FileNotFoundError as exc:
         raise ModelError(path, None, "no such checkpoint file") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(path, None, f"not a safetensors checkpoint or damaged: {exc}") from exc
     meta_raw = header.get("__metadata__") or {}
+    if not isinstance(meta_raw, dict):
+        raise ModelError(path, "metadata", f"expected an object, got {type(meta_raw).__name__}")
     if meta_raw.get("format") != FORMAT or "segdesk" not in meta_raw:
         raise ModelError(path, "metadata.format", f"not a segdesk model (format {meta_raw.get('format')!r})")
+    if not isinstance(meta_raw["segdesk"], str):
+        raise ModelError(
+            path, "metadata.segdesk", f"expected JSON text, got {type(meta_raw['segdesk']).__name__}"
+        )
     try:
         meta = json.loads(meta_raw["segdesk"])
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise ModelError(path, "metadata", f"damaged JSON: {exc}") from exc
     if not isinstance(meta, dict):
-        raise ModelError(path, "metadata", "expected a JSON object")
-    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-        raise ModelError(
-            path, "format_version", f"{meta.get('format_version')} is newer than this segdesk reads"
-        )
+        raise ModelError(path, "metadata", f"expected a JSON object, got {type(meta).__name__}")
+    version = meta.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ModelError(path, "format_version", f"expected a whole number, got {version!r}")
+    if version > FORMAT_VERSION:
+        raise ModelError(path, "format_version", f"{version} is newer than this segdesk reads")
     return meta
 
 
@@ -98,7 +108,7 @@ def weights_fingerprint_of_file(path: str | Path, classes: Sequence[str] | None 
     path = resolve_checkpoint(path)
     try:
         with open(path, "rb") as handle:
-            header, _ = _read_header(path, handle)
+            header, _ = read_header(path, handle)
             data = memoryview(handle.read())  # offsets count from the end of the header
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, ModelError):
         return None

@@ -159,7 +159,7 @@ def training_set_from_project(
     default: the project's reviewed images now. ``cancel`` (``is_set()``) is checked per image.
     Raises TrainingError when there is no image, Cancelled when cancelled.
     """
-    from segdesk.core.labelme_io import load_image_for
+    from segdesk.core.image_source import load_image
     from segdesk.core.project import Project
     from segdesk.core.rasterize import document_to_class_map
 
@@ -174,7 +174,8 @@ def training_set_from_project(
         if cancel is not None and cancel.is_set():
             raise Cancelled("training cancelled while reading images")
         document = project.load(entry)
-        image = load_image_for(document).data  # the file beside the JSON, else embedded imageData
+        # The image the project lists (beside the JSON), as export and predict use; else imageData.
+        image = load_image(document, entry.json_path, image_file=entry.image_path).data
         try:
             # Proposals no person accepted never train the model, even in a reviewed image; their
             # area is ignored rather than taught as background, which the person did not confirm.

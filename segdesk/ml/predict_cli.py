@@ -259,7 +259,13 @@ def _predict_one(
 
     start = time.perf_counter()
     image_path = entry.image_path
-    result = propose(predictor, read_image(image_path).data, post=post, tolerance=tolerance, cancel=cancel)
+    if image_path.is_file() or not entry.json_path.is_file():
+        pixels = read_image(image_path).data
+    else:  # a Labelme file whose image is embedded only
+        from segdesk.core.image_source import load_image
+
+        pixels = load_image(project.load(entry), entry.json_path, image_file=image_path).data
+    result = propose(predictor, pixels, post=post, tolerance=tolerance, cancel=cancel)
     action = ""
     if masks_dir is not None:
         write_class_png(result.rasterized(), masks_dir / (image_path.stem + ".png"))
@@ -268,8 +274,12 @@ def _predict_one(
         if project.status(entry) == "reviewed":
             action = ", reviewed: left as it is"
         else:
-            document = replace_proposals(project.load(entry), result.shapes, write)
-            project.save(entry, document)
+            from segdesk.core.disk_stamps import stamp_for
+
+            loaded = project.load(entry)
+            stamp = stamp_for(loaded)  # the file as read, checked again just before the write
+            document = replace_proposals(loaded, result.shapes, write)
+            project.save(entry, document, if_unchanged=stamp)
             action = f", written to {entry.json_path.name}"
     return _summary(image_path.name, result, time.perf_counter() - start, action)
 

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from segdesk import __version__
 from segdesk.core.document import Document
+from segdesk.ui import file_changed
 from segdesk.ui.actions import build_menus, create_actions
 from segdesk.ui.canvas import CanvasView
 from segdesk.ui.dialogs.label_dialog import LabelDialog
@@ -68,6 +69,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or AppSettings()
         self.session = Session(self, autosave=self.settings.autosave())
         self.session.ask_unsaved = lambda name: ask_unsaved(self, name)
+        self.session.ask_changed = lambda name: file_changed.ask_changed(self, name)
         self.canvas = CanvasView()
         self.canvas.set_undo_stack(self.session.undo_stack)
         self.canvas.label_requester = self._ask_new_label

@@ -18,8 +18,10 @@ from PySide6.QtGui import QImageReader, QUndoStack
 
 from segdesk.core.document import Document
 from segdesk.core.errors import SegdeskError
-from segdesk.core.image_io import IMAGE_EXTENSIONS, read_image
+from segdesk.core.image_io import IMAGE_EXTENSIONS
+from segdesk.core.image_source import load_image
 from segdesk.core.project import Project
+from segdesk.ui import file_changed
 from segdesk.ui.open_loader import ASYNC_JSON_BYTES, ASYNC_PIXELS, OpenLoader, OpenResult
 
 #: QImage (and QPixmap) cannot hold an image wider or taller than this.
@@ -73,6 +75,8 @@ class Session(QObject):
         self._session_labels: list[str] = []
         #: Asked when leaving an image with unsaved edits while autosave is off.
         self.ask_unsaved: Callable[[str], UnsavedAnswer] = lambda _name: "save"
+        #: Asked when another program wrote the file since it was loaded: reload / overwrite / cancel.
+        self.ask_changed: Callable[[str], file_changed.ChangedAnswer] = lambda _name: "cancel"
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(AUTOSAVE_DELAY_MS)
@@ -222,6 +226,8 @@ class Session(QObject):
         if isinstance(document, Exception):
             raise document
         image = resolve_image_path(document, json_path=json_path)
+        if image is None and document.image_data:
+            image = json_path  # the image is embedded: the JSON file is the entry
         if image is None:
             self.failed.emit(f"{json_path}: imagePath: {document.image_path!r} does not exist")
             return
@@ -232,7 +238,7 @@ class Session(QObject):
         if not self.open_folder(image.parent, select=None):
             return False
         for i, entry in enumerate(self.entries):
-            if Path(entry.image_path).resolve() == image.resolve():
+            if image.resolve() in (Path(entry.image_path).resolve(), Path(entry.json_path).resolve()):
                 return self.go_to(i)
         self.failed.emit(f"{image}: not an image segdesk can open")
         return self.go_to(0) if self.entries else False
@@ -247,6 +253,8 @@ class Session(QObject):
             self.failed.emit(str(exc))
             return None
         image = resolve_image_path(document, json_path=json_path)
+        if image is None and document.image_data:
+            return json_path  # the image is embedded: the JSON file is the entry
         if image is None:
             self.failed.emit(f"{json_path}: imagePath: {document.image_path!r} does not exist")
         return image
@@ -257,6 +265,9 @@ class Session(QObject):
             return False
         try:
             project = Project(Path(folder))
+            from segdesk.core.sweep import sweep_stale_temporaries
+
+            sweep_stale_temporaries(project.root)  # only segdesk's own leftovers of killed saves
             entries = list(project.entries())
         except (SegdeskError, OSError) as exc:
             self.failed.emit(str(exc))
@@ -327,7 +338,8 @@ class Session(QObject):
         image: Any = None
         if not isinstance(document, Exception):
             try:
-                image = read_image(current.image_path)
+                # The image file, else the image embedded in the JSON (image_source's rule).
+                image = load_image(document, entry.json_path, image_file=current.image_path)
             except (SegdeskError, OSError, ValueError, MemoryError) as exc:
                 image = exc
         self._show(current, document, image, size)
@@ -389,10 +401,12 @@ class Session(QObject):
             document.set_status("proposed")
         entry = self.entries[current.index]
         try:
-            self.project.save(entry, document)
+            saved = file_changed.save_checked(self, entry, document)
         except (SegdeskError, OSError) as exc:
             self.failed.emit(str(exc))
             return False
+        if saved != "saved":
+            return saved == "reloaded"
         self.undo_stack.setClean()
         self.entry_status_changed.emit(current.index, self._entry_status(current.index))
         self.saved.emit(Path(entry.json_path))

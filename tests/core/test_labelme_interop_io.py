@@ -22,6 +22,7 @@ from labelme._label_file import read_image_file  # noqa: E402
 from segdesk.core.document import Document  # noqa: E402
 from segdesk.core.image_io import image_size, read_image  # noqa: E402
 from segdesk.core.labelme_io import load_document, save_document  # noqa: E402
+from segdesk.core.rasterize import shape_to_mask  # noqa: E402
 from segdesk.core.shapes import Shape  # noqa: E402
 
 H, W = 48, 64
@@ -168,11 +169,17 @@ def test_four_corner_rectangle_rasterizes_as_labelme_two_point_rectangle(tmp_pat
     }
     (tmp_path / "four.json").write_text(json.dumps(data))
     doc = load_document(tmp_path / "four.json")
-    save_document(doc, tmp_path / "two.json")
-    written = LabelFile(str(tmp_path / "two.json")).shapes[0]
-    ours = lm_utils.shape_to_mask((H, W), written["points"], "rectangle")
+    ours = shape_to_mask((H, W), doc.shapes[0])
     box = lm_utils.shape_to_mask((H, W), [[10.25, 5.75], [40.5, 30.2]], "rectangle")
     np.testing.assert_array_equal(ours, box)
+    # Unedited, the other tool's 4 corners are written back as they were (issue 13).
+    save_document(doc, tmp_path / "same.json")
+    assert json.loads((tmp_path / "same.json").read_text())["shapes"][0]["points"] == corners
+    # Moved, it is Labelme's 2-point rectangle.
+    doc.shapes[0].points = doc.shapes[0].points + 1.0
+    save_document(doc, tmp_path / "two.json")
+    written = LabelFile(str(tmp_path / "two.json")).shapes[0]
+    assert written["points"] == [[11.25, 6.75], [41.5, 31.2]]
 
 
 @pytest.mark.parametrize("orientation", [1, 3, 5, 6, 8])

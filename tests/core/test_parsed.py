@@ -19,13 +19,13 @@ from segdesk.core.shapes import Shape
 @pytest.fixture
 def parses(monkeypatch):
     calls: list[str] = []
-    real = _labelme_json.parse_json_file
+    real = _labelme_json.parse_json_bytes
 
-    def counting(path):
+    def counting(path, raw):
         calls.append(str(path))
-        return real(path)
+        return real(path, raw)
 
-    monkeypatch.setattr(_labelme_json, "parse_json_file", counting)
+    monkeypatch.setattr(_labelme_json, "parse_json_bytes", counting)
     parsed.forget()
     yield calls
     parsed.forget()

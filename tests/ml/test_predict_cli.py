@@ -199,3 +199,25 @@ def test_argparse_options(project: Path) -> None:
     assert predict_from_args(args, out=lines.append) == 0
     assert len(list((project / "m").glob("*.png"))) == 4
     assert json.loads((project / "a.json").read_text()) == json.loads(LABELME_TEXT)
+
+
+def test_write_does_not_replace_a_file_another_program_saved_meanwhile(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14 item 9: predict --write checks the file just before each write."""
+    from segdesk.core.project import Project
+
+    real_load = Project.load
+
+    def load_then_labelme_saves(self, entry):
+        document = real_load(self, entry)
+        if entry.json_path.name == "b.json":
+            entry.json_path.write_text(LABELME_TEXT.replace('"a.png"', '"b.png"'), encoding="utf-8")
+        return document
+
+    monkeypatch.setattr(Project, "load", load_then_labelme_saves)
+    code, lines = run(project, write=True)
+    assert code == 1
+    assert any(line.startswith("b.png") and "another program" in line for line in lines), lines
+    assert "customTool" in (project / "b.json").read_text()  # Labelme's save survived
+    assert load_document(project / "c.json").proposals  # the others were written

@@ -200,7 +200,7 @@ def test_save_failure_is_reported_and_the_edit_kept(
     _delete_first_shape(window)
     from segdesk.core.errors import AnnotationWriteError
 
-    def fail(entry, document):
+    def fail(entry, document, **_check):
         raise AnnotationWriteError(entry.json_path, None, "disk full")
 
     monkeypatch.setattr(window.session.project, "save", fail)

@@ -87,8 +87,10 @@ def test_a_read_error_in_the_background_is_shown_as_the_image_error(qtbot, tmp_p
 def test_opening_a_json_file_parses_it_once(qtbot, tmp_path, monkeypatch) -> None:
     folder = _folder(tmp_path, 1)
     calls: list[str] = []
-    real = _labelme_json.parse_json_file
-    monkeypatch.setattr(_labelme_json, "parse_json_file", lambda path: calls.append(str(path)) or real(path))
+    real = _labelme_json.parse_json_bytes
+    monkeypatch.setattr(
+        _labelme_json, "parse_json_bytes", lambda path, raw: calls.append(str(path)) or real(path, raw)
+    )
     parsed.forget()
     session = Session(autosave=False)
     assert session.open_path(folder / "im0.json")
@@ -99,13 +101,13 @@ def test_opening_a_json_file_parses_it_once(qtbot, tmp_path, monkeypatch) -> Non
 def test_a_big_json_file_is_parsed_off_the_gui_thread_once(qtbot, tmp_path, monkeypatch, slow_reads) -> None:
     folder = _folder(tmp_path, 2)
     calls: list[threading.Thread] = []
-    real = _labelme_json.parse_json_file
+    real = _labelme_json.parse_json_bytes
 
-    def counting(path):
+    def counting(path, raw):
         calls.append(threading.current_thread())
-        return real(path)
+        return real(path, raw)
 
-    monkeypatch.setattr(_labelme_json, "parse_json_file", counting)
+    monkeypatch.setattr(_labelme_json, "parse_json_bytes", counting)
     monkeypatch.setattr(session_module, "ASYNC_JSON_BYTES", 10)
     parsed.forget()
     session = Session(autosave=False)
@@ -133,10 +135,10 @@ def test_a_big_json_naming_a_missing_image_says_so(qtbot, tmp_path, monkeypatch)
 def test_the_image_beside_a_big_json_is_decoded_while_it_is_parsed(qtbot, tmp_path, monkeypatch) -> None:
     folder = _folder(tmp_path, 1)
     events: list[str] = []
-    real_parse, real_read = _labelme_json.parse_json_file, open_loader.read_image
+    real_parse, real_read = _labelme_json.parse_json_bytes, open_loader.read_image
 
-    def slow_parse(path):
-        value = real_parse(path)
+    def slow_parse(path, raw):
+        value = real_parse(path, raw)
         time.sleep(0.2)
         events.append("parsed")
         return value
@@ -145,7 +147,7 @@ def test_the_image_beside_a_big_json_is_decoded_while_it_is_parsed(qtbot, tmp_pa
         events.append("read")
         return real_read(path)
 
-    monkeypatch.setattr(_labelme_json, "parse_json_file", slow_parse)
+    monkeypatch.setattr(_labelme_json, "parse_json_bytes", slow_parse)
     monkeypatch.setattr(open_loader, "read_image", read)
     monkeypatch.setattr(session_module, "ASYNC_JSON_BYTES", 10)
     monkeypatch.setattr(session_module, "ASYNC_PIXELS", 10)

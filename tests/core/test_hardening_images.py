@@ -1,0 +1,109 @@
+"""Issue 14 items 11 and 14: truncated images are refused by import-masks; messages stay clean."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import pytest
+
+from segdesk.core.errors import ImageReadError, ProjectError
+from segdesk.core.image_io import decode_image_bytes, read_image
+from segdesk.core.import_masks import import_masks
+from segdesk.core.labelme_io import load_document
+
+
+def _image_bytes(fmt: str, size: tuple[int, int] = (64, 48)) -> bytes:
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    with io.BytesIO() as f:
+        PIL.Image.fromarray(pixels).save(f, format=fmt)
+        return f.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_truncated_image_is_refused(fmt: str) -> None:
+    raw = _image_bytes(fmt)
+    with pytest.raises(ImageReadError, match="cannot decode") as info:
+        decode_image_bytes(raw[: len(raw) * 2 // 3], source="cut.img")
+    assert "BytesIO" not in str(info.value) and "cut.img" in str(info.value)
+
+
+def test_unknown_data_has_no_object_repr() -> None:
+    with pytest.raises(ImageReadError) as info:
+        decode_image_bytes(b"this is not an image at all", source="x.png")
+    assert "object at 0x" not in str(info.value)
+    assert "not an image format" in str(info.value)
+
+
+def test_bad_mask_shape_message_has_no_object_repr(tmp_path: Path) -> None:
+    doc = {
+        "shapes": [
+            {
+                "label": "a",
+                "points": [[0, 0], [3, 3]],
+                "shape_type": "mask",
+                "mask": base64.b64encode(b"junk").decode(),
+            }
+        ],
+        "imagePath": "a.png",
+    }
+    (tmp_path / "a.json").write_text(json.dumps(doc))
+    with pytest.raises(Exception) as info:
+        load_document(tmp_path / "a.json")
+    assert "object at 0x" not in str(info.value) and "shapes[0].mask" in str(info.value)
+
+
+def test_no_stray_libpng_line(tmp_path: Path) -> None:
+    raw = _image_bytes("PNG")
+    (tmp_path / "cut.png").write_bytes(raw[: len(raw) // 2])
+    code = (
+        "import sys\n"
+        "from segdesk.core.image_io import read_image\n"
+        "try:\n    read_image(sys.argv[1])\n"
+        "except Exception as exc:\n    print('ERR', type(exc).__name__)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "cut.png")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.stdout.strip() == "ERR ImageReadError"
+    assert "libpng" not in proc.stderr, proc.stderr
+
+
+def _pair(folder: Path, name: str, image: bytes) -> None:
+    (folder / "images").mkdir(exist_ok=True)
+    (folder / "masks").mkdir(exist_ok=True)
+    (folder / "images" / name).write_bytes(image)
+    mask = np.zeros((48, 64), dtype=np.uint8)
+    mask[10:30, 10:40] = 1
+    PIL.Image.fromarray(mask).save(folder / "masks" / (Path(name).stem + ".png"))
+
+
+@pytest.mark.parametrize("fmt, ext", [("PNG", ".png"), ("JPEG", ".jpg")])
+def test_import_masks_refuses_a_truncated_image(tmp_path: Path, fmt: str, ext: str) -> None:
+    raw = _image_bytes(fmt)
+    _pair(tmp_path, "good" + ext, raw)
+    _pair(tmp_path, "cut" + ext, raw[: len(raw) * 2 // 3])
+    with pytest.raises(ProjectError) as info:
+        import_masks(tmp_path / "images", tmp_path / "masks", "1=cell")
+    assert "cut" + ext in str(info.value)
+    assert list((tmp_path / "images").glob("*.json")) == []  # nothing marked reviewed
+
+
+def test_import_masks_reads_good_images(tmp_path: Path) -> None:
+    _pair(tmp_path, "good.png", _image_bytes("PNG"))
+    report = import_masks(tmp_path / "images", tmp_path / "masks", "1=cell")
+    assert len(report.json_paths) == 1
+    assert read_image(tmp_path / "images" / "good.png").shape == (48, 64)
