@@ -20,7 +20,8 @@ from segdesk.ui.canvas.items import (
     ShapeItem,
     StyleCache,
 )
-from segdesk.ui.canvas.layers import ImageLayer, OverviewLayer
+from segdesk.ui.canvas.layers import ImageLayer
+from segdesk.ui.canvas.overview import OverviewLayer
 from segdesk.ui.convert import points_to_paths
 
 #: With more shapes than this the overview layer is used at any zoom.
