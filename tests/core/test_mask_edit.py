@@ -191,3 +191,17 @@ def test_training_maps_and_the_correction_meter_count_painted_masks() -> None:
     (effort,) = correction_ious([proposal], [painted], SIZE)
     assert effort.iou == pytest.approx(pixels(proposal).sum() / expected.sum(), abs=1e-3)
     assert effort.saved_pixels == expected.sum()
+
+
+def test_erasing_without_a_label_cuts_every_label_and_painting_needs_one() -> None:
+    shapes = [
+        square(10, 10, 40),
+        square(10, 10, 40, "other"),
+        Shape("cell", [[0, 100], [150, 100]], shape_type="line"),
+    ]
+    stroke, origin = stroke_of([(30, 0), (30, 119)], 3)
+    edit = apply_stroke(shapes, stroke, origin, SIZE, label=None, erase=True)
+    assert sorted(edit.replace) == [0, 1]  # lines have no inside: left alone
+    assert edit.replace[1].label == "other" and not pixels(edit.replace[1])[30, 30]
+    with pytest.raises(ValueError, match="label"):
+        apply_stroke(shapes, stroke, origin, SIZE, label=None)
