@@ -56,7 +56,9 @@ class OpenLoader(QObject):
         self._prefetched: Any = _MISSING
         self._await_prefetch = False
         self._part.connect(self._on_part)  # queued: emitted from pool threads
-        self.pool = QThreadPool(self)
+        # Not a child of this object: a window closing mid-read must not delete the pool under its
+        # threads; the pool waits for them when it goes.
+        self.pool = QThreadPool()
         self.pool.setMaxThreadCount(3)
 
     def busy(self) -> bool:
@@ -116,7 +118,10 @@ class OpenLoader(QObject):
             value = fn()
         except Exception as exc:  # reported to the GUI thread, never lost
             value = exc
-        self._part.emit(token, part, value if path is None else (path, value))
+        try:
+            self._part.emit(token, part, value if path is None else (path, value))
+        except RuntimeError:
+            pass  # the window (and this loader) went away meanwhile: nobody is waiting for it
 
     def _on_part(self, token: int, part: str, value: Any) -> None:
         if part == "prefetch":

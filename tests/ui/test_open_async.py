@@ -156,3 +156,15 @@ def test_the_image_beside_a_big_json_is_decoded_while_it_is_parsed(qtbot, tmp_pa
     assert loaded.args[0].error is None and loaded.args[0].display.shape == (40, 60, 3)
     assert events == ["read", "parsed"]  # decoded during the parse, and only once
     session._loader.wait()
+
+
+def test_a_session_deleted_mid_read_is_no_trouble(qtbot, tmp_path, slow_reads) -> None:
+    import shiboken6
+
+    session = Session(autosave=False)
+    session.open_folder(_folder(tmp_path))
+    assert session.loading()
+    pool = session._loader.pool
+    shiboken6.delete(session)  # as when the window closes during a read
+    assert pool.waitForDone(5000)
+    qtbot.wait(50)  # the reads' results arrive nowhere, and nothing breaks
