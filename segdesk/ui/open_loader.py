@@ -65,6 +65,10 @@ class OpenLoader(QObject):
         """An open is on its way."""
         return self._pending is not None
 
+    def pending_index(self) -> int | None:
+        """The entry whose read is on its way (-1 while a JSON file is parsed), or None."""
+        return None if self._pending is None else self._pending.index
+
     def cancel(self) -> None:
         """Forget the open on its way (its results will be dropped)."""
         self._token += 1

@@ -280,6 +280,7 @@ class Session(QObject):
         if not 0 <= index < len(self.entries):
             return False
         if self.current is not None and index == self.current.index:
+            self._loader.cancel()  # back to the image shown: another on its way is not wanted
             return True
         if not self.leave_current():
             return False
@@ -287,10 +288,15 @@ class Session(QObject):
         return True
 
     def next_image(self) -> bool:
-        return self.go_to(self.index + 1)
+        return self.go_to(self._step_from() + 1)
 
     def prev_image(self) -> bool:
-        return self.go_to(self.index - 1) if self.index > 0 else False
+        return self.go_to(self._step_from() - 1) if self._step_from() > 0 else False
+
+    def _step_from(self) -> int:
+        """The image next / previous count from: the one on its way, else the one shown."""
+        pending = self._loader.pending_index()
+        return self.index if pending is None or pending < 0 else pending
 
     def leave_current(self) -> bool:
         """Make sure no edit is lost before the current image goes away; False means stay."""

@@ -168,3 +168,32 @@ def test_a_session_deleted_mid_read_is_no_trouble(qtbot, tmp_path, slow_reads) -
     shiboken6.delete(session)  # as when the window closes during a read
     assert pool.waitForDone(5000)
     qtbot.wait(50)  # the reads' results arrive nowhere, and nothing breaks
+
+
+def test_next_counts_from_the_image_on_its_way(qtbot, tmp_path, slow_reads) -> None:
+    folder = _folder(tmp_path, 3)
+    PIL.Image.fromarray(np.zeros((40, 60, 3), dtype=np.uint8)).save(folder / "im2.png")
+    session = Session(autosave=False)
+    shown: list[int] = []
+    session.image_loaded.connect(lambda current: shown.append(current.index))
+    session.open_folder(folder)  # image 0 on its way
+    assert session.next_image()  # 1 on its way
+    assert session.next_image()  # 2, not 1 again
+    qtbot.waitUntil(lambda: not session.loading(), timeout=5000)
+    session._loader.wait()
+    qtbot.wait(50)
+    assert shown == [2]
+
+
+def test_going_back_to_the_shown_image_drops_the_one_on_its_way(qtbot, tmp_path, monkeypatch) -> None:
+    session = Session(autosave=False)
+    session.open_folder(_folder(tmp_path))  # small images: shown at once
+    assert session.index == 0
+    monkeypatch.setattr(session_module, "ASYNC_PIXELS", 10)
+    shown: list[int] = []
+    session.image_loaded.connect(lambda current: shown.append(current.index))
+    assert session.go_to(1) and session.loading()
+    assert session.go_to(0) and not session.loading()
+    session._loader.wait()
+    qtbot.wait(50)
+    assert shown == [] and session.index == 0
