@@ -62,6 +62,7 @@ class Session(QObject):
     saved = Signal(object)  # Path of the JSON written
     failed = Signal(str)  # a message for the person
     statuses_read = Signal()  # every entry's status is known (after opening a folder)
+    loading_started = Signal(object)  # Path of a big image or JSON file now read in the background
 
     def __init__(self, parent: QObject | None = None, *, autosave: bool = True) -> None:
         super().__init__(parent)
@@ -206,6 +207,7 @@ class Session(QObject):
                     None,
                 )
                 self._loader.read_json(path, peek_document, image_guess=guess)
+                self.loading_started.emit(path)
                 return True
             found = self._image_of_json(path)
             if found is None:
@@ -325,6 +327,7 @@ class Session(QObject):
         if size is not None and size[0] * size[1] > ASYNC_PIXELS:
             # Big: read off the GUI thread; the current image stays until both parts are in.
             self._loader.start(index, lambda: project.load(entry), current.image_path)  # type: ignore[union-attr]
+            self.loading_started.emit(current.image_path)
             return
         try:
             document: Any = project.load(entry)  # type: ignore[union-attr]

@@ -45,6 +45,8 @@ def slow_reads(monkeypatch):
 def test_big_image_is_read_off_the_gui_thread_and_the_loop_keeps_running(qtbot, tmp_path, slow_reads) -> None:
     session = Session(autosave=False)
     ticks: list[float] = []
+    started: list[object] = []
+    session.loading_started.connect(started.append)
     with qtbot.waitSignal(session.image_loaded, timeout=5000) as loaded:
         t = time.perf_counter()
         session.open_folder(_folder(tmp_path))
@@ -58,6 +60,7 @@ def test_big_image_is_read_off_the_gui_thread_and_the_loop_keeps_running(qtbot, 
     assert len(current.document.shapes) == 1
     assert slow_reads and slow_reads[0] is not threading.main_thread()
     assert len(ticks) > 5  # the event loop ran while the image was read
+    assert [p.name for p in started] == ["im0.png"]  # the window says what it is opening
     session._loader.wait()
 
 
