@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from segdesk.core.image_io import read_image
 from segdesk.ui.canvas.layers import make_pyramid
+from segdesk.ui.canvas.scene import prebuild_paths
 
 #: Images with more pixels than this (by their header) are read off the GUI thread.
 ASYNC_PIXELS = 2_000_000
@@ -91,7 +92,7 @@ class OpenLoader(QObject):
         else:
             self._drop_prefetch()
             self.pool.start(lambda: self._run(token, "image", lambda: read_with_pyramid(image_path)))
-        self.pool.start(lambda: self._run(token, "document", load_document))
+        self.pool.start(lambda: self._run(token, "document", lambda: _with_paths(load_document())))
 
     def read_json(self, path: Path, peek: Any, *, image_guess: Path | None = None) -> None:
         """Parse ``path`` with ``peek(path)`` in the background; ``json_read`` reports it.
@@ -164,6 +165,12 @@ def read_with_pyramid(path: Path) -> PyramidImage:
     """``read_image`` plus ``make_pyramid`` of its display version, on the calling (pool) thread."""
     loaded = read_image(path)
     return PyramidImage(data=loaded.data, display=loaded.display, pyramid=make_pyramid(loaded.display))
+
+
+def _with_paths(document: Any) -> Any:
+    """The document, its shapes' outline paths made on this (pool) thread for the canvas."""
+    prebuild_paths(document.shapes)
+    return document
 
 
 def _stamp(path: Path) -> tuple[int, int]:
