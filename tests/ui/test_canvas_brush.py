@@ -236,3 +236,14 @@ def test_without_a_current_label_the_brush_asks_once_and_the_eraser_cuts_any(can
     canvas.set_mode("eraser")
     drag(canvas, [(50, 10), (50, 90)])
     assert all(not pixels(s)[50, 50] for s in shapes(canvas))
+
+
+def test_the_size_ring_hides_when_the_cursor_leaves(canvas) -> None:
+    from PySide6.QtCore import QEvent
+
+    canvas.set_mode("brush")
+    QTest.mouseMove(canvas.viewport(), vp(canvas, 100, 100))
+    ring = canvas._tool._ring
+    assert ring.isVisible()
+    QApplication.sendEvent(canvas.viewport(), QEvent(QEvent.Type.Leave))
+    assert not ring.isVisible()

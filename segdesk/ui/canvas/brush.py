@@ -169,6 +169,9 @@ class BrushTool(Tool):
             self.view.scene().removeItem(self._preview)
             self._preview = None
 
+    def hide_ring(self) -> None:
+        self._ring.setVisible(False)
+
     def leave(self) -> None:
         """The tool is put away (another mode): drop the stroke and the size ring."""
         self.cancel()
