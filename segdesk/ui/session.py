@@ -344,6 +344,8 @@ class Session(QObject):
     def _on_loaded(self, result: OpenResult) -> None:
         if not 0 <= result.index < len(self.entries):
             return
+        if not self.leave_current():  # edits made to the shown image while this one was read
+            return
         current = CurrentImage(index=result.index, image_path=Path(self.entries[result.index].image_path))
         self._show(current, result.document, result.image, _header_size(current.image_path))
 

@@ -200,3 +200,24 @@ def test_going_back_to_the_shown_image_drops_the_one_on_its_way(qtbot, tmp_path,
     session._loader.wait()
     qtbot.wait(50)
     assert shown == [] and session.index == 0
+
+
+def test_edits_made_while_a_big_image_is_read_are_saved_before_it_shows(qtbot, tmp_path, slow_reads) -> None:
+    from segdesk.core.commands import AddShapes
+    from segdesk.core.labelme_io import load_document
+    from segdesk.ui.undo import DocumentCommand
+
+    folder = _folder(tmp_path, 2)
+    session = Session(autosave=True)
+    with qtbot.waitSignal(session.image_loaded, timeout=5000):
+        session.open_folder(folder)
+    session._loader.wait()
+    old = session.document
+    with qtbot.waitSignal(session.image_loaded, timeout=5000) as loaded:
+        session.go_to(1)
+        assert session.loading()
+        shape = Shape("cell", [[30, 5], [50, 5], [50, 25]])
+        session.undo_stack.push(DocumentCommand(old, AddShapes([1], [shape])))
+    assert loaded.args[0].index == 1
+    assert len(load_document(folder / "im0.json").shapes) == 2  # saved before image 1 replaced it
+    session._loader.wait()
