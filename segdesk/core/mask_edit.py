@@ -137,11 +137,14 @@ def _shape_box(shape: Shape, width: int, height: int) -> Box:
     )
 
 
-def _candidates(shapes: Sequence[Shape], label: str, box: Box, width: int, height: int) -> list[int]:
+def _candidates(shapes: Sequence[Shape], label: str | None, box: Box, width: int, height: int) -> list[int]:
+    """Area shapes of ``label`` (None: any) whose bounds meet ``box``."""
     return [
         i
         for i, s in enumerate(shapes)
-        if s.label == label and s.shape_type in AREA_TYPES and _intersects(_shape_box(s, width, height), box)
+        if (label is None or s.label == label)
+        and s.shape_type in AREA_TYPES
+        and _intersects(_shape_box(s, width, height), box)
     ]
 
 
@@ -161,7 +164,7 @@ def apply_stroke(
     origin: tuple[int, int],
     size: tuple[int, int],
     *,
-    label: str,
+    label: str | None,
     erase: bool = False,
 ) -> StrokeEdit:
     """The edit a stroke makes on ``shapes`` of an image of ``size`` (H, W).
@@ -169,8 +172,10 @@ def apply_stroke(
     ``stroke`` is a bool crop placed at ``origin`` (x, y). Painting merges the stroke with the
     ``label`` shapes it overlaps (converted to one mask shape at the first one's place) or adds a new
     mask shape; erasing removes the stroke's pixels from the ``label`` shapes it overlaps (a shape
-    left empty is removed). Shapes of other labels are untouched.
+    left empty is removed; ``label=None``: shapes of every label). Shapes of other labels are untouched.
     """
+    if label is None and not erase:
+        raise ValueError("painting needs a label")
     height, width = size
     sh, sw = stroke.shape
     ox, oy = origin
@@ -192,14 +197,14 @@ def apply_stroke(
     edit = StrokeEdit()
     if erase:
         for i in touched:
-            region, crop = rasters[i]
-            full = np.zeros((height, width), dtype=bool)
-            full[region] = crop
-            full[oy : oy + sh, ox : ox + sw] &= ~stroke
-            bx = _bbox_of(region)
-            shape = mask_shape(
-                full[bx[1] : bx[3], bx[0] : bx[2]], (bx[0], bx[1]), like=shapes[i], label=label
-            )
+            (rows, cols), crop = rasters[i]
+            cut = crop.copy()  # within the shape's own box: no image-size arrays
+            y0, y1 = max(rows.start, oy), min(rows.stop, oy + sh)
+            x0, x1 = max(cols.start, ox), min(cols.stop, ox + sw)
+            cut[y0 - rows.start : y1 - rows.start, x0 - cols.start : x1 - cols.start] &= ~stroke[
+                y0 - oy : y1 - oy, x0 - ox : x1 - ox
+            ]
+            shape = mask_shape(cut, (cols.start, rows.start), like=shapes[i], label=shapes[i].label)
             if shape is None:
                 edit.remove.append(i)
             else:

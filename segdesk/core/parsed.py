@@ -10,14 +10,17 @@ that will edit it (and forgets it, so no two owners ever share a Document). A fi
 
 from __future__ import annotations
 
+import copy
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 from segdesk.core.document import Document
 from segdesk.core.labelme_io import check_document_image, load_document
 
 _lock = threading.Lock()
-_last: tuple[tuple[str, int, int], Document] | None = None
+#: (file key, document, whether it is a snapshot for lookers only, never handed to an owner)
+_last: tuple[tuple[str, int, int], Document, bool] | None = None
 
 
 def _key(path: Path) -> tuple[str, int, int]:
@@ -39,7 +42,7 @@ def peek_document(path: str | Path) -> Document:
             return _last[1]
     document = load_document(path, check_image=False)
     with _lock:
-        _last = (key, document)
+        _last = (key, document, False)
     return document
 
 
@@ -52,14 +55,33 @@ def take_document(path: str | Path, *, check_image: bool = True) -> Document:
     path = Path(path)
     key = _key(path)
     with _lock:
-        kept = _last[1] if _last is not None and _last[0] == key else None
+        kept = _last[1] if _last is not None and _last[0] == key and not _last[2] else None
         if kept is not None:
             _last = None
     if kept is None:
         return load_document(path, check_image=check_image)
     if check_image:
         check_document_image(kept)
+    # Readers that only look (a folder's status scan) may still come: they get a snapshot, so the
+    # owner's edits never show through and nobody parses the file again.
+    snapshot = _snapshot(kept)
+    with _lock:
+        if _last is None:
+            _last = (key, snapshot, True)
     return kept
+
+
+def _snapshot(document: Document) -> Document:
+    """A copy for reading: shapes, flags and segdesk's state copied; no listeners."""
+    return replace(
+        document,
+        shapes=[s.copy() for s in document.shapes],
+        flags=copy.deepcopy(document.flags),
+        extra=copy.deepcopy(document.extra),
+        other=dict(document.other),
+        _listeners=[],
+        _detail_listeners=[],
+    )
 
 
 def forget() -> None:

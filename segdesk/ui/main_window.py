@@ -173,6 +173,9 @@ class MainWindow(QMainWindow):
         s.dirty_changed.connect(lambda _dirty: self._update_title())
         s.entry_status_changed.connect(self.files_panel.set_status)
         s.saved.connect(lambda path: self.statusBar().showMessage(f"Saved {Path(path).name}", 3000))
+        s.loading_started.connect(
+            lambda path: self.statusBar().showMessage(f"Opening {Path(path).name}...", 2000)
+        )
         s.failed.connect(self._show_error)
         s.statuses_read.connect(self._refresh_labels)
 

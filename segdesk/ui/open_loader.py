@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from segdesk.core.image_io import read_image
 from segdesk.ui.canvas.layers import make_pyramid
+from segdesk.ui.canvas.scene import prebuild_paths
 
 #: Images with more pixels than this (by their header) are read off the GUI thread.
 ASYNC_PIXELS = 2_000_000
@@ -56,12 +57,18 @@ class OpenLoader(QObject):
         self._prefetched: Any = _MISSING
         self._await_prefetch = False
         self._part.connect(self._on_part)  # queued: emitted from pool threads
-        self.pool = QThreadPool(self)
+        # Not a child of this object: a window closing mid-read must not delete the pool under its
+        # threads; the pool waits for them when it goes.
+        self.pool = QThreadPool()
         self.pool.setMaxThreadCount(3)
 
     def busy(self) -> bool:
         """An open is on its way."""
         return self._pending is not None
+
+    def pending_index(self) -> int | None:
+        """The entry whose read is on its way (-1 while a JSON file is parsed), or None."""
+        return None if self._pending is None else self._pending.index
 
     def cancel(self) -> None:
         """Forget the open on its way (its results will be dropped)."""
@@ -85,7 +92,7 @@ class OpenLoader(QObject):
         else:
             self._drop_prefetch()
             self.pool.start(lambda: self._run(token, "image", lambda: read_with_pyramid(image_path)))
-        self.pool.start(lambda: self._run(token, "document", load_document))
+        self.pool.start(lambda: self._run(token, "document", lambda: _with_paths(load_document())))
 
     def read_json(self, path: Path, peek: Any, *, image_guess: Path | None = None) -> None:
         """Parse ``path`` with ``peek(path)`` in the background; ``json_read`` reports it.
@@ -116,7 +123,10 @@ class OpenLoader(QObject):
             value = fn()
         except Exception as exc:  # reported to the GUI thread, never lost
             value = exc
-        self._part.emit(token, part, value if path is None else (path, value))
+        try:
+            self._part.emit(token, part, value if path is None else (path, value))
+        except RuntimeError:
+            pass  # the window (and this loader) went away meanwhile: nobody is waiting for it
 
     def _on_part(self, token: int, part: str, value: Any) -> None:
         if part == "prefetch":
@@ -155,6 +165,12 @@ def read_with_pyramid(path: Path) -> PyramidImage:
     """``read_image`` plus ``make_pyramid`` of its display version, on the calling (pool) thread."""
     loaded = read_image(path)
     return PyramidImage(data=loaded.data, display=loaded.display, pyramid=make_pyramid(loaded.display))
+
+
+def _with_paths(document: Any) -> Any:
+    """The document, its shapes' outline paths made on this (pool) thread for the canvas."""
+    prebuild_paths(document.shapes)
+    return document
 
 
 def _stamp(path: Path) -> tuple[int, int]:

@@ -64,6 +64,7 @@ class Session(QObject):
     saved = Signal(object)  # Path of the JSON written
     failed = Signal(str)  # a message for the person
     statuses_read = Signal()  # every entry's status is known (after opening a folder)
+    loading_started = Signal(object)  # Path of a big image or JSON file now read in the background
 
     def __init__(self, parent: QObject | None = None, *, autosave: bool = True) -> None:
         super().__init__(parent)
@@ -210,6 +211,7 @@ class Session(QObject):
                     None,
                 )
                 self._loader.read_json(path, peek_document, image_guess=guess)
+                self.loading_started.emit(path)
                 return True
             found = self._image_of_json(path)
             if found is None:
@@ -291,6 +293,7 @@ class Session(QObject):
         if not 0 <= index < len(self.entries):
             return False
         if self.current is not None and index == self.current.index:
+            self._loader.cancel()  # back to the image shown: another on its way is not wanted
             return True
         if not self.leave_current():
             return False
@@ -298,10 +301,15 @@ class Session(QObject):
         return True
 
     def next_image(self) -> bool:
-        return self.go_to(self.index + 1)
+        return self.go_to(self._step_from() + 1)
 
     def prev_image(self) -> bool:
-        return self.go_to(self.index - 1) if self.index > 0 else False
+        return self.go_to(self._step_from() - 1) if self._step_from() > 0 else False
+
+    def _step_from(self) -> int:
+        """The image next / previous count from: the one on its way, else the one shown."""
+        pending = self._loader.pending_index()
+        return self.index if pending is None or pending < 0 else pending
 
     def leave_current(self) -> bool:
         """Make sure no edit is lost before the current image goes away; False means stay."""
@@ -330,6 +338,7 @@ class Session(QObject):
         if size is not None and size[0] * size[1] > ASYNC_PIXELS:
             # Big: read off the GUI thread; the current image stays until both parts are in.
             self._loader.start(index, lambda: project.load(entry), current.image_path)  # type: ignore[union-attr]
+            self.loading_started.emit(current.image_path)
             return
         try:
             document: Any = project.load(entry)  # type: ignore[union-attr]
@@ -346,6 +355,8 @@ class Session(QObject):
 
     def _on_loaded(self, result: OpenResult) -> None:
         if not 0 <= result.index < len(self.entries):
+            return
+        if not self.leave_current():  # edits made to the shown image while this one was read
             return
         current = CurrentImage(index=result.index, image_path=Path(self.entries[result.index].image_path))
         self._show(current, result.document, result.image, _header_size(current.image_path))

@@ -176,3 +176,32 @@ def test_saved_masks_are_read_pixel_identically_by_labelme(tmp_path) -> None:
     assert (lm_cls == 1).sum() == (pixels(shapes[0]) | pixels(shapes[1]) | stroke).sum()
     raw = json.loads(path.read_text())
     assert raw["shapes"][0]["shape_type"] == "mask" and len(raw["shapes"][0]["points"]) == 2
+
+
+def test_training_maps_and_the_correction_meter_count_painted_masks() -> None:
+    from segdesk.core.effort import correction_ious
+    from segdesk.core.rasterize import document_to_class_map
+
+    proposal = square(10, 10, 30, source="model", proposal=True)
+    stroke, origin = stroke_of([(40, 25), (70, 25)], 4)
+    painted = apply_stroke([proposal], stroke, origin, SIZE, label="cell").replace[0]
+    expected = pixels(proposal) | stroke
+    cls = document_to_class_map(Document("i.png", H, W, shapes=[painted]), ["_background_", "cell"])
+    np.testing.assert_array_equal(cls == 1, expected)
+    (effort,) = correction_ious([proposal], [painted], SIZE)
+    assert effort.iou == pytest.approx(pixels(proposal).sum() / expected.sum(), abs=1e-3)
+    assert effort.saved_pixels == expected.sum()
+
+
+def test_erasing_without_a_label_cuts_every_label_and_painting_needs_one() -> None:
+    shapes = [
+        square(10, 10, 40),
+        square(10, 10, 40, "other"),
+        Shape("cell", [[0, 100], [150, 100]], shape_type="line"),
+    ]
+    stroke, origin = stroke_of([(30, 0), (30, 119)], 3)
+    edit = apply_stroke(shapes, stroke, origin, SIZE, label=None, erase=True)
+    assert sorted(edit.replace) == [0, 1]  # lines have no inside: left alone
+    assert edit.replace[1].label == "other" and not pixels(edit.replace[1])[30, 30]
+    with pytest.raises(ValueError, match="label"):
+        apply_stroke(shapes, stroke, origin, SIZE, label=None)

@@ -45,8 +45,12 @@ def test_status_then_load_parses_once_and_hands_over(tmp_path, parses) -> None:
     project.status(entry)
     document = project.load(entry)
     assert len(parses) == 1
-    again = project.load(entry)  # taken: the next owner gets its own parse
-    assert again is not document and len(parses) == 2
+    document.shapes[0].label = "edited"  # the owner's edits never show through to lookers
+    document.set_status("proposed")
+    look = parsed.peek_document(entry.json_path)
+    assert look is not document and look.labels == ["cell"] and len(parses) == 1
+    again = project.load(entry)  # a second owner gets its own parse
+    assert again is not document and again is not look and len(parses) == 2
 
 
 def test_a_changed_file_is_parsed_again(tmp_path, parses) -> None:

@@ -598,3 +598,20 @@ def test_a_zoom_step_shows_the_last_zoom_scaled_then_renders_sharp_in_slices(can
     canvas.scene_.image.finish_refining()
     fresh = grab(canvas)
     assert qimage_to_rgb(sharp).tolist() == qimage_to_rgb(fresh).tolist()
+
+
+def test_paths_made_ahead_are_used_unless_the_points_changed(canvas, monkeypatch) -> None:
+    from segdesk.ui.canvas import scene as scene_module
+
+    shapes_ = [square(10, 10, 20), square(50, 10, 20), square(90, 10, 20)]
+    scene_module.prebuild_paths(shapes_)
+    shapes_[1].points = shapes_[1].points + 5  # changed after: its path is made again
+    counts: list[int] = []
+    real = scene_module.points_to_paths
+    monkeypatch.setattr(
+        scene_module, "points_to_paths", lambda pts, closed: counts.append(len(pts)) or real(pts, closed)
+    )
+    canvas.set_document(Document("a.png", H, W, shapes=shapes_))
+    assert counts == [1]
+    rects = [item.path().boundingRect() for item in canvas.scene_.shape_items]
+    assert [(r.left(), r.top()) for r in rects] == [(10, 10), (55, 15), (90, 10)]

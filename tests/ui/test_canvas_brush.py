@@ -221,3 +221,29 @@ def test_vertex_drag_of_masks_is_not_offered(canvas) -> None:
     set_shapes(canvas, [Shape("cat", [[50, 50], [69, 69]], shape_type="mask", mask=mask)])
     drag(canvas, [(50, 50), (40, 40)])  # moves the shape, never its bounding-box corner alone
     np.testing.assert_array_equal(shapes(canvas)[0].points, [[40, 40], [59, 59]])
+
+
+def test_without_a_current_label_the_brush_asks_once_and_the_eraser_cuts_any(canvas) -> None:
+    asked = []
+    canvas.label_requester = lambda: asked.append(1) or ("dog", None, "")
+    canvas.set_current_label("")
+    canvas.set_mode("brush")
+    drag(canvas, [(20, 20), (40, 20)])
+    drag(canvas, [(20, 60), (40, 60)])
+    assert asked == [1] and [s.label for s in shapes(canvas)] == ["dog", "dog"]
+    set_shapes(canvas, [square(20, 20, 60), square(20, 20, 60, "dog")])
+    canvas.set_current_label("")
+    canvas.set_mode("eraser")
+    drag(canvas, [(50, 10), (50, 90)])
+    assert all(not pixels(s)[50, 50] for s in shapes(canvas))
+
+
+def test_the_size_ring_hides_when_the_cursor_leaves(canvas) -> None:
+    from PySide6.QtCore import QEvent
+
+    canvas.set_mode("brush")
+    QTest.mouseMove(canvas.viewport(), vp(canvas, 100, 100))
+    ring = canvas._tool._ring
+    assert ring.isVisible()
+    QApplication.sendEvent(canvas.viewport(), QEvent(QEvent.Type.Leave))
+    assert not ring.isVisible()

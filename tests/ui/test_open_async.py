@@ -45,6 +45,8 @@ def slow_reads(monkeypatch):
 def test_big_image_is_read_off_the_gui_thread_and_the_loop_keeps_running(qtbot, tmp_path, slow_reads) -> None:
     session = Session(autosave=False)
     ticks: list[float] = []
+    started: list[object] = []
+    session.loading_started.connect(started.append)
     with qtbot.waitSignal(session.image_loaded, timeout=5000) as loaded:
         t = time.perf_counter()
         session.open_folder(_folder(tmp_path))
@@ -58,6 +60,7 @@ def test_big_image_is_read_off_the_gui_thread_and_the_loop_keeps_running(qtbot, 
     assert len(current.document.shapes) == 1
     assert slow_reads and slow_reads[0] is not threading.main_thread()
     assert len(ticks) > 5  # the event loop ran while the image was read
+    assert [p.name for p in started] == ["im0.png"]  # the window says what it is opening
     session._loader.wait()
 
 
@@ -157,4 +160,66 @@ def test_the_image_beside_a_big_json_is_decoded_while_it_is_parsed(qtbot, tmp_pa
         session.open_path(folder / "im0.json")
     assert loaded.args[0].error is None and loaded.args[0].display.shape == (40, 60, 3)
     assert events == ["read", "parsed"]  # decoded during the parse, and only once
+    session._loader.wait()
+
+
+def test_a_session_deleted_mid_read_is_no_trouble(qtbot, tmp_path, slow_reads) -> None:
+    import shiboken6
+
+    session = Session(autosave=False)
+    session.open_folder(_folder(tmp_path))
+    assert session.loading()
+    pool = session._loader.pool
+    shiboken6.delete(session)  # as when the window closes during a read
+    assert pool.waitForDone(5000)
+    qtbot.wait(50)  # the reads' results arrive nowhere, and nothing breaks
+
+
+def test_next_counts_from_the_image_on_its_way(qtbot, tmp_path, slow_reads) -> None:
+    folder = _folder(tmp_path, 3)
+    PIL.Image.fromarray(np.zeros((40, 60, 3), dtype=np.uint8)).save(folder / "im2.png")
+    session = Session(autosave=False)
+    shown: list[int] = []
+    session.image_loaded.connect(lambda current: shown.append(current.index))
+    session.open_folder(folder)  # image 0 on its way
+    assert session.next_image()  # 1 on its way
+    assert session.next_image()  # 2, not 1 again
+    qtbot.waitUntil(lambda: not session.loading(), timeout=5000)
+    session._loader.wait()
+    qtbot.wait(50)
+    assert shown == [2]
+
+
+def test_going_back_to_the_shown_image_drops_the_one_on_its_way(qtbot, tmp_path, monkeypatch) -> None:
+    session = Session(autosave=False)
+    session.open_folder(_folder(tmp_path))  # small images: shown at once
+    assert session.index == 0
+    monkeypatch.setattr(session_module, "ASYNC_PIXELS", 10)
+    shown: list[int] = []
+    session.image_loaded.connect(lambda current: shown.append(current.index))
+    assert session.go_to(1) and session.loading()
+    assert session.go_to(0) and not session.loading()
+    session._loader.wait()
+    qtbot.wait(50)
+    assert shown == [] and session.index == 0
+
+
+def test_edits_made_while_a_big_image_is_read_are_saved_before_it_shows(qtbot, tmp_path, slow_reads) -> None:
+    from segdesk.core.commands import AddShapes
+    from segdesk.core.labelme_io import load_document
+    from segdesk.ui.undo import DocumentCommand
+
+    folder = _folder(tmp_path, 2)
+    session = Session(autosave=True)
+    with qtbot.waitSignal(session.image_loaded, timeout=5000):
+        session.open_folder(folder)
+    session._loader.wait()
+    old = session.document
+    with qtbot.waitSignal(session.image_loaded, timeout=5000) as loaded:
+        session.go_to(1)
+        assert session.loading()
+        shape = Shape("cell", [[30, 5], [50, 5], [50, 25]])
+        session.undo_stack.push(DocumentCommand(old, AddShapes([1], [shape])))
+    assert loaded.args[0].index == 1
+    assert len(load_document(folder / "im0.json").shapes) == 2  # saved before image 1 replaced it
     session._loader.wait()

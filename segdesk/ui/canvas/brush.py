@@ -169,6 +169,9 @@ class BrushTool(Tool):
             self.view.scene().removeItem(self._preview)
             self._preview = None
 
+    def hide_ring(self) -> None:
+        self._ring.setVisible(False)
+
     def leave(self) -> None:
         """The tool is put away (another mode): drop the stroke and the size ring."""
         self.cancel()
@@ -196,10 +199,14 @@ class BrushTool(Tool):
             ]
 
     def _label(self) -> str | None:
+        """The label to paint (asked once when none is chosen); the eraser without one: every label."""
         label = self.view.current_label()
         if label or self.erase:
             return label
-        return self.view.ask_label()
+        label = self.view.ask_label()
+        if label:
+            self.view.set_current_label(label)
+        return label
 
     def _apply(self, stroke: np.ndarray, origin: tuple[int, int]) -> None:
         document = self.view.document()
@@ -207,7 +214,8 @@ class BrushTool(Tool):
         if document is None or label is None or not stroke.any():
             return
         w, h = self.view.image_size()
-        edit = apply_stroke(document.shapes, stroke, origin, (h, w), label=label, erase=self.erase)
+        target = label if label or not self.erase else None
+        edit = apply_stroke(document.shapes, stroke, origin, (h, w), label=target, erase=self.erase)
         if not edit.empty:
             text = "erase" if self.erase else "brush stroke"
             self.view.push(edit_command(edit, len(document.shapes), text=text))
