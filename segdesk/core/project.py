@@ -6,7 +6,8 @@
 * Labels: ``labels.txt`` (one label per line) when present, else the labels found in the JSON files.
   As labelme2voc: ``__ignore__`` marks regions left out of training (it is not a class) and class 0
   is ``_background_``, whether or not the file lists it.
-* Status per image (unlabeled / proposed / reviewed) from the JSON file's ``segdesk`` key, cached by
+* Status per image (unlabeled / in_progress / proposed / reviewed / elsewhere, see core/review.py) from
+  the JSON file's ``segdesk`` key and shapes, cached by
   modification time so that a folder of thousands of images lists fast. A JSON file segdesk cannot
   read counts as unlabeled (it cannot be trained on); ``problem(entry)`` says what is wrong with it.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from segdesk.core.atomic import atomic_write_text
-from segdesk.core.document import Document, ImageStatus
+from segdesk.core.document import IMAGE_STATUSES, Document, ImageStatus
 from segdesk.core.errors import AnnotationReadError, ProjectError
 from segdesk.core.image_io import IMAGE_EXTENSIONS, image_size
 from segdesk.core.labelme_io import ImageDataMode, load_document, resolve_image_path, save_document
@@ -154,6 +155,7 @@ class Project:
             image_path=_relative_image_path(entry),
             image_height=height,
             image_width=width,
+            extra={"status": "unlabeled"},  # segdesk's own file: shapes added here are "in progress"
         )
 
     def save(self, entry: ImageEntry, document: Document, *, image_data: ImageDataMode = "keep") -> None:
@@ -164,7 +166,7 @@ class Project:
         self._info.pop(entry.json_path, None)
 
     def status(self, entry: ImageEntry) -> ImageStatus:
-        """unlabeled / proposed / reviewed (a missing or unreadable JSON file: unlabeled)."""
+        """See core/review.py (a missing or unreadable JSON file: unlabeled)."""
         return self._file_info(entry).status
 
     def problem(self, entry: ImageEntry) -> str | None:
@@ -172,11 +174,11 @@ class Project:
         return self._file_info(entry).problem
 
     def reviewed_entries(self) -> list[ImageEntry]:
-        """Entries a person has reviewed: the training set."""
+        """Entries a person has marked reviewed (training uses core/training_plan.py, built on this)."""
         return [e for e in self.entries() if self.status(e) == "reviewed"]
 
     def status_counts(self) -> dict[str, int]:
-        counts = {"unlabeled": 0, "proposed": 0, "reviewed": 0}
+        counts = dict.fromkeys(IMAGE_STATUSES, 0)
         for entry in self.entries():
             counts[self.status(entry)] += 1
         return counts

@@ -14,6 +14,7 @@ import torch
 from segdesk.core.document import Document
 from segdesk.core.labelme_io import load_document, save_document
 from segdesk.core.rasterize import document_to_class_map
+from segdesk.core.review import reviewed_extra
 from segdesk.core.shapes import Shape
 from segdesk.ml.predict_cli import (
     add_predict_arguments,
@@ -70,7 +71,7 @@ def project(tmp_path: Path) -> Path:
     )
     save_document(partly, tmp_path / "b.json")
     # c has no JSON yet; d was reviewed in segdesk and holds only an accepted-then-untouched proposal.
-    done = Document("d.png", 64, 64, shapes=[OLD_PROPOSAL.copy()], extra={"status": "reviewed"})
+    done = Document("d.png", 64, 64, shapes=[OLD_PROPOSAL.copy()], extra=reviewed_extra())
     save_document(done, tmp_path / "d.json")
     ModelStore(tmp_path).add_version(fresh_copy(trained_tiny_model()), {"classes": CLASSES})
     np.savez(tmp_path.parent / "truth.npz", **truth)

@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from segdesk.core.commands import MoveShapes
+from segdesk.core.review import reviewed_extra
 from segdesk.ui import model_index
 from segdesk.ui.main_window import MainWindow
 from segdesk.ui.settings import AppSettings, use_settings_dir
@@ -353,7 +354,7 @@ def test_retrain_ignores_unaccepted_proposals_in_a_reviewed_image(tmp_path: Path
     proposal = dict(data["shapes"][0], points=[[60, 5], [75, 5], [75, 20], [60, 20]],
                     segdesk={"source": "model", "proposal": True})  # fmt: skip
     data["shapes"].append(proposal)
-    data["segdesk"]["status"] = "reviewed"
+    data["segdesk"] = reviewed_extra()
     (root / "img_1.json").write_text(json.dumps(data), encoding="utf-8")
     snapshot = workers.snapshot_training(Project(root), None)
     dataset = workers._training_set(snapshot, seed=0, cancel=threading.Event())
