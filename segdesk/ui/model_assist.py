@@ -169,7 +169,9 @@ class ModelAssist(QObject):
             self.message.emit("No model yet: review a few images, then Retrain")
             return
         if not proposals.can_propose(current.document):
-            self.message.emit("This image is reviewed: proposals would not replace your shapes")
+            self.message.emit(
+                "This image is reviewed or labelled elsewhere: proposals would not replace its shapes"
+            )
             return
         if self.runner.is_running("predict"):
             self._pending_predict = True

@@ -98,7 +98,7 @@ def test_write_never_touches_reviewed_files_and_keeps_person_shapes(project: Pat
         assert any(line.startswith(f"{n}.png") and "reviewed: left as it is" in line for line in lines)
     b = load_document(project / "b.json")
     assert b.shapes[0].same_as(load_document_shapes(before["b"], project)[0])  # the person's shape
-    assert not b.shapes[0].is_proposal and b.status == "proposed"
+    assert not b.shapes[0].is_proposal and b.status == "in_progress"  # a person's shape, not reviewed
     proposals = b.proposals
     assert proposals and all(s.extra["model_version"] == "v1" for s in proposals)
     assert all(s.extra["source"] == "model" and 0 < s.extra["confidence"] <= 1 for s in proposals)
@@ -170,7 +170,7 @@ def test_replace_proposals_keeps_order_of_person_shapes() -> None:
     doc.subscribe(seen.append)
     replace_proposals(doc, [new])
     assert [s.is_proposal for s in doc.shapes] == [False, True] and doc.shapes[1] is new
-    assert doc.status == "proposed" and seen == ["shapes"]
+    assert doc.extra["status"] == "proposed" and doc.status == "in_progress" and seen == ["shapes"]
 
 
 def test_argparse_options(project: Path) -> None:
