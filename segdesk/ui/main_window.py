@@ -239,6 +239,7 @@ class MainWindow(QMainWindow):
         self.labels_panel.show_all()  # hidden labels were the previous folder's choice
         self._refresh_labels()
         self.status.clear()
+        self.statusBar().clearMessage()  # "Marked ... reviewed" was about the previous folder
         if not self.assist.runner.is_running("train"):  # a running job keeps reporting its progress
             self.model_panel.show_training_progress(0.0, "", [])
 

@@ -438,7 +438,7 @@ class ModelAssist(QObject):
         new_info = None if self.root is None else model_index.read_info(self.root, outcome.version)
         weak = model_health.not_useful_text(new_info)
         if outcome.promoted and weak:
-            text = f"New model {outcome.version} (held-out mIoU {outcome.miou:.3f}) is current but not useful yet"
+            text = f"New model {outcome.version} (held-out mIoU {outcome.miou:.3f}) is current"
         elif outcome.promoted:
             text = f"New model {outcome.version} (held-out mIoU {outcome.miou:.3f}) is now current"
         else:

@@ -108,9 +108,15 @@ def plan_retrain(project: Project, ask: Ask, *, unsaved: str | None) -> Training
         if skip_empty:
             plan = plan_training(project, skip_empty=True)
     if not plan.entries:
+        left = (
+            f"; the {len(plan.elsewhere)} labelled elsewhere were left out (mark them reviewed, or "
+            "answer Use them)"
+            if plan.elsewhere
+            else ""
+        )
         raise SegdeskError(
-            f"{project.root}: no reviewed images to train on yet. Correct a few images and mark each "
-            "reviewed (R: mark reviewed and go to the next image), then Retrain"
+            f"{project.root.name}: no reviewed images to train on yet: mark a few images reviewed (R), "
+            f"then Retrain{left}"
         )
     if plan.unknown_labels or unsaved:
         lines = plan.describe()

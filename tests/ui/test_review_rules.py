@@ -293,7 +293,7 @@ def test_a_model_that_finds_nothing_says_it_is_not_useful_yet(qtbot, window: Mai
         "v1", True, "no current model", 0.58, None, None, 3, 1.0, "budget", 1, "held-out"
     )
     win.assist.apply_training_outcome(outcome)
-    assert "not useful yet" in win.model_panel.train_status.text()
+    assert "Not useful yet: v1 finds no cell" in win.model_panel.train_status.text()
     assert "now current" not in win.model_panel.train_status.text()
     _tiny_model(root, {"miou": 0.7, "iou": {"_background_": 0.9, "cell": 0.5}})  # v2: finds cells
     win.assist.refresh_model()
