@@ -29,8 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 #: The shots the README and docs show (walkthrough name -> docs/screenshots name).
 DOC_SHOTS = {
-    "03_reviewed_and_next.png": "review_status.png",
-    "05_retrain_plan_done.png": "model_panel_training.png",
+    "03_reviewed_and_next.png": "review_and_next.png",
     "08_labelled_elsewhere_question.png": "labelled_elsewhere_question.png",
 }
 

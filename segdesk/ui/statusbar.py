@@ -30,6 +30,7 @@ class StatusFields:
     def __init__(self, bar: QStatusBar, parent: QWidget | None = None) -> None:
         self.review = QLabel(parent)
         self.review.setObjectName("status_review")
+        self.review.setContentsMargins(0, 0, 12, 0)  # apart from the cursor position
         self.position = QLabel(parent)
         self.position.setObjectName("status_position")
         self.position.setMinimumWidth(220)
