@@ -306,26 +306,17 @@ class ModelAssist(QObject):
 
     def mark_reviewed(self) -> bool:
         """The person says this image is right (the only way an image becomes reviewed)."""
-        document = self._document()
-        if document is None or not self.session.mark_reviewed():
-            self._update_buttons()
-            return False
-        self._record_effort()
-        left = len(document.proposals)
-        note = f"; {left} proposal(s) not accepted are left out of training" if left else ""
-        self.message.emit(f"Marked {self.session.current.image_path.name} reviewed: it trains{note}")  # type: ignore[union-attr]
+        done = review_flow.mark_reviewed(self.session, self.message.emit)
+        if done:
+            self._record_effort()
         self._update_buttons()
-        return True
+        return done
 
     def unreview(self) -> bool:
         """Take the review back: the image stops training; its shapes stay."""
-        document = self._document()
-        if document is None or document.status != "reviewed" or not self.session.unreview():
-            self._update_buttons()
-            return False
-        self.message.emit(f"{self.session.current.image_path.name} is no longer reviewed: it does not train")  # type: ignore[union-attr]
+        done = review_flow.unreview(self.session, self.message.emit)
         self._update_buttons()
-        return True
+        return done
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         """Enter or a double-click on a selected proposal accepts it (edit mode only)."""
@@ -346,25 +337,14 @@ class ModelAssist(QObject):
         self._update_buttons()
 
     def _record_effort(self) -> None:
-        """At Mark reviewed: how much the person changed the proposals (never on a mere save, so an
-        undone Reject all or a half-done image is never measured)."""
+        """At Mark reviewed only (never on a mere save, so an undone Reject all or a half-done image
+        is never measured): how much the person changed the proposals."""
         current = self.session.current
-        if current is None or current.document is None or self.root is None:
+        if current is None or self.root is None:
             return
-        document = current.document
-        stored = self._proposed.get(current.image_path)
-        if stored is None or document.proposals or not proposals.model_shapes(document):
-            return  # nothing proposed, proposals still open, or every proposal rejected
-        del self._proposed[current.image_path]
-        version, proposed = stored
-        size = (document.image_height, document.image_width)
-        rows = effort.correction_ious(proposed, document.shapes, size)
-        csv_path = self.root / ".segdesk" / effort.CSV_NAME
-        try:
-            effort.append_csv(csv_path, current.image_path.name, version, rows)
-        except OSError as exc:
-            self.message.emit(f"{csv_path}: cannot record the correction effort: {exc}")
-        self.panel.show_effort(effort.recent_trend(csv_path))
+        trend = review_flow.record_effort(current, self._proposed, self.root, self.message.emit)
+        if trend is not None:
+            self.panel.show_effort(trend)
 
     def show_effort(self) -> None:
         root = self.root
@@ -524,7 +504,10 @@ class ModelAssist(QObject):
         ranked_version, order = self._ranking
         if ranked_version == version and order:
             for index in order:
-                if index != self.session.index and self.session.entry_status(index) != "reviewed":
+                if index != self.session.index and self.session.entry_status(index) not in (
+                    "reviewed",
+                    "elsewhere",
+                ):
                     self.session.go_to(index)
                     return
         self._go_after_scoring = True

@@ -8,10 +8,12 @@ Only the person's act reviews an image (core/review.py). Retrain trains on the f
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from segdesk.core import review
+from segdesk.core import effort, review
 from segdesk.core.errors import SegdeskError
 from segdesk.core.project import Project
 from segdesk.core.training_plan import TrainingPlan, confirm_elsewhere, plan_training
@@ -130,10 +132,58 @@ def plan_retrain(project: Project, ask: Ask, *, unsaved: str | None) -> Training
     return plan
 
 
+def mark_reviewed(session: Any, say: Callable[[str], None]) -> bool:
+    """The explicit act: save the open image as reviewed (``session``: ui.session.Session)."""
+    document = session.document
+    if document is None or not session.mark_reviewed():
+        return False
+    left = len(document.proposals)
+    note = f"; {left} proposal(s) not accepted are left out of training" if left else ""
+    say(f"Marked {session.current.image_path.name} reviewed: it trains{note}")
+    return True
+
+
+def unreview(session: Any, say: Callable[[str], None]) -> bool:
+    """Take the review back (only a reviewed image): it stops training; its shapes stay."""
+    document = session.document
+    if document is None or document.status != "reviewed" or not session.unreview():
+        return False
+    say(f"{session.current.image_path.name} is no longer reviewed: it does not train")
+    return True
+
+
+def record_effort(
+    current: Any, proposed: dict[Path, Any], root: Path, say: Callable[[str], None]
+) -> tuple[int, float] | None:
+    """Append the correction effort of the image just marked reviewed; the new trend, or None.
+
+    ``proposed`` maps image paths to (model version, the shapes first proposed); measured only when
+    something was proposed, nothing is still open and not every proposal was rejected.
+    """
+    document = current.document
+    stored = proposed.get(current.image_path)
+    if document is None or stored is None or document.proposals:
+        return None
+    if not any(s.extra.get("source") == "model" for s in document.shapes):
+        return None  # every proposal was rejected: nothing accepted to measure
+    del proposed[current.image_path]
+    version, shapes = stored
+    rows = effort.correction_ious(shapes, document.shapes, (document.image_height, document.image_width))
+    csv_path = root / ".segdesk" / effort.CSV_NAME
+    try:
+        effort.append_csv(csv_path, current.image_path.name, version, rows)
+    except OSError as exc:
+        say(f"{csv_path}: cannot record the correction effort: {exc}")
+    return effort.recent_trend(csv_path)
+
+
 __all__ = [
     "Ask",
     "message_box_ask",
+    "mark_reviewed",
     "plan_retrain",
+    "record_effort",
+    "unreview",
     "status_line",
     "status_words",
     "train_count_text",
