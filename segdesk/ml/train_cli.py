@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -350,6 +351,15 @@ def train_from_args(args: argparse.Namespace, *, out: Out = print, bar: Out | No
     if getattr(args, "distributed", False):
         from segdesk.ml.distributed_cli import distributed_train_from_args
 
+        if getattr(args, "skip_empty", False):
+            out("error: --skip-empty does not work with --distributed yet; un-review those images instead")
+            return 1
+        if getattr(args, "use_elsewhere", False) and os.environ.get("RANK", "0") == "0":
+            try:  # recorded in the files before rank 0 plans, so its plan (the same rule) takes them
+                plan_for_cli(args.folder, use_elsewhere=True, skip_empty=False, out=out)
+            except SegdeskError as exc:
+                out(f"error: {exc}")
+                return 1
         return distributed_train_from_args(args, out=out, bar=bar)
     return train_command(
         args.folder,

@@ -141,3 +141,13 @@ def test_skip_empty_leaves_out_reviewed_images_without_shapes(tmp_path: Path):
     assert train_from_args(args, out=lines.append) == 0, lines
     assert lines[0].startswith("2 image(s) will train: 0.png, 1.png")
     assert sorted(ModelStore(tmp_path).info("v1")["images"]) == ["0.png", "1.png"]
+
+
+def test_skip_empty_with_distributed_is_refused_plainly(tmp_path: Path):
+    _make_project(tmp_path, ["reviewed"])
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    lines: list[str] = []
+    args = parser.parse_args([str(tmp_path), "--distributed", "--skip-empty"])
+    assert train_from_args(args, out=lines.append) == 1
+    assert "--skip-empty does not work with --distributed" in lines[-1]
