@@ -374,7 +374,10 @@ class ModelAssist(QObject):
         except SegdeskError as exc:
             self.error.emit(str(exc))
             return
-        self._refresh_statuses()  # confirmed files labelled elsewhere are reviewed now
+        finally:  # files labelled elsewhere the person confirmed are reviewed now, the open one too
+            review_flow.sync_open_review(self.session)
+            self._refresh_statuses()
+            self._update_buttons()
         fn = workers.train_in_child(snapshot, self.train_config, export_onnx=self.export_onnx)
         self._train_outcome = None  # this run's own outcome (or None) is what its end reports
         self.panel.set_training(True)

@@ -152,6 +152,23 @@ def unreview(session: Any, say: Callable[[str], None]) -> bool:
     return True
 
 
+def sync_open_review(session: Any) -> None:
+    """After files were confirmed on disk: give the open image the same review record, so that its
+    next save keeps the confirmation (its shapes and unsaved edits stay as they are)."""
+    document = session.document
+    if document is None or document.status != "elsewhere" or session.project is None:
+        return
+    entry = session.entries[session.index]
+    try:
+        on_disk = session.project.load(entry)
+    except (SegdeskError, OSError):
+        return
+    if on_disk.status == "reviewed":
+        document.extra["status"] = "reviewed"
+        document.extra["reviewed"] = dict(on_disk.extra["reviewed"])
+        document.notify("status")
+
+
 def record_effort(
     current: Any, proposed: dict[Path, Any], root: Path, say: Callable[[str], None]
 ) -> tuple[int, float] | None:
@@ -183,6 +200,7 @@ __all__ = [
     "mark_reviewed",
     "plan_retrain",
     "record_effort",
+    "sync_open_review",
     "unreview",
     "status_line",
     "status_words",

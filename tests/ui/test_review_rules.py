@@ -226,6 +226,27 @@ def test_labelled_elsewhere_train_only_once_confirmed(qtbot, window: MainWindow,
     assert json.loads((root / "img_2.json").read_text())["segdesk"]["reviewed"]["how"] == "confirmed"
 
 
+def test_confirming_keeps_the_open_image_confirmed(qtbot, window: MainWindow, tmp_path: Path):
+    win, root = window, _project(tmp_path / "p")
+    for i in (1, 2):
+        write_json(root / f"img_{i}.png", [polygon_shape("cell", [[5, 5], [40, 5], [20, 30]])], **SIZE)
+    win.session.set_autosave(False)
+    assert win.open_path(root)
+    win.canvas.push(
+        AddShapes([1], [Shape("cell", [[50, 50], [90, 50], [70, 70]], extra={"source": "person"})])
+    )
+    answers = [review_flow.USE_ELSEWHERE, review_flow.CANCEL]  # then cancel at "unsaved edits"
+    win.assist.ask = lambda title, text, buttons: answers.pop(0)
+    win.acts["retrain"].trigger()
+    assert not answers and not win.assist.runner.is_running("train")
+    assert _on_disk(root, 1) == _on_disk(root, 2) == "reviewed"
+    assert win.session.document.status == "reviewed" and win.files_panel.model.status(1) == "reviewed"
+    assert win.session.is_dirty()  # the edit is still only on screen
+    win.acts["save"].trigger()  # saving the open image keeps the confirmation
+    data = json.loads((root / "img_1.json").read_text())
+    assert data["segdesk"]["reviewed"]["how"] == "confirmed" and len(data["shapes"]) == 2
+
+
 def test_reviewed_without_shapes_is_asked_about(tmp_path: Path):
     root = tmp_path / "p"
     root.mkdir()
