@@ -61,6 +61,7 @@ class _FileInfo:
     status: ImageStatus
     labels: tuple[str, ...]
     problem: str | None
+    person_labels: tuple[str, ...] = ()  # one per shape a person made or accepted (not proposals)
 
 
 class Project:
@@ -173,6 +174,10 @@ class Project:
         """Why the entry's JSON file cannot be read, or None."""
         return self._file_info(entry).problem
 
+    def person_shape_labels(self, entry: ImageEntry) -> tuple[str, ...]:
+        """The label of each shape a person made or accepted (no proposals); cached like the status."""
+        return self._file_info(entry).person_labels
+
     def reviewed_entries(self) -> list[ImageEntry]:
         """Entries a person has marked reviewed (training uses core/training_plan.py, built on this)."""
         return [e for e in self.entries() if self.status(e) == "reviewed"]
@@ -238,7 +243,8 @@ def _read_info(path: Path, stamp: tuple[int, int]) -> _FileInfo:
         document = load_document(path, check_image=False)
     except AnnotationReadError as exc:
         return _FileInfo(stamp, "unlabeled", (), str(exc))
-    return _FileInfo(stamp, document.status, tuple(document.labels), None)
+    person = tuple(s.label for s in document.person_shapes)
+    return _FileInfo(stamp, document.status, tuple(document.labels), None, person)
 
 
 __all__ = [

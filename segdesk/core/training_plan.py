@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from segdesk.core import review
-from segdesk.core.errors import SegdeskError
 from segdesk.core.project import BACKGROUND_LABEL, IGNORE_LABEL, ImageEntry, Project
 
 
@@ -77,18 +76,17 @@ def plan_training(project: Project, *, use_elsewhere: bool = False, skip_empty: 
     unknown: dict[str, None] = {}
     problems: list[str] = []
     for entry in candidates:
-        try:
-            document = project.load(entry)
-        except (SegdeskError, OSError) as exc:
-            problems.append(f"left out: {exc}")
+        problem = project.problem(entry)
+        if problem is not None:
+            problems.append(f"left out: {problem}")
             continue
-        shapes = document.person_shapes
-        if not shapes:
+        labels = project.person_shape_labels(entry)  # cached with the status: no file read again
+        if not labels:
             empty.append(entry)
             if skip_empty:
                 continue
         if listed is not None:
-            unknown.update((s.label, None) for s in shapes if s.label not in known)
+            unknown.update((label, None) for label in labels if label not in known)
         entries.append(entry)
     return TrainingPlan(tuple(entries), tuple(elsewhere), tuple(empty), tuple(unknown), tuple(problems))
 
