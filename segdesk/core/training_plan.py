@@ -69,7 +69,7 @@ def plan_training(project: Project, *, use_elsewhere: bool = False, skip_empty: 
             elsewhere.append(entry)
         if status == "reviewed" or (status == "elsewhere" and use_elsewhere):
             candidates.append(entry)
-    listed = project._read_labels_file()
+    listed = project.label_names() if project.labels_file.is_file() else None
     known = set(listed or ()) | {BACKGROUND_LABEL, IGNORE_LABEL}
     entries: list[ImageEntry] = []
     empty: list[ImageEntry] = []
