@@ -20,6 +20,8 @@ WIDTH, HEIGHT = 512, 384
 LABELS = ("__ignore__", "_background_", "cell", "nucleus")
 CLASS_NAMES = ["_background_", "cell", "nucleus"]
 SEED = 20240611
+#: The demo's labelled images count as marked reviewed (a fixed time keeps the files reproducible).
+DEMO_REVIEWED_AT = "2026-01-01T00:00:00+00:00"
 
 README = """# segdesk demo project
 
@@ -114,6 +116,7 @@ def make_demo(out_dir: str | Path, *, n_images: int = 6, n_labelled: int = 3, se
     from segdesk.core.atomic import atomic_write_text
     from segdesk.core.document import Document
     from segdesk.core.labelme_io import save_document
+    from segdesk.core.review import reviewed_extra
     from segdesk.core.vectorize import class_map_to_shapes
 
     out = Path(out_dir)
@@ -135,7 +138,7 @@ def make_demo(out_dir: str | Path, *, n_images: int = 6, n_labelled: int = 3, se
             image_height=HEIGHT,
             image_width=WIDTH,
             shapes=shapes,
-            extra={"status": "reviewed"},
+            extra=reviewed_extra("marked", DEMO_REVIEWED_AT),
         )
         save_document(document, json_path)
     atomic_write_text(out / "labels.txt", "".join(f"{name}\n" for name in LABELS))

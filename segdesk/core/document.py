@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from segdesk.core import review
 from segdesk.core.shapes import SEGDESK_KEY, Shape
 
-ImageStatus = Literal["unlabeled", "proposed", "reviewed"]
-IMAGE_STATUSES: tuple[str, ...] = ("unlabeled", "proposed", "reviewed")
+ImageStatus = review.Status
+IMAGE_STATUSES: tuple[str, ...] = review.STATUSES
 
 #: The keys Labelme writes at file level, in Labelme's order.
 LABELME_FILE_KEYS: tuple[str, ...] = (
@@ -68,23 +69,21 @@ class Document:
     # --- status -----------------------------------------------------------------------------
     @property
     def status(self) -> ImageStatus:
-        """unlabeled / proposed / reviewed.
+        """unlabeled / in_progress / proposed / reviewed / elsewhere (see :mod:`segdesk.core.review`).
 
-        An explicit status in segdesk's key wins. A file without segdesk's key that has shapes was
-        made by a person (in Labelme or another tool): reviewed. Only proposals: proposed.
+        Reviewed only with a person's review record; shapes from another tool (no segdesk key) or
+        an older segdesk's bare "reviewed" are "elsewhere" until the person confirms them.
         """
-        explicit = self.extra.get("status")
-        if explicit in IMAGE_STATUSES:
-            return explicit  # type: ignore[return-value]
-        if not self.shapes:
-            return "unlabeled"
-        if all(s.is_proposal for s in self.shapes):
-            return "proposed"
-        return "reviewed"
+        return review.status_of(self)
 
     def set_status(self, status: ImageStatus) -> None:
+        """Store ``status``; "reviewed" records a person's review (as :func:`review.mark_reviewed`)."""
         if status not in IMAGE_STATUSES:
             raise ValueError(f"unknown status {status!r}")
+        if status == "reviewed":
+            review.mark_reviewed(self)
+            return
+        self.extra.pop("reviewed", None)
         self.extra["status"] = status
         self.notify("status")
 

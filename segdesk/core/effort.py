@@ -89,18 +89,24 @@ def append_csv(path: Path, image: str, model_version: str | None, rows: Sequence
 def recent_trend(path: Path, last: int = 10) -> tuple[int, float] | None:
     """(images, mean IoU) over the last ``last`` images in the CSV; None when there is none.
 
-    An image's score is the mean over its classes; a damaged row is skipped.
+    An image's score is the mean over its classes in its latest record (marking an image reviewed
+    again replaces its earlier score); a damaged row is skipped.
     """
     if not path.is_file():
         return None
-    per_image: dict[tuple[str, str], list[float]] = {}
+    per_image: dict[str, list[float]] = {}  # image -> its latest record (a re-review replaces one)
+    when: dict[str, str] = {}
     with open(path, encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
             try:
                 iou = float(row["iou"])
             except (KeyError, TypeError, ValueError):
                 continue
-            per_image.setdefault((row.get("time", ""), row.get("image", "")), []).append(iou)
+            image, time = row.get("image", ""), row.get("time", "")
+            if when.get(image) != time:  # a new record of this image: it counts, last
+                per_image.pop(image, None)
+                when[image] = time
+            per_image.setdefault(image, []).append(iou)
     if not per_image:
         return None
     scores = [float(np.mean(v)) for v in list(per_image.values())[-last:]]

@@ -27,6 +27,7 @@ from segdesk.core.document import Document
 from segdesk.core.errors import ImageReadError, ProjectError, SegdeskError
 from segdesk.core.image_io import IMAGE_EXTENSIONS, pil_message, read_image
 from segdesk.core.rasterize import BACKGROUND_LABEL, IGNORE_LABEL, parse_labels_txt
+from segdesk.core.review import reviewed_extra
 from segdesk.core.vectorize import DEFAULT_MIN_AREA, class_map_to_shapes
 
 #: Mask file extensions tried, in this order, for an image's stem.
@@ -275,7 +276,7 @@ def _write_json(
         image_height=pair.height,
         image_width=pair.width,
         shapes=shapes,
-        extra={"status": "reviewed"},
+        extra=reviewed_extra("import-masks"),  # the person chose these masks
     )
     json_path = project_dir / f"{pair.image.stem}.json"
     save_document(document, json_path)

@@ -6,7 +6,8 @@
 * Labels: ``labels.txt`` (one label per line) when present, else the labels found in the JSON files.
   As labelme2voc: ``__ignore__`` marks regions left out of training (it is not a class) and class 0
   is ``_background_``, whether or not the file lists it.
-* Status per image (unlabeled / proposed / reviewed) from the JSON file's ``segdesk`` key, cached by
+* Status per image (unlabeled / in_progress / proposed / reviewed / elsewhere, see core/review.py) from
+  the JSON file's ``segdesk`` key and shapes, cached by
   modification time so that a folder of thousands of images lists fast. A JSON file segdesk cannot
   read counts as unlabeled (it cannot be trained on); ``problem(entry)`` says what is wrong with it.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from segdesk.core.atomic import atomic_write_text
-from segdesk.core.document import Document, ImageStatus
+from segdesk.core.document import IMAGE_STATUSES, Document, ImageStatus
 from segdesk.core.embedded_entries import Cache, embedded_image_names
 from segdesk.core.errors import AnnotationReadError, ProjectError
 from segdesk.core.image_io import IMAGE_EXTENSIONS, image_size
@@ -62,6 +63,7 @@ class _FileInfo:
     status: ImageStatus
     labels: tuple[str, ...]
     problem: str | None
+    person_labels: tuple[str, ...] = ()  # one per shape a person made or accepted (not proposals)
 
 
 class Project:
@@ -159,6 +161,7 @@ class Project:
             image_path=_relative_image_path(entry),
             image_height=height,
             image_width=width,
+            extra={"status": "unlabeled"},  # segdesk's own file: shapes added here are "in progress"
         )
 
     def save(
@@ -171,19 +174,23 @@ class Project:
         self._info.pop(entry.json_path, None)
 
     def status(self, entry: ImageEntry) -> ImageStatus:
-        """unlabeled / proposed / reviewed (a missing or unreadable JSON file: unlabeled)."""
+        """See core/review.py (a missing or unreadable JSON file: unlabeled)."""
         return self._file_info(entry).status
 
     def problem(self, entry: ImageEntry) -> str | None:
         """Why the entry's JSON file cannot be read, or None."""
         return self._file_info(entry).problem
 
+    def person_shape_labels(self, entry: ImageEntry) -> tuple[str, ...]:
+        """The label of each shape a person made or accepted (no proposals); cached like the status."""
+        return self._file_info(entry).person_labels
+
     def reviewed_entries(self) -> list[ImageEntry]:
-        """Entries a person has reviewed: the training set."""
+        """Entries a person has marked reviewed (training uses core/training_plan.py, built on this)."""
         return [e for e in self.entries() if self.status(e) == "reviewed"]
 
     def status_counts(self) -> dict[str, int]:
-        counts = {"unlabeled": 0, "proposed": 0, "reviewed": 0}
+        counts = dict.fromkeys(IMAGE_STATUSES, 0)
         for entry in self.entries():
             counts[self.status(entry)] += 1
         return counts
@@ -243,7 +250,8 @@ def _read_info(path: Path, stamp: tuple[int, int]) -> _FileInfo:
         document = peek_document(path)  # the next reader (opening this file) reuses the parse
     except AnnotationReadError as exc:
         return _FileInfo(stamp, "unlabeled", (), str(exc))
-    return _FileInfo(stamp, document.status, tuple(document.labels), None)
+    person = tuple(s.label for s in document.person_shapes)
+    return _FileInfo(stamp, document.status, tuple(document.labels), None, person)
 
 
 __all__ = [

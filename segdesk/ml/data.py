@@ -155,8 +155,8 @@ def training_set_from_project(
 ) -> TrainingSet:
     """The REVIEWED images of a project, rasterized; ``__ignore__`` and unknown labels -> 255.
 
-    ``entries``: the images to use (the app passes the reviewed ones at the moment of Retrain);
-    default: the project's reviewed images now. ``cancel`` (``is_set()``) is checked per image.
+    ``entries``: the images to use (the app passes its plan made at the moment of Retrain);
+    default: ``core.training_plan.plan_training(project)`` now (the one rule of what trains). ``cancel`` (``is_set()``) is checked per image.
     Raises TrainingError when there is no image, Cancelled when cancelled.
     """
     from segdesk.core.image_source import load_image
@@ -166,7 +166,11 @@ def training_set_from_project(
     if not isinstance(project, Project):
         project = Project(Path(project))
     names = list(class_names) if class_names is not None else list(project.class_names())
-    entries = list(entries) if entries is not None else list(project.reviewed_entries())
+    if entries is None:
+        from segdesk.core.training_plan import plan_training
+
+        entries = plan_training(project).entries
+    entries = list(entries)
     if not entries:
         raise TrainingError(f"{project.root}: no reviewed images to train on; review at least one image")
     samples = []

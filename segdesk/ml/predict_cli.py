@@ -89,7 +89,7 @@ def up_to_date(project: Project, entry: ImageEntry, stamp: dict[str, Any], masks
     """
     if masks_dir is not None and not (masks_dir / (entry.image_path.stem + ".png")).is_file():
         return False
-    if project.status(entry) == "reviewed":
+    if project.status(entry) in ("reviewed", "elsewhere"):
         return True
     if not entry.json_path.is_file():
         return False
@@ -271,7 +271,7 @@ def _predict_one(
         write_class_png(result.rasterized(), masks_dir / (image_path.stem + ".png"))
     if write is not None:
         # Decide from the file on disk, before anything is loaded for writing.
-        if project.status(entry) == "reviewed":
+        if project.status(entry) in ("reviewed", "elsewhere"):  # a person's labels (core/review.py)
             action = ", reviewed: left as it is"
         else:
             from segdesk.core.disk_stamps import stamp_for

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -91,6 +92,7 @@ def train_project(
     from_scratch: bool = False,
     new_architecture: bool = False,
     val_fraction: float = 0.2,
+    entries: Any = None,
 ) -> Iterator[Any]:
     """fine_tune on a project folder, starting from its current model (see ``base_model``).
 
@@ -98,7 +100,7 @@ def train_project(
     fine_tune's records; the last one is a TrainResult.
     """
     store = ModelStore(folder)
-    dataset = training_set_from_project(folder, val_fraction=val_fraction, seed=config.seed)
+    dataset = training_set_from_project(folder, entries=entries, val_fraction=val_fraction, seed=config.seed)
     model, classes, version = base_model(
         store, config=config, from_scratch=from_scratch, new_architecture=new_architecture
     )
@@ -148,6 +150,8 @@ def train_command(
     epochs: int | None = None,
     batch_size: int | None = None,
     patch_size: int | None = None,
+    use_elsewhere: bool = False,
+    skip_empty: bool = False,
     out: Out = print,
     bar: Out | None = None,
     cancel: CancelToken | None = None,
@@ -156,7 +160,8 @@ def train_command(
 
     ``out`` receives whole lines (epoch metrics, results); ``bar``, if given, a progress-bar line a
     few times a second (a terminal shows it with a carriage return). ``epochs``: train exactly that
-    many epochs with no time budget (repeatable).
+    many epochs with no time budget (repeatable). ``use_elsewhere``: images labelled elsewhere train
+    too (recorded as confirmed); ``skip_empty``: reviewed images without a shape are left out.
     """
     try:
         config = make_config(
@@ -171,7 +176,8 @@ def train_command(
             patch_size=patch_size,
         )
         new_arch = base_width is not None or depth is not None
-        return _train(folder, config, (from_scratch, new_arch), val_fraction, out, bar, cancel)
+        entries = plan_for_cli(folder, use_elsewhere=use_elsewhere, skip_empty=skip_empty, out=out)
+        return _train(folder, config, (from_scratch, new_arch), val_fraction, out, bar, cancel, entries)
     except (Cancelled, KeyboardInterrupt):
         out("training cancelled; no model saved")
         return 130
@@ -188,6 +194,7 @@ def _train(
     out: Out,
     bar: Out | None,
     cancel: CancelToken | None,
+    entries: Any = None,
 ) -> int:
     from_scratch, new_arch = start_from
     events = train_project(
@@ -197,12 +204,37 @@ def _train(
         from_scratch=from_scratch,
         new_architecture=new_arch,
         val_fraction=val_fraction,
+        entries=entries,
     )
     dataset, store, base_version = next(events)
     announce(dataset, base_version, out)
     result = report_events(events, out, bar)
     finish_training(result, dataset, store, base_version, out)
     return 0
+
+
+def plan_for_cli(folder: str | Path, *, use_elsewhere: bool, skip_empty: bool, out: Out) -> Any:
+    """The images that train (core/training_plan.py, the app's rule), said before training starts."""
+    from segdesk.core.project import Project
+    from segdesk.core.training_plan import confirm_elsewhere, plan_training
+
+    project = Project(folder)
+    plan = plan_training(project, use_elsewhere=use_elsewhere, skip_empty=skip_empty)
+    if use_elsewhere and plan.elsewhere:
+        confirm_elsewhere(project, plan.elsewhere)
+        out(f"confirmed {len(plan.elsewhere)} image(s) labelled elsewhere for training (--use-elsewhere)")
+    for line in plan.describe():
+        out(line)
+    if plan.elsewhere and not use_elsewhere:
+        out("  (--use-elsewhere trains them too and records that you confirmed them)")
+    if any(e in plan.entries for e in plan.empty_reviewed):
+        out("  (--skip-empty leaves reviewed images without shapes out)")
+    if not plan.entries:
+        raise TrainingError(
+            f"{project.root}: no reviewed images to train on; mark images reviewed in the app (R), "
+            "or pass --use-elsewhere to train on images labelled elsewhere"
+        )
+    return plan.entries
 
 
 def announce(dataset: TrainingSet, base_version: str | None, out: Out, ranks: int = 1) -> None:
@@ -300,6 +332,14 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--patch-size", type=int, default=None, help=f"training patch size (default: {defaults.patch_size})"
     )
     parser.add_argument(
+        "--use-elsewhere",
+        action="store_true",
+        help="also train on images labelled in another tool (records that you confirmed them)",
+    )
+    parser.add_argument(
+        "--skip-empty", action="store_true", help="leave out reviewed images that have no shape"
+    )
+    parser.add_argument(
         "--distributed",
         action="store_true",
         help="train on several processes/GPUs/nodes; launch with torchrun (see docs/scaling.md)",
@@ -311,6 +351,15 @@ def train_from_args(args: argparse.Namespace, *, out: Out = print, bar: Out | No
     if getattr(args, "distributed", False):
         from segdesk.ml.distributed_cli import distributed_train_from_args
 
+        if getattr(args, "skip_empty", False):
+            out("error: --skip-empty does not work with --distributed yet; un-review those images instead")
+            return 1
+        if getattr(args, "use_elsewhere", False) and os.environ.get("RANK", "0") == "0":
+            try:  # recorded in the files before rank 0 plans, so its plan (the same rule) takes them
+                plan_for_cli(args.folder, use_elsewhere=True, skip_empty=False, out=out)
+            except SegdeskError as exc:
+                out(f"error: {exc}")
+                return 1
         return distributed_train_from_args(args, out=out, bar=bar)
     return train_command(
         args.folder,
@@ -325,6 +374,8 @@ def train_from_args(args: argparse.Namespace, *, out: Out = print, bar: Out | No
         epochs=args.epochs,
         batch_size=args.batch_size,
         patch_size=args.patch_size,
+        use_elsewhere=getattr(args, "use_elsewhere", False),
+        skip_empty=getattr(args, "skip_empty", False),
         out=out,
         bar=bar,
     )

@@ -206,9 +206,21 @@ MODEL_ACTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("accept_all", "&Accept all proposals", "Shift+Return", "Accept every proposal on this image"),
     ("accept_selected", "Accept &selected proposals", "Ctrl+Return", "Accept the selected proposals"),
     ("reject_all", "&Reject all proposals", "Ctrl+Shift+Backspace", "Remove every proposal"),
-    ("mark_reviewed", "&Mark reviewed", "Ctrl+Shift+R", "Save this image as reviewed (it trains)"),
+    (
+        "mark_reviewed",
+        "&Mark reviewed",
+        "Ctrl+Shift+R",
+        "Say this image is right: save it as reviewed (it trains)",
+    ),
+    (
+        "review_next",
+        "Mark reviewed and go to the &next image",
+        "R",
+        "Mark this image reviewed, then show the next",
+    ),
+    ("unreview", "&Un-review", "Ctrl+Shift+U", "Take the review back: this image no longer trains"),
     ("next_uncertain", "&Next most uncertain", "Ctrl+Shift+N", "Go to the image the model is least sure of"),
-    ("retrain", "Re&train on my labels", "Ctrl+Shift+T", "Fine-tune the model on the reviewed images"),
+    ("retrain", "Re&train on my labels", "Ctrl+Shift+T", "Fine-tune the model on the images marked reviewed"),
 )
 
 
@@ -280,5 +292,7 @@ def build_menus(window: QMainWindow, actions: Actions) -> QMenu:
     tools.addActions([actions.mode_action(mode) for mode, _t, _s in MODES])
     tools.addSeparator()
     tools.addActions([actions["undo"], actions["redo"], actions["delete"], actions["fit_window"]])
+    actions["mark_reviewed"].setIconText("Reviewed")  # short on the tool bar
+    tools.addAction(actions["mark_reviewed"])
     window.addToolBar(tools)
     return recent

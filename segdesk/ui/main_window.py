@@ -37,6 +37,7 @@ from segdesk.ui.panels.files import FilesPanel
 from segdesk.ui.panels.labels import LabelsPanel
 from segdesk.ui.panels.model import ModelPanel
 from segdesk.ui.panels.shapes import ShapesPanel
+from segdesk.ui.review_flow import train_count_text
 from segdesk.ui.session import CurrentImage, Session, UnsavedAnswer
 from segdesk.ui.settings import AppSettings
 from segdesk.ui.statusbar import StatusFields
@@ -159,7 +160,9 @@ class MainWindow(QMainWindow):
             ("accept_all", m.accept_all),
             ("accept_selected", m.accept_selected),
             ("reject_all", m.reject_all),
-            ("mark_reviewed", lambda: m.set_reviewed(True)),
+            ("mark_reviewed", m.mark_reviewed),
+            ("review_next", lambda: m.mark_reviewed() and self.step(1)),
+            ("unreview", m.unreview),
             ("next_uncertain", m.next_uncertain),
             ("retrain", m.retrain),
         ):
@@ -167,6 +170,10 @@ class MainWindow(QMainWindow):
         self.settings.remember_widgets("model", self.model_panel.remembered_widgets())
         m.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         m.error.connect(self._show_error)
+        m.review_status.connect(self.status.set_review)
+        self.files_panel.counts_changed.connect(
+            lambda counts: self.model_panel.set_train_count(train_count_text(counts))
+        )
 
         s.folder_opened.connect(self._on_folder_opened)
         s.image_loaded.connect(self._on_image_loaded)
@@ -239,6 +246,7 @@ class MainWindow(QMainWindow):
         self.labels_panel.show_all()  # hidden labels were the previous folder's choice
         self._refresh_labels()
         self.status.clear()
+        self.statusBar().clearMessage()  # "Marked ... reviewed" was about the previous folder
         if not self.assist.runner.is_running("train"):  # a running job keeps reporting its progress
             self.model_panel.show_training_progress(0.0, "", [])
 

@@ -16,7 +16,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from segdesk.core import effort
 from segdesk.core.errors import SegdeskError
 from segdesk.core.shapes import Shape
-from segdesk.ui import model_index, proposals, workers
+from segdesk.ui import model_health, model_index, proposals, review_flow, workers
 from segdesk.ui.canvas.confidence import ConfidenceOverlay, overlay_summary
 from segdesk.ui.jobs import JobRunner
 from segdesk.ui.panels.model import ModelPanel
@@ -42,6 +42,7 @@ class ModelAssist(QObject):
     batch_finished = Signal(object)  # BatchOutcome or None
     message = Signal(str)  # a status-bar line
     error = Signal(str)  # a message box
+    review_status = Signal(str, str)  # the image's status in words, and what it means (status bar)
 
     def __init__(
         self, panel: ModelPanel, session: Session, canvas: Any, parent: QObject | None = None
@@ -65,6 +66,8 @@ class ModelAssist(QObject):
         self.overlay = ConfidenceOverlay()
         canvas.scene().addItem(self.overlay)
         self._overlay_summary = ""
+        #: Questions to the person (Retrain's plan); tests replace it with a function that answers.
+        self.ask: review_flow.Ask = lambda *q: review_flow.message_box_ask(self.canvas.window())(*q)
         self._connect()
 
     def _connect(self) -> None:
@@ -153,6 +156,9 @@ class ModelAssist(QObject):
         self.panel.set_reviewed(
             document is not None and document.status == "reviewed", enabled=document is not None
         )
+        status = None if document is None else document.status
+        self.panel.set_review_status(None if status is None else review_flow.status_line(status))
+        self.review_status.emit(*review_flow.status_words(status))
 
     def predict_current(self) -> None:
         """Predict the image on screen in the background (a running one is cancelled and redone)."""
@@ -163,7 +169,9 @@ class ModelAssist(QObject):
             self.message.emit("No model yet: review a few images, then Retrain")
             return
         if not proposals.can_propose(current.document):
-            self.message.emit("This image is reviewed: proposals would not replace your shapes")
+            self.message.emit(
+                "This image is reviewed or labelled elsewhere: proposals would not replace its shapes"
+            )
             return
         if self.runner.is_running("predict"):
             self._pending_predict = True
@@ -290,14 +298,25 @@ class ModelAssist(QObject):
         return self._push(proposals.reject_command, self.canvas.selected_indices() or [-1])
 
     def set_reviewed(self, reviewed: bool) -> None:
-        document = self._document()
-        if document is None:
-            return
+        """The panel's toggle: mark reviewed, or take the review back."""
         if reviewed:
-            self.session.save(by_person=True)
+            self.mark_reviewed()
         else:
-            self.session.save(status="proposed" if document.shapes else "unlabeled")
+            self.unreview()
+
+    def mark_reviewed(self) -> bool:
+        """The person says this image is right (the only way an image becomes reviewed)."""
+        done = review_flow.mark_reviewed(self.session, self.message.emit)
+        if done:
+            self._record_effort()
         self._update_buttons()
+        return done
+
+    def unreview(self) -> bool:
+        """Take the review back: the image stops training; its shapes stay."""
+        done = review_flow.unreview(self.session, self.message.emit)
+        self._update_buttons()
+        return done
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         """Enter or a double-click on a selected proposal accepts it (edit mode only)."""
@@ -315,26 +334,17 @@ class ModelAssist(QObject):
 
     # --- correction effort ----------------------------------------------------------------------------
     def _on_saved(self, _json_path: Path) -> None:
-        current = self.session.current
-        if current is None or current.document is None or self.root is None:
-            return
-        document = current.document
         self._update_buttons()
-        stored = self._proposed.get(current.image_path)
-        if stored is None or document.status != "reviewed" or document.proposals:
+
+    def _record_effort(self) -> None:
+        """At Mark reviewed only (never on a mere save, so an undone Reject all or a half-done image
+        is never measured): how much the person changed the proposals."""
+        current = self.session.current
+        if current is None or self.root is None:
             return
-        if not proposals.model_shapes(document):
-            return  # every proposal was rejected: nothing was accepted to measure
-        del self._proposed[current.image_path]
-        version, proposed = stored
-        size = (document.image_height, document.image_width)
-        rows = effort.correction_ious(proposed, document.shapes, size)
-        csv_path = self.root / ".segdesk" / effort.CSV_NAME
-        try:
-            effort.append_csv(csv_path, current.image_path.name, version, rows)
-        except OSError as exc:
-            self.message.emit(f"{csv_path}: cannot record the correction effort: {exc}")
-        self.panel.show_effort(effort.recent_trend(csv_path))
+        trend = review_flow.record_effort(current, self._proposed, self.root, self.message.emit)
+        if trend is not None:
+            self.panel.show_effort(trend)
 
     def show_effort(self) -> None:
         root = self.root
@@ -344,22 +354,39 @@ class ModelAssist(QObject):
 
     # --- training -------------------------------------------------------------------------------------
     def retrain(self) -> None:
-        """Snapshot the reviewed images and fine-tune the current model in a worker thread."""
+        """Fine-tune the current model on the images the plan chooses, as saved on disk.
+
+        The open image is never saved or changed here: unsaved edits are said not to be included
+        (review_flow.plan_retrain asks through ``self.ask`` about that and anything doubtful).
+        """
         project = self.session.project
         if project is None or self.runner.is_running("train"):
             return
-        if self.session.is_dirty():
-            self.session.save(by_person=False)  # the person's latest edits should train too
+        current = self.session.current
+        unsaved = current.image_path.name if current is not None and self.session.is_dirty() else None
         try:
-            snapshot = workers.snapshot_training(project, None if self.info is None else self.info.version)
+            plan = review_flow.plan_retrain(project, self.ask, unsaved=unsaved)
+            if plan is None:
+                self.message.emit("Retrain cancelled")
+                return
+            version = None if self.info is None else self.info.version
+            snapshot = workers.snapshot_training(project, version, plan.entries)
         except SegdeskError as exc:
             self.error.emit(str(exc))
             return
+        finally:  # files labelled elsewhere the person confirmed are reviewed now, the open one too
+            review_flow.sync_open_review(self.session)
+            self._refresh_statuses()
+            self._update_buttons()
         fn = workers.train_in_child(snapshot, self.train_config, export_onnx=self.export_onnx)
         self._train_outcome = None  # this run's own outcome (or None) is what its end reports
         self.panel.set_training(True)
-        self.panel.show_training_progress(0.0, f"Starting: {len(snapshot.entries)} reviewed image(s)")
+        self.panel.show_training_progress(0.0, "Starting: " + plan.describe()[0])
         self.runner.start("train", fn, connect=self._connect_training)
+
+    def _refresh_statuses(self) -> None:
+        for index in range(len(self.session.entries)):
+            self.session.entry_status_changed.emit(index, self.session.entry_status(index))
 
     def _connect_training(self, job: Any) -> None:
         job.progress.connect(self._on_train_progress)
@@ -391,7 +418,11 @@ class ModelAssist(QObject):
     def apply_training_outcome(self, outcome: workers.TrainOutcome) -> None:
         """A finished run: show the models; when the new one was not promoted, offer to keep either."""
         self.refresh_model(warm_up=True)
-        if outcome.promoted:
+        new_info = None if self.root is None else model_index.read_info(self.root, outcome.version)
+        weak = model_health.not_useful_text(new_info)
+        if outcome.promoted and weak:
+            text = f"New model {outcome.version} (held-out mIoU {outcome.miou:.3f}) is current"
+        elif outcome.promoted:
             text = f"New model {outcome.version} (held-out mIoU {outcome.miou:.3f}) is now current"
         else:
             text = (
@@ -406,6 +437,8 @@ class ModelAssist(QObject):
                 )
         if outcome.onnx_error:
             text += f". The fast CPU export failed ({outcome.onnx_error}); predictions use torch"
+        if weak:
+            text += ". " + weak
         self.panel.show_training_progress(1.0, text)
         self.message.emit(text)
         self._ranking = (None, [])
@@ -474,7 +507,10 @@ class ModelAssist(QObject):
         ranked_version, order = self._ranking
         if ranked_version == version and order:
             for index in order:
-                if index != self.session.index and self.session.entry_status(index) != "reviewed":
+                if index != self.session.index and self.session.entry_status(index) not in (
+                    "reviewed",
+                    "elsewhere",
+                ):
                     self.session.go_to(index)
                     return
         self._go_after_scoring = True

@@ -32,6 +32,8 @@ class ModelInfo:
     promoted: bool | None = None
     reason: str = ""
     split: str = ""
+    #: Held-out IoU per class (None: the class was in neither the truth nor the prediction).
+    class_iou: dict[str, float | None] = field(default_factory=dict)
 
     def summary(self) -> str:
         miou = "?" if self.miou is None else f"{self.miou:.3f}"
@@ -58,7 +60,14 @@ def info_from_meta(version: str, path: Path, meta: dict[str, Any]) -> ModelInfo:
         promoted=promotion.get("promote") if isinstance(promotion, dict) else None,
         reason=str(promotion.get("reason", "")) if isinstance(promotion, dict) else "",
         split=str(metrics.get("split", "")),
+        class_iou=_class_iou(metrics.get("iou")),
     )
+
+
+def _class_iou(raw: Any) -> dict[str, float | None]:
+    if not isinstance(raw, dict):
+        return {}
+    return {str(k): float(v) if isinstance(v, int | float) else None for k, v in raw.items()}
 
 
 def read_info(root: Path, version: str) -> ModelInfo | None:

@@ -97,8 +97,8 @@ def revectorize(result: PredictionResult, settings: ProposalSettings) -> list[Sh
 
 
 def can_propose(document: Document | None) -> bool:
-    """Proposals may go on an image that nobody has reviewed yet."""
-    return document is not None and document.status != "reviewed"
+    """Proposals may go on an image that nobody has reviewed yet (nor labelled in another tool)."""
+    return document is not None and document.status not in ("reviewed", "elsewhere")
 
 
 def replace_proposals_command(document: Document, shapes: Sequence[Shape]) -> Command | None:

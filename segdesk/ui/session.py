@@ -16,6 +16,7 @@ from typing import Any, Literal
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImageReader, QUndoStack
 
+from segdesk.core import review
 from segdesk.core.document import Document
 from segdesk.core.errors import SegdeskError
 from segdesk.core.image_io import IMAGE_EXTENSIONS
@@ -395,10 +396,12 @@ class Session(QObject):
     def save(self, *, by_person: bool = True, status: str | None = None) -> bool:
         """Write the current annotation beside its image (atomically).
 
-        ``by_person=True`` (Ctrl+S) marks the image reviewed. Autosave (``False``) marks it reviewed
-        only when no unaccepted proposal is left, so a half-checked proposal stays "proposed".
-        ``status`` (the model panel's "Mark reviewed" toggle) writes exactly that status.
+        Saving never reviews: Ctrl+S and autosave (``by_person`` says which; both alike) keep the
+        status, which only follows the content (unlabeled / proposed / in progress), while reviewed
+        and labelled elsewhere stay. Only :meth:`mark_reviewed` and :meth:`unreview` change it.
+        ``status``: "reviewed" (with a record how="marked") or a content status, written as is.
         """
+        del by_person  # kept for callers: Ctrl+S and autosave save alike
         self._timer.stop()
         current = self.current
         if current is None or current.document is None or self.project is None:
@@ -406,10 +409,10 @@ class Session(QObject):
         document = current.document
         if status is not None:
             document.set_status(status)  # type: ignore[arg-type]
-        elif by_person or not document.proposals:
-            document.set_status("reviewed")
-        elif document.proposals:
-            document.set_status("proposed")
+        else:
+            keep = review.status_for_save(document)
+            if keep not in ("reviewed", "elsewhere"):  # those stay exactly as the file has them
+                document.extra["status"] = keep
         entry = self.entries[current.index]
         try:
             saved = file_changed.save_checked(self, entry, document)
@@ -422,6 +425,22 @@ class Session(QObject):
         self.entry_status_changed.emit(current.index, self._entry_status(current.index))
         self.saved.emit(Path(entry.json_path))
         return True
+
+    def mark_reviewed(self, how: str = "marked") -> bool:
+        """The person says this image is right: save it as reviewed (it trains)."""
+        document = self.document
+        if document is None:
+            return False
+        review.mark_reviewed(document, how)
+        return self.save()
+
+    def unreview(self) -> bool:
+        """Take the review back: the image no longer trains; its shapes stay."""
+        document = self.document
+        if document is None:
+            return False
+        review.unreview(document)
+        return self.save()
 
     def _on_edit(self, _index: int) -> None:
         if self._autosave and self.is_dirty():

@@ -1,4 +1,4 @@
-"""Status bar fields: pixel position and value under the cursor, zoom, image size."""
+"""Status bar fields: the image's review status, pixel position and value under the cursor, zoom, size."""
 
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ class StatusFields:
     """The permanent fields on the right of the status bar."""
 
     def __init__(self, bar: QStatusBar, parent: QWidget | None = None) -> None:
+        self.review = QLabel(parent)
+        self.review.setObjectName("status_review")
+        self.review.setContentsMargins(0, 0, 12, 0)  # apart from the cursor position
         self.position = QLabel(parent)
         self.position.setObjectName("status_position")
         self.position.setMinimumWidth(220)
@@ -35,7 +38,7 @@ class StatusFields:
         self.zoom.setObjectName("status_zoom")
         self.size = QLabel(parent)
         self.size.setObjectName("status_size")
-        for label in (self.position, self.zoom, self.size):
+        for label in (self.review, self.position, self.zoom, self.size):
             bar.addPermanentWidget(label)
 
     def set_cursor(self, x: float, y: float, value: object, *, width: int = 0, height: int = 0) -> None:
@@ -49,8 +52,13 @@ class StatusFields:
 
     def clear(self) -> None:
         """Nothing shown (no image open)."""
-        for label in (self.position, self.zoom, self.size):
+        for label in (self.review, self.position, self.zoom, self.size):
             label.setText("")
+
+    def set_review(self, status: str, explanation: str = "") -> None:
+        """The image's status in a word (the explanation as its tooltip)."""
+        self.review.setText(status)
+        self.review.setToolTip(explanation)
 
     def set_zoom(self, factor: float) -> None:
         self.zoom.setText(f"{factor * 100:.0f} %")

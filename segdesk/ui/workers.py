@@ -35,7 +35,7 @@ class TrainSnapshot:
     """The inputs of one training run, fixed when the person clicks Retrain."""
 
     root: Path
-    entries: tuple[ImageEntry, ...]  # the reviewed images at that moment
+    entries: tuple[ImageEntry, ...]  # the images that train, as planned at that moment
     class_names: tuple[str, ...]
     base_version: str | None
 
@@ -71,13 +71,23 @@ class TrainOutcome:
     onnx_error: str | None = None
 
 
-def snapshot_training(project: Project, base_version: str | None) -> TrainSnapshot:
-    """Take the training inputs on the GUI thread. Raises TrainingError with nothing to train on."""
-    entries = tuple(project.reviewed_entries())
+def snapshot_training(
+    project: Project, base_version: str | None, entries: Sequence[ImageEntry] | None = None
+) -> TrainSnapshot:
+    """Take the training inputs on the GUI thread. Raises TrainingError with nothing to train on.
+
+    ``entries``: the images the person agreed to (ui/review_flow.py); default the plan's
+    (core/training_plan.py), the one rule of what trains.
+    """
+    if entries is None:
+        from segdesk.core.training_plan import plan_training
+
+        entries = plan_training(project).entries
+    entries = tuple(entries)
     if not entries:
         raise TrainingError(
-            f"{project.root}: no reviewed images yet; review a few images (correct them and save "
-            "with Ctrl+S), then Retrain"
+            f"{project.root}: no reviewed images yet; correct a few images and mark each reviewed "
+            "(R), then Retrain"
         )
     return TrainSnapshot(project.root, entries, tuple(project.class_names()), base_version)
 

@@ -28,7 +28,7 @@ def _embedded(folder: Path, stem: str, value: int = 90, image_path: str | None =
         "imageData": data,
         "imageHeight": 12,
         "imageWidth": 16,
-        "segdesk": {"status": "reviewed"},
+        "segdesk": {"status": "reviewed", "reviewed": {"how": "marked", "at": "2026-01-01T00:00:00+00:00"}},
     }
     path = folder / f"{stem}.json"
     path.write_text(json.dumps(doc))

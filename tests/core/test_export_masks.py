@@ -28,6 +28,7 @@ from segdesk.core.export_masks import (
 from segdesk.core.labelme_io import load_document
 from segdesk.core.project import Project
 from segdesk.core.rasterize import document_to_class_map, shape_to_mask
+from segdesk.core.review import reviewed_extra
 
 labelme = pytest.importorskip("labelme")
 lm_utils = pytest.importorskip("labelme.utils")
@@ -88,7 +89,7 @@ def _write(root: Path, stem: str, shapes: list[dict], *, status: str | None, see
         "imageWidth": W,
     }
     if status:
-        doc["segdesk"] = {"status": status}
+        doc["segdesk"] = reviewed_extra() if status == "reviewed" else {"status": status}
     (root / f"{stem}.json").write_text(json.dumps(doc))
 
 

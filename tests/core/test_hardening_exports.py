@@ -28,7 +28,7 @@ def _project(tmp_path: Path, shapes: list[dict]) -> Path:
         "imageData": None,
         "imageHeight": 20,
         "imageWidth": 30,
-        "segdesk": {"status": "reviewed"},
+        "segdesk": {"status": "reviewed", "reviewed": {"how": "marked", "at": "2026-01-01T00:00:00+00:00"}},
     }
     (root / "a.json").write_text(json.dumps(doc))
     return root

@@ -94,7 +94,10 @@ def test_training_reads_the_image_beside_not_image_path(tmp_path: Path) -> None:
     for name in ("a", "b"):
         _png(tmp_path / f"{name}.png", value=50)
         doc = _doc(imagePath="../../../etc/hostname", imageHeight=8, imageWidth=8)
-        doc["segdesk"] = {"status": "reviewed"}
+        doc["segdesk"] = {
+            "status": "reviewed",
+            "reviewed": {"how": "marked", "at": "2026-01-01T00:00:00+00:00"},
+        }
         _write(tmp_path / f"{name}.json", doc)
     project = Project(tmp_path)
     assert len(project.reviewed_entries()) == 2

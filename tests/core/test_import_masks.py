@@ -179,7 +179,8 @@ def test_run_import_masks_exit_codes(dataset):
     out, err = io.StringIO(), io.StringIO()
     assert run_import_masks(images, masks, SPEC, stdout=out, stderr=err) == 0
     assert "imported 3 images" in out.getvalue() and err.getvalue() == ""
-    assert json.loads((images / "img0.json").read_text())["segdesk"]["status"] == "reviewed"
+    segdesk_key = json.loads((images / "img0.json").read_text())["segdesk"]
+    assert segdesk_key["status"] == "reviewed" and segdesk_key["reviewed"]["how"] == "import-masks"
     out, err = io.StringIO(), io.StringIO()
     assert run_import_masks(images, masks, "0=_background_,10=cell", stdout=out, stderr=err) == 1
     assert "mask values not in LABELS: 20, 30" in err.getvalue()

@@ -23,7 +23,10 @@ from segdesk.core.document import Document  # noqa: E402
 from segdesk.core.image_io import image_size, read_image  # noqa: E402
 from segdesk.core.labelme_io import load_document, save_document  # noqa: E402
 from segdesk.core.rasterize import shape_to_mask  # noqa: E402
+from segdesk.core.review import reviewed_extra  # noqa: E402
 from segdesk.core.shapes import Shape  # noqa: E402
+
+REVIEWED = reviewed_extra("marked", "2026-01-01T00:00:00+00:00")
 
 H, W = 48, 64
 
@@ -66,7 +69,7 @@ def _segdesk_file(folder: Path) -> tuple[Path, Document]:
         image_width=W,
         shapes=_all_shapes(),
         flags={"blurry": False},
-        extra={"status": "reviewed"},
+        extra=dict(REVIEWED),
         other={"custom": [1, "x"]},
     )
     save_document(doc, folder / "img.json")
@@ -94,7 +97,7 @@ def test_labelme_reads_every_shape_type_segdesk_writes(tmp_path: Path) -> None:
         _compare(ours, theirs)
     assert lf.shapes[0]["other_data"] == {"score": 0.5, "segdesk": doc.shapes[0].extra}
     assert lf.flags == {"blurry": False}
-    assert lf.other_data == {"segdesk": {"status": "reviewed"}, "custom": [1, "x"]}
+    assert lf.other_data == {"segdesk": REVIEWED, "custom": [1, "x"]}
     assert lf.image_path == "img.png"
 
 
@@ -149,7 +152,7 @@ def test_segdesk_state_survives_a_labelme_load_and_save(tmp_path: Path) -> None:
     path, doc = _segdesk_file(tmp_path)
     _save_like_labelme_app(LabelFile(str(path)), tmp_path / "by_labelme.json")
     back = load_document(tmp_path / "by_labelme.json")
-    assert back.extra == {"status": "reviewed"} and back.status == "reviewed"
+    assert back.extra == REVIEWED and back.status == "reviewed"
     assert back.other == {"custom": [1, "x"]}
     for ours, theirs in zip(doc.shapes, back.shapes, strict=True):
         assert theirs.same_as(ours)

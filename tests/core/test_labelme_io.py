@@ -25,6 +25,7 @@ from segdesk.core.labelme_io import (
     resolve_image_path,
     save_document,
 )
+from segdesk.core.review import reviewed_extra
 from segdesk.core.shapes import Shape
 
 H, W = 40, 60
@@ -195,11 +196,11 @@ def test_new_shapes_and_documents_are_written(tmp_path: Path) -> None:
     doc = Document(image_path="img.png", image_height=H, image_width=W)
     doc.shapes.append(Shape("cell", [[1, 1], [9, 1], [5, 8]], extra={"source": "person"}))
     doc.shapes.append(Shape("m", [[0, 0], [3, 2]], shape_type="mask", mask=np.ones((3, 4), bool)))
-    doc.extra["status"] = "reviewed"
+    doc.extra.update(REVIEWED := reviewed_extra("marked", "2026-01-01T00:00:00+00:00"))
     save_document(doc, tmp_path / "img.json")
     back = load_document(tmp_path / "img.json")
     assert _shapes_equal(back, doc)
-    assert back.status == "reviewed" and back.extra == {"status": "reviewed"}
+    assert back.status == "reviewed" and back.extra == REVIEWED
     raw = json.loads((tmp_path / "img.json").read_text())
     assert list(raw)[:7] == [
         "version",

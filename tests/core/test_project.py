@@ -16,6 +16,7 @@ from segdesk.core.document import Document
 from segdesk.core.errors import AnnotationReadError, ProjectError
 from segdesk.core.labelme_io import load_document, save_document
 from segdesk.core.project import ImageEntry, Project, natural_key
+from segdesk.core.review import reviewed_extra
 from segdesk.core.shapes import Shape
 
 H, W = 8, 12
@@ -113,23 +114,34 @@ def test_bad_labels_txt(tmp_path: Path) -> None:
 
 
 def test_status_per_image(tmp_path: Path) -> None:
+    """Only a person's review record makes an image reviewed; other tools' files are "elsewhere"."""
     unlabeled = _img(tmp_path, "1.png")
-    person = _annotate(_img(tmp_path, "2.png"), [_tri("cell")])
+    person = _annotate(_img(tmp_path, "2.png"), [_tri("cell")])  # Labelme's file: no segdesk key
     proposed = _annotate(_img(tmp_path, "3.png"), [_tri("cell", source="model", proposal=True)])
-    explicit = _annotate(_img(tmp_path, "4.png"), [_tri("cell", proposal=True)], status="reviewed")
+    explicit = _annotate(_img(tmp_path, "4.png"), [_tri("cell", proposal=True)], **reviewed_extra())
     empty = _annotate(_img(tmp_path, "5.png"), [])
+    old = _annotate(_img(tmp_path, "6.png"), [], status="reviewed")  # an older segdesk, silently
+    started = _annotate(_img(tmp_path, "7.png"), [_tri("cell")], status="in_progress")
     project = Project(tmp_path)
     entries = project.entries()
     assert [project.status(e) for e in entries] == [
         "unlabeled",
-        "reviewed",
+        "elsewhere",
         "proposed",
         "reviewed",
         "unlabeled",
+        "elsewhere",
+        "in_progress",
     ]
-    assert [e.name for e in project.reviewed_entries()] == ["2.png", "4.png"]
-    assert project.status_counts() == {"unlabeled": 2, "proposed": 1, "reviewed": 2}
-    assert unlabeled and person and proposed and explicit and empty
+    assert [e.name for e in project.reviewed_entries()] == ["4.png"]
+    assert project.status_counts() == {
+        "unlabeled": 2,
+        "in_progress": 1,
+        "proposed": 1,
+        "reviewed": 1,
+        "elsewhere": 2,
+    }
+    assert unlabeled and person and proposed and explicit and empty and old and started
 
 
 def test_status_follows_file_changes_and_is_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -176,7 +188,7 @@ def test_load_new_and_save(tmp_path: Path) -> None:
     assert project.status(entry) == "unlabeled"
     doc.shapes.append(_tri("cell"))
     project.save(entry, doc)
-    assert entry.has_annotation and project.status(entry) == "reviewed"
+    assert entry.has_annotation and project.status(entry) == "in_progress"  # only a person reviews
     raw = json.loads(entry.json_path.read_text())
     assert raw["imagePath"] == "a.png" and raw["imageHeight"] == H
     assert project.load(entry).shapes[0].same_as(doc.shapes[0])
@@ -210,7 +222,7 @@ def test_many_images_list_fast_from_the_cache(tmp_path: Path, monkeypatch: pytes
         (tmp_path / f"{i}.png").write_bytes(data)
         (tmp_path / f"{i}.json").write_text(text.replace('"0.png"', f'"{i}.png"'))
     project = Project(tmp_path)
-    assert project.status_counts()["reviewed"] == 300
+    assert project.status_counts()["elsewhere"] == 300
     monkeypatch.setattr(project_module, "load_document", lambda *a, **k: pytest.fail("not cached"))
-    assert project.status_counts()["reviewed"] == 300
+    assert project.status_counts()["elsewhere"] == 300
     assert [e.name for e in project.entries()[:3]] == ["0.png", "1.png", "2.png"]

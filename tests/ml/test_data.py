@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from segdesk.core.errors import ModelError, TrainingError
+from segdesk.core.review import reviewed_extra
 from segdesk.ml.data import (
     IGNORE_INDEX,
     NORMALIZATION,
@@ -147,7 +148,7 @@ def test_unaccepted_proposals_in_a_reviewed_image_are_ignored_not_background(tmp
     proposal = Shape(
         "cell", [[25, 20], [45, 20], [45, 35], [25, 35]], extra={"source": "model", "proposal": True}
     )
-    doc = Document("a.png", 40, 50, shapes=[person, proposal], extra={"status": "reviewed"})
+    doc = Document("a.png", 40, 50, shapes=[person, proposal], extra=reviewed_extra())
     save_document(doc, tmp_path / "a.json")
     sample = training_set_from_project(tmp_path).train[0]
     mask = sample.mask

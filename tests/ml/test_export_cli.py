@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from segdesk.core.export_cli_masks import export_masks_command
+from segdesk.core.review import reviewed_extra
 from segdesk.ml.checkpoint import ModelStore
 from segdesk.ml.export import OnnxBackend, read_metadata, verify_onnx
 from segdesk.ml.export_cli import add_export_arguments, export_onnx_command
@@ -56,7 +57,7 @@ def _project(root: Path) -> Path:
             "imageData": None,
             "imageHeight": h,
             "imageWidth": w,
-            "segdesk": {"status": "reviewed"},  # exports take reviewed images only by default
+            "segdesk": reviewed_extra(),  # exports take reviewed images only by default
         }
         (root / f"im{i}.json").write_text(json.dumps(doc))
     return root

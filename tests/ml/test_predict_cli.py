@@ -14,6 +14,7 @@ import torch
 from segdesk.core.document import Document
 from segdesk.core.labelme_io import load_document, save_document
 from segdesk.core.rasterize import document_to_class_map
+from segdesk.core.review import reviewed_extra
 from segdesk.core.shapes import Shape
 from segdesk.ml.predict_cli import (
     add_predict_arguments,
@@ -70,7 +71,7 @@ def project(tmp_path: Path) -> Path:
     )
     save_document(partly, tmp_path / "b.json")
     # c has no JSON yet; d was reviewed in segdesk and holds only an accepted-then-untouched proposal.
-    done = Document("d.png", 64, 64, shapes=[OLD_PROPOSAL.copy()], extra={"status": "reviewed"})
+    done = Document("d.png", 64, 64, shapes=[OLD_PROPOSAL.copy()], extra=reviewed_extra())
     save_document(done, tmp_path / "d.json")
     ModelStore(tmp_path).add_version(fresh_copy(trained_tiny_model()), {"classes": CLASSES})
     np.savez(tmp_path.parent / "truth.npz", **truth)
@@ -97,7 +98,7 @@ def test_write_never_touches_reviewed_files_and_keeps_person_shapes(project: Pat
         assert any(line.startswith(f"{n}.png") and "reviewed: left as it is" in line for line in lines)
     b = load_document(project / "b.json")
     assert b.shapes[0].same_as(load_document_shapes(before["b"], project)[0])  # the person's shape
-    assert not b.shapes[0].is_proposal and b.status == "proposed"
+    assert not b.shapes[0].is_proposal and b.status == "in_progress"  # a person's shape, not reviewed
     proposals = b.proposals
     assert proposals and all(s.extra["model_version"] == "v1" for s in proposals)
     assert all(s.extra["source"] == "model" and 0 < s.extra["confidence"] <= 1 for s in proposals)
@@ -169,7 +170,7 @@ def test_replace_proposals_keeps_order_of_person_shapes() -> None:
     doc.subscribe(seen.append)
     replace_proposals(doc, [new])
     assert [s.is_proposal for s in doc.shapes] == [False, True] and doc.shapes[1] is new
-    assert doc.status == "proposed" and seen == ["shapes"]
+    assert doc.extra["status"] == "proposed" and doc.status == "in_progress" and seen == ["shapes"]
 
 
 def test_argparse_options(project: Path) -> None:

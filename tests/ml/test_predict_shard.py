@@ -11,6 +11,7 @@ import torch
 
 from segdesk.core.document import Document
 from segdesk.core.labelme_io import load_document, save_document
+from segdesk.core.review import reviewed_extra
 from segdesk.ml.predict_cli import STAMP_KEY, in_shard, parse_shard, predict_command
 from tests.ml._infer_helpers import CLASSES, blob_image, fresh_copy, trained_tiny_model
 
@@ -45,7 +46,7 @@ def project(tmp_path: Path) -> Path:
     for i in range(9):
         img, _ = blob_image(64, 64, seed=40 + i, count=4)
         cv2.imwrite(str(root / f"im{i}.png"), img)
-    reviewed = Document("im0.png", 64, 64, extra={"status": "reviewed"})
+    reviewed = Document("im0.png", 64, 64, extra=reviewed_extra())
     save_document(reviewed, root / "im0.json")
     ModelStore(root).add_version(fresh_copy(trained_tiny_model()), {"classes": CLASSES})
     return root

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import cv2
@@ -15,7 +16,7 @@ from segdesk.core.labelme_io import save_document
 from segdesk.core.shapes import Shape
 from segdesk.ml.checkpoint import ModelStore
 from segdesk.ml.data import IGNORE_INDEX, training_set_from_project
-from segdesk.ml.train_cli import train_command
+from segdesk.ml.train_cli import add_train_arguments, train_command, train_from_args
 
 torch.set_num_threads(1)
 
@@ -102,3 +103,51 @@ def test_argparse_options(tmp_path: Path):
     _make_project(tmp_path, ["unlabeled"])
     lines: list[str] = []
     assert train_from_args(args, out=lines.append) == 1 and "no reviewed images" in lines[-1]
+
+
+def test_files_labelled_elsewhere_train_only_with_use_elsewhere(tmp_path: Path):
+    """`segdesk train` follows the app's rule (core/training_plan.py) and says what it uses."""
+    import json
+
+    _make_project(tmp_path, ["reviewed", "reviewed", "reviewed"])
+    for i in range(3):  # as Labelme (or an older segdesk that reviewed silently) left them
+        path = tmp_path / f"{i}.json"
+        data = json.loads(path.read_text())
+        data["segdesk"] = {"status": "reviewed"} if i else {}
+        path.write_text(json.dumps(data))
+    lines: list[str] = []
+    assert train_command(tmp_path, minutes=0.01, out=lines.append) == 1
+    text = "\n".join(lines)
+    assert "3 image(s) labelled elsewhere are left out until confirmed" in text and "--use-elsewhere" in text
+    lines.clear()
+    rc = train_command(tmp_path, epochs=1, device="cpu", base_width=4, depth=2, use_elsewhere=True,
+                       out=lines.append)  # fmt: skip
+    assert rc == 0, lines
+    assert "confirmed 3 image(s) labelled elsewhere" in lines[0] and "3 image(s) will train" in lines[1]
+    how = {json.loads((tmp_path / f"{i}.json").read_text())["segdesk"]["reviewed"]["how"] for i in range(3)}
+    assert how == {"confirmed"}
+
+
+def test_skip_empty_leaves_out_reviewed_images_without_shapes(tmp_path: Path):
+    _make_project(tmp_path, ["reviewed", "reviewed", "reviewed"])
+    doc = Document(image_path="2.png", image_height=64, image_width=64)
+    doc.set_status("reviewed")
+    save_document(doc, tmp_path / "2.json")
+    lines: list[str] = []
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    args = parser.parse_args([str(tmp_path), "--epochs", "1", "--device", "cpu", "--base-width", "4",
+                              "--depth", "2", "--skip-empty"])  # fmt: skip
+    assert train_from_args(args, out=lines.append) == 0, lines
+    assert lines[0].startswith("2 image(s) will train: 0.png, 1.png")
+    assert sorted(ModelStore(tmp_path).info("v1")["images"]) == ["0.png", "1.png"]
+
+
+def test_skip_empty_with_distributed_is_refused_plainly(tmp_path: Path):
+    _make_project(tmp_path, ["reviewed"])
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    lines: list[str] = []
+    args = parser.parse_args([str(tmp_path), "--distributed", "--skip-empty"])
+    assert train_from_args(args, out=lines.append) == 1
+    assert "--skip-empty does not work with --distributed" in lines[-1]

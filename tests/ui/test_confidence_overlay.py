@@ -306,7 +306,7 @@ def test_the_overlay_is_never_saved(qtbot, window: MainWindow, tmp_path: Path) -
     assert set(data) == {
         "version", "flags", "shapes", "imagePath", "imageData", "imageHeight", "imageWidth", "segdesk"
     }  # fmt: skip
-    assert data["segdesk"] == {"status": "reviewed"}
+    assert data["segdesk"] == {"status": "in_progress"}  # accepted and saved, not reviewed
     assert all(
         set(s["segdesk"]) <= {"source", "proposal", "model_version", "confidence", "edited"}
         for s in data["shapes"]

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QWidget
 
 import segdesk.ui.dialogs.export as export_dialog
 from segdesk.core.export_masks import STAGING_MARK
+from segdesk.core.review import reviewed_extra
 from segdesk.ui.actions import create_actions
 from segdesk.ui.dialogs.export import ONNX, ExportDialog
 
@@ -40,7 +41,7 @@ def _project(root: Path, n: int = 3) -> Path:
             "imageData": None,
             "imageHeight": 40,
             "imageWidth": 50,
-            "segdesk": {"status": "reviewed"},  # exports take reviewed images only by default
+            "segdesk": reviewed_extra(),  # exports take reviewed images only by default
         }
         (root / f"im{i}.json").write_text(json.dumps(doc))
     return root

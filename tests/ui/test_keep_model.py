@@ -13,6 +13,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
+from segdesk.core.review import reviewed_extra
 from segdesk.ui import model_index
 from segdesk.ui.main_window import MainWindow
 from segdesk.ui.settings import use_settings_dir
@@ -40,7 +41,7 @@ def _project(root: Path) -> Path:
         image = make_image(root / f"img_{i}.png", seed=i)
         if i < 3:
             cell = polygon_shape("cell", [[20, 20], [90, 25], [80, 90], [25, 80]])
-            write_json(image, [cell], segdesk={"status": "reviewed"})
+            write_json(image, [cell], segdesk=reviewed_extra())
     (root / "labels.txt").write_text("__ignore__\n_background_\ncell\n", encoding="utf-8")
     assert _save_model(root, 0.74, current=True) == "v1"
     assert _save_model(root, 0.71, current=False, promoted=False) == "v2"

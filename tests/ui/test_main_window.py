@@ -51,7 +51,7 @@ def test_open_folder_lists_every_image_with_its_status(window: MainWindow, tmp_p
     assert window.open_path(root)
     panel = window.files_panel
     assert [panel.model.index(r).data() for r in range(3)] == ["img_1.png", "img_2.png", "img_3.png"]
-    assert [panel.model.status(r) for r in range(3)] == ["reviewed", "proposed", "unlabeled"]
+    assert [panel.model.status(r) for r in range(3)] == ["elsewhere", "proposed", "unlabeled"]
     assert "img_1.png" in window.windowTitle()
     assert window.stack.currentWidget() is window.canvas
     assert len(window.session.document.shapes) == 2
@@ -101,8 +101,8 @@ def test_draw_polygon_label_it_save_and_labelme_reads_it(window: MainWindow, tmp
     data = read_json(root / "img_1.json")
     assert data["imagePath"] == "img_1.png"
     assert data["shapes"][0]["label"] == "zebra" and data["shapes"][0]["group_id"] == 7
-    assert data["segdesk"]["status"] == "reviewed"
-    assert window.files_panel.model.status(0) == "reviewed"
+    assert data["segdesk"] == {"status": "in_progress"}  # one drawn shape does not review the image
+    assert window.files_panel.model.status(0) == "in_progress"
     oracle = labelme_read(root / "img_1.json")
     assert oracle["shapes"][0]["label"] == "zebra"
     assert np.allclose(oracle["shapes"][0]["points"], [[20, 20], [100, 20], [100, 90], [20, 90]], atol=1.0)
@@ -430,7 +430,7 @@ def test_big_folders_read_statuses_in_the_background(
     assert "not read yet" in window.files_panel.summary.text()
     assert window.session.document is not None  # the first image does not wait for the scan
     qtbot.waitUntil(lambda: not window.session.scanning(), timeout=5000)
-    assert [window.files_panel.model.status(r) for r in range(3)] == ["reviewed", "proposed", "unlabeled"]
+    assert [window.files_panel.model.status(r) for r in range(3)] == ["elsewhere", "proposed", "unlabeled"]
     assert "not read yet" not in window.files_panel.summary.text()
     assert window.labels_panel.labels()[:2] == ["cat", "dog"]
 

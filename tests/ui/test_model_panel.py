@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from segdesk.core.commands import MoveShapes
+from segdesk.core.review import reviewed_extra
 from segdesk.ui import model_index
 from segdesk.ui.main_window import MainWindow
 from segdesk.ui.settings import AppSettings, use_settings_dir
@@ -91,15 +92,17 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = _make_project(tmp_path_factory.mktemp("trained") / "p")
     for name in ("img_1.json", "img_2.json"):
         path = root / name
-        path.write_text(
-            path.read_text(encoding="utf-8").replace('"proposed"', '"reviewed"'), encoding="utf-8"
-        )
+        path.write_text(path.read_text(encoding="utf-8").replace('"proposed"', _REVIEWED), encoding="utf-8")
     snapshot = workers.snapshot_training(Project(root), None)
     outcome = workers.train_job(snapshot, _tiny_config(), export_onnx=False)(
         threading.Event(), lambda _r: None
     )
     assert outcome.version == "v1" and outcome.promoted
     return root
+
+
+#: The JSON text after "status": of a file a person marked reviewed.
+_REVIEWED = '"reviewed", "reviewed": {"how": "marked", "at": "2026-01-01T00:00:00+00:00"}'
 
 
 def _copy_of(trained: Path, target: Path) -> Path:
@@ -112,7 +115,7 @@ def _copy_of(trained: Path, target: Path) -> Path:
 def _review_through_the_window(qtbot, win: MainWindow, indices: list[int]) -> None:
     for index in indices:
         win.session.go_to(index)
-        assert win.session.current.document.status == "proposed"
+        assert win.session.current.document.status == "in_progress"  # the person's disc, not reviewed
         qtbot.mouseClick(win.model_panel.reviewed_button, Qt.MouseButton.LeftButton)
         assert win.session.entry_status(index) == "reviewed"
 
@@ -159,7 +162,11 @@ def test_retrain_then_proposals_accept_edit_save_with_provenance(qtbot, window: 
     assert not document.proposals
     win.acts["save"].trigger()
     data = json.loads((root / "img_3.json").read_text(encoding="utf-8"))
-    assert data["segdesk"]["status"] == "reviewed"
+    assert data["segdesk"]["status"] == "in_progress"  # saving never reviews
+    assert not (root / ".segdesk" / "corrections.csv").exists()  # nor measures the effort
+    win.acts["mark_reviewed"].trigger()
+    data = json.loads((root / "img_3.json").read_text(encoding="utf-8"))
+    assert data["segdesk"]["status"] == "reviewed" and data["segdesk"]["reviewed"]["how"] == "marked"
     extras = [s["segdesk"] for s in data["shapes"]]
     assert all(e["source"] == "model" and e["model_version"] == "v1" for e in extras)
     assert all(0.0 <= e["confidence"] <= 1.0 and e.get("proposal") is False for e in extras)
@@ -205,7 +212,7 @@ def test_threshold_revectorizes_without_the_model_and_reviewed_images_get_none(
     # The toggle takes the review back (the image then no longer trains) and gives it again.
     assert win.model_panel.reviewed_button.isChecked()
     win.model_panel.reviewed_button.click()
-    assert win.session.entry_status(0) == "proposed" and not win.model_panel.reviewed_button.isChecked()
+    assert win.session.entry_status(0) == "in_progress" and not win.model_panel.reviewed_button.isChecked()
     win.model_panel.reviewed_button.click()
     assert win.session.entry_status(0) == "reviewed"
 
@@ -353,7 +360,7 @@ def test_retrain_ignores_unaccepted_proposals_in_a_reviewed_image(tmp_path: Path
     proposal = dict(data["shapes"][0], points=[[60, 5], [75, 5], [75, 20], [60, 20]],
                     segdesk={"source": "model", "proposal": True})  # fmt: skip
     data["shapes"].append(proposal)
-    data["segdesk"]["status"] = "reviewed"
+    data["segdesk"] = reviewed_extra()
     (root / "img_1.json").write_text(json.dumps(data), encoding="utf-8")
     snapshot = workers.snapshot_training(Project(root), None)
     dataset = workers._training_set(snapshot, seed=0, cancel=threading.Event())

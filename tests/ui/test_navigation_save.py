@@ -88,7 +88,8 @@ def test_d_with_autosave_saves_then_moves_and_a_goes_back(window: MainWindow, tm
     _key(window, Qt.Key.Key_D)
     assert window.session.index == 1
     assert _labels_on_disk(root / "img_1.json") == ["dog"]
-    assert read_json(root / "img_1.json")["segdesk"]["status"] == "reviewed"
+    assert "segdesk" not in read_json(root / "img_1.json")  # autosave never reviews: still Labelme's file
+    assert window.files_panel.model.status(0) == "elsewhere"
     assert not window.isWindowModified()
     _key(window, Qt.Key.Key_D)
     assert window.session.index == 2
@@ -135,9 +136,9 @@ def test_autosave_keeps_an_image_with_open_proposals_proposed(window: MainWindow
     assert data["segdesk"]["status"] == "proposed" and [s["label"] for s in data["shapes"]] == ["cat"]
     assert window.files_panel.model.status(0) == "proposed"
     _key(window, Qt.Key.Key_A)
-    _key(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)  # a person's save: reviewed
-    assert read_json(path)["segdesk"]["status"] == "reviewed"
-    assert window.files_panel.model.status(0) == "reviewed"
+    _key(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)  # Ctrl+S saves, never reviews
+    assert read_json(path)["segdesk"]["status"] == "proposed"
+    assert window.files_panel.model.status(0) == "proposed"
 
 
 @pytest.mark.parametrize("answer", ["cancel", "discard", "save"])

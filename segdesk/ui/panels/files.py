@@ -10,12 +10,13 @@ from PySide6.QtCore import (
     QItemSelectionModel,
     QModelIndex,
     QPersistentModelIndex,
+    QPointF,
     QRegularExpression,
     QSortFilterProxyModel,
     Qt,
     Signal,
 )
-from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -28,33 +29,52 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-#: The image statuses, plus "problem" for an annotation file that cannot be read.
+from segdesk.core import review
+
+#: The image statuses (core/review.py), plus "problem" for an annotation file that cannot be read.
 STATUS_COLORS: dict[str, str] = {
     "unlabeled": "#9e9e9e",
+    "in_progress": "#3f7fd0",
     "proposed": "#f0a020",
     "reviewed": "#2e9d4a",
+    "elsewhere": "#8e5cc2",
     "problem": "#d32f2f",
 }
+STATUS_TITLES: dict[str, str] = {**review.TITLES, "problem": "problem"}
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 1
 FILTER_ROLE = Qt.ItemDataRole.UserRole + 2
 _Index = QModelIndex | QPersistentModelIndex
 
 
 def status_icon(status: str, size: int = 12) -> QIcon:
-    """A filled dot: grey unlabeled, orange proposed, green reviewed."""
+    """A mark that differs in shape as well as colour (for people who do not tell colours apart):
+    a ring unlabeled, a half disc in progress, a disc proposed, a ticked disc reviewed, a square
+    labelled elsewhere, a disc problem (red)."""
     pixmap = QPixmap(size, size)
     pixmap.fill(Qt.GlobalColor.transparent)
     painter = QPainter(pixmap)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    color = QColor(STATUS_COLORS.get(status, "#9e9e9e"))
     painter.setPen(Qt.PenStyle.NoPen)
-    painter.setBrush(QColor(STATUS_COLORS.get(status, "#9e9e9e")))
+    painter.setBrush(color)
     if status == "unlabeled":
-        # A ring, so unlabeled reads as "empty" even for people who do not tell colours apart.
-        painter.setPen(QColor(STATUS_COLORS["unlabeled"]))
+        painter.setPen(color)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawEllipse(1, 1, size - 3, size - 3)
+    elif status == "in_progress":
+        painter.setPen(color)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawEllipse(1, 1, size - 3, size - 3)
+        painter.setBrush(color)
+        painter.drawPie(1, 1, size - 3, size - 3, 90 * 16, 180 * 16)
+    elif status == "elsewhere":
+        painter.drawRect(2, 2, size - 4, size - 4)
     else:
         painter.drawEllipse(1, 1, size - 2, size - 2)
+        if status == "reviewed":
+            painter.setPen(QPen(QColor("white"), max(1.5, size / 8)))
+            painter.drawPolyline([QPointF(size * 0.28, size * 0.52), QPointF(size * 0.45, size * 0.7),
+                                  QPointF(size * 0.74, size * 0.32)])  # fmt: skip
     painter.end()
     return QIcon(pixmap)
 
@@ -103,7 +123,12 @@ class FileListModel(QAbstractListModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if self._statuses[row] == "problem":
                 return f"{self._names[row]}: its annotation file cannot be read"
-            return f"{self._names[row]}: {self._statuses[row] or 'reading...'}"
+            status = self._statuses[row]
+            if not status:
+                return f"{self._names[row]}: reading..."
+            return (
+                f"{self._names[row]}: {STATUS_TITLES.get(status, status)} ({review.EXPLAIN.get(status, '')})"
+            )
         if role == STATUS_ROLE:
             return self._statuses[row]
         if role == FILTER_ROLE:
@@ -143,6 +168,7 @@ class FilesPanel(QDockWidget):
     """Dock listing the folder's images; emits ``image_activated(row)`` when a person picks one."""
 
     image_activated = Signal(int)
+    counts_changed = Signal(object)  # Counter of statuses, after each change
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Files", parent)
@@ -159,13 +185,20 @@ class FilesPanel(QDockWidget):
         self.status_combo = QComboBox()
         self.status_combo.addItem("All", "")
         for status in STATUS_COLORS:
-            self.status_combo.addItem(status_icon(status), status.capitalize(), status)
+            title = STATUS_TITLES[status]
+            self.status_combo.addItem(status_icon(status), title[:1].upper() + title[1:], status)
+        # Sized by a short entry, not "Labelled elsewhere": the dock stays as narrow as before.
+        self.status_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.status_combo.setMinimumContentsLength(9)
         self.view = QListView()
         self.view.setModel(self.proxy)
         self.view.setUniformItemSizes(True)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.summary = QLabel()
+        self.summary.setWordWrap(True)
 
         top = QHBoxLayout()
         top.addWidget(self.filter_edit, 1)
@@ -225,12 +258,13 @@ class FilesPanel(QDockWidget):
 
     def _update_summary(self) -> None:
         counts, total = self.model.counts, self.model.rowCount()
-        text = (
-            f"{total} images: {counts['reviewed']} reviewed, {counts['proposed']} proposed, "
-            f"{counts['unlabeled']} unlabeled"
-        )
+        shown = [f"{counts[s]} {STATUS_TITLES[s]}" for s in review.STATUSES if counts[s] or s == "reviewed"]
+        text = f"{total} images: " + ", ".join(shown)
         if counts["problem"]:
             text += f", {counts['problem']} unreadable"
         if counts[""]:
             text += f" ({counts['']} not read yet)"
+        text += f". {counts['reviewed']} will train"
         self.summary.setText(text)
+        self.summary.setToolTip("Only images you marked reviewed train the model (R: mark reviewed and next)")
+        self.counts_changed.emit(counts)

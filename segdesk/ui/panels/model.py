@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from segdesk.ui.canvas.confidence import ConfidenceLegend, OverlayStyle
 from segdesk.ui.dialogs.keep_model import KeepModelBar
+from segdesk.ui.model_health import not_useful_text
 from segdesk.ui.model_index import ModelInfo
 from segdesk.ui.proposals import ProposalSettings
 
@@ -176,6 +177,12 @@ class ModelPanel(QDockWidget):
         self.info.setWordWrap(True)
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.info)
+        self.health = QLabel("")  # "not useful yet" and what to do
+        self.health.setObjectName("model_health")
+        self.health.setWordWrap(True)
+        self.health.setStyleSheet("color: #b34700;")
+        self.health.hide()
+        layout.addWidget(self.health)
         layout.addWidget(self._proposals_box())
         layout.addWidget(self._training_box())
         layout.addWidget(self._history_box(), 1)
@@ -233,11 +240,20 @@ class ModelPanel(QDockWidget):
             "Accept all", "accept_all_button", "Accept every proposal (Shift+Return)"
         )
         self.reject_button = _button("Reject all", "reject_all_button", "Remove every proposal")
-        self.reviewed_button = _button("Reviewed", "reviewed_button", "Mark this image reviewed (it trains)")
+        self.reviewed_button = _button(
+            "Reviewed",
+            "reviewed_button",
+            "Say this image is right: it trains (Ctrl+Shift+R; R also goes to the next image). "
+            "Click again to un-review (Ctrl+Shift+U)",
+        )
         self.reviewed_button.setCheckable(True)
         for b in (self.accept_button, self.reject_button, self.reviewed_button):
             row.addWidget(b)
         v.addLayout(row)
+        self.review_status = QLabel("")  # this image's status and whether it trains
+        self.review_status.setObjectName("review_status")
+        self.review_status.setWordWrap(True)
+        v.addWidget(self.review_status)
         row = QHBoxLayout()
         self.predict_all_button = _button(
             "Predict all unlabeled", "predict_all_button", "Save proposals for every unlabeled image"
@@ -301,7 +317,9 @@ class ModelPanel(QDockWidget):
         v = QVBoxLayout(box)
         row = QHBoxLayout()
         self.retrain_button = _button(
-            "Retrain on my labels", "retrain_button", "Fine-tune the model on the reviewed images"
+            "Retrain on my labels",
+            "retrain_button",
+            "Fine-tune the model on the images marked reviewed, as saved (lists them first)",
         )
         self.cancel_button = _button(
             "Cancel", "cancel_training_button", "Stop training; keep the current model"
@@ -309,6 +327,10 @@ class ModelPanel(QDockWidget):
         row.addWidget(self.retrain_button, 1)
         row.addWidget(self.cancel_button)
         v.addLayout(row)
+        self.train_count = QLabel("")  # "N images will train"
+        self.train_count.setObjectName("train_count")
+        self.train_count.setWordWrap(True)
+        v.addWidget(self.train_count)
         self.train_progress = QProgressBar()
         self.train_progress.setObjectName("train_progress")
         self.train_progress.setRange(0, 1000)
@@ -416,7 +438,7 @@ class ModelPanel(QDockWidget):
             b.setEnabled(has)
         if info is None:
             self.info.setText(
-                "<b>No model yet.</b> Review a few images (correct them, Ctrl+S), then Retrain."
+                "<b>No model yet.</b> Label a few images, mark each reviewed (R), then Retrain."
             )
         else:
             classes = ", ".join(c for c in info.classes if c != "_background_") or "-"
@@ -427,6 +449,8 @@ class ModelPanel(QDockWidget):
                 f"trained on {info.images} reviewed image(s) &middot; held-out mIoU {miou}{note}<br>"
                 f"device {info.device or device or '?'} &middot; {info.date[:16].replace('T', ' ')}"
             )
+        self.health.setText(not_useful_text(info))
+        self.health.setVisible(bool(self.health.text()))
         self.history.clear()
         for item_info in reversed(list(history)):
             current = info is not None and item_info.version == info.version
@@ -465,6 +489,12 @@ class ModelPanel(QDockWidget):
         self.reviewed_button.setChecked(reviewed)
         self.reviewed_button.setEnabled(enabled)
         self.reviewed_button.setText("Reviewed \u2713" if reviewed else "Mark reviewed")
+
+    def set_review_status(self, text: str | None) -> None:
+        self.review_status.setText(text or "")
+
+    def set_train_count(self, text: str) -> None:
+        self.train_count.setText(text)
 
     def set_proposal_count(self, count: int) -> None:
         self.accept_button.setEnabled(count > 0)
