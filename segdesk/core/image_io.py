@@ -35,6 +35,9 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".
 _EXIF_ORIENTATION_TAG = 0x0112
 #: Formats Pillow decodes completely (16-bit colour PNG aside, which it opens and OpenCV decodes).
 _PIL_DECODES_ALL = {"PNG", "JPEG", "MPO", "BMP", "WEBP", "GIF"}
+#: Signatures of those formats: data that starts so and that Pillow cannot open is damaged, and
+#: OpenCV would only print a stray error line ("IHDR chunk shall be first", "libpng error") to stderr.
+_PIL_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
 _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 _TO_RGB_MODES = {"CMYK", "YCbCr", "LAB", "HSV", "RGBX"}
 _TO_RGBA_MODES = {"PA", "RGBa", "La"}
@@ -185,7 +188,11 @@ def decode_image_bytes(
         raise ImageReadError(source, place, too_large_message()) from exc
     except Exception as exc:  # Pillow raises many types for bad data; OpenCV gets a chance next
         pil_error = exc
-    if pil_error is not None and (pil_format in _PIL_DECODES_ALL or "truncated" in str(pil_error).lower()):
+    if pil_format is None and raw.startswith(_PIL_MAGIC):
+        pil_format = "known"  # a PNG/JPEG/BMP/GIF signature Pillow could not open: damaged, not exotic
+    if pil_error is not None and (
+        pil_format in _PIL_DECODES_ALL or pil_format == "known" or "truncated" in str(pil_error).lower()
+    ):
         # Pillow knows this format and found it damaged: OpenCV would decode part of a truncated
         # JPEG silently, or print a stray "libpng error" line.
         raise ImageReadError(source, place, f"cannot decode the image: {pil_message(pil_error)}")

@@ -26,6 +26,7 @@ import PIL.Image
 from segdesk.core.document import Document
 from segdesk.core.errors import ImageReadError, ProjectError, SegdeskError
 from segdesk.core.image_io import IMAGE_EXTENSIONS, pil_message, read_image
+from segdesk.core.label_rules import label_problem
 from segdesk.core.rasterize import BACKGROUND_LABEL, IGNORE_LABEL, parse_labels_txt
 from segdesk.core.review import reviewed_extra
 from segdesk.core.vectorize import DEFAULT_MIN_AREA, class_map_to_shapes
@@ -75,6 +76,9 @@ def parse_labels_spec(spec: str | Mapping[int, str]) -> dict[int, str]:
             items.append((int(value.strip()), name.strip()))
     mapping: dict[int, str] = {}
     for value, name in items:
+        problem = label_problem(name)
+        if problem is not None:
+            raise ProjectError("--labels", None, f"label {name!r} for mask value {value}: {problem}")
         if value in mapping:
             raise ProjectError("--labels", None, f"mask value {value} is listed twice")
         mapping[value] = name

@@ -82,3 +82,12 @@ def test_odd_labels_are_refused_by_every_export_and_flagged(tmp_path: Path, labe
 def test_good_labels_pass() -> None:
     assert label_problem("cell") is None and label_problem("tab\there") is None
     assert label_problem("Zelle ü 細胞") is None
+
+
+@pytest.mark.parametrize("name", ["a\nb", "nul\x00", " "])
+def test_import_masks_refuses_odd_labels(name: str) -> None:
+    from segdesk.core.errors import ProjectError
+    from segdesk.core.import_masks import parse_labels_spec
+
+    with pytest.raises(ProjectError, match="--labels"):
+        parse_labels_spec({1: name})

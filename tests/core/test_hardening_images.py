@@ -107,3 +107,23 @@ def test_import_masks_reads_good_images(tmp_path: Path) -> None:
     report = import_masks(tmp_path / "images", tmp_path / "masks", "1=cell")
     assert len(report.json_paths) == 1
     assert read_image(tmp_path / "images" / "good.png").shape == (48, 64)
+
+
+def test_a_damaged_png_signature_prints_nothing(tmp_path: Path) -> None:
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
+    code = (
+        "import sys\n"
+        "from segdesk.core.image_io import read_image\n"
+        "try:\n    read_image(sys.argv[1])\n"
+        "except Exception as exc:\n    print('ERR', type(exc).__name__)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "bad.png")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.stdout.strip() == "ERR ImageReadError"
+    assert proc.stderr == "", proc.stderr

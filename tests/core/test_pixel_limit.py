@@ -113,3 +113,16 @@ def test_environment_variable_and_option_raise_the_limit(tmp_path: Path) -> None
     assert raised.returncode == 0, raised.stdout + raised.stderr
     bad = _check_cli(tmp_path, "--max-image-pixels=many")
     assert bad.returncode == 2 and "--max-image-pixels" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_import_masks_refuses_an_image_over_the_limit(tmp_path: Path, small_limit: int) -> None:
+    from segdesk.core.errors import ProjectError
+    from segdesk.core.import_masks import import_masks
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    _png(tmp_path / "images" / "a.png", 200)
+    _png(tmp_path / "masks" / "a.png", 200)
+    with pytest.raises(ProjectError, match="over the limit"):
+        import_masks(tmp_path / "images", tmp_path / "masks", "1=cell")
+    assert not (tmp_path / "images" / "a.json").exists()
