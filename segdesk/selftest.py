@@ -347,10 +347,10 @@ def _child_probe() -> Callable[[Any, Callable[[object], None]], dict[str, Any]]:
 
 
 def _check_child_process(report: Report, state: dict[str, Any]) -> None:
-    """Retrain runs in a spawned child (segdesk.ui.child_process): start one, import the trainer."""
+    """Retrain runs in a spawned child (segdesk.services.child_process): start one, import the trainer."""
     import threading
 
-    from segdesk.ui.child_process import in_child
+    from segdesk.services.child_process import in_child
 
     t0 = time.perf_counter()
     records: list[object] = []

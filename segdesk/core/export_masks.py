@@ -37,12 +37,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, get_args
+from typing import Any, Literal, get_args
 
 import cv2
 import numpy as np
 
 from segdesk.core import export_coco
+from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, ExportError, SegdeskError
 from segdesk.core.export_render import overlay, voc_visualization
 from segdesk.core.export_stage import (
@@ -79,10 +80,6 @@ VOC_DIRS = (
     ("SegmentationObjectNpy", ".npy"),
     ("SegmentationObjectVisualization", ".jpg"),
 )
-
-
-class CancelToken(Protocol):
-    def is_set(self) -> bool: ...
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,12 @@ import random
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 
+from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, TrainingError
 from segdesk.ml.augment import AugmentConfig, apply, build_augmentation
 from segdesk.ml.data import NORMALIZATION, PatchDataset, TrainingSet
@@ -36,10 +37,6 @@ from segdesk.ml.schedule import WeightAverage, epoch_length, eta, lr_at
 from segdesk.ml.step import amp_setup, cancel_hooks, train_step
 
 Device = str  # "auto", "cpu", "cuda", "cuda:N" or "mps"
-
-
-class CancelToken(Protocol):
-    def is_set(self) -> bool: ...
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
 from segdesk.core.errors import Cancelled, SegdeskError
-from segdesk.ui.child_process import error_message
+from segdesk.services.child_process import error_message
 
 #: What a job function looks like: fn(cancel, report) -> result.
 JobFunction = Callable[[threading.Event, Callable[[object], None]], Any]

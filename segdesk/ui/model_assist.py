@@ -16,21 +16,16 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from segdesk.core import effort
 from segdesk.core.errors import SegdeskError
 from segdesk.core.shapes import Shape
-from segdesk.ui import model_index, proposals, workers
+from segdesk.services import model_store as model_index
+from segdesk.services.proposals import PredictionResult, rederive
+from segdesk.ui import proposals, workers
 from segdesk.ui.canvas.confidence import ConfidenceOverlay, overlay_summary
 from segdesk.ui.jobs import JobRunner
 from segdesk.ui.panels.model import ModelPanel
-from segdesk.ui.proposals import PredictionResult
 from segdesk.ui.session import CurrentImage, Session
 
 #: How long a closing window waits for jobs to stop before it stays open and says why.
 CLOSE_WAIT_MS = 3000
-
-
-def _eta(seconds: float) -> str:
-    if not np.isfinite(seconds) or seconds < 0:
-        return "?"
-    return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
 
 
 class ModelAssist(QObject):
@@ -218,8 +213,7 @@ class ModelAssist(QObject):
         result = self._current_result()
         if result is None or self._document() is None:
             return
-        result.settings = settings = self.panel.settings()
-        self._apply(proposals.revectorize(result, settings))
+        self._apply(rederive(result, self.panel.settings()))
 
     def _current_result(self) -> PredictionResult | None:
         """The prediction behind the current proposals, unless the image or the model changed since."""
@@ -379,14 +373,7 @@ class ModelAssist(QObject):
         self.panel.show_training_progress(self.panel.train_progress.value() / 1000, "Cancelling ...")
 
     def _on_train_progress(self, status: workers.TrainStatus) -> None:
-        if status.phase == "training":
-            last = f" - mIoU {status.history[-1][2]:.3f}" if status.history else ""
-            text = f"epoch {status.epoch + 1} - loss {status.loss:.4f}{last} - ETA {_eta(status.eta_s)}"
-        else:
-            text = {"loading": "Reading the reviewed images ...", "saving": "Saving the new model ..."}.get(
-                status.phase, "Preparing the fast CPU model ..."
-            )
-        self.panel.show_training_progress(status.fraction, text, status.history)
+        self.panel.show_training_progress(status.fraction, status.text(), status.history)
 
     def apply_training_outcome(self, outcome: workers.TrainOutcome) -> None:
         """A finished run: show the models; when the new one was not promoted, offer to keep either."""
@@ -428,7 +415,7 @@ class ModelAssist(QObject):
         return [
             (i, e)
             for i, e in enumerate(self.session.entries)
-            if i != current and self.session.entry_status(i) == "unlabeled"
+            if i != current and self.session.entry_status(i) != "reviewed"  # the job applies the rule
         ]
 
     def start_batch(self, *, write: bool) -> None:

@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from segdesk.core.commands import MoveShapes
-from segdesk.ui import model_index
+from segdesk.services import model_store as model_index
 from segdesk.ui.main_window import MainWindow
 from segdesk.ui.settings import AppSettings, use_settings_dir
 
@@ -355,8 +355,10 @@ def test_retrain_ignores_unaccepted_proposals_in_a_reviewed_image(tmp_path: Path
     data["shapes"].append(proposal)
     data["segdesk"]["status"] = "reviewed"
     (root / "img_1.json").write_text(json.dumps(data), encoding="utf-8")
+    from segdesk.services import training
+
     snapshot = workers.snapshot_training(Project(root), None)
-    dataset = workers._training_set(snapshot, seed=0, cancel=threading.Event())
+    dataset = training.prepare(snapshot, training.default_config(), threading.Event()).dataset
     mask = (dataset.train + dataset.val)[0].mask
     assert mask[30, 25] == 1  # the person's disc
     assert mask[12, 67] == IGNORE_INDEX  # under the unaccepted proposal
