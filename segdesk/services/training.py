@@ -48,6 +48,13 @@ def default_config(**overrides: Any) -> Any:
     return dataclasses.replace(config, **overrides) if overrides else config
 
 
+def resolve_config(config: Any = None) -> Any:
+    """``config`` as a TrainConfig: None = :func:`default_config`, a dict = its overrides."""
+    if config is None or isinstance(config, dict):
+        return default_config(**(config or {}))
+    return config
+
+
 @dataclass(frozen=True)
 class TrainRequest:
     """The inputs of one run, fixed when it is asked for (picklable: it crosses into the child)."""
@@ -329,10 +336,7 @@ def app_training(request: TrainRequest, config: Any = None, export_onnx: bool = 
     """
 
     def run(cancel: CancelToken, report: Callable[[object], None]) -> TrainOutcome:
-        if config is None or isinstance(config, dict):
-            cfg = default_config(**(config or {}))
-        else:
-            cfg = config
+        cfg = resolve_config(config)
         tracker = StatusTracker(cfg, len(request.entries))
 
         def on_event(event: object) -> None:
@@ -363,6 +367,7 @@ __all__ = [
     "niceness",
     "prepare",
     "request_for",
+    "resolve_config",
     "save_run",
     "train",
 ]

@@ -72,11 +72,11 @@ class TrainingChart(QWidget):
         font.setPointSizeF(max(6.0, font.pointSizeF() * 0.8))
         p.setFont(font)
         losses = [h[1] for h in self.history if _finite(h[1])]
-        if not self.history or not losses:
+        if not self.history:
             p.drawText(area, Qt.AlignmentFlag.AlignCenter, "loss and mIoU per epoch")
             p.end()
             return
-        top = max(losses) * 1.1 or 1.0
+        top = (max(losses) * 1.1 if losses else 1.0) or 1.0  # the start has an mIoU, no loss yet
         n = len(self.history)
 
         def x_at(i: int) -> float:
