@@ -157,13 +157,6 @@ def resolve_device(device: str = "auto") -> torch.device:
         raise TrainingError(str(exc)) from exc
 
 
-def gui_friendly_threads() -> int:
-    """Torch threads that leave one core to a GUI thread."""
-    import os
-
-    return max(1, (os.cpu_count() or 2) - 1)
-
-
 def adapt_head(model: UNet, old_classes: Sequence[str], new_classes: Sequence[str]) -> UNet:
     """Make ``model`` predict ``new_classes``: rows of known classes are kept by name, new ones fresh."""
     if list(old_classes) == list(new_classes):

@@ -17,7 +17,7 @@ from segdesk.core import effort
 from segdesk.core.errors import SegdeskError
 from segdesk.core.shapes import Shape
 from segdesk.services import model_store as model_index
-from segdesk.services.proposals import PredictionResult, rederive
+from segdesk.services.proposals import KeptPredictions, PredictionResult, rederive
 from segdesk.ui import proposals, workers
 from segdesk.ui.canvas.confidence import ConfidenceOverlay, overlay_summary
 from segdesk.ui.jobs import JobRunner
@@ -49,6 +49,9 @@ class ModelAssist(QObject):
         self.export_onnx = True
         self.info: model_index.ModelInfo | None = None
         self.result: PredictionResult | None = None  # the prediction behind the current proposals
+        #: Predictions kept per image and model version: settings and model switches re-derive from
+        #: them, so what a setting hid comes back when it is relaxed (hiding is never deleting).
+        self.kept = KeptPredictions()
         self._pending_predict = False
         self._train_outcome: workers.TrainOutcome | None = None
         self._proposed: dict[Path, tuple[str | None, list[Shape]]] = {}  # for the effort meter
@@ -77,6 +80,7 @@ class ModelAssist(QObject):
         p.settings_changed.connect(lambda _s: self._settings_timer.start())
         p.overlay_changed.connect(lambda _style: self._update_overlay())
         s.folder_opened.connect(lambda _folder: p.dismiss_keep_choice())
+        s.folder_opened.connect(lambda _folder: self.kept.clear())
         s.folder_opened.connect(lambda _folder: self.refresh_model(warm_up=True))
         s.folder_opened.connect(lambda _folder: self.show_effort())
         s.image_loaded.connect(self._on_image_loaded)
@@ -120,7 +124,15 @@ class ModelAssist(QObject):
             return
         self.refresh_model(warm_up=True)
         self.message.emit(f"Now using model {version}")
-        self._refresh_current_proposals()
+        current = self.session.current
+        kept = None if current is None else self.kept.get(current.image_path, version)
+        document = self._document()
+        if kept is not None and proposals.can_propose(document) and not document.person_shapes:
+            self.result = kept  # this model's prediction of this image is known: no need to run it
+            self._apply(rederive(kept, self.panel.settings()))
+            self._update_overlay()
+        else:
+            self._refresh_current_proposals()
 
     # --- the current image ------------------------------------------------------------------------
     def _document(self) -> Any:
@@ -128,7 +140,8 @@ class ModelAssist(QObject):
         return None if current is None else current.document
 
     def _on_image_loaded(self, current: CurrentImage) -> None:
-        self.result = None  # a prediction belongs to one image
+        version = None if self.info is None else self.info.version
+        self.result = self.kept.get(current.image_path, version)  # a prediction belongs to one image
         self._update_overlay()
         self._update_buttons()
         document = current.document
@@ -188,6 +201,7 @@ class ModelAssist(QObject):
         if self._pending_predict or proposals.is_stale(result, image_path=path, model_version=version):
             return  # another image or model by now: dropped
         self.result = result
+        self.kept.put(result)
         self._apply(result.shapes)
         self._update_overlay()
         self.message.emit(

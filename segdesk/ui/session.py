@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtGui import QImageReader, QUndoStack
+from PySide6.QtGui import QImageReader
 
 from segdesk.core.document import Document
 from segdesk.core.errors import SegdeskError
 from segdesk.core.image_io import read_image
 from segdesk.core.project import Project
+from segdesk.ui.undo import make_undo_stack
 
 #: QImage (and QPixmap) cannot hold an image wider or taller than this.
 QT_MAX_SIDE = 32767
@@ -68,7 +69,7 @@ class Session(QObject):
         self.project: Project | None = None
         self.entries: list[Any] = []
         self.current: CurrentImage | None = None
-        self.undo_stack = QUndoStack(self)
+        self.undo_stack = make_undo_stack(self)  # segdesk's undo limit, the tested stack
         self._autosave = autosave
         self._session_labels: list[str] = []
         #: Asked when leaving an image with unsaved edits while autosave is off.

@@ -381,3 +381,51 @@ def test_retrain_in_a_child_process_saves_and_exports_the_fast_cpu_model(tmp_pat
     assert outcome.version == "v2" and outcome.onnx_error is None
     assert (root / ".segdesk" / "models" / "v2" / "model.onnx").is_file()
     assert phases[0] == "loading" and "training" in phases and phases[-1] == "exporting"
+
+
+def _described(shapes) -> list[tuple[str, list, object]]:
+    return [(s.label, np.asarray(s.points).tolist(), s.extra.get("model_version")) for s in shapes]
+
+
+def test_hiding_is_never_deleting_across_images_and_model_switches(
+    qtbot, window: MainWindow, tmp_path: Path, trained: Path
+):
+    """Issue 13: threshold and model switches re-derive from the kept prediction; what a setting hid
+    comes back when it is relaxed, after visiting another image and after switching models and back."""
+    import shutil
+
+    win = window
+    root = _copy_of(trained, tmp_path / "p")
+    models = root / ".segdesk" / "models"
+    shutil.copytree(models / "v1", models / "v2")  # the same weights under another version name
+    win.open_path(root)  # v2 is not current: v1 stays
+    with qtbot.waitSignal(win.assist.proposals_applied, timeout=30000):
+        win.session.go_to(3)
+    first = _described(win.session.current.document.proposals)
+    assert first and {m for _, _, m in first} == {"v1"}
+    started: list[str] = []
+    win.assist.runner.job_started.connect(started.append)
+    with qtbot.waitSignal(win.assist.proposals_applied, timeout=5000):
+        win.model_panel.min_area.setValue(1_000_000)  # hides every proposal
+    assert win.session.current.document.proposals == []
+    with qtbot.waitSignal(win.assist.proposals_applied, timeout=5000):
+        win.model_panel.min_area.setValue(16)
+    assert _described(win.session.current.document.proposals) == first
+    # another image and back: the kept prediction still answers a setting
+    win.model_panel.auto_predict.setChecked(False)
+    win.session.go_to(2)
+    win.session.go_to(3)
+    with qtbot.waitSignal(win.assist.proposals_applied, timeout=5000):
+        win.model_panel.tolerance.setValue(2.0)
+    with qtbot.waitSignal(win.assist.proposals_applied, timeout=5000):
+        win.model_panel.tolerance.setValue(1.0)
+    assert _described(win.session.current.document.proposals) == first
+    assert "predict" not in started
+    # another model predicts; switching back re-derives v1's proposals without running the model
+    with qtbot.waitSignal(win.assist.proposals_applied, timeout=30000):
+        win.assist.use_version("v2")
+    assert {m for _, _, m in _described(win.session.current.document.proposals)} == {"v2"}
+    started.clear()
+    win.assist.use_version("v1")
+    assert "predict" not in started
+    assert _described(win.session.current.document.proposals) == first
