@@ -309,7 +309,8 @@ def _check_training_step(report: Report, state: dict[str, Any]) -> None:
     from segdesk.core.project import Project
     from segdesk.core.rasterize import document_to_class_map
     from segdesk.ml.augment import apply, build_augmentation
-    from segdesk.ml.data import IGNORE_INDEX, prepare_image
+    from segdesk.ml.data import IGNORE_INDEX
+    from segdesk.ml.normalize import prepare_image
 
     t0 = time.perf_counter()
     project = Project(state["demo"])

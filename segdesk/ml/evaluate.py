@@ -13,9 +13,10 @@ import torch
 
 from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled
-from segdesk.ml.data import Sample, standardize
+from segdesk.ml.data import Sample
 from segdesk.ml.metrics import ConfusionMatrix, SegmentationMetrics
 from segdesk.ml.model import UNet
+from segdesk.ml.normalize import standardize
 
 
 @torch.inference_mode()

@@ -1,7 +1,7 @@
 """``segdesk export masks|onnx``: the export subcommands.
 
 ``segdesk export masks`` runs segdesk.core only; this module imports torch inside the ONNX functions
-alone, so that the mask export (and ``--help``) never loads it. The lead's cli.py wires both with
+alone, so that the mask export (and ``--help``) never loads it. ``segdesk/cli.py`` wires both with
 :func:`add_export_arguments` on the ``export`` subparser, then calls ``args.handler(args)``.
 """
 

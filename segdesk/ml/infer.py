@@ -36,22 +36,17 @@ from segdesk.ml.onnx_backend import (
     export_is_current,
     meta_problem,
     onnx_path_for,
-    softmax_np,
 )
 from segdesk.ml.tiling import (
-    FINISH_ROWS,
     BandAccumulator,
     Prediction,
-    class_map_dtype,
     ramp_window,
     tile_positions,
-    working_memory_bytes,
 )
 
 if TYPE_CHECKING:
     import torch
 
-    from segdesk.ml.backends import TorchBackend
     from segdesk.ml.model import UNet
 
 BackendName = Literal["auto", "torch", "onnx"]
@@ -381,26 +376,4 @@ class Predictor:
         return total
 
 
-def __getattr__(name: str) -> Any:
-    # ``TorchBackend`` was importable from here; it needs torch, so it loads only when asked for.
-    if name == "TorchBackend":
-        from segdesk.ml.backends import TorchBackend
-
-        return TorchBackend
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = [
-    "FINISH_ROWS",
-    "Backend",
-    "BandAccumulator",
-    "OnnxBackend",
-    "Prediction",
-    "Predictor",
-    "TorchBackend",
-    "class_map_dtype",
-    "ramp_window",
-    "softmax_np",
-    "tile_positions",
-    "working_memory_bytes",
-]
+__all__ = ["PROGRESS_INTERVAL_S", "Predictor", "whole_image_range"]

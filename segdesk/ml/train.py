@@ -28,11 +28,12 @@ import torch
 from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, TrainingError
 from segdesk.ml.augment import AugmentConfig, apply, build_augmentation
-from segdesk.ml.data import NORMALIZATION, PatchDataset, TrainingSet
+from segdesk.ml.data import PatchDataset, TrainingSet
 from segdesk.ml.evaluate import evaluate
 from segdesk.ml.losses import LossConfig, SegmentationLoss
 from segdesk.ml.metrics import SegmentationMetrics
 from segdesk.ml.model import UNet, UNetConfig, Upsample
+from segdesk.ml.normalize import NORMALIZATION
 from segdesk.ml.schedule import WeightAverage, epoch_length, eta, lr_at
 from segdesk.ml.step import amp_setup, cancel_hooks, train_step
 

@@ -1,7 +1,8 @@
 """The model controller: connects the Model dock, the session, the canvas and the background jobs.
 
-GUI-thread only. It snapshots inputs, starts jobs (ui/jobs.py running ui/workers.py functions),
-and applies their results as undoable commands (ui/proposals.py) when they are still current.
+GUI-thread only. It snapshots inputs, starts jobs (ui/jobs.py running ui/workers.py functions, thin
+wrappers over segdesk.services), and applies their results as undoable commands (ui/proposals.py)
+when they are still current.
 """
 
 from __future__ import annotations

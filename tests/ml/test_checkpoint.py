@@ -12,8 +12,8 @@ import torch
 from segdesk.core.errors import ModelError
 from segdesk.ml import checkpoint as ckpt
 from segdesk.ml.checkpoint import ModelStore, load_checkpoint, read_meta, save_checkpoint
-from segdesk.ml.data import NORMALIZATION
 from segdesk.ml.model import UNet, UNetConfig
+from segdesk.ml.normalize import NORMALIZATION
 
 torch.set_num_threads(1)
 CLASSES = ["_background_", "cell", "nucleus"]

@@ -18,16 +18,11 @@ from segdesk.core.postprocess import (
     postprocess,
     remove_small_components,
 )
-from segdesk.ml.data import intensity_range
 from segdesk.ml.device import DeviceError, autocast, pick_device
-from segdesk.ml.infer import (
-    Predictor,
-    ramp_window,
-    tile_positions,
-    whole_image_range,
-    working_memory_bytes,
-)
+from segdesk.ml.infer import Predictor, whole_image_range
 from segdesk.ml.model import UNet, UNetConfig
+from segdesk.ml.normalize import intensity_range
+from segdesk.ml.tiling import ramp_window, tile_positions, working_memory_bytes
 from segdesk.services.proposals import ProposalSettings, cleaned_class_map, propose_image
 from tests.ml._infer_helpers import CLASSES, blob_image, fresh_copy, trained_tiny_model
 
