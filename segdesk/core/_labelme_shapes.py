@@ -88,7 +88,7 @@ def _four_point_rectangle(points: np.ndarray) -> tuple[str, np.ndarray]:
     return "polygon", points
 
 
-def read_mask(raw: Any, shape_type: str, place: str, fail: Fail) -> np.ndarray | None:
+def decode_shape_mask(raw: Any, shape_type: str, place: str, fail: Fail) -> np.ndarray | None:
     """Decode a shape's base64 PNG mask as Labelme does (any non-zero pixel is inside)."""
     if raw is None:
         if shape_type == "mask":
@@ -174,6 +174,6 @@ __all__ = [
     "check_geometry",
     "mask_to_json",
     "points_to_json",
-    "read_mask",
+    "decode_shape_mask",
     "read_points",
 ]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from segdesk.core.errors import Cancelled, SegdeskError
-from segdesk.core.export_cli_masks import add_masks_arguments, export_masks_command, masks_from_args
+from segdesk.core.export.command import add_masks_arguments, export_masks_command, masks_from_args
 
 if TYPE_CHECKING:
     from segdesk.ml.export import VerifyReport

@@ -429,3 +429,29 @@ def test_hiding_is_never_deleting_across_images_and_model_switches(
     win.assist.use_version("v1")
     assert "predict" not in started
     assert _described(win.session.current.document.proposals) == first
+
+
+def test_predict_all_reproposes_images_whose_proposals_came_from_an_older_model(
+    qtbot, window: MainWindow, tmp_path: Path, trained: Path
+):
+    """Defect 6: after a model switch, Predict all skipped images that still carried v1's proposals."""
+    import shutil
+
+    win = window
+    root = _copy_of(trained, tmp_path / "p")
+    models = root / ".segdesk" / "models"
+    win.model_panel.auto_predict.setChecked(False)
+    win.open_path(root)  # on img_1 (reviewed)
+    with qtbot.waitSignal(win.assist.batch_finished, timeout=30000) as done:
+        win.model_panel.predict_all_button.click()
+    assert sorted(done.args[0].written) == [2, 3]
+    reviewed = [(root / n).read_bytes() for n in ("img_1.json", "img_2.json")]
+    shutil.copytree(models / "v1", models / "v2")
+    win.assist.use_version("v2")
+    with qtbot.waitSignal(win.assist.batch_finished, timeout=30000) as again:
+        win.model_panel.predict_all_button.click()
+    assert sorted(again.args[0].written) == [2, 3]
+    for name in ("img_3.json", "img_4.json"):
+        shapes = json.loads((root / name).read_text(encoding="utf-8"))["shapes"]
+        assert shapes and {s["segdesk"]["model_version"] for s in shapes} == {"v2"}
+    assert [(root / n).read_bytes() for n in ("img_1.json", "img_2.json")] == reviewed

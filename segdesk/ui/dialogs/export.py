@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from segdesk.core.errors import SegdeskError
-from segdesk.core.export_masks import (
+from segdesk.core.export.masks import (
     FORMAT_TITLES,
     FORMATS,
     ExportProgress,

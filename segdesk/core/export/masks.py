@@ -18,7 +18,7 @@ Formats (``fmt``), one output per selected image:
 * ``instance``: ``<stem>.png`` instance ids (0 = none; uint16 past 255 instances) and
   ``instances.json`` (each instance's label, class id, group id and area).
 * ``overlay``: ``<stem>.jpg`` colour previews (the canvas colours, half transparent, outlined).
-* ``coco``: ``annotations.json`` as labelme2coco writes it (see export_coco), ``JPEGImages/*.jpg``,
+* ``coco``: ``annotations.json`` as labelme2coco writes it (see coco.py), ``JPEGImages/*.jpg``,
   ``Visualization/*.jpg``.
 
 ``ignore_value`` (index and binary formats): where ``__ignore__`` shapes and labels outside the
@@ -42,11 +42,11 @@ from typing import Any, Literal, get_args
 import cv2
 import numpy as np
 
-from segdesk.core import export_coco
 from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, ExportError, SegdeskError
-from segdesk.core.export_render import overlay, voc_visualization
-from segdesk.core.export_stage import (
+from segdesk.core.export import coco as export_coco
+from segdesk.core.export.render import overlay, voc_visualization
+from segdesk.core.export.stage import (
     STAGING_MARK,
     OutputExistsError,
     Stage,
