@@ -27,7 +27,13 @@ from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, ExportError, ModelError, SegdeskError
 from segdesk.ml.infer import Predictor
 from segdesk.services.proposal_files import STAMP_KEY, proposal_stamp, write_proposals
-from segdesk.services.proposals import PredictionResult, ProposalSettings, propose_image
+from segdesk.services.proposals import (
+    DEFAULT_OVERLAP,
+    DEFAULT_TILE,
+    PredictionResult,
+    ProposalSettings,
+    propose_image,
+)
 
 if TYPE_CHECKING:
     from segdesk.core.project import ImageEntry, Project
@@ -130,8 +136,8 @@ def predict_command(
     write: bool = False,
     masks_out: str | Path | None = None,
     device: str = "auto",
-    tile: int = 512,
-    overlap: float = 0.25,
+    tile: int = DEFAULT_TILE,
+    overlap: float = DEFAULT_OVERLAP,
     backend: str = "auto",
     threshold: float = 0.5,
     min_area: int = 16,
@@ -258,8 +264,15 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--masks-out", metavar="OUT", help="write class-index PNGs (0 = background) here")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    parser.add_argument("--tile", type=int, default=512, help="tile size in pixels (default: 512)")
-    parser.add_argument("--overlap", type=float, default=0.25, help="tile overlap fraction (default: 0.25)")
+    parser.add_argument(
+        "--tile", type=int, default=DEFAULT_TILE, help=f"tile size in pixels (default: {DEFAULT_TILE})"
+    )
+    parser.add_argument(
+        "--overlap",
+        type=float,
+        default=DEFAULT_OVERLAP,
+        help=f"tile overlap fraction (default: {DEFAULT_OVERLAP})",
+    )
     parser.add_argument(
         "--backend",
         choices=("auto", "torch", "onnx"),

@@ -36,6 +36,10 @@ from segdesk.core.postprocess import PostprocessConfig, postprocess
 from segdesk.core.shapes import Shape
 from segdesk.core.vectorize import class_map_to_shapes
 
+#: How the app and ``segdesk predict`` tile an image unless told otherwise (pixels, fraction shared).
+DEFAULT_TILE = 512
+DEFAULT_OVERLAP = 0.25
+
 
 @dataclass(frozen=True)
 class ProposalSettings:
@@ -231,6 +235,8 @@ def load_predictor(model_path: Path, *, device: str = "auto", backend: str = "au
 
 
 __all__ = [
+    "DEFAULT_OVERLAP",
+    "DEFAULT_TILE",
     "KeptPredictions",
     "PredictionResult",
     "ProposalSettings",

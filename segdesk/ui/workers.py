@@ -23,7 +23,14 @@ from segdesk.core.errors import Cancelled
 from segdesk.core.project import ImageEntry, Project
 from segdesk.services.child_process import in_child
 from segdesk.services.proposal_files import proposal_stamp, wants_proposals, write_proposals
-from segdesk.services.proposals import PredictionResult, ProposalSettings, load_predictor, propose_image
+from segdesk.services.proposals import (
+    DEFAULT_OVERLAP,
+    DEFAULT_TILE,
+    PredictionResult,
+    ProposalSettings,
+    load_predictor,
+    propose_image,
+)
 from segdesk.services.training import (
     TrainOutcome,
     TrainRequest,
@@ -143,7 +150,10 @@ def batch_job(
         predictor = load_predictor(model_path)
         project = Project(root)
         version = predictor.model_version
-        stamp = proposal_stamp(version, {"tile": 512, "overlap": 0.25, **settings.to_dict()})
+        # the same record `segdesk predict --write` leaves, so `predict --resume` knows these files
+        backend = getattr(getattr(predictor, "backend", None), "name", "auto")
+        tiling = {"tile": DEFAULT_TILE, "overlap": DEFAULT_OVERLAP, "backend": backend}
+        stamp = proposal_stamp(version, {**tiling, **settings.to_dict()})
         written: list[int] = []
         scores: list[tuple[int, float]] = []
         skipped: list[str] = []

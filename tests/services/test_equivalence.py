@@ -78,10 +78,15 @@ def test_same_model_and_image_give_identical_proposals_in_the_app_and_the_cli(
         app_doc = load_document(entry.json_path)
         assert cli_doc.shapes and _described(cli_doc.shapes) == _described(app_doc.shapes)
         assert cli_doc.status == app_doc.status == "proposed"
+        assert cli_doc.extra == app_doc.extra  # status and what made the proposals (for --resume)
         # the Predict button's job (the open image) makes the same shapes again
         image = cv2.imread(str(entry.image_path), cv2.IMREAD_UNCHANGED)
         one = workers.predict_job(image, entry.image_path, model, settings)(threading.Event(), print)
         assert _described(one.shapes) == _described(cli_doc.shapes)
+    # what the app wrote counts as done for a resumed `segdesk predict --write --resume`
+    lines.clear()
+    assert predict_command(app_root, write=True, resume=True, out=lines.append) == 0
+    assert "3 already up to date" in lines[-1], lines
 
 
 def test_the_same_reviewed_set_gives_the_same_training_configuration(project: Path, tmp_path: Path) -> None:
