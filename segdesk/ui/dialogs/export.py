@@ -39,11 +39,11 @@ from segdesk.core.export.masks import (
     FORMAT_TITLES,
     FORMATS,
     ExportProgress,
-    ExportReport,
     existing_outputs,
     export_masks,
     export_selection,
 )
+from segdesk.core.export.writers import ExportReport
 from segdesk.core.project import Project
 from segdesk.ui.jobs import Job, JobRunner
 
