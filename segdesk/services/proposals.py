@@ -176,12 +176,17 @@ def propose_image(
 
 class KeptPredictions:
     """The last few predictions, one per (image, model version): a setting or a model switch
-    re-derives from these instead of losing what it hid. Thread-safe; bounded (``size`` images)."""
+    re-derives from these instead of losing what it hid. Thread-safe; bounded by ``size`` images and
+    by ``max_bytes`` of arrays (a huge image's maps are gigabytes), always keeping the latest one."""
 
-    def __init__(self, size: int = 8) -> None:
-        self.size = size
+    def __init__(self, size: int = 8, max_bytes: int = 512 * 2**20) -> None:
+        self.size, self.max_bytes = size, max_bytes
         self._items: OrderedDict[tuple[str, str | None], PredictionResult] = OrderedDict()
         self._lock = threading.Lock()
+
+    @staticmethod
+    def _bytes(result: PredictionResult) -> int:
+        return int(result.class_map.nbytes + result.confidence.nbytes)
 
     def put(self, result: PredictionResult) -> None:
         if result.image_path is None:
@@ -190,8 +195,10 @@ class KeptPredictions:
         with self._lock:
             self._items[key] = result
             self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            total = sum(self._bytes(r) for r in self._items.values())
+            while len(self._items) > 1 and (len(self._items) > self.size or total > self.max_bytes):
+                _, dropped = self._items.popitem(last=False)
+                total -= self._bytes(dropped)
 
     def get(self, image_path: Path | None, model_version: str | None) -> PredictionResult | None:
         if image_path is None:

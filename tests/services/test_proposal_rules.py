@@ -50,6 +50,13 @@ def test_kept_predictions_survive_a_model_switch_and_back() -> None:
     assert kept.get(Path("a.png"), "v1") is v1 and kept.get(Path("a.png"), "v2") is v2
     kept.put(PredictionResult(Path("b.png"), "v1", v1.class_names, v1.class_map, v1.confidence, 0.1))
     assert kept.get(Path("a.png"), "v1") is None  # bounded: the oldest goes first
+    small = KeptPredictions(size=8, max_bytes=2 * (v1.class_map.nbytes + v1.confidence.nbytes))
+    for version in ("v1", "v2", "v3"):
+        small.put(_prediction(version))
+    assert small.get(Path("a.png"), "v1") is None and small.get(Path("a.png"), "v3") is not None
+    tiny = KeptPredictions(max_bytes=1)
+    tiny.put(v1)
+    assert tiny.get(Path("a.png"), "v1") is v1  # the latest is always kept
 
 
 def _shape(label: str, x: float, **extra: object) -> Shape:
