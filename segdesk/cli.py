@@ -42,8 +42,15 @@ def _cmd_import_masks(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from segdesk.ml.train_cli import terminal_bar, train_from_args
+    from segdesk.ml.train_cli import distributed_precheck, terminal_bar, train_from_args
 
+    if getattr(args, "distributed", False):
+        from segdesk.ml.distributed_cli import distributed_train_from_args
+
+        stop = distributed_precheck(args)
+        if stop is not None:
+            return stop
+        return distributed_train_from_args(args, bar=terminal_bar())
     return train_from_args(args, bar=terminal_bar())
 
 

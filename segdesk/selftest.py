@@ -310,7 +310,8 @@ def _check_training_step(report: Report, state: dict[str, Any]) -> None:
     from segdesk.core.project import Project
     from segdesk.core.rasterize import document_to_class_map
     from segdesk.ml.augment import apply, build_augmentation
-    from segdesk.ml.data import IGNORE_INDEX, prepare_image
+    from segdesk.ml.data import IGNORE_INDEX
+    from segdesk.ml.normalize import prepare_image
 
     t0 = time.perf_counter()
     project = Project(state["demo"])
@@ -348,10 +349,10 @@ def _child_probe() -> Callable[[Any, Callable[[object], None]], dict[str, Any]]:
 
 
 def _check_child_process(report: Report, state: dict[str, Any]) -> None:
-    """Retrain runs in a spawned child (segdesk.ui.child_process): start one, import the trainer."""
+    """Retrain runs in a spawned child (segdesk.services.child_process): start one, import the trainer."""
     import threading
 
-    from segdesk.ui.child_process import in_child
+    from segdesk.services.child_process import in_child
 
     t0 = time.perf_counter()
     records: list[object] = []

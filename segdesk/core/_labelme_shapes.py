@@ -28,18 +28,6 @@ _MAX_EXACT_INT = 2**53
 
 Fail = Callable[[str | None, str], NoReturn]
 
-__all__ = [
-    "EXACT_POINTS",
-    "KNOWN_SHAPE_KEYS",
-    "SHAPE_TYPES",
-    "check_for_write",
-    "check_geometry",
-    "mask_to_json",
-    "points_to_json",
-    "read_mask",
-    "read_points",
-]
-
 
 def read_points(raw: Any, place: str, fail: Fail) -> tuple[np.ndarray, bool]:
     """A JSON points list as a float64 (N, 2) array, and whether every coordinate was an integer."""
@@ -101,7 +89,7 @@ def _four_point_rectangle(points: np.ndarray) -> tuple[str, np.ndarray]:
     return "polygon", points
 
 
-def read_mask(raw: Any, shape_type: str, place: str, fail: Fail) -> np.ndarray | None:
+def decode_shape_mask(raw: Any, shape_type: str, place: str, fail: Fail) -> np.ndarray | None:
     """Decode a shape's base64 PNG mask as Labelme does (any non-zero pixel is inside)."""
     if raw is None:
         if shape_type == "mask":
@@ -177,3 +165,16 @@ def mask_to_json(
     with io.BytesIO() as f:
         PIL.Image.fromarray(mask.astype(np.uint8)).save(f, format="PNG")
         return base64.b64encode(f.getvalue()).decode("ascii")
+
+
+__all__ = [
+    "EXACT_POINTS",
+    "KNOWN_SHAPE_KEYS",
+    "SHAPE_TYPES",
+    "check_for_write",
+    "check_geometry",
+    "mask_to_json",
+    "points_to_json",
+    "decode_shape_mask",
+    "read_points",
+]

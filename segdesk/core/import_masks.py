@@ -104,7 +104,7 @@ def _find_mask(image: Path, masks_dir: Path) -> Path | None:
     return None
 
 
-def read_mask(path: Path) -> np.ndarray:
+def read_mask_image(path: Path) -> np.ndarray:
     """A mask file's values as a 2-D integer array (palette indices for palette PNGs)."""
     try:
         with PIL.Image.open(path) as im:
@@ -142,7 +142,7 @@ def _check_pair(image: Path, masks_dir: Path, values: Mapping[int, str]) -> tupl
         return None, [f"{image}: no mask in {masks_dir} (looked for {image.name}, {names})"]
     try:
         height, width = read_image(image).shape  # decoded, not only its header: a truncated image fails here
-        mask = read_mask(mask_path)
+        mask = read_mask_image(mask_path)
     except SegdeskError as exc:
         return None, [str(exc)]
     problems = []
@@ -210,7 +210,7 @@ def import_masks(
         image_path = project_dir / pair.image.name
         if not image_path.exists() or not image_path.samefile(pair.image):
             shutil.copy2(pair.image, image_path)
-        class_map = lut[read_mask(pair.mask).astype(np.int64)]
+        class_map = lut[read_mask_image(pair.mask).astype(np.int64)]
         json_path, count = _write_json(pair, class_map, class_names, project_dir, tolerance, min_area)
         report.json_paths.append(json_path)
         report.shape_count += count
@@ -330,6 +330,6 @@ __all__ = [
     "MaskImportError",
     "import_masks",
     "parse_labels_spec",
-    "read_mask",
+    "read_mask_image",
     "run_import_masks",
 ]

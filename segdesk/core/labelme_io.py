@@ -208,7 +208,7 @@ def _read_shape(s: Any, index: int, fail: _Failer, orders: dict[tuple[str, ...],
         fail(f"{place}.description", f"expected text or null, got {_kind(description)}")
     flags = _read_flags(s.get("flags", {}), f"{place}.flags", fail)
     mask_b64 = s.get("mask")
-    mask = _shp.read_mask(mask_b64, shape_type, f"{place}.mask", fail)
+    mask = _shp.decode_shape_mask(mask_b64, shape_type, f"{place}.mask", fail)
     extra = s.get(SEGDESK_KEY, {})
     if not isinstance(extra, dict):
         fail(f"{place}.{SEGDESK_KEY}", f"expected an object, got {_kind(extra)}")

@@ -17,7 +17,6 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import re
 import secrets
 import shutil
 from collections.abc import Sequence
@@ -32,6 +31,8 @@ from safetensors.torch import save as st_save
 import segdesk
 from segdesk.core.atomic import fsync_folder
 from segdesk.core.errors import ModelError
+from segdesk.core.model_store import VERSION_RE as _VERSION_RE
+from segdesk.core.model_store import ModelStore as VersionFolders
 from segdesk.ml.checkpoint_check import check_architecture, check_tensor_shapes, tensor_shapes_of_file
 from segdesk.ml.checkpoint_file import (
     FORMAT,
@@ -43,8 +44,6 @@ from segdesk.ml.checkpoint_file import (
 )
 from segdesk.ml.model import UNet, UNetConfig
 from segdesk.ml.normalize import NORMALIZATION, check_normalization
-
-_VERSION_RE = re.compile(r"^v(\d+)$")
 
 
 def class_colors(class_names: Sequence[str]) -> dict[str, list[int]]:
@@ -207,66 +206,8 @@ def load_checkpoint(
     return model, meta
 
 
-_POINTER_MAX_BYTES = 64  # "v123\n"; anything longer is not segdesk's pointer
-
-
-class ModelStore:
-    """Model versions of a project: ``<root>/.segdesk/models/v<N>/model.safetensors`` + ``current``."""
-
-    def __init__(self, project_root: str | Path) -> None:
-        self.root = Path(project_root)
-        self.folder = self.root / ".segdesk" / "models"
-        self.pointer = self.folder / "current"
-
-    def versions(self) -> list[str]:
-        """Complete versions, oldest first."""
-        if not self.folder.is_dir():
-            return []
-        found = []
-        for child in self.folder.iterdir():
-            m = _VERSION_RE.match(child.name)
-            if m and (child / WEIGHTS_NAME).is_file():
-                found.append((int(m.group(1)), child.name))
-        return [name for _, name in sorted(found)]
-
-    def path(self, version: str) -> Path:
-        if not _VERSION_RE.match(version):
-            raise ModelError(self.folder, None, f"{version!r} is not a model version name (v1, v2, ...)")
-        return self.folder / version / WEIGHTS_NAME
-
-    def current(self) -> str | None:
-        """The current version, or None when none was made current."""
-        if self.pointer.is_symlink():  # never echo (or read) what a link points at
-            raise ModelError(
-                self.pointer,
-                None,
-                "is a symbolic link, not segdesk's pointer file; remove it and choose the model again",
-            )
-        try:
-            with open(self.pointer, "rb") as handle:
-                raw = handle.read(_POINTER_MAX_BYTES + 1)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise ModelError(self.pointer, None, f"cannot read: {exc.strerror or exc}") from exc
-        name = raw.decode("utf-8", "replace").strip()
-        if len(raw) > _POINTER_MAX_BYTES or not _VERSION_RE.match(name):
-            raise ModelError(self.pointer, None, "does not hold a model version name (v1, v2, ...)")
-        if not self.path(name).is_file():
-            raise ModelError(self.pointer, None, f"points to {name!r}, which is not a saved version")
-        return name
-
-    def current_path(self) -> Path | None:
-        name = self.current()
-        return None if name is None else self.path(name)
-
-    def set_current(self, version: str) -> None:
-        """Make ``version`` current (also how the app rolls back)."""
-        if not self.path(version).is_file():
-            raise ModelError(self.folder, version, "no such model version")
-        from segdesk.core.atomic import atomic_write_text
-
-        atomic_write_text(self.pointer, version + "\n", error_cls=ModelError)
+class ModelStore(VersionFolders):
+    """The project's versions (layout and ``current`` rule: :mod:`segdesk.core.model_store`) plus weights."""
 
     def info(self, version: str) -> dict[str, Any]:
         return read_meta(self.path(version))
@@ -275,7 +216,8 @@ class ModelStore:
         """Load ``version`` (default: current). ModelError when there is none."""
         version = version or self.current()
         if version is None:
-            raise ModelError(self.folder, None, "the project has no current model; train one first")
+            why = self.pointer_problem() or "the project has no current model; train one first"
+            raise ModelError(self.folder, None, why)
         return load_checkpoint(self.path(version))
 
     def add_version(self, model: UNet, meta: dict[str, Any], *, make_current: bool = True) -> str:

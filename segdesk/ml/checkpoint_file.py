@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +38,21 @@ _TORCH_DTYPES = {
     "U8": "torch.uint8",
     "BOOL": "torch.bool",
 }
+
+
+def checkpoint_version_name(path: str | Path) -> str:
+    """``v3`` for ``.../models/v3/model.safetensors`` or ``.../models/v3``; else the file's stem."""
+    p = Path(path)
+    if p.is_dir() or p.suffix == "":
+        return p.name
+    return p.parent.name if re.fullmatch(r"v\d+", p.parent.name) else p.stem
+
+
+def model_version_of(meta: dict[str, Any]) -> str | None:
+    for key in ("version", "model_version"):
+        if meta.get(key):
+            return str(meta[key])
+    return None
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -130,6 +146,8 @@ def weights_fingerprint_of_file(path: str | Path, classes: Sequence[str] | None 
 
 
 __all__ = [
+    "checkpoint_version_name",
+    "model_version_of",
     "FORMAT",
     "FORMAT_VERSION",
     "META_NAME",

@@ -1,8 +1,8 @@
 """Training data: (image, class map) pairs from memory or a project, and random training patches.
 
 The input normalization (``prepare_image``, ``NORMALIZATION``, ...) lives in the torch-free
-``segdesk.ml.normalize`` so that CPU inference on the ONNX export never loads torch; it is
-re-exported here, so ``from segdesk.ml.data import prepare_image`` keeps working.
+``segdesk.ml.normalize`` so that CPU inference on the ONNX export never loads torch; import it from
+there.
 """
 
 from __future__ import annotations
@@ -19,13 +19,8 @@ import torch.utils.data
 
 from segdesk.core.errors import Cancelled, TrainingError
 from segdesk.ml.normalize import (
-    NORMALIZATION,
-    check_normalization,
-    intensity_range,
-    prepare_image,
     scale_to_unit,
     standardize,
-    to_rgb,
 )
 
 if TYPE_CHECKING:
@@ -286,18 +281,11 @@ class PatchDataset(torch.utils.data.Dataset):
 
 __all__ = [
     "IGNORE_INDEX",
-    "NORMALIZATION",
     "PatchDataset",
     "Sample",
     "TrainingSet",
-    "check_normalization",
-    "intensity_range",
     "make_sample",
-    "prepare_image",
-    "scale_to_unit",
     "split_samples",
-    "standardize",
-    "to_rgb",
     "training_set_from_arrays",
     "training_set_from_project",
 ]

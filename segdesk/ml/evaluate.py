@@ -7,19 +7,16 @@ one, and by the benchmarks. (The app's proposals go through ``infer.Predictor``,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 
 import numpy as np
 import torch
 
+from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled
-from segdesk.ml.data import Sample, standardize
+from segdesk.ml.data import Sample
 from segdesk.ml.metrics import ConfusionMatrix, SegmentationMetrics
 from segdesk.ml.model import UNet
-
-
-class CancelToken(Protocol):
-    def is_set(self) -> bool: ...
+from segdesk.ml.normalize import standardize
 
 
 @torch.inference_mode()

@@ -37,8 +37,9 @@ from torch import nn
 
 import segdesk
 from segdesk.core.atomic import atomic_write_bytes
+from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, ExportError, ModelError
-from segdesk.ml.infer import CancelToken
+from segdesk.ml.checkpoint_file import checkpoint_version_name, model_version_of
 from segdesk.ml.model import UNet
 from segdesk.ml.normalize import prepare_image
 from segdesk.ml.onnx_backend import ONNX_NAME, OnnxBackend, onnx_path_for, read_metadata
@@ -114,8 +115,6 @@ def with_model_version(meta: dict[str, Any], checkpoint: str | Path) -> dict[str
     A checkpoint does not record its own version (the store's folder names it), so an export made
     from the bare metadata would say ``model_version: null``. The Predictor names versions the same way.
     """
-    from segdesk.ml.infer import checkpoint_version_name, model_version_of
-
     if model_version_of(meta):
         return meta
     return {**meta, "version": checkpoint_version_name(checkpoint)}

@@ -1,7 +1,7 @@
 """``segdesk export masks|onnx``: the export subcommands.
 
 ``segdesk export masks`` runs segdesk.core only; this module imports torch inside the ONNX functions
-alone, so that the mask export (and ``--help``) never loads it. The lead's cli.py wires both with
+alone, so that the mask export (and ``--help``) never loads it. ``segdesk/cli.py`` wires both with
 :func:`add_export_arguments` on the ``export`` subparser, then calls ``args.handler(args)``.
 """
 
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from segdesk.core.errors import Cancelled, SegdeskError
-from segdesk.core.export_cli_masks import add_masks_arguments, export_masks_command, masks_from_args
+from segdesk.core.export.command import add_masks_arguments, export_masks_command, masks_from_args
 
 if TYPE_CHECKING:
     from segdesk.ml.export import VerifyReport

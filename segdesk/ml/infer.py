@@ -18,16 +18,16 @@ input and 2.0 GB of outputs.
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, ModelError, SegdeskError
-from segdesk.ml.checkpoint_file import read_meta
+from segdesk.ml.checkpoint_file import checkpoint_version_name, model_version_of, read_meta
 from segdesk.ml.device import cpu_without_torch, pick_device
 from segdesk.ml.normalize import NORMALIZATION, check_normalization, intensity_range, prepare_image
 from segdesk.ml.onnx_backend import (
@@ -36,23 +36,17 @@ from segdesk.ml.onnx_backend import (
     export_is_current,
     meta_problem,
     onnx_path_for,
-    softmax_np,
 )
-from segdesk.ml.propose import Proposals, document_image, predict_document, propose
 from segdesk.ml.tiling import (
-    FINISH_ROWS,
     BandAccumulator,
     Prediction,
-    class_map_dtype,
     ramp_window,
     tile_positions,
-    working_memory_bytes,
 )
 
 if TYPE_CHECKING:
     import torch
 
-    from segdesk.ml.backends import TorchBackend
     from segdesk.ml.model import UNet
 
 BackendName = Literal["auto", "torch", "onnx"]
@@ -81,10 +75,6 @@ _OPTIONS = frozenset(
 )
 
 
-class CancelToken(Protocol):
-    def is_set(self) -> bool: ...
-
-
 def whole_image_range(image: np.ndarray) -> tuple[float, float]:
     """``normalize.intensity_range(image)`` without its full-size RGB copy of a huge grey image.
 
@@ -97,21 +87,6 @@ def whole_image_range(image: np.ndarray) -> tuple[float, float]:
     if math.ceil(math.sqrt(sub.shape[0] * sub.shape[1] / NORMALIZATION["max_stat_pixels"])) <= 1:
         return intensity_range(sub)
     return intensity_range(image)
-
-
-def checkpoint_version_name(path: str | Path) -> str:
-    """``v3`` for ``.../models/v3/model.safetensors`` or ``.../models/v3``; else the file's stem."""
-    p = Path(path)
-    if p.is_dir() or p.suffix == "":
-        return p.name
-    return p.parent.name if re.fullmatch(r"v\d+", p.parent.name) else p.stem
-
-
-def model_version_of(meta: dict[str, Any]) -> str | None:
-    for key in ("version", "model_version"):
-        if meta.get(key):
-            return str(meta[key])
-    return None
 
 
 class Predictor:
@@ -217,7 +192,9 @@ class Predictor:
             if tta:
                 raise ModelError(None, "backend", "test-time augmentation needs the torch backend")
             if onnx_path is None:
-                return OnnxBackend.from_model(model, self.meta, threads=threads)
+                from segdesk.ml.export import export_bytes
+
+                return OnnxBackend(export_bytes(model, self.meta), threads=threads)
             return OnnxBackend(onnx_path, threads=threads)
         raise ValueError(f"backend must be auto, torch or onnx, got {backend!r}")
 
@@ -399,30 +376,4 @@ class Predictor:
         return total
 
 
-def __getattr__(name: str) -> Any:
-    # ``TorchBackend`` was importable from here; it needs torch, so it loads only when asked for.
-    if name == "TorchBackend":
-        from segdesk.ml.backends import TorchBackend
-
-        return TorchBackend
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = [
-    "FINISH_ROWS",
-    "Backend",
-    "BandAccumulator",
-    "OnnxBackend",
-    "Prediction",
-    "Predictor",
-    "Proposals",
-    "document_image",
-    "predict_document",
-    "propose",
-    "TorchBackend",
-    "class_map_dtype",
-    "ramp_window",
-    "softmax_np",
-    "tile_positions",
-    "working_memory_bytes",
-]
+__all__ = ["PROGRESS_INTERVAL_S", "Predictor", "whole_image_range"]

@@ -27,7 +27,7 @@ from segdesk.core.errors import ModelError
 from segdesk.ml.checkpoint_file import weights_fingerprint_of_file
 
 if TYPE_CHECKING:
-    from segdesk.ml.model import UNet, UNetConfig
+    from segdesk.ml.model import UNetConfig
 
 ONNX_NAME = "model.onnx"
 
@@ -135,15 +135,6 @@ class OnnxBackend:
 
         return UNetConfig.from_dict(self.metadata["config"], source=self.source)
 
-    @classmethod
-    def from_model(
-        cls, model: UNet, meta: dict[str, Any] | None = None, *, threads: int | None = None
-    ) -> OnnxBackend:
-        """Export in memory (no file) and load."""
-        from segdesk.ml.export import export_bytes
-
-        return cls(export_bytes(model, meta), threads=threads)
-
     def logits(self, batch: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(batch, dtype=np.float32)
         h, w = x.shape[-2:]
@@ -187,22 +178,10 @@ def export_is_current(
     return fingerprint is not None and export_meta.get("fingerprint") == fingerprint
 
 
-def build_cached_export(checkpoint: str | Path) -> None:
-    """Build the checkpoint's export when missing or stale (``export.cached_onnx``, torch inside).
-
-    A torch-free name for a child process's target: ``multiprocessing`` pickles the target by
-    module and name, so the parent that starts the child never imports torch.
-    """
-    from segdesk.ml.export import cached_onnx
-
-    cached_onnx(checkpoint)
-
-
 __all__ = [
     "ONNX_NAME",
     "Backend",
     "OnnxBackend",
-    "build_cached_export",
     "export_is_current",
     "meta_problem",
     "onnx_path_for",

@@ -5,7 +5,8 @@ only earlier proposals: shapes a person made (or accepted) stay as they are, and
 file is never opened for writing. ``--masks-out OUT`` writes each image's class-index PNG as the
 proposals draw it (after post-processing; 0 = background; ``<image stem>.png``), for scoring.
 
-The lead's cli.py wires it with :func:`add_predict_arguments` and :func:`predict_from_args`.
+``segdesk/cli.py`` wires it with :func:`add_predict_arguments` and :func:`predict_from_args`; the
+proposal steps and the write rule are the app's own (:mod:`segdesk.services`).
 """
 
 from __future__ import annotations
@@ -22,42 +23,22 @@ import cv2
 import numpy as np
 
 from segdesk.core.atomic import atomic_write_bytes
-from segdesk.core.document import Document
+from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, ExportError, ModelError, SegdeskError
-from segdesk.core.postprocess import PostprocessConfig
-from segdesk.core.shapes import Shape
-from segdesk.ml.infer import CancelToken, Predictor, Proposals, propose
+from segdesk.ml.infer import Predictor
+from segdesk.services.proposal_files import STAMP_KEY, proposal_stamp, write_proposals
+from segdesk.services.proposals import (
+    DEFAULT_OVERLAP,
+    DEFAULT_TILE,
+    PredictionResult,
+    ProposalSettings,
+    propose_image,
+)
 
 if TYPE_CHECKING:
     from segdesk.core.project import ImageEntry, Project
 
 Out = Callable[[str], None]
-
-
-def replace_proposals(
-    document: Document, proposals: list[Shape], stamp: dict[str, Any] | None = None
-) -> Document:
-    """Keep every shape that is not a proposal (in order), then the new proposals; mark ``proposed``.
-
-    ``stamp`` (see :func:`proposal_stamp`) is recorded as ``"proposals_from"`` in segdesk's key, so a
-    resumed run knows which model and settings made them. Changes ``document`` in place (one
-    notification) and returns it.
-    """
-    document.shapes = [s for s in document.shapes if not s.is_proposal] + list(proposals)
-    if proposals or document.extra.get("status") == "proposed":
-        document.extra["status"] = "proposed"
-    if stamp is not None:
-        document.extra[STAMP_KEY] = stamp
-    document.notify("shapes")
-    return document
-
-
-STAMP_KEY = "proposals_from"
-
-
-def proposal_stamp(predictor: Predictor, settings: dict[str, Any]) -> dict[str, Any]:
-    """What made an image's proposals: the model version and every setting that changes them."""
-    return {"model_version": predictor.model_version, "settings": dict(sorted(settings.items()))}
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -113,12 +94,15 @@ def resolve_model(project_root: Path, model: str | None) -> Path:
 
     Without it, the project's current model. Raises ModelError.
     """
-    from segdesk.ml.checkpoint import ModelStore
+    from segdesk.core.model_store import ModelStore
 
     store = ModelStore(project_root)
     if model is None:
         path = store.current_path()
         if path is None:
+            why = store.pointer_problem()
+            if why is not None:
+                raise ModelError(store.pointer, None, why.split(": ", 1)[1] + "; pass --model")
             raise ModelError(
                 store.folder, None, "the project has no model yet: train one (segdesk train) or pass --model"
             )
@@ -136,13 +120,12 @@ def resolve_model(project_root: Path, model: str | None) -> Path:
     )
 
 
-def _summary(name: str, result: Proposals, seconds: float, action: str) -> str:
+def _summary(name: str, result: PredictionResult, seconds: float, action: str) -> str:
     counts = Counter(s.label for s in result.shapes)
     kinds = ", ".join(f"{label} {n}" for label, n in counts.most_common()) or "none"
-    pred = result.prediction
     return (
-        f"{name}: {len(result.shapes)} proposals ({kinds}), mean confidence {pred.mean_confidence:.3f}, "
-        f"uncertainty {pred.uncertainty:.3f}, {pred.tiles} tile(s), {seconds:.2f} s{action}"
+        f"{name}: {len(result.shapes)} proposals ({kinds}), mean confidence {result.mean_confidence:.3f}, "
+        f"uncertainty {result.mean_entropy:.3f}, {result.tiles} tile(s), {seconds:.2f} s{action}"
     )
 
 
@@ -153,9 +136,10 @@ def predict_command(
     write: bool = False,
     masks_out: str | Path | None = None,
     device: str = "auto",
-    tile: int = 512,
-    overlap: float = 0.25,
+    tile: int = DEFAULT_TILE,
+    overlap: float = DEFAULT_OVERLAP,
     backend: str = "auto",
+    threshold: float = 0.5,
     min_area: int = 16,
     max_hole_area: int = 64,
     smooth: int = 0,
@@ -189,7 +173,13 @@ def predict_command(
             entries = [e for e in entries if in_shard(e.image_path.name, shard)]
             out(f"shard {shard[0]}/{shard[1]}: {len(entries)} of {total} image(s)")
         checkpoint = resolve_model(root, model)
-        post = PostprocessConfig(min_area=min_area, max_hole_area=max_hole_area, smooth_kernel=smooth)
+        proposal_settings = ProposalSettings(
+            threshold=threshold,
+            min_area=min_area,
+            max_hole_area=max_hole_area,
+            smooth=smooth,
+            tolerance=tolerance,
+        )
         predictor = Predictor.from_checkpoint(
             checkpoint,
             device=device,
@@ -211,16 +201,8 @@ def predict_command(
         except OSError as exc:
             out(f"{masks_dir}: cannot create the folder: {exc.strerror or exc}")
             return 2
-    settings = {
-        "tile": tile,
-        "overlap": overlap,
-        "backend": predictor.backend.name,
-        "min_area": min_area,
-        "max_hole_area": max_hole_area,
-        "smooth": smooth,
-        "tolerance": tolerance,
-    }
-    stamp = proposal_stamp(predictor, settings)
+    settings = {"tile": tile, "overlap": overlap, "backend": predictor.backend.name}
+    stamp = proposal_stamp(predictor.model_version, {**settings, **proposal_settings.to_dict()})
     failed = skipped = 0
     for item in entries:
         if resume and up_to_date(project, item, stamp, masks_dir):
@@ -228,7 +210,7 @@ def predict_command(
             continue
         try:
             written = stamp if write else None
-            out(_predict_one(project, item, predictor, post, tolerance, written, masks_dir, cancel))
+            out(_predict_one(project, item, predictor, proposal_settings, written, masks_dir, cancel))
         except Cancelled:
             out("cancelled")
             return 130
@@ -248,8 +230,7 @@ def _predict_one(
     project: Project,
     entry: ImageEntry,
     predictor: Predictor,
-    post: PostprocessConfig,
-    tolerance: float,
+    settings: ProposalSettings,
     write: dict[str, Any] | None,
     masks_dir: Path | None,
     cancel: CancelToken | None,
@@ -265,22 +246,12 @@ def _predict_one(
         from segdesk.core.image_source import load_image
 
         pixels = load_image(project.load(entry), entry.json_path, image_file=image_path).data
-    result = propose(predictor, pixels, post=post, tolerance=tolerance, cancel=cancel)
+    result = propose_image(predictor, pixels, settings, image_path=image_path, cancel=cancel)
     action = ""
     if masks_dir is not None:
         write_class_png(result.rasterized(), masks_dir / (image_path.stem + ".png"))
     if write is not None:
-        # Decide from the file on disk, before anything is loaded for writing.
-        if project.status(entry) in ("reviewed", "elsewhere"):  # a person's labels (core/review.py)
-            action = ", reviewed: left as it is"
-        else:
-            from segdesk.core.disk_stamps import stamp_for
-
-            loaded = project.load(entry)
-            stamp = stamp_for(loaded)  # the file as read, checked again just before the write
-            document = replace_proposals(loaded, result.shapes, write)
-            project.save(entry, document, if_unchanged=stamp)
-            action = f", written to {entry.json_path.name}"
+        action = write_proposals(project, entry, result.shapes, write).note
     return _summary(image_path.name, result, time.perf_counter() - start, action)
 
 
@@ -297,13 +268,26 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--masks-out", metavar="OUT", help="write class-index PNGs (0 = background) here")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    parser.add_argument("--tile", type=int, default=512, help="tile size in pixels (default: 512)")
-    parser.add_argument("--overlap", type=float, default=0.25, help="tile overlap fraction (default: 0.25)")
+    parser.add_argument(
+        "--tile", type=int, default=DEFAULT_TILE, help=f"tile size in pixels (default: {DEFAULT_TILE})"
+    )
+    parser.add_argument(
+        "--overlap",
+        type=float,
+        default=DEFAULT_OVERLAP,
+        help=f"tile overlap fraction (default: {DEFAULT_OVERLAP})",
+    )
     parser.add_argument(
         "--backend",
         choices=("auto", "torch", "onnx"),
         default="auto",
         help="inference backend (default: auto = onnxruntime on the CPU, torch on a GPU)",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="a pixel less sure than this becomes background (default: 0.5, as in the app)",
     )
     parser.add_argument("--min-area", type=int, default=16, help="drop islands smaller than this (px)")
     parser.add_argument("--max-hole-area", type=int, default=64, help="fill enclosed holes up to this (px)")
@@ -341,6 +325,7 @@ def predict_from_args(args: argparse.Namespace, *, out: Out = print) -> int:
         tile=args.tile,
         overlap=args.overlap,
         backend=args.backend,
+        threshold=getattr(args, "threshold", 0.5),
         min_area=args.min_area,
         max_hole_area=args.max_hole_area,
         smooth=args.smooth,
@@ -360,7 +345,6 @@ __all__ = [
     "up_to_date",
     "predict_command",
     "predict_from_args",
-    "replace_proposals",
     "resolve_model",
     "write_class_png",
 ]

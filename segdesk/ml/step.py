@@ -6,13 +6,10 @@ from typing import Any, Protocol
 
 import torch
 
+from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled
 from segdesk.ml.losses import SegmentationLoss
 from segdesk.ml.model import UNet
-
-
-class CancelToken(Protocol):
-    def is_set(self) -> bool: ...
 
 
 class AmpConfig(Protocol):

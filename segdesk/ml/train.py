@@ -20,26 +20,24 @@ import random
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 
+from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, TrainingError
 from segdesk.ml.augment import AugmentConfig, apply, build_augmentation
-from segdesk.ml.data import NORMALIZATION, PatchDataset, TrainingSet
+from segdesk.ml.data import PatchDataset, TrainingSet
 from segdesk.ml.evaluate import evaluate
 from segdesk.ml.losses import LossConfig, SegmentationLoss
 from segdesk.ml.metrics import SegmentationMetrics
 from segdesk.ml.model import UNet, UNetConfig, Upsample
+from segdesk.ml.normalize import NORMALIZATION
 from segdesk.ml.schedule import WeightAverage, epoch_length, eta, lr_at
 from segdesk.ml.step import amp_setup, cancel_hooks, train_step
 
 Device = str  # "auto", "cpu", "cuda", "cuda:N" or "mps"
-
-
-class CancelToken(Protocol):
-    def is_set(self) -> bool: ...
 
 
 @dataclass
@@ -158,13 +156,6 @@ def resolve_device(device: str = "auto") -> torch.device:
         return pick_device(device)
     except DeviceError as exc:
         raise TrainingError(str(exc)) from exc
-
-
-def gui_friendly_threads() -> int:
-    """Torch threads that leave one core to a GUI thread."""
-    import os
-
-    return max(1, (os.cpu_count() or 2) - 1)
 
 
 def adapt_head(model: UNet, old_classes: Sequence[str], new_classes: Sequence[str]) -> UNet:

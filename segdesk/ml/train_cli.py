@@ -1,10 +1,9 @@
 """``segdesk train DIR``: train on a project's reviewed images and save a new model version.
 
-The logic lives here (the lead's cli.py parses arguments and calls ``train_command``); the app's
-retrain button follows the same steps through ``train_project`` and ``promote_decision``:
-fine-tune the current model (a new head when classes were added), save the result as a new
-version, and make it current only when its held-out mIoU is not worse than the current model's
-on the same images.
+``segdesk/cli.py`` parses the arguments and calls ``train_command``. The run itself is the app's
+Retrain (:func:`segdesk.services.training.train`): fine-tune the current model (a new head when
+classes were added), save the result as a new version, and make it current only when the promotion
+verdict (``segdesk.ml.promotion``) says so. This module prints its progress.
 """
 
 from __future__ import annotations
@@ -14,69 +13,24 @@ import dataclasses
 import os
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, SegdeskError, TrainingError
+from segdesk.core.project import Project
 from segdesk.ml.checkpoint import ModelStore
-from segdesk.ml.data import TrainingSet, training_set_from_project
-from segdesk.ml.model import UNet
+from segdesk.ml.data import TrainingSet
 from segdesk.ml.train import (
-    CancelToken,
     EpochEnd,
     TrainConfig,
     TrainProgress,
     TrainResult,
-    evaluate,
     fine_tune,
 )
+from segdesk.services import training
 
 Out = Callable[[str], None]
-
-
-@dataclass
-class Promotion:
-    """Whether a new model should become current, and the numbers behind the decision."""
-
-    promote: bool
-    new_miou: float
-    current_version: str | None
-    current_miou: float | None
-    reason: str
-
-
-def base_model(
-    store: ModelStore, *, config: TrainConfig, from_scratch: bool = False, new_architecture: bool = False
-) -> tuple[UNet | None, list[str] | None, str | None]:
-    """The current model to fine-tune (None to start fresh) with its classes and version.
-
-    ``new_architecture``: the config's base width / depth were asked for explicitly; a current
-    model of another size is then not fine-tuned, a new one is trained.
-    """
-    version = None if from_scratch else store.current()
-    if version is None:
-        return None, None, None
-    model, meta = store.load(version)
-    other = model.config.base_width != config.base_width or model.config.depth != config.depth
-    if new_architecture and other:
-        return None, None, None
-    return model, list(meta["classes"]), version
-
-
-def promote_decision(result: TrainResult, dataset: TrainingSet, store: ModelStore) -> Promotion:
-    """Compare the new model with the current one on the same validation images."""
-    new = result.metrics.miou
-    version = store.current()
-    if version is None:
-        return Promotion(True, new, None, None, "no current model")
-    current, meta = store.load(version)
-    if list(meta["classes"]) != list(dataset.class_names):
-        return Promotion(True, new, version, None, "the classes changed")
-    old = evaluate(current, dataset.val, dataset.class_names).miou
-    if new + 1e-6 >= old:
-        return Promotion(True, new, version, old, f"mIoU {new:.3f} >= {old:.3f} of {version}")
-    return Promotion(False, new, version, old, f"mIoU {new:.3f} < {old:.3f} of {version}")
 
 
 def progress_bar(fraction: float, width: int = 24) -> str:
@@ -94,23 +48,28 @@ def train_project(
     val_fraction: float = 0.2,
     entries: Any = None,
 ) -> Iterator[Any]:
-    """fine_tune on a project folder, starting from its current model (see ``base_model``).
+    """fine_tune on a project folder, prepared as the training service prepares every run.
 
     Yields first ``(dataset, store, base_version or None)`` (so callers can save and compare), then
-    fine_tune's records; the last one is a TrainResult.
+    fine_tune's records; the last one is a TrainResult. (The distributed trainer's rank 0 plans with it.)
     """
-    store = ModelStore(folder)
-    dataset = training_set_from_project(folder, entries=entries, val_fraction=val_fraction, seed=config.seed)
-    model, classes, version = base_model(
-        store, config=config, from_scratch=from_scratch, new_architecture=new_architecture
+    request = training.request_for(
+        Project(Path(folder)),
+        from_scratch=from_scratch,
+        val_fraction=val_fraction,
+        new_architecture=new_architecture,
+        entries=entries,
     )
-    yield dataset, store, version
-    yield from fine_tune(dataset, config, cancel, model=model, model_classes=classes)
+    prepared = training.prepare(request, config)
+    yield prepared.dataset, prepared.store, prepared.base_version
+    yield from fine_tune(
+        prepared.dataset, config, cancel, model=prepared.model, model_classes=prepared.model_classes
+    )
 
 
 def make_config(
     *,
-    minutes: float | None = 2.0,
+    minutes: float | None = training.DEFAULT_MINUTES,
     device: str = "auto",
     threads: int | None = None,
     seed: int = 0,
@@ -120,8 +79,8 @@ def make_config(
     batch_size: int | None = None,
     patch_size: int | None = None,
 ) -> TrainConfig:
-    """The TrainConfig of the command-line options (None = the default)."""
-    config = TrainConfig(minutes=minutes, device=device, threads=threads, seed=seed)
+    """The TrainConfig of the command-line options (None = the service's default)."""
+    config = training.default_config(minutes=minutes, device=device, threads=threads, seed=seed)
     given = {
         "base_width": base_width,
         "depth": depth,
@@ -139,7 +98,7 @@ def make_config(
 def train_command(
     folder: str | Path,
     *,
-    minutes: float = 2.0,
+    minutes: float = training.DEFAULT_MINUTES,
     device: str = "auto",
     base_width: int | None = None,
     depth: int | None = None,
@@ -197,19 +156,15 @@ def _train(
     entries: Any = None,
 ) -> int:
     from_scratch, new_arch = start_from
-    events = train_project(
-        folder,
-        config,
-        cancel,
+    request = training.request_for(
+        Project(Path(folder)),
         from_scratch=from_scratch,
-        new_architecture=new_arch,
         val_fraction=val_fraction,
+        new_architecture=new_arch,
         entries=entries,
     )
-    dataset, store, base_version = next(events)
-    announce(dataset, base_version, out)
-    result = report_events(events, out, bar)
-    finish_training(result, dataset, store, base_version, out)
+    outcome = training.train(request, config, cancel, printer(out, bar))
+    say_outcome(outcome, out)
     return 0
 
 
@@ -237,6 +192,19 @@ def plan_for_cli(folder: str | Path, *, use_elsewhere: bool, skip_empty: bool, o
     return plan.entries
 
 
+def printer(out: Out, bar: Out | None) -> Callable[[object], None]:
+    """An ``on_event`` for :func:`segdesk.services.training.train` that prints what a terminal shows."""
+
+    def on_event(event: object) -> None:
+        if isinstance(event, training.Phase):
+            if event.name == "started" and event.prepared is not None:
+                announce(event.prepared.dataset, event.prepared.base_version, out)
+        else:
+            print_event(event, out, bar)
+
+    return on_event
+
+
 def announce(dataset: TrainingSet, base_version: str | None, out: Out, ranks: int = 1) -> None:
     """The first lines of a training run."""
     where = f" on {ranks} ranks" if ranks > 1 else ""
@@ -247,64 +215,90 @@ def announce(dataset: TrainingSet, base_version: str | None, out: Out, ranks: in
     out(f"starting from {base_version}" if base_version else "starting from a new model")
 
 
+def print_event(event: object, out: Out, bar: Out | None) -> None:
+    """One of fine_tune's records: epoch lines to ``out``, a progress bar to ``bar``."""
+    if isinstance(event, TrainProgress) and bar is not None:
+        fraction = event.elapsed_s / max(event.elapsed_s + event.eta_s, 1e-6)
+        bar(
+            f"{progress_bar(fraction)} epoch {event.epoch + 1} step {event.step} "
+            f"loss {event.loss:.4f} lr {event.lr:.2e} {event.patches_per_s:.1f} patches/s "
+            f"ETA {event.eta_s:.0f}s"
+        )
+    elif isinstance(event, EpochEnd):
+        if bar is not None:
+            bar("")
+        mark = " *" if event.improved else ""
+        loss = "start" if event.epoch == 0 else f"loss {event.train_loss:.4f}"
+        out(f"epoch {event.epoch:3d} ({event.elapsed_s:5.0f}s) {loss} val {event.metrics.summary()}{mark}")
+
+
 def report_events(events: Iterator[Any], out: Out, bar: Out | None) -> TrainResult:
-    """Print fine_tune's records (epoch lines to ``out``, a progress bar to ``bar``); the TrainResult."""
+    """Print fine_tune's records (see :func:`print_event`); the TrainResult."""
     result: TrainResult | None = None
     for event in events:
-        if isinstance(event, TrainProgress) and bar is not None:
-            fraction = event.elapsed_s / max(event.elapsed_s + event.eta_s, 1e-6)
-            bar(
-                f"{progress_bar(fraction)} epoch {event.epoch + 1} step {event.step} "
-                f"loss {event.loss:.4f} lr {event.lr:.2e} {event.patches_per_s:.1f} patches/s "
-                f"ETA {event.eta_s:.0f}s"
-            )
-        elif isinstance(event, EpochEnd):
-            if bar is not None:
-                bar("")
-            mark = " *" if event.improved else ""
-            loss = "start" if event.epoch == 0 else f"loss {event.train_loss:.4f}"
-            out(
-                f"epoch {event.epoch:3d} ({event.elapsed_s:5.0f}s) {loss} val {event.metrics.summary()}{mark}"
-            )
-        elif isinstance(event, TrainResult):
+        if isinstance(event, TrainResult):
             result = event
-    assert result is not None
+        else:
+            print_event(event, out, bar)
+    if result is None:
+        raise TrainingError("training ended without a result")
     return result
+
+
+def say_outcome(outcome: training.TrainOutcome, out: Out) -> None:
+    """The last lines of a run: what was trained, saved and made current."""
+    out(
+        f"done: {outcome.epochs} epochs, {outcome.steps} steps in {outcome.elapsed_s:.0f}s "
+        f"({outcome.stop_reason}); {outcome.summary}"
+    )
+    if outcome.split == "all-for-both":
+        out("note: fewer than 3 reviewed images, so validation used the training images (optimistic)")
+    if outcome.promoted:
+        out(f"saved {outcome.version} and made it current ({outcome.reason})")
+    else:
+        out(
+            f"saved {outcome.version} but kept {outcome.previous_version} current ({outcome.reason}); "
+            f"use the model panel to switch"
+        )
 
 
 def finish_training(
     result: TrainResult, dataset: TrainingSet, store: ModelStore, base_version: str | None, out: Out
 ) -> str:
-    """Decide promotion, save the new version (atomically) and say what happened; the version name.
-
-    The one place that turns a finished run into a model version, for one process or rank 0 of many.
-    """
-    decision = promote_decision(result, dataset, store)
-    meta: dict[str, Any] = result.meta()
-    meta["promotion"] = dataclasses.asdict(decision)
-    meta["base_version"] = base_version
-    version = store.add_version(result.model, meta, make_current=decision.promote)
-    out(
-        f"done: {result.epochs} epochs, {result.steps} steps in {result.elapsed_s:.0f}s "
-        f"({result.stop_reason}); {result.metrics.summary()}"
+    """Decide promotion and save (the service's :func:`~segdesk.services.training.save_run`) for a run
+    made elsewhere (rank 0 of a distributed run); say what happened. The version name."""
+    prepared = training.Prepared(dataset, store, None, None, base_version)
+    saved = training.save_run(result, prepared)
+    decision = saved.promotion
+    outcome = training.TrainOutcome(
+        version=saved.version,
+        promoted=decision.promote,
+        reason=decision.reason,
+        miou=float(decision.new_miou),
+        previous_version=decision.current_version,
+        previous_miou=decision.current_miou,
+        epochs=result.epochs,
+        elapsed_s=result.elapsed_s,
+        stop_reason=result.stop_reason,
+        images=len(dataset.train),
+        split=dataset.split,
+        steps=result.steps,
+        summary=result.metrics.summary(),
     )
-    if dataset.split == "all-for-both":
-        out("note: fewer than 3 reviewed images, so validation used the training images (optimistic)")
-    if decision.promote:
-        out(f"saved {version} and made it current ({decision.reason})")
-    else:
-        out(
-            f"saved {version} but kept {decision.current_version} current ({decision.reason}); "
-            f"use the model panel to switch"
-        )
-    return version
+    say_outcome(outcome, out)
+    return saved.version
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``segdesk train``."""
     defaults = TrainConfig()
     parser.add_argument("folder", metavar="DIR", help="a project folder (its reviewed images train)")
-    parser.add_argument("--minutes", type=float, default=defaults.minutes, help="time budget (default: 2)")
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=training.DEFAULT_MINUTES,
+        help=f"time budget (default: {training.DEFAULT_MINUTES:g}, as a Retrain in the app)",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     parser.add_argument(
         "--base-width",
@@ -346,21 +340,23 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def train_from_args(args: argparse.Namespace, *, out: Out = print, bar: Out | None = None) -> int:
-    """Run :func:`train_command` (or, with ``--distributed``, the distributed one) with parsed options."""
-    if getattr(args, "distributed", False):
-        from segdesk.ml.distributed_cli import distributed_train_from_args
-
-        if getattr(args, "skip_empty", False):
-            out("error: --skip-empty does not work with --distributed yet; un-review those images instead")
+def distributed_precheck(args: argparse.Namespace, *, out: Out = print) -> int | None:
+    """What ``--distributed`` needs before the ranks start: an exit status to stop with, or None."""
+    if getattr(args, "skip_empty", False):
+        out("error: --skip-empty does not work with --distributed yet; un-review those images instead")
+        return 1
+    if getattr(args, "use_elsewhere", False) and os.environ.get("RANK", "0") == "0":
+        try:  # recorded in the files before rank 0 plans, so its plan (the same rule) takes them
+            plan_for_cli(args.folder, use_elsewhere=True, skip_empty=False, out=out)
+        except SegdeskError as exc:
+            out(f"error: {exc}")
             return 1
-        if getattr(args, "use_elsewhere", False) and os.environ.get("RANK", "0") == "0":
-            try:  # recorded in the files before rank 0 plans, so its plan (the same rule) takes them
-                plan_for_cli(args.folder, use_elsewhere=True, skip_empty=False, out=out)
-            except SegdeskError as exc:
-                out(f"error: {exc}")
-                return 1
-        return distributed_train_from_args(args, out=out, bar=bar)
+    return None
+
+
+def train_from_args(args: argparse.Namespace, *, out: Out = print, bar: Out | None = None) -> int:
+    """Run :func:`train_command` with parsed options (``--distributed`` runs are ``segdesk.cli``'s to
+    hand to ``distributed_cli`` after :func:`distributed_precheck`)."""
     return train_command(
         args.folder,
         minutes=args.minutes,

@@ -4,7 +4,8 @@ A job function has the signature ``fn(cancel, report) -> result``: ``cancel`` is
 ``threading.Event`` the function polls (``cancel.is_set()``), ``report(record)`` hands a progress
 record to the GUI. The function never touches a widget or a document; it gets snapshots.
 
-Qt-only on purpose: this module must not import segdesk.ml (workers.py does, inside functions).
+Qt-only on purpose: this module must not import segdesk.ml (the job functions of workers.py reach it
+through segdesk.services, inside functions).
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
+from segdesk.core.cancel import JobFn
 from segdesk.core.errors import Cancelled, SegdeskError
-from segdesk.ui.child_process import error_message
+from segdesk.services.child_process import error_message
 
-#: What a job function looks like: fn(cancel, report) -> result.
-JobFunction = Callable[[threading.Event, Callable[[object], None]], Any]
+#: What a job function looks like: fn(cancel, report) -> result (one definition, in core).
+JobFunction = JobFn
 
 #: At most this many progress signals per second reach the GUI (the last one always does).
 PROGRESS_RATE_HZ = 10.0
@@ -137,10 +138,6 @@ class Job(QObject):
         self._flush_timer = QTimer(self)
         self._flush_timer.setInterval(max(1, round(1000 / rate_hz)) if rate_hz > 0 else 100)
         self._flush_timer.timeout.connect(self._flush_due)
-
-    @property
-    def cancel_event(self) -> threading.Event:
-        return self._cancel
 
     def start(self) -> None:
         """Start the thread; a Job runs once."""

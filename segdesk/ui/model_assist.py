@@ -1,7 +1,8 @@
 """The model controller: connects the Model dock, the session, the canvas and the background jobs.
 
-GUI-thread only. It snapshots inputs, starts jobs (ui/jobs.py running ui/workers.py functions),
-and applies their results as undoable commands (ui/proposals.py) when they are still current.
+GUI-thread only. It snapshots inputs, starts jobs (ui/jobs.py running ui/workers.py functions, thin
+wrappers over segdesk.services), and applies their results as undoable commands (ui/proposals.py)
+when they are still current.
 """
 
 from __future__ import annotations
@@ -16,21 +17,16 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from segdesk.core import effort
 from segdesk.core.errors import SegdeskError
 from segdesk.core.shapes import Shape
-from segdesk.ui import model_health, model_index, proposals, review_flow, workers
+from segdesk.services import model_store as model_index
+from segdesk.services.proposals import KeptPredictions, PredictionResult, rederive
+from segdesk.ui import model_health, proposals, review_flow, workers
 from segdesk.ui.canvas.confidence import ConfidenceOverlay, overlay_summary
 from segdesk.ui.jobs import JobRunner
 from segdesk.ui.panels.model import ModelPanel
-from segdesk.ui.proposals import PredictionResult
 from segdesk.ui.session import CurrentImage, Session
 
 #: How long a closing window waits for jobs to stop before it stays open and says why.
 CLOSE_WAIT_MS = 3000
-
-
-def _eta(seconds: float) -> str:
-    if not np.isfinite(seconds) or seconds < 0:
-        return "?"
-    return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
 
 
 class ModelAssist(QObject):
@@ -55,6 +51,9 @@ class ModelAssist(QObject):
         self.export_onnx = True
         self.info: model_index.ModelInfo | None = None
         self.result: PredictionResult | None = None  # the prediction behind the current proposals
+        #: Predictions kept per image and model version: settings and model switches re-derive from
+        #: them, so what a setting hid comes back when it is relaxed (hiding is never deleting).
+        self.kept = KeptPredictions()
         self._pending_predict = False
         self._train_outcome: workers.TrainOutcome | None = None
         self._proposed: dict[Path, tuple[str | None, list[Shape]]] = {}  # for the effort meter
@@ -85,6 +84,7 @@ class ModelAssist(QObject):
         p.settings_changed.connect(lambda _s: self._settings_timer.start())
         p.overlay_changed.connect(lambda _style: self._update_overlay())
         s.folder_opened.connect(lambda _folder: p.dismiss_keep_choice())
+        s.folder_opened.connect(lambda _folder: self.kept.clear())
         s.folder_opened.connect(lambda _folder: self.refresh_model(warm_up=True))
         s.folder_opened.connect(lambda _folder: self.show_effort())
         s.image_loaded.connect(self._on_image_loaded)
@@ -128,7 +128,15 @@ class ModelAssist(QObject):
             return
         self.refresh_model(warm_up=True)
         self.message.emit(f"Now using model {version}")
-        self._refresh_current_proposals()
+        current = self.session.current
+        kept = None if current is None else self.kept.get(current.image_path, version)
+        document = self._document()
+        if kept is not None and proposals.can_propose(document) and not document.person_shapes:
+            self.result = kept  # this model's prediction of this image is known: no need to run it
+            self._apply(rederive(kept, self.panel.settings()))
+            self._update_overlay()
+        else:
+            self._refresh_current_proposals()
 
     # --- the current image ------------------------------------------------------------------------
     def _document(self) -> Any:
@@ -136,7 +144,8 @@ class ModelAssist(QObject):
         return None if current is None else current.document
 
     def _on_image_loaded(self, current: CurrentImage) -> None:
-        self.result = None  # a prediction belongs to one image
+        version = None if self.info is None else self.info.version
+        self.result = self.kept.get(current.image_path, version)  # a prediction belongs to one image
         self._update_overlay()
         self._update_buttons()
         document = current.document
@@ -201,6 +210,7 @@ class ModelAssist(QObject):
         if self._pending_predict or proposals.is_stale(result, image_path=path, model_version=version):
             return  # another image or model by now: dropped
         self.result = result
+        self.kept.put(result)
         self._apply(result.shapes)
         self._update_overlay()
         self.message.emit(
@@ -226,8 +236,7 @@ class ModelAssist(QObject):
         result = self._current_result()
         if result is None or self._document() is None:
             return
-        result.settings = settings = self.panel.settings()
-        self._apply(proposals.revectorize(result, settings))
+        self._apply(rederive(result, self.panel.settings()))
 
     def _current_result(self) -> PredictionResult | None:
         """The prediction behind the current proposals, unless the image or the model changed since."""
@@ -406,14 +415,7 @@ class ModelAssist(QObject):
         self.panel.show_training_progress(self.panel.train_progress.value() / 1000, "Cancelling ...")
 
     def _on_train_progress(self, status: workers.TrainStatus) -> None:
-        if status.phase == "training":
-            last = f" - mIoU {status.history[-1][2]:.3f}" if status.history else ""
-            text = f"epoch {status.epoch + 1} - loss {status.loss:.4f}{last} - ETA {_eta(status.eta_s)}"
-        else:
-            text = {"loading": "Reading the reviewed images ...", "saving": "Saving the new model ..."}.get(
-                status.phase, "Preparing the fast CPU model ..."
-            )
-        self.panel.show_training_progress(status.fraction, text, status.history)
+        self.panel.show_training_progress(status.fraction, status.text(), status.history)
 
     def apply_training_outcome(self, outcome: workers.TrainOutcome) -> None:
         """A finished run: show the models; when the new one was not promoted, offer to keep either."""
@@ -461,7 +463,8 @@ class ModelAssist(QObject):
         return [
             (i, e)
             for i, e in enumerate(self.session.entries)
-            if i != current and self.session.entry_status(i) == "unlabeled"
+            if i != current
+            and self.session.entry_status(i) not in ("reviewed", "elsewhere")  # the job applies the rule
         ]
 
     def start_batch(self, *, write: bool) -> None:

@@ -7,7 +7,7 @@ what to do: label and review more images with that class, then Retrain again.
 
 from __future__ import annotations
 
-from segdesk.ui.model_index import ModelInfo
+from segdesk.services.model_store import ModelInfo
 
 #: Below this held-out IoU a class counts as not found at all.
 NOT_FOUND_IOU = 0.05

@@ -1,7 +1,8 @@
-"""Model proposals on the current image: make shapes from a prediction, apply them as undoable commands.
+"""Model proposals on the current image, applied as undoable commands.
 
-Qt-free on purpose (numpy + core): the model controller calls these on the GUI thread with results
-that came back from a worker. The rules the person relies on live here:
+Qt-free on purpose (core only): the model controller calls these on the GUI thread with results that
+came back from a worker. How a prediction becomes shapes is :mod:`segdesk.services.proposals` (the
+same steps as ``segdesk predict``); the rules of the open document live here:
 
 - a proposal never lands on a reviewed image, and never replaces a shape a person drew or edited
   (only the image's earlier, untouched proposals are replaced);
@@ -13,87 +14,12 @@ that came back from a worker. The rules the person relies on live here:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from segdesk.core.commands import AddShapes, Command, Macro, RemoveShapes, accept_proposals
 from segdesk.core.document import Document
-from segdesk.core.postprocess import PostprocessConfig, postprocess
 from segdesk.core.shapes import Shape
-from segdesk.core.vectorize import class_map_to_shapes
-
-
-@dataclass(frozen=True)
-class ProposalSettings:
-    """How a prediction becomes shapes; changing these re-vectorizes without re-running the model.
-
-    ``threshold``: a foreground pixel whose confidence is below it becomes background.
-    ``min_area``: islands (and shapes) smaller than this many pixels are dropped.
-    ``tolerance``: polygon simplification in pixels.
-    """
-
-    threshold: float = 0.5
-    min_area: int = 16
-    tolerance: float = 1.0
-
-
-@dataclass
-class PredictionResult:
-    """What a predict job hands back for one image (plain arrays: no torch, no Qt)."""
-
-    image_path: Path
-    model_version: str | None
-    class_names: list[str]
-    class_map: np.ndarray  # the model's arg-max classes, before thresholding / clean-up
-    confidence: np.ndarray  # probability of the chosen class, float32 HxW
-    mean_entropy: float
-    elapsed_s: float = 0.0
-    shapes: list[Shape] = field(default_factory=list)  # made with ``settings``
-    settings: ProposalSettings = field(default_factory=ProposalSettings)
-
-    @property
-    def mean_confidence(self) -> float:
-        return float(self.confidence.mean()) if self.confidence.size else 0.0
-
-
-def proposal_shapes(
-    class_map: np.ndarray,
-    confidence: np.ndarray,
-    class_names: Sequence[str],
-    settings: ProposalSettings,
-    *,
-    model_version: str | None,
-) -> list[Shape]:
-    """Threshold, clean up and vectorize a predicted class map into proposal shapes."""
-    cm = np.array(class_map, copy=True)
-    if settings.threshold > 0:
-        cm[(cm != 0) & (confidence < settings.threshold)] = 0
-    post = PostprocessConfig(min_area=max(int(settings.min_area), 0))
-    cleaned = postprocess(cm, post)
-    provenance = {"source": "model", "proposal": True, "model_version": model_version}
-    return class_map_to_shapes(
-        cleaned,
-        list(class_names),
-        tolerance=float(settings.tolerance),
-        min_area=max(int(settings.min_area), 1),
-        background=0,
-        ignore_value=None,
-        confidence=confidence,
-        provenance=provenance,
-    )
-
-
-def revectorize(result: PredictionResult, settings: ProposalSettings) -> list[Shape]:
-    """New shapes for ``result`` under ``settings`` (the model is not run again)."""
-    return proposal_shapes(
-        result.class_map,
-        result.confidence,
-        result.class_names,
-        settings,
-        model_version=result.model_version,
-    )
+from segdesk.services.proposals import PredictionResult
 
 
 def can_propose(document: Document | None) -> bool:
@@ -140,7 +66,7 @@ def reject_command(document: Document, indices: Sequence[int] | None = None) -> 
 
 def is_stale(result: PredictionResult, *, image_path: Path | None, model_version: str | None) -> bool:
     """True when the image or the model changed since the job was started: drop the result."""
-    if image_path is None or Path(result.image_path) != Path(image_path):
+    if image_path is None or result.image_path is None or Path(result.image_path) != Path(image_path):
         return True
     return result.model_version != model_version
 
@@ -151,14 +77,10 @@ def model_shapes(document: Document) -> list[Shape]:
 
 
 __all__ = [
-    "PredictionResult",
-    "ProposalSettings",
     "accept_command",
     "can_propose",
     "is_stale",
     "model_shapes",
-    "proposal_shapes",
     "reject_command",
     "replace_proposals_command",
-    "revectorize",
 ]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtGui import QImageReader, QUndoStack
+from PySide6.QtGui import QImageReader
 
 from segdesk.core import review
 from segdesk.core.document import Document
@@ -24,6 +24,7 @@ from segdesk.core.image_source import load_image
 from segdesk.core.project import Project
 from segdesk.ui import file_changed
 from segdesk.ui.open_loader import ASYNC_JSON_BYTES, ASYNC_PIXELS, OpenLoader, OpenResult
+from segdesk.ui.undo import make_undo_stack
 
 #: QImage (and QPixmap) cannot hold an image wider or taller than this.
 QT_MAX_SIDE = 32767
@@ -72,7 +73,7 @@ class Session(QObject):
         self.project: Project | None = None
         self.entries: list[Any] = []
         self.current: CurrentImage | None = None
-        self.undo_stack = QUndoStack(self)
+        self.undo_stack = make_undo_stack(self)  # segdesk's undo limit, the tested stack
         self._autosave = autosave
         self._session_labels: list[str] = []
         #: Asked when leaving an image with unsaved edits while autosave is off.

@@ -48,8 +48,3 @@ def make_undo_stack(parent: object | None = None) -> QUndoStack:
     stack = QUndoStack(parent)  # type: ignore[arg-type]
     stack.setUndoLimit(UNDO_LIMIT)
     return stack
-
-
-def push(stack: QUndoStack, document: Document, command: Command) -> None:
-    """Apply ``command`` by pushing it on ``stack``."""
-    stack.push(DocumentCommand(document, command))

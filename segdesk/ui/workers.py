@@ -1,275 +1,81 @@
-"""Job functions that run the model off the GUI thread (see :mod:`segdesk.ui.jobs`).
+"""Job functions for the app's jobs (``segdesk.ui.jobs`` runs them off the GUI thread): thin wrappers
+over :mod:`segdesk.services`, the rules the CLI uses too.
 
-The ONLY ui module that imports segdesk.ml, and only inside functions, so that the window opens
-without loading torch. Each ``*_job(...)`` takes snapshots made on the GUI thread (paths, an image
-copy, the model version) and returns a function ``fn(cancel, report) -> result`` for a Job. The
-functions never touch a widget or a document; results go back by signal.
+The ui reaches ``segdesk.ml`` only through the services, and only inside functions, so the window
+opens without loading torch. Each ``*_job(...)`` takes snapshots made on the GUI thread (paths, an
+image copy, the model version) and returns a function ``fn(cancel, report) -> result``; it never
+touches a widget or a document, results go back by signal.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from segdesk.core.errors import Cancelled, ModelError, TrainingError
+from segdesk.core.cancel import JobFn as Fn
+from segdesk.core.cancel import Report
+from segdesk.core.errors import Cancelled
 from segdesk.core.project import ImageEntry, Project
-from segdesk.ui.child_process import error_message, in_child
-from segdesk.ui.proposals import PredictionResult, ProposalSettings, proposal_shapes
-
-Report = Callable[[object], None]
-Fn = Callable[[threading.Event, Report], Any]
-
+from segdesk.services.child_process import in_child
+from segdesk.services.proposal_files import proposal_stamp, wants_proposals, write_proposals
+from segdesk.services.proposals import (
+    DEFAULT_OVERLAP,
+    DEFAULT_TILE,
+    PredictionResult,
+    ProposalSettings,
+    load_predictor,
+    propose_image,
+)
+from segdesk.services.training import (
+    TrainOutcome,
+    TrainRequest,
+    TrainStatus,
+    app_training,
+    niceness,
+    request_for,
+)
 
 # --- training ---------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class TrainSnapshot:
-    """The inputs of one training run, fixed when the person clicks Retrain."""
-
-    root: Path
-    entries: tuple[ImageEntry, ...]  # the images that train, as planned at that moment
-    class_names: tuple[str, ...]
-    base_version: str | None
-
-
-@dataclass
-class TrainStatus:
-    """A progress record for the panel; carries the whole epoch history so none is lost to throttling."""
-
-    phase: str  # "loading" | "training" | "saving" | "exporting"
-    fraction: float = 0.0
-    epoch: int = 0
-    step: int = 0
-    loss: float = float("nan")
-    eta_s: float = float("nan")
-    elapsed_s: float = 0.0
-    history: list[tuple[int, float, float]] = field(default_factory=list)  # (epoch, loss, val mIoU)
-    message: str = ""
-
-
-@dataclass
-class TrainOutcome:
-    version: str
-    promoted: bool
-    reason: str
-    miou: float
-    previous_version: str | None
-    previous_miou: float | None
-    epochs: int
-    elapsed_s: float
-    stop_reason: str
-    images: int
-    split: str
-    onnx_error: str | None = None
+#: The snapshot the app takes when the person clicks Retrain (the service's request).
+TrainSnapshot = TrainRequest
 
 
 def snapshot_training(
     project: Project, base_version: str | None, entries: Sequence[ImageEntry] | None = None
-) -> TrainSnapshot:
-    """Take the training inputs on the GUI thread. Raises TrainingError with nothing to train on.
+) -> TrainRequest:
+    """The training inputs, taken on the GUI thread. Raises TrainingError with nothing to train on.
 
     ``entries``: the images the person agreed to (ui/review_flow.py); default the plan's
     (core/training_plan.py), the one rule of what trains.
     """
-    if entries is None:
-        from segdesk.core.training_plan import plan_training
+    from dataclasses import replace
 
-        entries = plan_training(project).entries
-    entries = tuple(entries)
-    if not entries:
-        raise TrainingError(
-            f"{project.root}: no reviewed images yet; correct a few images and mark each reviewed "
-            "(R), then Retrain"
-        )
-    return TrainSnapshot(project.root, entries, tuple(project.class_names()), base_version)
+    return replace(request_for(project, entries=entries), base_version=base_version)
 
 
-def app_train_config(**overrides: Any) -> Any:
-    """The app's training settings: a one-minute budget on torch's default threads.
+def train_in_child(snapshot: TrainRequest, config: Any = None, *, export_onnx: bool = True) -> Fn:
+    """The service's training in a spawned child process at the app's lower priority: the GUI process
+    never loads torch, and the child never loads Qt.
 
-    Every core: training runs in its own process at a lower priority (TRAIN_NICENESS), so it cannot
-    hold the GUI's GIL and yields the cores whenever the person works. Measured on 2 cores
-    (docs/benchmarks.md): proposals opened during a Retrain 217-339 ms with 2 niced training
-    threads, 263-350 ms with 1 thread at normal priority, 346-513 ms with 2; 75% more patches/s.
+    ``config``: None (the defaults), a dict of TrainConfig overrides, or a TrainConfig.
     """
-    from segdesk.ml.train import TrainConfig
-
-    config = TrainConfig(minutes=1.0, threads=None, patience=10)
-    return dataclasses.replace(config, **overrides) if overrides else config
-
-
-def _training_set(snapshot: TrainSnapshot, *, seed: int, cancel: threading.Event) -> Any:
-    from segdesk.ml.data import training_set_from_project
-
-    return training_set_from_project(
-        snapshot.root,
-        class_names=snapshot.class_names,
-        entries=snapshot.entries,
-        val_fraction=0.2,
-        seed=seed,
-        cancel=cancel,
+    return in_child(
+        app_training, snapshot, config, export_onnx, name="training", niceness=niceness(interactive=True)
     )
 
 
-#: The training process runs at a lower CPU priority: proposals and painting come first.
-TRAIN_NICENESS = 10
-
-
-def train_in_child(snapshot: TrainSnapshot, config: Any = None, *, export_onnx: bool = True) -> Fn:
-    """``train_job`` in a child process (what the app runs): the GUI process never loads torch.
-
-    ``config``: None (the app's settings), a dict of TrainConfig overrides, or a TrainConfig.
-    """
-    return in_child(_child_training, snapshot, config, export_onnx, name="training", niceness=TRAIN_NICENESS)
-
-
-def _child_training(snapshot: TrainSnapshot, config: Any, export_onnx: bool) -> Fn:
-    return train_job(snapshot, config, export_onnx=export_onnx)
-
-
-def train_job(snapshot: TrainSnapshot, config: Any = None, *, export_onnx: bool = True) -> Fn:
-    """Fine-tune the snapshot's base model on its reviewed images; save a version; promote; export.
-
-    Runs where it is called, ONNX export included (Python-heavy for 10-30 s): the app runs it in a
-    child process through ``train_in_child``; tests call it directly.
-    """
-
-    def run(cancel: threading.Event, report: Report) -> TrainOutcome:
-        from segdesk.ml.checkpoint import ModelStore
-        from segdesk.ml.train import EpochEnd, TrainProgress, TrainResult, fine_tune
-        from segdesk.ml.train_cli import promote_decision
-
-        if config is None or isinstance(config, dict):
-            cfg = app_train_config(**(config or {}))
-        else:
-            cfg = config
-        status = TrainStatus(phase="loading", message=f"reading {len(snapshot.entries)} image(s)")
-        report(dataclasses.replace(status))
-        dataset = _training_set(snapshot, seed=cfg.seed, cancel=cancel)
-        store = ModelStore(snapshot.root)
-        model = classes = None
-        if snapshot.base_version is not None:
-            model, meta = store.load(snapshot.base_version)
-            classes = list(meta["classes"])
-        budget = (cfg.minutes or 0) * 60
-        result: TrainResult | None = None
-        status.phase, status.message = "training", ""
-        for event in fine_tune(dataset, cfg, cancel, model=model, model_classes=classes):
-            if isinstance(event, TrainProgress):
-                status.epoch, status.step, status.loss = event.epoch, event.step, event.loss
-                status.eta_s, status.elapsed_s = event.eta_s, event.elapsed_s
-                total = event.elapsed_s + max(event.eta_s, 0.0)
-                status.fraction = event.elapsed_s / total if total > 0 else 0.0
-            elif isinstance(event, EpochEnd):
-                status.history = [*status.history, (event.epoch, event.train_loss, event.metrics.miou)]
-                if budget <= 0:
-                    status.fraction = (event.epoch + 1) / max(cfg.max_epochs, 1)
-            elif isinstance(event, TrainResult):
-                result = event
-                continue
-            report(dataclasses.replace(status, history=list(status.history)))
-        if result is None:
-            raise TrainingError(f"{snapshot.root}: training ended without a result")
-        if cancel.is_set():  # a cancel after the last epoch still keeps the old model
-            raise Cancelled("training cancelled")
-        report(dataclasses.replace(status, phase="saving", fraction=1.0, history=list(status.history)))
-        return _save(snapshot, store, dataset, result, status, report, cancel, export_onnx, promote_decision)
-
-    return run
-
-
-def _save(
-    snapshot: TrainSnapshot,
-    store: Any,
-    dataset: Any,
-    result: Any,
-    status: TrainStatus,
-    report: Report,
-    cancel: threading.Event,
-    export_onnx: bool,
-    promote_decision: Callable[..., Any],
-) -> TrainOutcome:
-    decision = promote_decision(result, dataset, store)
-    meta: dict[str, Any] = result.meta()
-    meta["promotion"] = dataclasses.asdict(decision)
-    meta["base_version"] = snapshot.base_version
-    # A fine-tune's history starts with the base model's validation (no training loss: NaN);
-    # JSON has no NaN, and the checkpoint writer rightly refuses it.
-    meta = _finite(meta)
-    version = store.add_version(result.model, meta, make_current=decision.promote)
-    outcome = TrainOutcome(
-        version=version,
-        promoted=decision.promote,
-        reason=decision.reason,
-        miou=float(decision.new_miou),
-        previous_version=decision.current_version,
-        previous_miou=decision.current_miou,
-        epochs=result.epochs,
-        elapsed_s=result.elapsed_s,
-        stop_reason=result.stop_reason,
-        images=len(dataset.train),
-        split=dataset.split,
-    )
-    if export_onnx and not cancel.is_set():
-        report(dataclasses.replace(status, phase="exporting", history=list(status.history)))
-        outcome.onnx_error = _export_here(store.path(version))
-    return outcome
-
-
-def _export_here(checkpoint: Path) -> str | None:
-    """Build the checkpoint's ONNX export in this process; None on success, else why not."""
-    from segdesk.ml.export import cached_onnx
-
-    try:
-        cached_onnx(str(checkpoint))
-    except Exception as exc:  # a failed export only means predictions use torch
-        return error_message(exc)
-    return None
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with every NaN / infinite float replaced by None (for JSON)."""
-    if isinstance(value, float):
-        return value if np.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
+def train_job(snapshot: TrainRequest, config: Any = None, *, export_onnx: bool = True) -> Fn:
+    """The same training in this process (tests)."""
+    return app_training(snapshot, config, export_onnx)
 
 
 # --- prediction -------------------------------------------------------------------------------
-
-_predictor_lock = threading.Lock()
-_predictors: dict[tuple[str, int, bool], Any] = {}
-
-
-def load_predictor(model_path: Path) -> Any:
-    """A cached Predictor for the checkpoint (one per file version; the ONNX export if present)."""
-    from segdesk.ml.infer import Predictor
-    from segdesk.ml.onnx_backend import onnx_path_for
-
-    path = Path(model_path)
-    try:
-        stamp = path.stat().st_mtime_ns
-    except OSError as exc:
-        raise ModelError(path, None, f"model file is missing: {exc}") from exc
-    key = (str(path), stamp, onnx_path_for(path).is_file())
-    with _predictor_lock:
-        predictor = _predictors.get(key)
-        if predictor is None:
-            predictor = Predictor.from_checkpoint(path, build_onnx=False, device="auto")
-            _predictors.clear()  # one model in memory at a time
-            _predictors[key] = predictor
-        return predictor
 
 
 def predict_image(
@@ -279,24 +85,8 @@ def predict_image(
     settings: ProposalSettings,
     cancel: threading.Event | None = None,
 ) -> PredictionResult:
-    """Run the model on one image and make proposal shapes with ``settings``."""
-    start = time.perf_counter()
-    pred = predictor.predict(image, cancel=cancel)
-    names = list(predictor.class_names)
-    shapes = proposal_shapes(
-        pred.class_map, pred.confidence, names, settings, model_version=predictor.model_version
-    )
-    return PredictionResult(
-        image_path=Path(image_path),
-        model_version=predictor.model_version,
-        class_names=names,
-        class_map=pred.class_map,
-        confidence=pred.confidence,
-        mean_entropy=float(pred.mean_entropy),
-        elapsed_s=time.perf_counter() - start,
-        shapes=shapes,
-        settings=settings,
-    )
+    """Run the model on one image and make proposal shapes with ``settings`` (the service's steps)."""
+    return propose_image(predictor, image, settings, image_path=image_path, cancel=cancel)
 
 
 def predict_job(image: np.ndarray, image_path: Path, model_path: Path, settings: ProposalSettings) -> Fn:
@@ -352,10 +142,12 @@ def batch_job(
     *,
     write: bool,
 ) -> Fn:
-    """Predict ``targets`` (unlabeled images): score uncertainty, and with ``write`` save proposals.
+    """Predict ``targets`` (images not reviewed): score uncertainty, and with ``write`` save proposals.
 
-    A file is only written while it still has no annotation (the person may have opened and saved
-    it meanwhile); such an image is skipped, never overwritten.
+    Which images and which shapes: :mod:`segdesk.services.proposal_files` (the rule of ``predict
+    --write``): an image is (re-)proposed while nobody labelled it or its proposals came from another
+    model version; only proposals are replaced, and a reviewed file is never written. Each file is
+    checked when its turn comes (the person may have saved it meanwhile).
     """
 
     def run(cancel: threading.Event, report: Report) -> BatchOutcome:
@@ -363,6 +155,11 @@ def batch_job(
 
         predictor = load_predictor(model_path)
         project = Project(root)
+        version = predictor.model_version
+        # the same record `segdesk predict --write` leaves, so `predict --resume` knows these files
+        backend = getattr(getattr(predictor, "backend", None), "name", "auto")
+        tiling = {"tile": DEFAULT_TILE, "overlap": DEFAULT_OVERLAP, "backend": backend}
+        stamp = proposal_stamp(version, {**tiling, **settings.to_dict()})
         written: list[int] = []
         scores: list[tuple[int, float]] = []
         skipped: list[str] = []
@@ -370,45 +167,24 @@ def batch_job(
             if cancel.is_set():
                 raise Cancelled("prediction cancelled")
             report(BatchStatus(n, len(targets), Path(entry.image_path).name, tuple(written)))
+            if not wants_proposals(project, entry, version):
+                continue
             try:
                 result = predict_image(
                     predictor, _read_image(entry), Path(entry.image_path), settings, cancel
                 )
+                scores.append((index, result.mean_entropy))
+                if write and result.shapes and write_proposals(project, entry, result.shapes, stamp).written:
+                    written.append(index)
             except SegdeskError as exc:
                 if isinstance(exc, Cancelled):
                     raise
                 skipped.append(str(exc))
-                continue
-            scores.append((index, result.mean_entropy))
-            if write and result.shapes and not entry.json_path.exists():
-                document = project.load(entry)
-                document.shapes = list(result.shapes)
-                document.set_status("proposed")
-                project.save(entry, document)
-                written.append(index)
         report(BatchStatus(len(targets), len(targets), "", tuple(written)))
         scores.sort(key=lambda item: -item[1])
         return BatchOutcome(tuple(written), scores, predictor.model_version, skipped)
 
     return run
-
-
-__all__ = [
-    "BatchOutcome",
-    "BatchStatus",
-    "TrainOutcome",
-    "TrainSnapshot",
-    "TrainStatus",
-    "app_train_config",
-    "batch_job",
-    "load_predictor",
-    "predict_image",
-    "predict_job",
-    "snapshot_training",
-    "train_in_child",
-    "train_job",
-    "warm_up_job",
-]
 
 
 # --- ONNX export (the Export dialog) ----------------------------------------------------------
@@ -436,8 +212,7 @@ def export_onnx_job(
     """
 
     def run(cancel: threading.Event, report: Report) -> OnnxExportOutcome:
-        from segdesk.ml.export_cli import export_and_verify, verification_sample
-        from segdesk.ml.predict_cli import resolve_model
+        from segdesk.services.onnx_export import export_and_verify, resolve_model, verification_sample
 
         report("loading the model")
         checkpoint = resolve_model(Path(project_root), model)
@@ -457,3 +232,22 @@ def export_onnx_job(
         )
 
     return run
+
+
+__all__ = [
+    "BatchOutcome",
+    "BatchStatus",
+    "OnnxExportOutcome",
+    "TrainOutcome",
+    "TrainSnapshot",
+    "TrainStatus",
+    "batch_job",
+    "export_onnx_job",
+    "load_predictor",
+    "predict_image",
+    "predict_job",
+    "snapshot_training",
+    "train_in_child",
+    "train_job",
+    "warm_up_job",
+]

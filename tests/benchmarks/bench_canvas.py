@@ -1,6 +1,6 @@
 """Canvas speed: segdesk's CanvasView against labelme 6.3.1's Canvas on the same big file, same run.
 
-A 4000 x 3000 image with 2,000 polygons of 100 vertices (/work/shared/tools/make_big_labelme.py).
+A 4000 x 3000 image with 2,000 polygons of 100 vertices (../shared/tools/make_big_labelme.py, beside the repository).
 Measures, offscreen at fit zoom in a 1280 x 800 view:
   - full repaint: view.grab() (renders every visible item), median
   - vertex drag: one mouse-move event with the left button down on a selected shape's vertex,
@@ -41,7 +41,9 @@ from segdesk.core.labelme_io import load_document  # noqa: E402
 from segdesk.ui.canvas import CanvasView  # noqa: E402
 from segdesk.ui.undo import make_undo_stack  # noqa: E402
 
-TOOLS = Path("/work/shared/tools")
+#: ../shared beside the repository (SEGDESK_SHARED overrides it)
+SHARED = Path(os.environ.get("SEGDESK_SHARED") or Path(__file__).resolve().parents[3] / "shared")
+TOOLS = SHARED / "tools"
 VIEW_W, VIEW_H = 1280, 800
 
 LABELME_DRAG = r"""

@@ -1,7 +1,7 @@
 """Rasterization benchmark: segdesk vs labelme 6.3.1 shapes_to_label on 2,000 polygons at 4000x3000.
 
 Usage: python tests/benchmarks/bench_rasterize.py [--dir DIR] [--repeat 3]
-Writes big.json / big.png with /work/shared/tools/make_big_labelme.py when present (else an identical
+Writes big.json / big.png with ../shared/tools/make_big_labelme.py when present (else an identical
 generator below), times both implementations in the same run (median of --repeat), checks that the
 class and instance maps are identical, and prints a markdown table.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import statistics
 import subprocess
@@ -27,7 +28,9 @@ sys.path.insert(0, str(ROOT))
 from segdesk.core.labelme_io import load_document  # noqa: E402
 from segdesk.core.rasterize import document_to_class_map, shapes_to_label  # noqa: E402
 
-SHARED_TOOL = Path("/work/shared/tools/make_big_labelme.py")
+#: ../shared beside the repository (SEGDESK_SHARED overrides it)
+SHARED = Path(os.environ.get("SEGDESK_SHARED") or Path(__file__).resolve().parents[3] / "shared")
+SHARED_TOOL = SHARED / "tools" / "make_big_labelme.py"
 
 
 def make_big(out: Path, n: int = 2000, v: int = 100, w: int = 4000, h: int = 3000) -> Path:

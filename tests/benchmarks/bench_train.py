@@ -3,7 +3,7 @@
 Parts (``--only`` picks some; default all):
 - ``isbi``: train segdesk's defaults on ISBI 2012 images 0-4 for ``--seconds`` (120) on ``--threads`` (2),
   score images 20-29 at full resolution (IoU per class, mIoU); the seeds' recipe
-  (/work/shared/tools/seed_recipe.py) runs in the same run, in a subprocess, as the anchor.
+  (../shared/tools/seed_recipe.py) runs in the same run, in a subprocess, as the anchor.
 - ``curve``: the learning curve as the app uses it: no model, then 1, 2, 3, 5 reviewed images, an
   incremental fine-tune of ``--curve-seconds`` (60) after each, scored on 20-29.
 - ``synth``: generated data of another character (colour, several image sizes, sparse small objects and
@@ -43,8 +43,10 @@ from segdesk.ml.device import pick_device
 from segdesk.ml.train import EpochEnd, TrainConfig, TrainResult, evaluate, fine_tune
 
 # SEGDESK_ISBI: another copy of the data (the device machine gets it carried, see device_check.sh).
-DATA = Path(os.environ.get("SEGDESK_ISBI", "/work/shared/data/isbi2012_membrane"))
-SEED_RECIPE = Path("/work/shared/tools/seed_recipe.py")
+#: ../shared beside the repository (SEGDESK_SHARED overrides it)
+SHARED = Path(os.environ.get("SEGDESK_SHARED") or Path(__file__).resolve().parents[3] / "shared")
+DATA = Path(os.environ.get("SEGDESK_ISBI", SHARED / "data" / "isbi2012_membrane"))
+SEED_RECIPE = SHARED / "tools" / "seed_recipe.py"
 CLASSES = ["membrane", "interior"]
 
 

@@ -6,7 +6,7 @@
 3. ``proposals``: opening an unlabeled 512 x 512 image -> proposals drawn, with the default model
    (goal <= 300 ms), first (model loading in the background already) and later images.
 
-Data: ISBI 2012 membrane images from /work/shared/data (cells = mask 255) made into a project.
+Data: ISBI 2012 membrane images from ../shared/data (cells = mask 255) made into a project.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python tests/benchmarks/bench_ui_training.py --seconds 30
 """
@@ -31,7 +31,9 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-DATA = Path("/work/shared/data/isbi2012_membrane")
+#: ../shared beside the repository (SEGDESK_SHARED overrides it)
+SHARED = Path(os.environ.get("SEGDESK_SHARED") or Path(__file__).resolve().parents[3] / "shared")
+DATA = SHARED / "data" / "isbi2012_membrane"
 
 
 def make_project(root: Path, *, reviewed: int = 4, unlabeled: int = 6) -> Path:
@@ -198,7 +200,7 @@ def proposals_during_training(app: object, win: object, threads: int, first_unla
     wait_for(app, lambda: not win.assist.runner.is_running("train"), 30)
     print(
         f"proposals while Retrain runs ({threads} training threads, niceness "
-        f"{__import__('segdesk.ui.workers', fromlist=['x']).TRAIN_NICENESS}): "
+        f"{__import__('segdesk.services.training', fromlist=['x']).APP_NICENESS}): "
         f"{', '.join(f'{t:.0f}' for t in times)} ms (training still running: {still})"
     )
 

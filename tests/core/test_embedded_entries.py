@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 
-from segdesk.core.export_masks import export_masks
+from segdesk.core.export.masks import export_masks
 from segdesk.core.image_source import load_image
 from segdesk.core.project import Project
 

@@ -16,8 +16,8 @@ import PIL.Image
 import pytest
 
 from segdesk.core.errors import Cancelled, ExportError
-from segdesk.core.export_coco import polygon_bounds, rle_encode
-from segdesk.core.export_masks import (
+from segdesk.core.export.coco import polygon_bounds, rle_encode
+from segdesk.core.export.masks import (
     STAGING_MARK,
     VOC_DIRS,
     OutputExistsError,
@@ -498,7 +498,7 @@ def test_cli_takes_reviewed_images_only_unless_asked(project: Path, tmp_path: Pa
     """The CLI and the dialog share export_selection: the same default, the same explicit option."""
     import argparse
 
-    from segdesk.core.export_cli_masks import add_masks_arguments, masks_from_args
+    from segdesk.core.export.command import add_masks_arguments, masks_from_args
 
     parser = argparse.ArgumentParser()
     add_masks_arguments(parser)

@@ -11,7 +11,7 @@ import pytest
 
 from segdesk.core.check import check_folder
 from segdesk.core.errors import ExportError
-from segdesk.core.export_masks import FORMATS, export_masks
+from segdesk.core.export.masks import FORMATS, export_masks
 from segdesk.core.label_rules import label_problem
 from segdesk.core.rasterize import shape_to_mask
 

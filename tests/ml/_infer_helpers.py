@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import torch
 
-from segdesk.ml.data import prepare_image
 from segdesk.ml.model import UNet, UNetConfig
+from segdesk.ml.normalize import prepare_image
 
 CLASSES = ["_background_", "cell"]
 

@@ -12,8 +12,8 @@ import torch
 from segdesk.core.errors import ModelError
 from segdesk.ml import checkpoint as ckpt
 from segdesk.ml.checkpoint import ModelStore, load_checkpoint, read_meta, save_checkpoint
-from segdesk.ml.data import NORMALIZATION
 from segdesk.ml.model import UNet, UNetConfig
+from segdesk.ml.normalize import NORMALIZATION
 
 torch.set_num_threads(1)
 CLASSES = ["_background_", "cell", "nucleus"]
@@ -203,10 +203,21 @@ def test_store_failed_save_leaves_no_version(tmp_path: Path, monkeypatch):
     ) == ["current", "v1"]
 
 
-def test_broken_pointer_is_reported(tmp_path: Path):
+def test_broken_pointer_means_no_current_model_and_says_why(tmp_path: Path):
+    """One rule for the GUI and the CLI: a dangling ``current`` is no current model (the window opens,
+    the panel offers the saved versions); whatever needs a model names the pointer file."""
+    from segdesk.ml.predict_cli import resolve_model
+    from segdesk.services import model_store
+
     store = ModelStore(tmp_path)
     store.add_version(_model(1), _meta())
     store.pointer.write_text("v7\n")
-    with pytest.raises(ModelError, match="not a saved version") as info:
-        store.current()
-    assert str(store.pointer) in str(info.value)
+    assert store.current() is None and store.current_path() is None
+    assert model_store.current_version(tmp_path) is None and model_store.versions(tmp_path) == ["v1"]
+    assert str(store.pointer) in store.pointer_problem() and "'v7'" in store.pointer_problem()
+    for call in (store.load, lambda: resolve_model(tmp_path, None)):
+        with pytest.raises(ModelError, match="not a saved version") as info:
+            call()
+        assert str(store.pointer) in str(info.value)
+    store.set_current("v1")
+    assert store.pointer_problem() is None and store.current() == "v1"

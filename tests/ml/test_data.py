@@ -10,15 +10,17 @@ from segdesk.core.errors import ModelError, TrainingError
 from segdesk.core.review import reviewed_extra
 from segdesk.ml.data import (
     IGNORE_INDEX,
-    NORMALIZATION,
     PatchDataset,
-    check_normalization,
-    intensity_range,
     make_sample,
-    prepare_image,
-    scale_to_unit,
     split_samples,
     training_set_from_arrays,
+)
+from segdesk.ml.normalize import (
+    NORMALIZATION,
+    check_normalization,
+    intensity_range,
+    prepare_image,
+    scale_to_unit,
 )
 
 torch.set_num_threads(1)

@@ -12,7 +12,6 @@ import torch
 
 import segdesk
 from segdesk.core.errors import ExportError, ModelError
-from segdesk.ml.data import NORMALIZATION, prepare_image
 from segdesk.ml.export import (
     OnnxBackend,
     cached_onnx,
@@ -23,6 +22,7 @@ from segdesk.ml.export import (
 )
 from segdesk.ml.infer import Predictor
 from segdesk.ml.model import UNet
+from segdesk.ml.normalize import NORMALIZATION, prepare_image
 from tests.ml._infer_helpers import CLASSES, blob_image, fresh_copy, trained_tiny_model
 
 torch.set_num_threads(1)

@@ -15,7 +15,7 @@ import PIL.Image
 import pytest
 import torch
 
-from segdesk.core.export_cli_masks import export_masks_command
+from segdesk.core.export.command import export_masks_command
 from segdesk.core.review import reviewed_extra
 from segdesk.ml.checkpoint import ModelStore
 from segdesk.ml.export import OnnxBackend, read_metadata, verify_onnx

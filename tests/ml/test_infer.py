@@ -6,12 +6,10 @@ import itertools
 import threading
 import tracemalloc
 
-import cv2
 import numpy as np
 import pytest
 import torch
 
-from segdesk.core.document import Document
 from segdesk.core.errors import Cancelled, ModelError
 from segdesk.core.postprocess import (
     PostprocessConfig,
@@ -20,18 +18,12 @@ from segdesk.core.postprocess import (
     postprocess,
     remove_small_components,
 )
-from segdesk.ml.data import intensity_range
 from segdesk.ml.device import DeviceError, autocast, pick_device
-from segdesk.ml.infer import (
-    Predictor,
-    predict_document,
-    propose,
-    ramp_window,
-    tile_positions,
-    whole_image_range,
-    working_memory_bytes,
-)
+from segdesk.ml.infer import Predictor, whole_image_range
 from segdesk.ml.model import UNet, UNetConfig
+from segdesk.ml.normalize import intensity_range
+from segdesk.ml.tiling import ramp_window, tile_positions, working_memory_bytes
+from segdesk.services.proposals import ProposalSettings, cleaned_class_map, propose_image
 from tests.ml._infer_helpers import CLASSES, blob_image, fresh_copy, trained_tiny_model
 
 torch.set_num_threads(1)
@@ -264,30 +256,30 @@ def test_postprocess_pipeline_and_config_validation() -> None:
 
 def test_proposals_are_marked_with_model_version_and_confidence(net: UNet) -> None:
     img, truth = blob_image(100, 120, seed=4, count=6)
-    result = propose(predictor(net, tile=64), img, post=PostprocessConfig(min_area=20))
+    settings = ProposalSettings(min_area=20)
+    result = propose_image(predictor(net, tile=64), img, settings)
     assert result.shapes
     for shape in result.shapes:
         assert shape.label == "cell" and shape.is_proposal and not shape.is_from_person
         assert shape.extra["source"] == "model" and shape.extra["proposal"] is True
         assert shape.extra["model_version"] == "v3"
         assert 0.5 < shape.extra["confidence"] <= 1.0
-    # The shapes redraw the post-processed map (polygon simplification moves few pixels).
-    assert (result.rasterized() == result.class_map).mean() > 0.98
-    assert (result.class_map == truth).mean() > 0.97
+    # The shapes redraw the thresholded, cleaned map (polygon simplification moves few pixels).
+    cleaned = cleaned_class_map(result.class_map, result.confidence, settings)
+    assert (result.rasterized() == cleaned).mean() > 0.98
+    assert (cleaned == truth).mean() > 0.97
 
 
-def test_predict_document_reads_the_image_beside_the_json(net: UNet, tmp_path) -> None:
+def test_proposals_rename_classes_and_check_their_count(net: UNet) -> None:
     img, _ = blob_image(80, 80, seed=6, count=4)
-    cv2.imwrite(str(tmp_path / "a.png"), img)
-    doc = Document(image_path="a.png", image_height=80, image_width=80, path=tmp_path / "a.json")
     p = predictor(net, tile=64)
-    from_doc = predict_document(p, doc)
-    from_array = predict_document(p, img, ["_background_", "nucleus"])
-    assert [s.label for s in from_array] == ["nucleus"] * len(from_array)
-    assert len(from_doc) == len(from_array) > 0
-    assert all(np.array_equal(a.points, b.points) for a, b in zip(from_doc, from_array, strict=True))
+    plain = propose_image(p, img, ProposalSettings())
+    renamed = propose_image(p, img, ProposalSettings(), class_names=["_background_", "nucleus"])
+    assert [s.label for s in renamed.shapes] == ["nucleus"] * len(renamed.shapes)
+    assert len(plain.shapes) == len(renamed.shapes) > 0
+    assert all(np.array_equal(a.points, b.points) for a, b in zip(plain.shapes, renamed.shapes, strict=True))
     with pytest.raises(ModelError):
-        predict_document(p, img, ["only_one"])
+        propose_image(p, img, ProposalSettings(), class_names=["only_one"])
 
 
 # --- devices ----------------------------------------------------------------------------------------

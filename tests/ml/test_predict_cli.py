@@ -20,8 +20,8 @@ from segdesk.ml.predict_cli import (
     add_predict_arguments,
     predict_command,
     predict_from_args,
-    replace_proposals,
 )
+from segdesk.services.proposal_files import replace_proposals
 from tests.ml._infer_helpers import CLASSES, blob_image, fresh_copy, trained_tiny_model
 
 torch.set_num_threads(1)

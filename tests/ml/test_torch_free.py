@@ -69,14 +69,14 @@ def _auto_is_cpu_in_child(monkeypatch: pytest.MonkeyPatch) -> bool:
     return not device_mod.gpu_may_be_usable()
 
 
-def test_importing_the_workers_and_the_predictor_loads_no_torch() -> None:
+def test_importing_the_services_and_the_predictor_loads_no_torch() -> None:
     loaded = _run_child(
         """
         import json, sys
-        import segdesk.ui.workers
-        import segdesk.ml.infer, segdesk.ml.propose, segdesk.ml.device, segdesk.ml.normalize
+        import segdesk.services.proposals, segdesk.services.proposal_files, segdesk.services.model_store
+        import segdesk.services.training, segdesk.services.child_process
+        import segdesk.ml.infer, segdesk.ml.device, segdesk.ml.normalize
         import segdesk.ml.onnx_backend, segdesk.ml.checkpoint_file, segdesk.ml.tiling
-        from segdesk.ml.onnx_backend import build_cached_export  # a child process's target
         print(json.dumps({name: name in sys.modules for name in ("torch", "albumentations", "onnx")}))
         """
     )
@@ -88,8 +88,7 @@ import json, sys
 from pathlib import Path
 import numpy as np
 from segdesk.ml.infer import Predictor
-from segdesk.ui.proposals import ProposalSettings
-from segdesk.ui.workers import load_predictor, predict_image
+from segdesk.services.proposals import ProposalSettings, load_predictor, propose_image
 
 ckpt, image_file, out_file, use_auto = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4] == "1"
 image = np.load(image_file)
@@ -97,7 +96,7 @@ result = {}
 outputs = {}
 if use_auto:
     app = load_predictor(ckpt)  # what the app's predict job does: device "auto", build_onnx=False
-    proposal = predict_image(app, image, Path("x.png"), ProposalSettings())
+    proposal = propose_image(app, image, ProposalSettings(), image_path=Path("x.png"))
     outputs["app_class_map"] = proposal.class_map
     result["app"] = [app.backend.name, app.model_version, app.device_type, len(proposal.shapes)]
     direct = Predictor.from_checkpoint(ckpt, build_onnx=False, device="auto", tile=64)
@@ -248,16 +247,3 @@ def test_a_gpu_build_without_driver_or_with_hidden_devices_means_the_cpu(monkeyp
     monkeypatch.setattr(device_mod.sys, "platform", "darwin")
     monkeypatch.setattr(device_mod, "torch_gpu_build", lambda: False)
     assert device_mod.gpu_may_be_usable()  # MPS: only torch can tell
-
-
-def test_the_export_trampoline_builds_through_cached_onnx(monkeypatch, tmp_path: Path) -> None:
-    import pickle
-
-    from segdesk.ml.onnx_backend import build_cached_export
-
-    calls: list[object] = []
-    monkeypatch.setattr("segdesk.ml.export.cached_onnx", calls.append)
-    build_cached_export(tmp_path / "v1")
-    assert calls == [tmp_path / "v1"]
-    # a spawned child gets the target by reference: module and name, both torch-free
-    assert pickle.loads(pickle.dumps(build_cached_export)) is build_cached_export

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from segdesk.core.errors import Cancelled, TrainingError
-from segdesk.ui.child_process import ChildJobError, error_message, in_child
+from segdesk.services.child_process import ChildJobError, error_message, in_child
 
 
 def counting(n: int):

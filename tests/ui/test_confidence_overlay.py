@@ -16,6 +16,8 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
+from segdesk.services.proposals import PredictionResult
+from segdesk.services.proposals import derive_shapes as proposal_shapes
 from segdesk.ui.canvas.confidence import (
     OVERLAY_Z,
     ConfidenceOverlay,
@@ -27,7 +29,6 @@ from segdesk.ui.canvas.confidence import (
 from segdesk.ui.canvas.items import ShapeItem
 from segdesk.ui.canvas.layers import IMAGE_Z
 from segdesk.ui.main_window import MainWindow
-from segdesk.ui.proposals import PredictionResult, proposal_shapes
 from segdesk.ui.settings import use_settings_dir
 from tests.ui.window_helpers import make_image, shown_window
 

@@ -13,7 +13,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QWidget
 
 import segdesk.ui.dialogs.export as export_dialog
-from segdesk.core.export_masks import STAGING_MARK
+from segdesk.core.export.masks import STAGING_MARK
 from segdesk.core.review import reviewed_extra
 from segdesk.ui.actions import create_actions
 from segdesk.ui.dialogs.export import ONNX, ExportDialog

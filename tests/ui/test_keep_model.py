@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from segdesk.core.review import reviewed_extra
-from segdesk.ui import model_index
+from segdesk.services import model_store as model_index
 from segdesk.ui.main_window import MainWindow
 from segdesk.ui.settings import use_settings_dir
 from segdesk.ui.workers import TrainOutcome

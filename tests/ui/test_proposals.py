@@ -9,14 +9,13 @@ import numpy as np
 from segdesk.core.document import Document
 from segdesk.core.effort import append_csv, correction_ious, recent_trend
 from segdesk.core.shapes import Shape
+from segdesk.services.proposals import PredictionResult, ProposalSettings
+from segdesk.services.proposals import rederive as revectorize
 from segdesk.ui.proposals import (
-    PredictionResult,
-    ProposalSettings,
     accept_command,
     is_stale,
     reject_command,
     replace_proposals_command,
-    revectorize,
 )
 
 
@@ -63,7 +62,9 @@ def test_new_proposals_replace_old_ones_but_never_a_persons_shape_or_a_reviewed_
 
 def test_accept_keeps_provenance_and_stale_results_are_detected() -> None:
     doc = Document(image_path="a.png", image_height=40, image_width=40)
-    replace_proposals_command(doc, revectorize(_result(), ProposalSettings(0.0, 1, 1.0))).do(doc)  # type: ignore[union-attr]
+    replace_proposals_command(
+        doc, revectorize(_result(), ProposalSettings(threshold=0.0, min_area=1, tolerance=1.0))
+    ).do(doc)  # type: ignore[union-attr]
     accept_command(doc, None).do(doc)  # type: ignore[union-attr]
     extra = doc.shapes[0].extra
     assert extra["source"] == "model" and extra["proposal"] is False and extra["model_version"] == "v1"

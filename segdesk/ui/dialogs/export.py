@@ -1,8 +1,8 @@
 """File > Export: masks, a VOC folder, COCO JSON, previews, or the model as ONNX.
 
 The export runs as a Job (segdesk.ui.jobs) off the GUI thread with a progress bar and Cancel. Mask
-exports call segdesk.core directly; the ONNX export goes through segdesk.ui.workers (the only door
-to segdesk.ml). Existing files are only replaced after the person agrees; a cancelled or failed
+exports call segdesk.core directly; the ONNX export is a job function of segdesk.ui.workers (which
+reaches segdesk.ml through segdesk.services). Existing files are only replaced after the person agrees; a cancelled or failed
 export leaves nothing behind (the core stages everything in a hidden folder).
 """
 
@@ -35,15 +35,15 @@ from PySide6.QtWidgets import (
 )
 
 from segdesk.core.errors import SegdeskError
-from segdesk.core.export_masks import (
+from segdesk.core.export.masks import (
     FORMAT_TITLES,
     FORMATS,
     ExportProgress,
-    ExportReport,
     existing_outputs,
     export_masks,
     export_selection,
 )
+from segdesk.core.export.writers import ExportReport
 from segdesk.core.project import Project
 from segdesk.ui.jobs import Job, JobRunner
 

@@ -32,14 +32,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from segdesk.services.model_store import ModelInfo
+from segdesk.services.proposals import ProposalSettings
 from segdesk.ui.canvas.confidence import ConfidenceLegend, OverlayStyle
 from segdesk.ui.dialogs.keep_model import KeepModelBar
 from segdesk.ui.model_health import not_useful_text
-from segdesk.ui.model_index import ModelInfo
-from segdesk.ui.proposals import ProposalSettings
 
 LOSS_COLOR = QColor(214, 96, 77)
 MIOU_COLOR = QColor(67, 147, 195)
+
+
+def _finite(value: float | None) -> bool:
+    """A number to plot (a history's missing training loss is None, or NaN in older records)."""
+    return value is not None and math.isfinite(value)
 
 
 class TrainingChart(QWidget):
@@ -67,12 +72,12 @@ class TrainingChart(QWidget):
         font = p.font()
         font.setPointSizeF(max(6.0, font.pointSizeF() * 0.8))
         p.setFont(font)
-        losses = [h[1] for h in self.history if math.isfinite(h[1])]
-        if not self.history or not losses:
+        losses = [h[1] for h in self.history if _finite(h[1])]
+        if not self.history:
             p.drawText(area, Qt.AlignmentFlag.AlignCenter, "loss and mIoU per epoch")
             p.end()
             return
-        top = max(losses) * 1.1 or 1.0
+        top = (max(losses) * 1.1 if losses else 1.0) or 1.0  # the start has an mIoU, no loss yet
         n = len(self.history)
 
         def x_at(i: int) -> float:
@@ -82,7 +87,7 @@ class TrainingChart(QWidget):
             path = QPainterPath()
             started = False
             for i, v in enumerate(values):
-                if not math.isfinite(v):  # the base model's epoch 0 has no training loss
+                if not _finite(v):  # the base model's epoch 0 has no training loss
                     started = False
                     continue
                 pt = QPointF(x_at(i), area.bottom() - area.height() * min(max(v / scale, 0.0), 1.0))
@@ -90,7 +95,7 @@ class TrainingChart(QWidget):
                 started = True
             p.setPen(QPen(color, 2))
             p.drawPath(path)
-            if len(values) == 1:
+            if sum(1 for v in values if _finite(v)) == 1:  # one point is no line: draw it as a dot
                 p.drawEllipse(path.currentPosition(), 2, 2)
 
         line([h[1] for h in self.history], top, LOSS_COLOR)

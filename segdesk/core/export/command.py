@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from segdesk.core.errors import Cancelled, SegdeskError
-from segdesk.core.export_masks import FORMAT_TITLES, FORMATS, ExportProgress, OutputExistsError, export_masks
+from segdesk.core.export.masks import FORMAT_TITLES, FORMATS, ExportProgress, OutputExistsError, export_masks
 
 Out = Callable[[str], None]
 
@@ -26,7 +26,7 @@ def export_masks_command(
     """Export and print a summary. Exit status: 0 done, 1 done but some images skipped (each named),
     2 nothing written (bad option, existing files without --overwrite, unwritable destination).
 
-    Reviewed images only unless ``include_unreviewed`` (the rule is ``export_masks.export_selection``)."""
+    Reviewed images only unless ``include_unreviewed`` (the rule is ``masks.export_selection``)."""
     last = [-1]
 
     def progress(p: ExportProgress) -> None:

@@ -5,8 +5,8 @@ of milliseconds at a time and the window stops painting (measured: 160-290 ms fo
 ``import torch``, 600 ms for an ONNX export). A child has its own interpreter, so the GUI
 process stays responsive and never loads torch for training.
 
-``in_child(factory, *args)`` returns a job function ``fn(cancel, report)`` (see
-:mod:`segdesk.ui.jobs`). Called in the job's QThread, it starts a child that runs
+``in_child(factory, *args)`` returns a job function ``fn(cancel, report)`` (the app's
+``segdesk.ui.jobs`` runs it). Called in the job's QThread, it starts a child that runs
 ``factory(*args)(cancel, report)``: progress records come back over a pipe and are handed to
 ``report``; the result (or the error message) is returned (raised) as if the function had run in
 the thread. ``factory`` and ``args`` must be picklable (module-level functions, dataclasses).
@@ -16,7 +16,8 @@ function polls. A child that does not stop within ``grace_s`` (stuck in one long
 terminated; every file segdesk writes is atomic, so a killed child leaves the last good model.
 The child also stops by itself if the parent process goes away.
 
-Qt-free and ml-free on purpose: the child imports what ``factory`` needs, the parent nothing.
+Qt-free and ml-free on purpose, and outside ``segdesk.ui``: the child imports this module and what
+``factory`` needs (``segdesk.services.training`` for a retrain), never PySide6; the parent nothing.
 """
 
 from __future__ import annotations
@@ -30,10 +31,8 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
+from segdesk.core.cancel import JobFn, Report
 from segdesk.core.errors import Cancelled, SegdeskError
-
-Report = Callable[[object], None]
-JobFn = Callable[[threading.Event, Report], Any]
 
 #: Seconds a cancelled child may take to stop by itself before it is terminated.
 GRACE_S = 2.0

@@ -1,21 +1,19 @@
-"""What the model panel shows about a project's models, read without loading torch.
+"""A project's models as the app and the CLI see them, read without torch.
 
-The layout is ``segdesk.ml.checkpoint.ModelStore``'s: ``<project>/.segdesk/models/v<N>/`` with
-``model.safetensors`` and its JSON twin ``model.json``, and a ``current`` pointer file. The window
-reads only the small JSON files, so it opens fast; loading weights happens in ui/workers.py.
+The layout and the ``current`` rule live in :class:`segdesk.core.model_store.ModelStore` (a dangling
+pointer means "no current model", with :meth:`~segdesk.core.model_store.ModelStore.pointer_problem`
+saying why); ``segdesk.ml.checkpoint.ModelStore`` adds loading and saving weights. Here: what the
+model panel shows of each version, read from the small ``model.json`` files so the window opens fast.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-_VERSION_RE = re.compile(r"^v(\d+)$")
-WEIGHTS_NAME = "model.safetensors"
-META_NAME = "model.json"
+from segdesk.core.model_store import META_NAME, ModelStore, models_folder
 
 
 @dataclass(frozen=True)
@@ -38,10 +36,6 @@ class ModelInfo:
     def summary(self) -> str:
         miou = "?" if self.miou is None else f"{self.miou:.3f}"
         return f"{self.version}: mIoU {miou}, {self.images} image(s), {self.date[:16].replace('T', ' ')}"
-
-
-def models_folder(root: Path) -> Path:
-    return Path(root) / ".segdesk" / "models"
 
 
 def info_from_meta(version: str, path: Path, meta: dict[str, Any]) -> ModelInfo:
@@ -72,12 +66,12 @@ def _class_iou(raw: Any) -> dict[str, float | None]:
 
 def read_info(root: Path, version: str) -> ModelInfo | None:
     """The version's info, or None when its files are missing or unreadable."""
-    folder = models_folder(root) / version
-    weights = folder / WEIGHTS_NAME
+    store = ModelStore(root)
+    weights = store.path(version)
     if not weights.is_file():
         return None
     try:
-        meta = json.loads((folder / META_NAME).read_text(encoding="utf-8"))
+        meta = json.loads((weights.parent / META_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         meta = {}
     return info_from_meta(version, weights, meta if isinstance(meta, dict) else {})
@@ -85,30 +79,22 @@ def read_info(root: Path, version: str) -> ModelInfo | None:
 
 def versions(root: Path) -> list[str]:
     """Complete versions, oldest first."""
-    folder = models_folder(root)
-    if not folder.is_dir():
-        return []
-    found = []
-    for child in folder.iterdir():
-        m = _VERSION_RE.match(child.name)
-        if m and (child / WEIGHTS_NAME).is_file():
-            found.append((int(m.group(1)), child.name))
-    return [name for _, name in sorted(found)]
+    return ModelStore(root).versions()
 
 
 def current_version(root: Path) -> str | None:
-    """The version the ``current`` pointer names, if it names a saved one."""
-    try:
-        name = (models_folder(root) / "current").read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    if not _VERSION_RE.match(name) or not (models_folder(root) / name / WEIGHTS_NAME).is_file():
-        return None
-    return name
+    """The current version; None when there is none or the pointer names no saved version."""
+    return ModelStore(root).current()
+
+
+def set_current(root: Path, version: str) -> None:
+    """Point ``current`` at ``version`` (the history's "use this model"). Raises ModelError."""
+    ModelStore(root).set_current(version)
 
 
 __all__ = [
     "ModelInfo",
+    "ModelStore",
     "current_version",
     "info_from_meta",
     "models_folder",
@@ -116,13 +102,3 @@ __all__ = [
     "set_current",
     "versions",
 ]
-
-
-def set_current(root: Path, version: str) -> None:
-    """Point ``current`` at ``version`` (the history's "use this model"); atomic, like ModelStore."""
-    from segdesk.core.atomic import atomic_write_text
-    from segdesk.core.errors import ModelError
-
-    if version not in versions(root):
-        raise ModelError(models_folder(root), version, "no such model version")
-    atomic_write_text(models_folder(root) / "current", version + "\n", error_cls=ModelError)

@@ -1,0 +1,255 @@
+"""Proposals for an image: one prediction, then one order of steps that turns it into shapes.
+
+The app (a predict or batch job) and ``segdesk predict`` call :func:`propose_image`; same model and
+same image give the same proposals (labels, points, confidence). The steps, always in this order:
+
+1. the model's arg-max classes and their confidence (kept: :class:`PredictionResult`);
+2. threshold: a foreground pixel less sure than ``threshold`` becomes background;
+3. clean-up (:func:`segdesk.core.postprocess.postprocess`): smoothing, islands under ``min_area``
+   absorbed, holes up to ``max_hole_area`` filled;
+4. vectorize and simplify (``tolerance``), each shape with its mean confidence and provenance.
+
+Steps 2-4 are cheap and need no model: :func:`derive_shapes` re-runs them on the kept prediction when
+a setting changes (and :class:`KeptPredictions` keeps one prediction per image and model version), so
+a setting or a model switch only ever hides proposals; relaxing it brings them back. Nothing here
+touches a file or a person's shapes (see :mod:`segdesk.services.proposal_files`).
+
+Torch-free: ``predictor`` is anything with ``predict(image, cancel=, progress=)``, ``class_names`` and
+``model_version`` (``segdesk.ml.infer.Predictor``; :func:`load_predictor` makes a cached one).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from segdesk.core.cancel import CancelToken
+from segdesk.core.errors import ModelError
+from segdesk.core.postprocess import PostprocessConfig, postprocess
+from segdesk.core.shapes import Shape
+from segdesk.core.vectorize import class_map_to_shapes
+
+#: How the app and ``segdesk predict`` tile an image unless told otherwise (pixels, fraction shared).
+DEFAULT_TILE = 512
+DEFAULT_OVERLAP = 0.25
+
+
+@dataclass(frozen=True)
+class ProposalSettings:
+    """How a prediction becomes shapes; changing these re-derives without running the model again.
+
+    ``threshold``: a foreground pixel whose confidence is below it becomes background.
+    ``min_area``: islands (and shapes) smaller than this many pixels are dropped.
+    ``max_hole_area``: enclosed holes up to this many pixels are filled.
+    ``smooth``: majority filter size (odd; 0 = off).
+    ``tolerance``: polygon simplification in pixels.
+    """
+
+    threshold: float = 0.5
+    min_area: int = 16
+    max_hole_area: int = 64
+    smooth: int = 0
+    tolerance: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class PredictionResult:
+    """The kept prediction of one image (plain arrays: no torch, no Qt) and the shapes made from it."""
+
+    image_path: Path | None
+    model_version: str | None
+    class_names: list[str]
+    class_map: np.ndarray  # the model's arg-max classes, before thresholding / clean-up
+    confidence: np.ndarray  # probability of the chosen class, float32 HxW
+    mean_entropy: float
+    elapsed_s: float = 0.0
+    shapes: list[Shape] = field(default_factory=list)  # made with ``settings``
+    settings: ProposalSettings = field(default_factory=ProposalSettings)
+    tiles: int = 1
+
+    @property
+    def mean_confidence(self) -> float:
+        return float(self.confidence.mean()) if self.confidence.size else 0.0
+
+    def rasterized(self) -> np.ndarray:
+        """The class map exactly as the proposals draw it (what ``--masks-out`` writes)."""
+        from segdesk.core.rasterize import shapes_to_label
+
+        values = {name: i for i, name in enumerate(self.class_names)}
+        cls, _ = shapes_to_label(self.class_map.shape, self.shapes, values)
+        return cls.astype(self.class_map.dtype)
+
+
+def cleaned_class_map(
+    class_map: np.ndarray, confidence: np.ndarray, settings: ProposalSettings
+) -> np.ndarray:
+    """Steps 2-3: threshold, then clean up (a new array; the kept one is never changed)."""
+    cm = np.array(class_map, copy=True)
+    if settings.threshold > 0:
+        cm[(cm != 0) & (confidence < settings.threshold)] = 0
+    post = PostprocessConfig(
+        min_area=max(int(settings.min_area), 0),
+        max_hole_area=max(int(settings.max_hole_area), 0),
+        smooth_kernel=int(settings.smooth),
+    )
+    return postprocess(cm, post)
+
+
+def derive_shapes(
+    class_map: np.ndarray,
+    confidence: np.ndarray,
+    class_names: Sequence[str],
+    settings: ProposalSettings,
+    *,
+    model_version: str | None,
+) -> list[Shape]:
+    """Steps 2-4: the proposal shapes of a kept prediction under ``settings``."""
+    cleaned = cleaned_class_map(class_map, confidence, settings)
+    provenance = {"source": "model", "proposal": True, "model_version": model_version}
+    return class_map_to_shapes(
+        cleaned,
+        list(class_names),
+        tolerance=float(settings.tolerance),
+        min_area=max(int(settings.min_area), 1),
+        background=0,
+        ignore_value=None,
+        confidence=confidence,
+        provenance=provenance,
+    )
+
+
+def rederive(result: PredictionResult, settings: ProposalSettings) -> list[Shape]:
+    """New shapes for ``result`` under ``settings`` (the model is not run again); updates ``result``."""
+    shapes = derive_shapes(
+        result.class_map, result.confidence, result.class_names, settings, model_version=result.model_version
+    )
+    result.shapes, result.settings = shapes, settings
+    return shapes
+
+
+def propose_image(
+    predictor: Any,
+    image: np.ndarray,
+    settings: ProposalSettings,
+    *,
+    image_path: Path | None = None,
+    class_names: Sequence[str] | None = None,
+    cancel: CancelToken | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> PredictionResult:
+    """Predict one image and make its proposal shapes (steps 1-4). Raises ModelError, Cancelled.
+
+    ``class_names`` renames the model's classes (same count and order); class 0 is background.
+    """
+    names = list(class_names) if class_names is not None else list(predictor.class_names)
+    if len(names) != len(predictor.class_names):
+        raise ModelError(
+            None,
+            "classes",
+            f"{len(names)} class names given for a model of {len(predictor.class_names)} classes",
+        )
+    start = time.perf_counter()
+    pred = predictor.predict(image, cancel=cancel, progress=progress)
+    result = PredictionResult(
+        image_path=None if image_path is None else Path(image_path),
+        model_version=predictor.model_version,
+        class_names=names,
+        class_map=pred.class_map,
+        confidence=pred.confidence,
+        mean_entropy=float(pred.mean_entropy),
+        tiles=int(getattr(pred, "tiles", 1)),
+    )
+    rederive(result, settings)
+    result.elapsed_s = time.perf_counter() - start
+    return result
+
+
+class KeptPredictions:
+    """The last few predictions, one per (image, model version): a setting or a model switch
+    re-derives from these instead of losing what it hid. Thread-safe; bounded by ``size`` images and
+    by ``max_bytes`` of arrays (a huge image's maps are gigabytes), always keeping the latest one."""
+
+    def __init__(self, size: int = 8, max_bytes: int = 512 * 2**20) -> None:
+        self.size, self.max_bytes = size, max_bytes
+        self._items: OrderedDict[tuple[str, str | None], PredictionResult] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _bytes(result: PredictionResult) -> int:
+        return int(result.class_map.nbytes + result.confidence.nbytes)
+
+    def put(self, result: PredictionResult) -> None:
+        if result.image_path is None:
+            return
+        key = (str(result.image_path), result.model_version)
+        with self._lock:
+            self._items[key] = result
+            self._items.move_to_end(key)
+            total = sum(self._bytes(r) for r in self._items.values())
+            while len(self._items) > 1 and (len(self._items) > self.size or total > self.max_bytes):
+                _, dropped = self._items.popitem(last=False)
+                total -= self._bytes(dropped)
+
+    def get(self, image_path: Path | None, model_version: str | None) -> PredictionResult | None:
+        if image_path is None:
+            return None
+        with self._lock:
+            return self._items.get((str(image_path), model_version))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_predictor_lock = threading.Lock()
+_predictors: dict[tuple[str, int, bool, str, str], Any] = {}
+
+
+def load_predictor(model_path: Path, *, device: str = "auto", backend: str = "auto", **options: Any) -> Any:
+    """A cached ``segdesk.ml.infer.Predictor`` for the checkpoint (one model in memory at a time).
+
+    The ONNX export is used when present (no torch on a CPU machine); ``options`` go to
+    ``Predictor.from_checkpoint`` (tile, overlap). Raises ModelError.
+    """
+    from segdesk.ml.infer import Predictor
+    from segdesk.ml.onnx_backend import onnx_path_for
+
+    path = Path(model_path)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError as exc:
+        raise ModelError(path, None, f"model file is missing: {exc}") from exc
+    key = (str(path), stamp, onnx_path_for(path).is_file(), device, backend + repr(sorted(options.items())))
+    with _predictor_lock:
+        predictor = _predictors.get(key)
+        if predictor is None:
+            predictor = Predictor.from_checkpoint(
+                path, build_onnx=False, device=device, backend=backend, **options
+            )
+            _predictors.clear()
+            _predictors[key] = predictor
+        return predictor
+
+
+__all__ = [
+    "DEFAULT_OVERLAP",
+    "DEFAULT_TILE",
+    "KeptPredictions",
+    "PredictionResult",
+    "ProposalSettings",
+    "cleaned_class_map",
+    "derive_shapes",
+    "load_predictor",
+    "propose_image",
+    "rederive",
+]

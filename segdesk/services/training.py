@@ -1,0 +1,377 @@
+"""Train, decide promotion, save: the one retrain the app's training process and ``segdesk train`` run.
+
+Data flow: a :class:`TrainRequest` (which images train: a list of entries, so a training plan plugs in
+by choosing them; the base version; the classes) -> :func:`prepare` (rasterize the images, load the
+base model) -> ``segdesk.ml.train.fine_tune`` -> a promotion verdict (``segdesk.ml.promotion``; any
+function of that signature plugs in) -> :func:`save_run` (a new version, NaN-free metadata, current
+when promoted) -> optionally the ONNX export for fast CPU proposals. Progress goes to ``on_event``:
+fine_tune's records, which :class:`StatusTracker` turns into the panel's :class:`TrainStatus`.
+
+The defaults are stated here, once: :func:`default_config` (the budget) and :func:`niceness` (a
+training run beside a person working in the window yields the CPU to them; a headless one does not).
+Torch is imported inside the functions that train.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from segdesk.core.cancel import CancelToken
+from segdesk.core.errors import Cancelled, TrainingError
+from segdesk.core.project import ImageEntry, Project
+
+#: The time budget of a retrain, in minutes, in the app and on the command line alike.
+DEFAULT_MINUTES = 2.0
+#: Epochs without a better held-out mIoU before a run stops early.
+DEFAULT_PATIENCE = 20
+#: The CPU priority of a training process started from the window: proposals and painting come first.
+APP_NICENESS = 10
+
+
+def niceness(*, interactive: bool) -> int:
+    """How much to lower a training run's CPU priority: the window's runs yield, headless runs do not
+    (measured on 2 cores, docs/benchmarks.md: proposals during a Retrain 217-339 ms niced, 346-513 ms not)."""
+    return APP_NICENESS if interactive else 0
+
+
+def default_config(**overrides: Any) -> Any:
+    """The one default ``TrainConfig`` (``DEFAULT_MINUTES``, ``DEFAULT_PATIENCE``, torch's threads),
+    with ``overrides`` (TrainConfig field names)."""
+    from segdesk.ml.train import TrainConfig
+
+    config = TrainConfig(minutes=DEFAULT_MINUTES, patience=DEFAULT_PATIENCE, threads=None)
+    return dataclasses.replace(config, **overrides) if overrides else config
+
+
+def resolve_config(config: Any = None) -> Any:
+    """``config`` as a TrainConfig: None = :func:`default_config`, a dict = its overrides."""
+    if config is None or isinstance(config, dict):
+        return default_config(**(config or {}))
+    return config
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """The inputs of one run, fixed when it is asked for (picklable: it crosses into the child)."""
+
+    root: Path
+    entries: tuple[ImageEntry, ...]  # the images that train (a plan chooses them)
+    class_names: tuple[str, ...]
+    base_version: str | None  # the model to fine-tune; None = a new model
+    val_fraction: float = 0.2
+    new_architecture: bool = False  # a base of another width/depth than the config's is not fine-tuned
+
+
+def request_for(
+    project: Project,
+    *,
+    entries: Sequence[ImageEntry] | None = None,
+    from_scratch: bool = False,
+    val_fraction: float = 0.2,
+    new_architecture: bool = False,
+) -> TrainRequest:
+    """The request for ``project``: ``entries`` (default: its reviewed images) on its current model.
+
+    Raises TrainingError when nothing would train.
+    """
+    from segdesk.core.model_store import ModelStore
+
+    if entries is None:
+        from segdesk.core.training_plan import plan_training
+
+        entries = plan_training(project).entries  # the one rule of what trains
+    chosen = tuple(entries)
+    if not chosen:
+        raise TrainingError(
+            f"{project.root}: no reviewed images yet; correct a few images and mark each reviewed "
+            "(R), then Retrain"
+        )
+    base = None if from_scratch else ModelStore(project.root).current()
+    return TrainRequest(
+        Path(project.root),
+        chosen,
+        tuple(project.class_names()),
+        base,
+        val_fraction=val_fraction,
+        new_architecture=new_architecture,
+    )
+
+
+@dataclass
+class Prepared:
+    """What a run starts from: the rasterized images, the store and the base model (None: new)."""
+
+    dataset: Any
+    store: Any
+    model: Any
+    model_classes: list[str] | None
+    base_version: str | None
+
+
+def prepare(request: TrainRequest, config: Any, cancel: CancelToken | None = None) -> Prepared:
+    """Read the request's images and load its base model. Raises TrainingError, ModelError, Cancelled."""
+    from segdesk.ml.checkpoint import ModelStore
+    from segdesk.ml.data import training_set_from_project
+
+    dataset = training_set_from_project(
+        request.root,
+        class_names=request.class_names,
+        entries=request.entries,
+        val_fraction=request.val_fraction,
+        seed=config.seed,
+        cancel=cancel,
+    )
+    store = ModelStore(request.root)
+    if request.base_version is None:
+        return Prepared(dataset, store, None, None, None)
+    model, meta = store.load(request.base_version)
+    other = model.config.base_width != config.base_width or model.config.depth != config.depth
+    if request.new_architecture and other:
+        return Prepared(dataset, store, None, None, None)
+    return Prepared(dataset, store, model, list(meta["classes"]), request.base_version)
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every NaN / infinite float replaced by None (JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
+@dataclass
+class Saved:
+    version: str
+    promotion: Any  # segdesk.ml.promotion.Promotion
+
+
+def save_run(result: Any, prepared: Prepared, *, verdict: Callable[..., Any] | None = None) -> Saved:
+    """Ask the verdict, save the run as a new version (current when promoted). Raises ModelError."""
+    from segdesk.ml.promotion import promote_decision
+
+    decision = (verdict or promote_decision)(result, prepared.dataset, prepared.store)
+    meta: dict[str, Any] = result.meta()
+    meta["promotion"] = dataclasses.asdict(decision)
+    meta["base_version"] = prepared.base_version
+    # A fine-tune's history starts with the base model's validation (no training loss).
+    version = prepared.store.add_version(result.model, finite(meta), make_current=decision.promote)
+    return Saved(version, decision)
+
+
+@dataclass
+class TrainOutcome:
+    """A finished run, in plain values (it crosses back from the training process)."""
+
+    version: str
+    promoted: bool
+    reason: str
+    miou: float
+    previous_version: str | None
+    previous_miou: float | None
+    epochs: int
+    elapsed_s: float
+    stop_reason: str
+    images: int
+    split: str
+    onnx_error: str | None = None
+    steps: int = 0
+    summary: str = ""
+
+
+#: What ``train`` tells ``on_event`` besides fine_tune's records.
+@dataclass(frozen=True)
+class Phase:
+    name: str  # "loading" | "started" | "saving" | "exporting"
+    prepared: Prepared | None = None
+
+
+def train(
+    request: TrainRequest,
+    config: Any,
+    cancel: CancelToken | None = None,
+    on_event: Callable[[object], None] | None = None,
+    *,
+    verdict: Callable[..., Any] | None = None,
+    export_onnx: bool = False,
+) -> TrainOutcome:
+    """Fine-tune, decide, save (and export). Raises TrainingError, ModelError, Cancelled.
+
+    ``on_event`` receives ``Phase`` records and fine_tune's ``TrainProgress`` / ``EpochEnd``. A
+    cancel after the last epoch still keeps the old model (nothing is saved).
+    """
+    from segdesk.ml.train import TrainResult, fine_tune
+
+    emit = on_event or (lambda _event: None)
+    emit(Phase("loading"))
+    prepared = prepare(request, config, cancel)
+    emit(Phase("started", prepared))
+    result: TrainResult | None = None
+    for event in fine_tune(
+        prepared.dataset, config, cancel, model=prepared.model, model_classes=prepared.model_classes
+    ):
+        if isinstance(event, TrainResult):
+            result = event
+        else:
+            emit(event)
+    if result is None:
+        raise TrainingError(f"{request.root}: training ended without a result")
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("training cancelled")
+    emit(Phase("saving", prepared))
+    saved = save_run(result, prepared, verdict=verdict)
+    decision = saved.promotion
+    outcome = TrainOutcome(
+        version=saved.version,
+        promoted=decision.promote,
+        reason=decision.reason,
+        miou=float(decision.new_miou),
+        previous_version=decision.current_version,
+        previous_miou=decision.current_miou,
+        epochs=result.epochs,
+        elapsed_s=result.elapsed_s,
+        stop_reason=result.stop_reason,
+        images=len(prepared.dataset.train),
+        split=prepared.dataset.split,
+        steps=result.steps,
+        summary=result.metrics.summary(),
+    )
+    if export_onnx and not (cancel is not None and cancel.is_set()):
+        emit(Phase("exporting", prepared))
+        outcome.onnx_error = export_here(prepared.store.path(saved.version))
+    return outcome
+
+
+def export_here(checkpoint: Path) -> str | None:
+    """Build the checkpoint's ONNX export in this process; None on success, else why not."""
+    from segdesk.core.errors import SegdeskError
+    from segdesk.ml.export import cached_onnx
+
+    try:
+        cached_onnx(str(checkpoint))
+    except Exception as exc:  # a failed export only means predictions use torch
+        if isinstance(exc, SegdeskError):
+            return str(exc)
+        return f"{type(exc).__name__}: {exc}".rstrip(": ")
+    return None
+
+
+@dataclass
+class TrainStatus:
+    """A progress record for the panel; carries the whole epoch history so none is lost to throttling.
+
+    ``loss`` is None until a training step has run; ``history`` holds (epoch, training loss or None,
+    held-out mIoU): epoch 0 is the starting model's validation, which has no training loss.
+    """
+
+    phase: str  # "loading" | "training" | "saving" | "exporting"
+    fraction: float = 0.0
+    epoch: int = 0
+    step: int = 0
+    loss: float | None = None
+    eta_s: float | None = None
+    elapsed_s: float = 0.0
+    history: list[tuple[int, float | None, float]] = field(default_factory=list)
+    message: str = ""
+
+    def text(self) -> str:
+        """One line for the panel (never "nan")."""
+        if self.phase != "training":
+            return {
+                "loading": "Reading the reviewed images ...",
+                "saving": "Saving the new model ...",
+            }.get(self.phase, "Preparing the fast CPU model ...")
+        parts = [f"epoch {self.epoch + 1}"]
+        parts.append("validating the starting model" if self.loss is None else f"loss {self.loss:.4f}")
+        if self.history:
+            parts.append(f"mIoU {self.history[-1][2]:.3f}")
+        if self.eta_s is not None:
+            parts.append(f"ETA {int(self.eta_s) // 60}:{int(self.eta_s) % 60:02d}")
+        return " - ".join(parts)
+
+
+class StatusTracker:
+    """Turns ``train``'s events into :class:`TrainStatus` records (copies, safe to send)."""
+
+    def __init__(self, config: Any, images: int) -> None:
+        self.budget_s = (config.minutes or 0) * 60
+        self.max_epochs = max(int(config.max_epochs), 1)
+        self.status = TrainStatus(phase="loading", message=f"reading {images} image(s)")
+
+    def update(self, event: object) -> TrainStatus | None:
+        from segdesk.ml.train import EpochEnd, TrainProgress
+
+        s = self.status
+        if isinstance(event, Phase):
+            if event.name == "started":
+                s.phase, s.message = "training", ""
+                return None
+            s.phase = event.name
+            if event.name in ("saving", "exporting"):
+                s.fraction = 1.0
+        elif isinstance(event, TrainProgress):
+            s.epoch, s.step, s.elapsed_s = event.epoch, event.step, event.elapsed_s
+            s.loss = event.loss if math.isfinite(event.loss) else s.loss
+            s.eta_s = event.eta_s if math.isfinite(event.eta_s) and event.eta_s >= 0 else None
+            total = event.elapsed_s + (s.eta_s or 0.0)
+            s.fraction = event.elapsed_s / total if total > 0 else 0.0
+        elif isinstance(event, EpochEnd):
+            loss = event.train_loss if math.isfinite(event.train_loss) else None
+            s.history = [*s.history, (event.epoch, loss, float(event.metrics.miou))]
+            if self.budget_s <= 0:
+                s.fraction = (event.epoch + 1) / self.max_epochs
+        else:
+            return None
+        return dataclasses.replace(s, history=list(s.history))
+
+
+def app_training(request: TrainRequest, config: Any = None, export_onnx: bool = True) -> Any:
+    """The job function the app's training process runs: ``fn(cancel, report) -> TrainOutcome``.
+
+    ``config``: None (the defaults), a dict of TrainConfig overrides, or a TrainConfig. Module-level
+    and Qt-free: the spawned process imports only this module's world (never PySide6).
+    """
+
+    def run(cancel: CancelToken, report: Callable[[object], None]) -> TrainOutcome:
+        cfg = resolve_config(config)
+        tracker = StatusTracker(cfg, len(request.entries))
+
+        def on_event(event: object) -> None:
+            status = tracker.update(event)
+            if status is not None:
+                report(status)
+
+        return train(request, cfg, cancel, on_event, export_onnx=export_onnx)
+
+    return run
+
+
+__all__ = [
+    "APP_NICENESS",
+    "DEFAULT_MINUTES",
+    "DEFAULT_PATIENCE",
+    "Phase",
+    "Prepared",
+    "Saved",
+    "StatusTracker",
+    "TrainOutcome",
+    "TrainRequest",
+    "TrainStatus",
+    "app_training",
+    "default_config",
+    "export_here",
+    "finite",
+    "niceness",
+    "prepare",
+    "request_for",
+    "resolve_config",
+    "save_run",
+    "train",
+]

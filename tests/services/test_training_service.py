@@ -1,0 +1,113 @@
+"""The training service: NaN-free progress (defect 5), and a training process that never loads Qt."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from segdesk.core.document import Document
+from segdesk.core.labelme_io import save_document
+from segdesk.core.project import Project
+from segdesk.core.shapes import Shape
+from segdesk.services import training
+from segdesk.services.child_process import in_child
+from tests.services._child_probe import training_then_modules
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = {"base_width": 4, "depth": 2, "minutes": None, "max_epochs": 2, "patience": 0, "patch_size": 32,
+        "batch_size": 2, "patches_per_epoch": 4, "threads": 1, "device": "cpu"}  # fmt: skip
+
+
+def _project(root: Path) -> Project:
+    for i in range(2):
+        image = np.full((48, 64), 40, np.uint8)
+        cv2.circle(image, (20 + 10 * i, 24), 9, 200, -1)
+        cv2.imwrite(str(root / f"img_{i}.png"), image)
+        pts = [[20 + 10 * i + 9 * np.cos(a), 24 + 9 * np.sin(a)] for a in np.linspace(0, 6.2, 12)]
+        doc = Document(f"img_{i}.png", 48, 64, shapes=[Shape("cell", np.array(pts))])
+        doc.set_status("reviewed")
+        save_document(doc, root / f"img_{i}.json")
+    return Project(root)
+
+
+def test_progress_never_says_nan_and_the_history_has_no_nan() -> None:
+    """Defect 5: "epoch 1 - loss nan" at the start of every training (the base model's validation)."""
+    from segdesk.ml.metrics import SegmentationMetrics
+    from segdesk.ml.train import EpochEnd, TrainProgress
+
+    tracker = training.StatusTracker(training.default_config(), images=3)
+    metrics = SegmentationMetrics(["_background_", "cell"], [0.5, 0.34], [0.6, 0.5], 0.42, 0.55, 0.9, 100)
+    texts = []
+    for event in (
+        training.Phase("loading"),
+        training.Phase("started"),
+        EpochEnd(0, 0, 1.0, float("nan"), metrics, 0.42, True),
+        TrainProgress(3, 1, 0.3512, 1e-3, 10.0, float("nan"), 2.0),
+        EpochEnd(1, 3, 3.0, 0.3512, metrics, 0.42, False),
+    ):
+        status = tracker.update(event)
+        if status is not None:
+            texts.append(status.text())
+            last = status
+    assert texts[0].startswith("Reading")
+    assert texts[1] == "epoch 1 - validating the starting model - mIoU 0.420"
+    assert all("nan" not in t.lower() for t in texts), texts
+    assert last.history == [(0, None, 0.42), (1, 0.3512, 0.42)]
+    assert last.eta_s is None and "ETA" not in texts[-1]
+
+
+def test_the_saved_history_is_nan_free_json(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    request = training.request_for(project)
+    outcome = training.train(request, training.resolve_config(TINY), threading.Event())
+    meta = json.loads((tmp_path / ".segdesk/models" / outcome.version / "model.json").read_text())
+    assert outcome.promoted and outcome.version == "v1" and meta["history"][-1]["train_loss"] > 0
+    # a fine-tune starts with the base model's validation, which has no training loss: null, not NaN
+    again = training.train(training.request_for(project), training.resolve_config(TINY), threading.Event())
+    meta = json.loads((tmp_path / ".segdesk/models" / again.version / "model.json").read_text())
+    assert meta["base_version"] == "v1" and meta["history"][0]["train_loss"] is None
+    assert "nan" not in json.dumps(meta).lower()
+
+
+def test_the_training_process_never_imports_qt(tmp_path: Path) -> None:
+    """Item 3: the child runs the service's training; neither its runner nor its factory is in
+    segdesk.ui, so the spawned interpreter never loads PySide6 (nor segdesk.ui)."""
+    from segdesk.ui import workers
+
+    request = training.request_for(_project(tmp_path))
+    result = in_child(training_then_modules, request, TINY, name="training")(
+        threading.Event(), lambda _r: None
+    )
+    assert result == {"version": "v1", "qt_or_ui": []}
+    # and what the window starts is that same factory, by reference
+    job = workers.train_in_child(request, TINY)
+    cells = [c.cell_contents for c in job.__closure__ or ()]
+    assert training.app_training in cells
+
+
+def test_the_gui_modules_import_no_torch_and_the_services_no_qt() -> None:
+    """A fresh interpreter: the window's modules load without torch; the services without Qt."""
+    code = textwrap.dedent(
+        """
+        import json, sys
+        import segdesk.services.training, segdesk.services.proposals, segdesk.services.child_process
+        import segdesk.services.proposal_files, segdesk.services.model_store
+        services_qt = sorted(m for m in sys.modules if m.startswith("PySide6"))
+        import segdesk.ui.main_window, segdesk.ui.workers, segdesk.ui.model_assist
+        heavy = sorted(m for m in ("torch", "albumentations", "onnx") if m in sys.modules)
+        print(json.dumps({"services_qt": services_qt, "heavy": heavy}))
+        """
+    )
+    env = {"PYTHONPATH": str(REPO), "QT_QPA_PLATFORM": "offscreen", "NO_ALBUMENTATIONS_UPDATE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"services_qt": [], "heavy": []}
