@@ -1,7 +1,7 @@
 """Instance metrics on instance maps (numpy): the DSB 2018 average precision, splits and merges.
 
 For one image and an IoU threshold t, predicted and true objects are matched one to one when their IoU
-is at least t (for t >= 0.5 a match is unique); the score is TP / (TP + FP + FN), the Data Science
+is above t (for t >= 0.5 a match is unique); the score is TP / (TP + FP + FN), the Data Science
 Bowl 2018 "average precision" (StarDist's "accuracy"). The DSB metric is its mean over
 t = 0.5, 0.55, ..., 0.95, averaged over images; AP@0.5 is the score at t = 0.5.
 
@@ -60,7 +60,7 @@ def match_counts(ov: Overlap, threshold: float) -> tuple[int, int, int]:
     n_true, n_pred = iou.shape
     if n_true == 0 or n_pred == 0:
         return 0, n_pred, n_true
-    rows, cols = np.nonzero(iou >= threshold)
+    rows, cols = np.nonzero(iou > threshold)
     order = np.argsort(-iou[rows, cols], kind="stable")
     used_t, used_p = set(), set()
     for r, c in zip(rows[order], cols[order], strict=True):
