@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from segdesk.core.instance_metrics import overlap, score_image
+from segdesk.core.instance_metrics import overlap
 from segdesk.core.instance_split import SplitSettings, split_instances, split_to_shapes
 from segdesk.core.instances import (
     boundary_band,
@@ -151,3 +151,18 @@ def test_object_like_default_from_the_data_and_the_per_class_setting() -> None:
     stats = class_shape_stats(docs)
     assert default_object_classes(stats) == {"nucleus"}
     assert object_classes(stats, {"nucleus": False, "tissue": True}) == {"tissue"}
+
+
+def test_object_setting_round_trips_and_bad_files_name_the_field(tmp_path) -> None:
+    from segdesk.core.errors import ProjectError
+    from segdesk.core.instance_settings import read_object_setting, settings_path, write_object_setting
+
+    assert read_object_setting(tmp_path) == {}
+    write_object_setting(tmp_path, {"nucleus": True, "membrane": False})
+    assert read_object_setting(tmp_path) == {"membrane": False, "nucleus": True}
+    settings_path(tmp_path).write_text('{"objects": {"nucleus": "yes"}}', encoding="utf-8")
+    with pytest.raises(ProjectError, match=r"objects\.nucleus"):
+        read_object_setting(tmp_path)
+    settings_path(tmp_path).write_text("{", encoding="utf-8")
+    with pytest.raises(ProjectError, match="instances.json"):
+        read_object_setting(tmp_path)
