@@ -117,3 +117,24 @@ def test_cli_import_masks_instances(tmp_path, maps) -> None:
     )
     assert (tmp_path / "q" / "img1.json").is_file()
     assert cli_main(["import-masks", str(images), str(masks)]) == 2
+
+
+def test_group_id_parts_are_one_object_in_coco(tmp_path) -> None:
+    import json
+
+    from segdesk.core.document import Document
+    from segdesk.core.labelme_io import save_document
+    from segdesk.core.shapes import Shape
+
+    _image(tmp_path / "a.png", np.zeros((H, W), np.int32))
+    (tmp_path / "labels.txt").write_text("__ignore__\n_background_\nnucleus\n")
+
+    def sq(x, gid=None):
+        return Shape("nucleus", [[x, 5], [x + 8, 5], [x + 8, 13], [x, 13]], group_id=gid)
+
+    doc = Document("a.png", H, W, shapes=[sq(5, 3), sq(14, 3), sq(40)], extra={"status": "reviewed"})
+    save_document(doc, tmp_path / "a.json")
+    export_masks(tmp_path, tmp_path / "coco", fmt="coco")
+    annotations = json.loads((tmp_path / "coco" / "annotations.json").read_text())["annotations"]
+    assert len(annotations) == 2
+    assert sorted(len(a["segmentation"]) for a in annotations) == [1, 2]  # the parts are one object
