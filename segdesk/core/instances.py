@@ -83,6 +83,35 @@ def boundary_band(instances: np.ndarray, width: int = 2) -> np.ndarray:
     return (ins > 0) & ((hi != f) | (lo != f))
 
 
+def contact_pixels(instances: np.ndarray) -> np.ndarray:
+    """Bool HxW: object pixels with a pixel of another object among their 8 neighbours."""
+    ins = np.asarray(instances, dtype=np.int32)
+    f = ins.astype(np.float32)
+    k = np.ones((3, 3), np.uint8)
+    hi = cv2.dilate(f, k, borderType=cv2.BORDER_REPLICATE)
+    lo = cv2.erode(np.where(ins > 0, f, np.float32(1 << 24)), k, borderType=cv2.BORDER_REPLICATE)
+    return (ins > 0) & ((hi > f) | (lo < f))
+
+
+#: An object class learns a boundary only when its objects touch: contact pixels are at least this
+#: share of its pixels in the reviewed images (separated objects are split by connected components).
+MIN_CONTACT_SHARE = 0.002
+
+
+def touching_classes(pairs: Iterable[tuple[np.ndarray, np.ndarray]], classes: Iterable[int]) -> set[int]:
+    """The class values among ``classes`` whose objects touch each other in (class map, instance map) pairs."""
+    wanted = set(classes)
+    contact: dict[int, int] = dict.fromkeys(wanted, 0)
+    total: dict[int, int] = dict.fromkeys(wanted, 0)
+    for cls, ins in pairs:
+        touch = contact_pixels(ins)
+        for v in wanted:
+            in_class = cls == v
+            total[v] += int(np.count_nonzero(in_class))
+            contact[v] += int(np.count_nonzero(touch & in_class))
+    return {v for v in wanted if total[v] and contact[v] >= MIN_CONTACT_SHARE * total[v]}
+
+
 def instance_target(
     class_map: np.ndarray,
     instances: np.ndarray,
@@ -224,11 +253,13 @@ __all__ = [
     "boundary_band",
     "boundary_class_name",
     "class_shape_stats",
+    "contact_pixels",
     "default_object_classes",
     "instance_target",
     "is_boundary_class",
     "object_classes",
     "relabel_sequential",
     "shapes_to_instances",
+    "touching_classes",
     "with_boundary_classes",
 ]

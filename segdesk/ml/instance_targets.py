@@ -21,6 +21,7 @@ from segdesk.core.instances import (
     instance_target,
     object_classes,
     shapes_to_instances,
+    touching_classes,
     with_boundary_classes,
 )
 from segdesk.ml.data import Sample, TrainingSet, training_set_from_project
@@ -75,6 +76,9 @@ def instance_training_set_from_project(
 
     Objects come from the reviewed shapes (each shape one object, shapes sharing a group_id one
     object in parts); which classes are objects: ``object_setting`` over the default from the data.
+    Only object classes whose objects touch in the reviewed images get a boundary class (objects
+    that never touch, like ISBI's cell interiors between membranes, are split by their components,
+    and the semantic task stays as it was).
     """
     from segdesk.core.project import Project
 
@@ -90,10 +94,11 @@ def instance_training_set_from_project(
         docs.append((Path(entry.image_path).name, size, shapes))
     chosen = object_classes(class_shape_stats((size, shapes) for _, size, shapes in docs), object_setting)
     chosen &= set(dataset.class_names[1:])
-    instance_maps = {
-        name: shapes_to_instances(size, shapes, dataset.class_names)[1] for name, size, shapes in docs
-    }
-    return add_boundary_targets(dataset, instance_maps, sorted(chosen), width=width), chosen
+    maps = {name: shapes_to_instances(size, shapes, dataset.class_names) for name, size, shapes in docs}
+    touching = touching_classes(maps.values(), {dataset.class_names.index(label) for label in chosen})
+    learned = sorted(dataset.class_names[v] for v in touching)
+    instance_maps = {name: ins for name, (_, ins) in maps.items()}
+    return add_boundary_targets(dataset, instance_maps, learned, width=width), chosen
 
 
 def targets_from_instance_maps(

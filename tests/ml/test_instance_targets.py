@@ -93,3 +93,13 @@ def test_a_model_trained_on_boundary_targets_splits_touching_discs() -> None:
         result.class_names, SplitSettings(object_classes={"disc"}), probabilities=pred.probabilities
     )
     assert len(split.objects) == 4
+
+
+def test_objects_that_never_touch_learn_no_boundary(tmp_path) -> None:
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((60, 80, 3), 120, np.uint8))
+    (tmp_path / "labels.txt").write_text("__ignore__\n_background_\ncell\n")
+    cells = [_square("cell", 4 + 10 * k, 4, 7) for k in range(5)]  # separated by a background gap
+    save_document(Document("a.png", 60, 80, shapes=cells, extra={"status": "reviewed"}), tmp_path / "a.json")
+    dataset, chosen = instance_training_set_from_project(tmp_path)
+    assert chosen == {"cell"}  # an object class (its objects split by components) ...
+    assert dataset.class_names == ["_background_", "cell"]  # ... without a boundary class to learn
