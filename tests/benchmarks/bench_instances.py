@@ -126,6 +126,7 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=2)
     ap.add_argument("--h", type=float, default=1.5)
     ap.add_argument("--contact", action="store_true")
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", default="semantic,boundary")
     args = ap.parse_args()
     names = sorted(p.stem for p in (DATA / "images").glob("*.png"))
@@ -136,7 +137,7 @@ def main() -> None:
         f"load {os.getloadavg()} train {len(train_names)} test {len(test_names)} "
         f"objects/test image {np.mean([i.max() for i in test_instances]):.0f}"
     )
-    cfg = TrainConfig(minutes=args.seconds / 60, threads=args.threads, device="cpu")
+    cfg = TrainConfig(minutes=args.seconds / 60, threads=args.threads, device="cpu", seed=args.seed)
     objects = SplitSettings(object_classes={"nucleus"}, h=args.h)
     components = SplitSettings()
     parts = args.only.split(",") + (["contact"] if args.contact else [])
