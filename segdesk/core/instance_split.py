@@ -36,6 +36,9 @@ class SplitSettings:
     seed_min_area: int = 4  # interior seeds below this are ignored (noise)
     h: float = 1.5  # distance baseline: a seed must stand this many pixels above its saddle
     smooth: float = 1.0  # distance baseline: Gaussian sigma on the distance before seeding
+    # With a boundary output: seed at the h-maxima of the interior's distance transform (splits
+    # interiors that still touch) instead of one seed per interior component.
+    interior_maxima: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "object_classes", frozenset(self.object_classes))
@@ -169,7 +172,13 @@ def _split_class(
         else:
             interior = fg & (class_map == value)
             elevation = cv2.GaussianBlur((class_map == boundary_value).astype(np.float32), (0, 0), 1.0)
-        seeds = _seeds_from_interior(interior, settings.seed_min_area)
+        if settings.interior_maxima:
+            dist = cv2.distanceTransform(interior.astype(np.uint8), cv2.DIST_L2, 5)
+            if settings.smooth > 0:
+                dist = cv2.GaussianBlur(dist, (0, 0), settings.smooth) * interior
+            seeds = _h_maxima_seeds(dist, settings.h)
+        else:
+            seeds = _seeds_from_interior(interior, settings.seed_min_area)
     else:
         dist = cv2.distanceTransform(fg.astype(np.uint8), cv2.DIST_L2, 5)
         if settings.smooth > 0:

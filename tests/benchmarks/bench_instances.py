@@ -140,6 +140,7 @@ def main() -> None:
     cfg = TrainConfig(minutes=args.seconds / 60, threads=args.threads, device="cpu", seed=args.seed)
     objects = SplitSettings(object_classes={"nucleus"}, h=args.h)
     components = SplitSettings()
+    maxima = SplitSettings(object_classes={"nucleus"}, h=args.h, interior_maxima=True)
     parts = args.only.split(",") + (["contact"] if args.contact else [])
     if "semantic" in parts:
         ds = training_set_from_arrays(images, [(i > 0).astype(np.uint8) for i in instances], CLASSES)
@@ -166,7 +167,7 @@ def main() -> None:
             test_names,
             test_images,
             test_instances,
-            {"components": components, "split": objects},
+            {"components": components, "split": objects, "split+maxima": maxima},
         )
     if "contact" in parts:
         ds = training_set_from_arrays(

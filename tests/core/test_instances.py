@@ -166,3 +166,16 @@ def test_object_setting_round_trips_and_bad_files_name_the_field(tmp_path) -> No
     settings_path(tmp_path).write_text("{", encoding="utf-8")
     with pytest.raises(ProjectError, match="instances.json"):
         read_object_setting(tmp_path)
+
+
+def test_interior_maxima_split_interiors_the_model_left_touching() -> None:
+    ins = touching_discs()
+    union = (ins > 0).astype(np.uint8)
+    # The model found the outer outline but no boundary between the two discs.
+    target = instance_target(union, union.astype(np.int32), {1: 2}, width=2)
+    one = split_instances(WITH_BOUNDARY, OBJECTS, class_map=target)
+    assert len(one.objects) == 1
+    settings = SplitSettings(object_classes={"nucleus"}, interior_maxima=True)
+    two = split_instances(WITH_BOUNDARY, settings, class_map=target)
+    assert len(two.objects) == 2
+    assert min(best_ious(ins, two.instances)) >= 0.85
