@@ -7,8 +7,9 @@ on the first 10 images by name, test on the last 30. In one run:
   (connected components of the class map) and the non-learned baseline (distance transform of the
   predicted foreground, h-maxima seeds, watershed);
 - ``boundary``: the same budget on the instance targets (background / nucleus / nucleus::boundary,
-  ``--width`` pixels); proposals by ``split_instances`` (interior seeds, watershed on the boundary
-  probability), and, for comparison, its connected components;
+  ``--width`` pixels); proposals by ``split_instances`` with one seed per interior component
+  (``split``) and with h-maxima seeds inside the interior (``split+maxima``, the default), and, for
+  comparison, its connected components;
 - with ``--contact``: a third model whose boundary class is only where two objects touch.
 
 Reports per method AP@0.5, AP@0.75, mAP 0.5:0.95 (DSB 2018: TP/(TP+FP+FN), mean over images),
@@ -138,7 +139,7 @@ def main() -> None:
         f"objects/test image {np.mean([i.max() for i in test_instances]):.0f}"
     )
     cfg = TrainConfig(minutes=args.seconds / 60, threads=args.threads, device="cpu", seed=args.seed)
-    objects = SplitSettings(object_classes={"nucleus"}, h=args.h)
+    objects = SplitSettings(object_classes={"nucleus"}, h=args.h, interior_maxima=False)
     components = SplitSettings()
     maxima = SplitSettings(object_classes={"nucleus"}, h=args.h, interior_maxima=True)
     parts = args.only.split(",") + (["contact"] if args.contact else [])

@@ -173,9 +173,9 @@ def test_interior_maxima_split_interiors_the_model_left_touching() -> None:
     union = (ins > 0).astype(np.uint8)
     # The model found the outer outline but no boundary between the two discs.
     target = instance_target(union, union.astype(np.int32), {1: 2}, width=2)
-    one = split_instances(WITH_BOUNDARY, OBJECTS, class_map=target)
+    components = SplitSettings(object_classes={"nucleus"}, interior_maxima=False)
+    one = split_instances(WITH_BOUNDARY, components, class_map=target)
     assert len(one.objects) == 1
-    settings = SplitSettings(object_classes={"nucleus"}, interior_maxima=True)
-    two = split_instances(WITH_BOUNDARY, settings, class_map=target)
+    two = split_instances(WITH_BOUNDARY, OBJECTS, class_map=target)  # the default: interior maxima
     assert len(two.objects) == 2
     assert min(best_ious(ins, two.instances)) >= 0.85
