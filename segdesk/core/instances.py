@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from segdesk.core.rasterize import ShapeLike, _fields, shapes_to_label
+from segdesk.core.rasterize import ShapeLike, _Fields, _fields, shapes_to_label
 
 BOUNDARY_SUFFIX = "::boundary"
 #: Shape types that enclose an area (a line or a point is never an object).
@@ -46,7 +46,7 @@ def base_class_name(name: str) -> str:
 def shapes_to_instances(
     size: tuple[int, int], shapes: Sequence[ShapeLike], class_names: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(class map uint8/uint16-safe int32, instance map int32) of ``shapes`` on an image of ``size`` (H, W).
+    """(class map int32, instance map int32) of ``shapes`` on an image of ``size`` (H, W).
 
     Class i is ``class_names[i]`` (0 = background); shapes with another label are left out. Each
     shape is one instance, shapes sharing (label, group_id) one instance; later shapes win, ids start
@@ -203,7 +203,7 @@ def class_shape_stats(
     return out
 
 
-def _shape_area(f) -> float:
+def _shape_area(f: _Fields) -> float:
     pts = f.points
     if f.shape_type == "mask" and f.mask is not None:
         return float(np.count_nonzero(f.mask))
