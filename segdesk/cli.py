@@ -30,6 +30,21 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_import_masks(args: argparse.Namespace) -> int:
     from segdesk.core.import_masks import run_import_masks
 
+    if args.instances:  # issue 17: instance maps / folders of per-object masks, one polygon per object
+        from segdesk.core.import_instances import run_import_instances
+
+        return run_import_instances(
+            args.images_dir,
+            args.masks_dir,
+            args.instances,
+            out_dir=args.out,
+            tolerance=args.tolerance,
+            min_area=args.min_area,
+            overwrite=args.overwrite,
+        )
+    if not args.labels:
+        print("import-masks: --labels is required (or --instances LABEL for instance masks)", file=sys.stderr)
+        return 2
     return run_import_masks(
         args.images_dir,
         args.masks_dir,
@@ -96,7 +111,14 @@ def _build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("import-masks", help="turn a folder of mask PNGs into Labelme JSON polygons")
     p.add_argument("images_dir")
     p.add_argument("masks_dir")
-    p.add_argument("--labels", required=True, help="class of each mask value, e.g. 0=_background_,255=cell")
+    p.add_argument("--labels", default=None, help="class of each mask value, e.g. 0=_background_,255=cell")
+    p.add_argument(
+        "--instances",
+        default=None,
+        metavar="LABEL",
+        help="masks are instance maps (0 = background, k = object k) or folders of one mask per object; "
+        "each object becomes one polygon of class LABEL",
+    )
     p.add_argument("--out", default=None, help="write the project here (images copied) instead of in place")
     p.add_argument("--tolerance", type=float, default=1.0, help="polygon simplification in pixels")
     p.add_argument("--min-area", type=float, default=10.0, help="drop components smaller than this (px)")

@@ -1,0 +1,234 @@
+"""Import instance masks: one Labelme polygon per object, all of one class, marked reviewed.
+
+Two layouts, found per image by its stem in MASKS:
+
+- an instance map ``<stem>.png`` (or .tif/.tiff/.bmp): 0 = background, k = object k (16-bit PNG for
+  more than 255 objects);
+- a folder ``<stem>/`` (or ``<stem>/masks/``, the layout DSB 2018 ships) of binary masks, one object
+  each (any non-zero pixel is the object; where two masks overlap the later file by name wins).
+
+Every image is checked before anything is written (a missing mask, a size that differs from the
+image, an empty or unreadable mask file), as ``import_masks`` does for class masks.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from segdesk.core.document import Document
+from segdesk.core.errors import ProjectError, SegdeskError
+from segdesk.core.image_io import IMAGE_EXTENSIONS, image_size
+from segdesk.core.import_masks import (
+    IMPORTED_PROVENANCE,
+    MASK_EXTENSIONS,
+    ImportReport,
+    MaskImportError,
+    _natural_key,
+    _write_labels_txt,
+    read_mask,
+)
+from segdesk.core.instance_split import InstanceObject, _bboxes, object_shape
+from segdesk.core.instances import relabel_sequential
+from segdesk.core.rasterize import BACKGROUND_LABEL, IGNORE_LABEL
+from segdesk.core.vectorize import DEFAULT_MIN_AREA
+
+
+def find_instances(image: Path, masks_dir: Path) -> Path | None:
+    """The instance map file or the folder of per-object masks of ``image``; None when there is none."""
+    for ext in MASK_EXTENSIONS:
+        for name in (f"{image.stem}{ext}", image.name):
+            candidate = masks_dir / name
+            if candidate.is_file() and candidate.suffix.lower() == ext:
+                return candidate
+    for folder in (masks_dir / image.stem / "masks", masks_dir / image.stem):
+        if folder.is_dir():
+            return folder
+    return None
+
+
+def _mask_files(folder: Path) -> list[Path]:
+    return sorted(
+        (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in MASK_EXTENSIONS), key=_natural_key
+    )
+
+
+def read_instances(path: Path) -> np.ndarray:
+    """An instance map (int32, 0 = background, objects 1..N) from a map file or a folder of masks."""
+    if path.is_file():
+        data = read_mask(path).astype(np.int64)
+        if data.min(initial=0) < 0:
+            raise ProjectError(path, None, "instance map with negative values")
+        return relabel_sequential(data)
+    files = _mask_files(path)
+    if not files:
+        raise ProjectError(path, None, "no mask files (png, tif, tiff, bmp) in this folder")
+    out: np.ndarray | None = None
+    for k, file in enumerate(files, start=1):
+        mask = read_mask(file) != 0
+        if out is None:
+            out = np.zeros(mask.shape, np.int32)
+        if mask.shape != out.shape:
+            raise ProjectError(
+                file,
+                None,
+                f"mask is {mask.shape[1]}x{mask.shape[0]}, {files[0].name} is {out.shape[1]}x{out.shape[0]}",
+            )
+        if not mask.any():
+            raise ProjectError(file, None, "empty mask: no object pixel")
+        out[mask] = k
+    assert out is not None
+    return relabel_sequential(out)
+
+
+def instance_objects(instances: np.ndarray, label: str) -> list[InstanceObject]:
+    """One object per id of an instance map, in id order."""
+    n = int(instances.max(initial=0))
+    out = []
+    for i, box in enumerate(_bboxes(instances, n)):
+        if box is None:
+            continue
+        y0, y1, x0, x1 = box
+        out.append(InstanceObject(label, (x0, y0, x1 - x0, y1 - y0), instances[y0:y1, x0:x1] == i, 1.0))
+    return out
+
+
+def import_instances(
+    images_dir: str | Path,
+    masks_dir: str | Path,
+    label: str,
+    *,
+    out_dir: str | Path | None = None,
+    tolerance: float = 1.0,
+    min_area: float = DEFAULT_MIN_AREA,
+    overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportReport:
+    """One polygon per object (class ``label``) per image, status reviewed, and labels.txt.
+
+    Raises MaskImportError listing every problem before anything is written.
+    """
+    images_dir, masks_dir = Path(images_dir), Path(masks_dir)
+    if not label or label in (BACKGROUND_LABEL, IGNORE_LABEL):
+        raise ProjectError(masks_dir, "label", f"objects need a class name, got {label!r}")
+    project_dir = Path(out_dir) if out_dir is not None else images_dir
+    pairs = _check(images_dir, masks_dir, project_dir, overwrite=overwrite)
+    project_dir.mkdir(parents=True, exist_ok=True)
+    report = ImportReport(project_dir)
+    for n, (image, instances) in enumerate(pairs):
+        copy = project_dir / image.name
+        if not copy.exists() or not copy.samefile(image):
+            shutil.copy2(image, copy)
+        shapes = []
+        for obj in instance_objects(instances, label):
+            shape = object_shape(obj, tolerance=tolerance) if obj.area >= min_area else None
+            if shape is not None:
+                shape.extra = dict(IMPORTED_PROVENANCE)
+                shapes.append(shape)
+        _save(image, instances.shape, shapes, project_dir)
+        report.json_paths.append(project_dir / f"{image.stem}.json")
+        report.shape_count += len(shapes)
+        if not shapes:
+            report.empty_images.append(copy)
+        if progress is not None:
+            progress(n + 1, len(pairs))
+    report.labels = _write_labels_txt(project_dir, [BACKGROUND_LABEL, label])
+    return report
+
+
+def _save(image: Path, size: tuple[int, int], shapes: list, project_dir: Path) -> None:
+    from segdesk.core.labelme_io import save_document
+
+    document = Document(
+        image_path=image.name,
+        image_height=int(size[0]),
+        image_width=int(size[1]),
+        shapes=shapes,
+        extra={"status": "reviewed"},
+    )
+    save_document(document, project_dir / f"{image.stem}.json")
+
+
+def _check(
+    images_dir: Path, masks_dir: Path, project_dir: Path, *, overwrite: bool
+) -> list[tuple[Path, np.ndarray]]:
+    for folder in (images_dir, masks_dir):
+        if not folder.is_dir():
+            raise ProjectError(folder, None, "folder not found")
+    if masks_dir.resolve() == images_dir.resolve():
+        raise ProjectError(masks_dir, None, "masks must be in another folder than the images")
+    images = sorted(
+        (p for p in images_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
+        key=_natural_key,
+    )
+    if not images:
+        raise ProjectError(images_dir, None, "no images (png, jpg, jpeg, bmp, tif, tiff, webp)")
+    pairs, problems = [], []
+    for image in images:
+        found = find_instances(image, masks_dir)
+        if found is None:
+            problems.append(
+                f"{image}: no instance map ({image.stem}.png) or mask folder ({image.stem}/) in {masks_dir}"
+            )
+            continue
+        try:
+            height, width = image_size(image)
+            instances = read_instances(found)
+        except SegdeskError as exc:
+            problems.append(str(exc))
+            continue
+        if instances.shape != (height, width):
+            problems.append(
+                f"{found}: masks are {instances.shape[1]}x{instances.shape[0]} (WxH) but image "
+                f"{image.name} is {width}x{height}"
+            )
+        json_path = project_dir / f"{image.stem}.json"
+        if not overwrite and json_path.exists():
+            problems.append(f"{json_path}: exists (use overwrite to replace it)")
+        pairs.append((image, instances))
+    if problems:
+        raise MaskImportError(masks_dir, problems)
+    return pairs
+
+
+def run_import_instances(
+    images_dir: str | Path,
+    masks_dir: str | Path,
+    label: str,
+    *,
+    out_dir: str | Path | None = None,
+    tolerance: float = 1.0,
+    min_area: float = DEFAULT_MIN_AREA,
+    overwrite: bool = False,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """``segdesk import-masks --instances LABEL``: 0 on success, 1 (problems printed) otherwise."""
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    try:
+        report = import_instances(
+            images_dir,
+            masks_dir,
+            label,
+            out_dir=out_dir,
+            tolerance=tolerance,
+            min_area=min_area,
+            overwrite=overwrite,
+        )
+    except SegdeskError as exc:
+        print(str(exc), file=err)
+        return 1
+    print(
+        f"imported {len(report.json_paths)} images, {report.shape_count} objects ({label}) into "
+        f"{report.project_dir}",
+        file=out,
+    )
+    return 0
+
+
+__all__ = ["find_instances", "import_instances", "instance_objects", "read_instances", "run_import_instances"]

@@ -1,0 +1,126 @@
+"""Instance-aware training sets: the class maps plus one boundary class per object-like class.
+
+The learned instance output is an extra *class* (``<label>::boundary``, see ``core/instances.py``),
+so the model, the loss and the training loop are unchanged: the hook into training is only the
+training set. ``fine_tune(instance_training_set(...))`` trains a model whose classes include the
+boundary classes; ``core.instance_split.split_instances`` turns its output into objects.
+
+Measured against the alternatives in ``tests/benchmarks/bench_instances.py`` (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from segdesk.core.instances import (
+    class_shape_stats,
+    instance_target,
+    object_classes,
+    shapes_to_instances,
+    touching_classes,
+    with_boundary_classes,
+)
+from segdesk.ml.data import Sample, TrainingSet, training_set_from_project
+
+#: Boundary band width in pixels (measured: 2 separates touching nuclei and leaves small ones a seed).
+DEFAULT_BOUNDARY_WIDTH = 2
+
+
+def add_boundary_targets(
+    dataset: TrainingSet,
+    instance_maps: Mapping[str, np.ndarray],
+    objects: Iterable[str],
+    *,
+    width: int = DEFAULT_BOUNDARY_WIDTH,
+) -> TrainingSet:
+    """A copy of ``dataset`` whose class maps carry the boundary class of every class in ``objects``.
+
+    ``instance_maps`` maps a sample name to its instance map (same size as the sample); a sample
+    without one keeps its class map (no boundary is taught there).
+    """
+    names, mapping = with_boundary_classes(dataset.class_names, objects)
+    cache: dict[int, Sample] = {}
+
+    def convert(sample: Sample) -> Sample:
+        if id(sample) not in cache:
+            ins = instance_maps.get(sample.name)
+            mask = sample.mask
+            if ins is not None and mapping:
+                mask = instance_target(sample.mask, ins, mapping, width=width).astype(np.uint8)
+            cache[id(sample)] = Sample(sample.image, mask, sample.name)
+        return cache[id(sample)]
+
+    notes = [*dataset.notes, f"instance boundary classes: {sorted(names[v] for v in mapping.values())}"]
+    return TrainingSet(
+        names,
+        [convert(s) for s in dataset.train],
+        [convert(s) for s in dataset.val],
+        dataset.split,
+        dataset.source,
+        notes,
+    )
+
+
+def instance_training_set_from_project(
+    project: Any,
+    *,
+    object_setting: Mapping[str, bool] | None = None,
+    width: int = DEFAULT_BOUNDARY_WIDTH,
+    **kwargs: Any,
+) -> tuple[TrainingSet, set[str]]:
+    """The project's training set with boundary classes, and the object-like classes it used.
+
+    Objects come from the reviewed shapes (each shape one object, shapes sharing a group_id one
+    object in parts); which classes are objects: ``object_setting`` over the default from the data.
+    Only object classes whose objects touch in the reviewed images get a boundary class (objects
+    that never touch, like ISBI's cell interiors between membranes, are split by their components,
+    and the semantic task stays as it was).
+    """
+    from segdesk.core.project import Project
+
+    if not isinstance(project, Project):
+        project = Project(Path(project))
+    dataset = training_set_from_project(project, **kwargs)
+    entries = kwargs.get("entries") or list(project.reviewed_entries())
+    docs = []
+    for entry in entries:
+        document = project.load(entry)
+        shapes = [s for s in document.shapes if not s.is_proposal]
+        size = (int(document.image_height or 0), int(document.image_width or 0))
+        docs.append((Path(entry.image_path).name, size, shapes))
+    chosen = object_classes(class_shape_stats((size, shapes) for _, size, shapes in docs), object_setting)
+    chosen &= set(dataset.class_names[1:])
+    maps = {name: shapes_to_instances(size, shapes, dataset.class_names) for name, size, shapes in docs}
+    touching = touching_classes(maps.values(), {dataset.class_names.index(label) for label in chosen})
+    learned = sorted(dataset.class_names[v] for v in touching)
+    instance_maps = {name: ins for name, (_, ins) in maps.items()}
+    return add_boundary_targets(dataset, instance_maps, learned, width=width), chosen
+
+
+def targets_from_instance_maps(
+    class_maps: Sequence[np.ndarray],
+    instance_maps: Sequence[np.ndarray],
+    class_names: Sequence[str],
+    objects: Iterable[str],
+    *,
+    width: int = DEFAULT_BOUNDARY_WIDTH,
+) -> tuple[list[np.ndarray], list[str]]:
+    """(training class maps with boundary classes, class names) for in-memory data."""
+    names, mapping = with_boundary_classes(class_names, objects)
+    maps = [
+        instance_target(c, i, mapping, width=width).astype(np.uint8)
+        for c, i in zip(class_maps, instance_maps, strict=True)
+    ]
+    return maps, names
+
+
+__all__ = [
+    "DEFAULT_BOUNDARY_WIDTH",
+    "add_boundary_targets",
+    "instance_training_set_from_project",
+    "targets_from_instance_maps",
+]

@@ -1,0 +1,140 @@
+"""Issue 17: import instance maps (16-bit PNG) and DSB-style folders of per-object masks."""
+
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+import PIL.Image
+import pytest
+
+from segdesk.cli import main as cli_main
+from segdesk.core.errors import ProjectError
+from segdesk.core.export_masks import export_masks
+from segdesk.core.import_instances import import_instances, read_instances, run_import_instances
+from segdesk.core.import_masks import MaskImportError
+from segdesk.core.instance_metrics import overlap, score_image
+from segdesk.core.labelme_io import load_document
+
+H, W = 70, 110
+
+
+def _instances(seed: int, n: int = 300) -> np.ndarray:
+    """Touching discs (one component) plus ids past 255 so the map needs 16 bits."""
+    ins = np.zeros((H, W), np.int32)
+    cv2.circle(ins, (30, 35), 18, n, -1)
+    other = np.zeros_like(ins)
+    cv2.circle(other, (64, 35), 17 + seed, 1, -1)
+    ins[other > 0] = n + 7
+    ins[5:15, 90:105] = 3
+    return ins
+
+
+def _image(path, ins) -> None:
+    PIL.Image.fromarray(np.dstack([(ins > 0).astype(np.uint8) * 200] * 3)).save(path)
+
+
+@pytest.fixture
+def maps(tmp_path):
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    truth = {}
+    for i in range(2):
+        ins = _instances(i)
+        _image(images / f"img{i}.png", ins)
+        cv2.imwrite(str(masks / f"img{i}.png"), ins.astype(np.uint16))
+        truth[f"img{i}"] = ins
+    return images, masks, truth
+
+
+def test_16_bit_map_reads_as_objects(maps) -> None:
+    _, masks, truth = maps
+    assert read_instances(masks / "img0.png").max() == 3
+    assert cv2.imread(str(masks / "img0.png"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+
+
+def test_import_gives_one_polygon_per_object_and_export_round_trips(tmp_path, maps) -> None:
+    images, masks, truth = maps
+    report = import_instances(images, masks, "nucleus", out_dir=tmp_path / "project")
+    assert report.shape_count == 6
+    doc = load_document(tmp_path / "project" / "img0.json")
+    assert [s.label for s in doc.shapes] == ["nucleus"] * 3
+    assert doc.extra["status"] == "reviewed"
+    export_masks(tmp_path / "project", tmp_path / "out", fmt="instance")
+    for stem, ins in truth.items():
+        exported = cv2.imread(str(tmp_path / "out" / f"{stem}.png"), cv2.IMREAD_UNCHANGED).astype(np.int32)
+        s = score_image(ins, exported)
+        assert s.n_pred == 3 and s.precision[0.9] == 1.0  # the same objects, each IoU > 0.9
+        assert min(overlap(ins, exported).iou.max(axis=1)) > 0.97
+
+
+def test_dsb_folder_of_binary_masks(tmp_path) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    ins = _instances(0)
+    _image(images / "abc.png", ins)
+    folder = tmp_path / "stage1" / "abc" / "masks"
+    folder.mkdir(parents=True)
+    for k, value in enumerate(np.unique(ins)[1:]):
+        PIL.Image.fromarray(((ins == value) * 255).astype(np.uint8)).save(folder / f"m{k}.png")
+    assert read_instances(folder).max() == 3
+    report = import_instances(images, tmp_path / "stage1", "nucleus")
+    assert report.shape_count == 3
+    assert len(load_document(images / "abc.json").shapes) == 3
+
+
+def test_problems_name_the_files_and_nothing_is_written(tmp_path, maps) -> None:
+    images, masks, _ = maps
+    cv2.imwrite(str(masks / "img1.png"), np.zeros((H + 1, W), np.uint16))
+    _image(images / "img2.png", np.zeros((H, W), np.int32))  # no mask at all
+    empty = masks / "img3" / "masks"
+    empty.mkdir(parents=True)
+    PIL.Image.fromarray(np.zeros((H, W), np.uint8)).save(empty / "a.png")
+    _image(images / "img3.png", np.zeros((H, W), np.int32))
+    with pytest.raises(MaskImportError) as info:
+        import_instances(images, masks, "nucleus")
+    text = str(info.value)
+    assert "img1.png: masks are 110x71" in text
+    assert "img2.png: no instance map" in text
+    assert "a.png" in text and "empty mask" in text
+    assert not list(images.glob("*.json"))
+    with pytest.raises(ProjectError, match="class name"):
+        import_instances(images, masks, "_background_")
+
+
+def test_cli_import_masks_instances(tmp_path, maps) -> None:
+    images, masks, _ = maps
+    out, err = io.StringIO(), io.StringIO()
+    assert run_import_instances(images, masks, "cell", out_dir=tmp_path / "p", stdout=out, stderr=err) == 0
+    assert "6 objects (cell)" in out.getvalue()
+    assert (
+        cli_main(
+            ["import-masks", str(images), str(masks), "--instances", "cell", "--out", str(tmp_path / "q")]
+        )
+        == 0
+    )
+    assert (tmp_path / "q" / "img1.json").is_file()
+    assert cli_main(["import-masks", str(images), str(masks)]) == 2
+
+
+def test_group_id_parts_are_one_object_in_coco(tmp_path) -> None:
+    import json
+
+    from segdesk.core.document import Document
+    from segdesk.core.labelme_io import save_document
+    from segdesk.core.shapes import Shape
+
+    _image(tmp_path / "a.png", np.zeros((H, W), np.int32))
+    (tmp_path / "labels.txt").write_text("__ignore__\n_background_\nnucleus\n")
+
+    def sq(x, gid=None):
+        return Shape("nucleus", [[x, 5], [x + 8, 5], [x + 8, 13], [x, 13]], group_id=gid)
+
+    doc = Document("a.png", H, W, shapes=[sq(5, 3), sq(14, 3), sq(40)], extra={"status": "reviewed"})
+    save_document(doc, tmp_path / "a.json")
+    export_masks(tmp_path, tmp_path / "coco", fmt="coco")
+    annotations = json.loads((tmp_path / "coco" / "annotations.json").read_text())["annotations"]
+    assert len(annotations) == 2
+    assert sorted(len(a["segmentation"]) for a in annotations) == [1, 2]  # the parts are one object
