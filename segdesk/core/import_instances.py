@@ -31,7 +31,7 @@ from segdesk.core.import_masks import (
     MaskImportError,
     _natural_key,
     _write_labels_txt,
-    read_mask,
+    read_mask_image,
 )
 from segdesk.core.instance_split import InstanceObject, _bboxes, object_shape
 from segdesk.core.instances import relabel_sequential
@@ -61,7 +61,7 @@ def _mask_files(folder: Path) -> list[Path]:
 def read_instances(path: Path) -> np.ndarray:
     """An instance map (int32, 0 = background, objects 1..N) from a map file or a folder of masks."""
     if path.is_file():
-        data = read_mask(path).astype(np.int64)
+        data = read_mask_image(path).astype(np.int64)
         if data.min(initial=0) < 0:
             raise ProjectError(path, None, "instance map with negative values")
         return relabel_sequential(data)
@@ -70,7 +70,7 @@ def read_instances(path: Path) -> np.ndarray:
         raise ProjectError(path, None, "no mask files (png, tif, tiff, bmp) in this folder")
     out: np.ndarray | None = None
     for k, file in enumerate(files, start=1):
-        mask = read_mask(file) != 0
+        mask = read_mask_image(file) != 0
         if out is None:
             out = np.zeros(mask.shape, np.int32)
         if mask.shape != out.shape:
