@@ -43,6 +43,7 @@ class Promotion:
     current_version: str | None
     current_miou: float | None
     reason: str
+    useless: bool = False  # the candidate failed ``promotion.check_candidate``; reason says why
 
 
 def base_model(
@@ -64,15 +65,23 @@ def base_model(
 
 
 def promote_decision(result: TrainResult, dataset: TrainingSet, store: ModelStore) -> Promotion:
-    """Compare the new model with the current one on the same validation images."""
+    """A useless candidate (``promotion.check_candidate``) never becomes current; a useful one does
+    when it is not worse than the current model on the same validation images."""
+    from segdesk.ml.promotion import check_candidate
+    from segdesk.ml.rescale import working_scale
+
     new = result.metrics.miou
     version = store.current()
+    scale = float(result.config.get("scale", 1.0))
+    verdict = check_candidate(result.model, dataset.val, dataset.class_names, scale=scale)
+    if not verdict.useful:
+        return Promotion(False, new, version, None, verdict.message(), useless=True)
     if version is None:
         return Promotion(True, new, None, None, "no current model")
     current, meta = store.load(version)
     if list(meta["classes"]) != list(dataset.class_names):
         return Promotion(True, new, version, None, "the classes changed")
-    old = evaluate(current, dataset.val, dataset.class_names).miou
+    old = evaluate(current, dataset.val, dataset.class_names, scale=working_scale(meta)).miou
     if new + 1e-6 >= old:
         return Promotion(True, new, version, old, f"mIoU {new:.3f} >= {old:.3f} of {version}")
     return Promotion(False, new, version, old, f"mIoU {new:.3f} < {old:.3f} of {version}")
@@ -91,11 +100,13 @@ def train_project(
     from_scratch: bool = False,
     new_architecture: bool = False,
     val_fraction: float = 0.2,
+    overrides: dict[str, Any] | None = None,
 ) -> Iterator[Any]:
     """fine_tune on a project folder, starting from its current model (see ``base_model``).
 
     Yields first ``(dataset, store, base_version or None)`` (so callers can save and compare), then
-    fine_tune's records; the last one is a TrainResult.
+    the ``Plan`` (``plan.py``; ``overrides`` fix some of its fields), then fine_tune's records; the
+    last one is a TrainResult.
     """
     store = ModelStore(folder)
     dataset = training_set_from_project(folder, val_fraction=val_fraction, seed=config.seed)
@@ -103,7 +114,37 @@ def train_project(
         store, config=config, from_scratch=from_scratch, new_architecture=new_architecture
     )
     yield dataset, store, version
+    config = planned(dataset, config, model, overrides)
+    yield plan_of(config)
     yield from fine_tune(dataset, config, cancel, model=model, model_classes=classes)
+
+
+def planned(
+    dataset: TrainingSet, config: TrainConfig, model: UNet | None, overrides: dict[str, Any] | None
+) -> TrainConfig:
+    """``config`` with the data's plan (``plan.plan_training``); a model being fine-tuned keeps its
+    own width and depth (the plan's are for a new model). Fields the person fixed win: ``overrides``,
+    ``config.plan["overrides"]`` (the CLI's options) and every planned field of ``config`` that
+    differs from TrainConfig's default."""
+    from segdesk.ml.plan import Plan, plan_training
+
+    defaults = TrainConfig()
+    fixed = {
+        k: getattr(config, k) for k in Plan().train_fields() if getattr(config, k) != getattr(defaults, k)
+    }
+    fixed.update((config.plan or {}).get("overrides") or {})
+    fixed.update(overrides or {})
+    if model is not None:
+        fixed.update(base_width=model.config.base_width, depth=model.config.depth)
+    config, plan, _ = plan_training(dataset, config, overrides=fixed, measure_speed=model is None)
+    return config
+
+
+def plan_of(config: TrainConfig) -> Any:
+    """The Plan a planned config carries."""
+    from segdesk.ml.plan import Plan
+
+    return Plan.from_dict(config.plan or {})
 
 
 def make_config(
@@ -171,6 +212,10 @@ def train_command(
             patch_size=patch_size,
         )
         new_arch = base_width is not None or depth is not None
+        fixed = {"base_width": base_width, "depth": depth, "batch_size": batch_size, "patch_size": patch_size}
+        config = dataclasses.replace(
+            config, plan={"overrides": {k: v for k, v in fixed.items() if v is not None}}
+        )
         return _train(folder, config, (from_scratch, new_arch), val_fraction, out, bar, cancel)
     except (Cancelled, KeyboardInterrupt):
         out("training cancelled; no model saved")
@@ -236,6 +281,10 @@ def report_events(events: Iterator[Any], out: Out, bar: Out | None) -> TrainResu
             )
         elif isinstance(event, TrainResult):
             result = event
+        elif hasattr(event, "summary") and hasattr(event, "reasons"):  # the Plan
+            out(f"plan: {event.summary()}")
+            for reason in event.reasons:
+                out(f"  {reason}")
     assert result is not None
     return result
 
@@ -258,8 +307,13 @@ def finish_training(
     )
     if dataset.split == "all-for-both":
         out("note: fewer than 3 reviewed images, so validation used the training images (optimistic)")
+    if result.note:
+        out(f"note: {result.note}")
     if decision.promote:
         out(f"saved {version} and made it current ({decision.reason})")
+    elif decision.useless:
+        kept = f"; {decision.current_version} stays current" if decision.current_version else ""
+        out(f"saved {version} but did not make it current{kept}: {decision.reason}")
     else:
         out(
             f"saved {version} but kept {decision.current_version} current ({decision.reason}); "

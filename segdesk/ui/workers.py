@@ -135,7 +135,7 @@ def train_job(snapshot: TrainSnapshot, config: Any = None, *, export_onnx: bool 
     def run(cancel: threading.Event, report: Report) -> TrainOutcome:
         from segdesk.ml.checkpoint import ModelStore
         from segdesk.ml.train import EpochEnd, TrainProgress, TrainResult, fine_tune
-        from segdesk.ml.train_cli import promote_decision
+        from segdesk.ml.train_cli import plan_of, planned, promote_decision
 
         if config is None or isinstance(config, dict):
             cfg = app_train_config(**(config or {}))
@@ -149,9 +149,10 @@ def train_job(snapshot: TrainSnapshot, config: Any = None, *, export_onnx: bool 
         if snapshot.base_version is not None:
             model, meta = store.load(snapshot.base_version)
             classes = list(meta["classes"])
+        cfg = planned(dataset, cfg, model, None)  # the data's plan (ml/plan.py), as `segdesk train`
         budget = (cfg.minutes or 0) * 60
         result: TrainResult | None = None
-        status.phase, status.message = "training", ""
+        status.phase, status.message = "training", plan_of(cfg).summary()
         for event in fine_tune(dataset, cfg, cancel, model=model, model_classes=classes):
             if isinstance(event, TrainProgress):
                 status.epoch, status.step, status.loss = event.epoch, event.step, event.loss
