@@ -55,11 +55,13 @@ def resize_image(image: np.ndarray, scale: float) -> np.ndarray:
 
 
 def resize_mask(mask: np.ndarray, scale: float) -> np.ndarray:
-    """A class map at ``scale`` (nearest neighbour: labels are never blended)."""
+    """A class map at ``scale`` (nearest neighbour, centre-aligned: labels are never blended)."""
     if is_native(scale):
         return mask
     sh, sw = scaled_shape(mask.shape[0], mask.shape[1], scale)
-    return cv2.resize(np.ascontiguousarray(mask), (sw, sh), interpolation=cv2.INTER_NEAREST)
+    # NEAREST_EXACT samples pixel centres, as INTER_AREA / INTER_LINEAR do for the image: plain
+    # NEAREST would shift the labels by half a source pixel against the image.
+    return cv2.resize(np.ascontiguousarray(mask), (sw, sh), interpolation=cv2.INTER_NEAREST_EXACT)
 
 
 def resample_sample(sample: Any, scale: float) -> Any:
