@@ -77,9 +77,9 @@ def configure(recipe: str, ds, args: argparse.Namespace) -> tuple[TrainConfig, P
     if recipe == "defaults":
         return bench_train.fixed_steps(base, ds, args.steps), None
     overrides = {"min_steps": args.steps, "target_steps": args.steps} if args.steps else None
+    cfg, plan, _fp = plan_training(ds, base, overrides=overrides)  # width sized for --seconds
     if args.steps:
-        base = dataclasses.replace(base, minutes=10**6 / 60)  # no cap: exactly the steps
-    cfg, plan, _fp = plan_training(ds, base, overrides=overrides)
+        cfg = dataclasses.replace(cfg, minutes=10**6 / 60)  # no cap: exactly the steps
     return cfg, plan
 
 
