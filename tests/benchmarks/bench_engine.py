@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -35,7 +36,7 @@ from segdesk.ml.data import make_sample, training_set_from_arrays
 from segdesk.ml.evaluate import evaluate
 from segdesk.ml.plan import Plan, plan_training
 from segdesk.ml.promotion import check_candidate
-from segdesk.ml.train import TrainConfig, TrainResult, fine_tune
+from segdesk.ml.train import EpochEnd, TrainConfig, TrainResult, fine_tune
 from tests.benchmarks import bench_train
 
 DSB = Path(os.environ.get("SEGDESK_DSB", "/work/shared/data/dsb2018_nuclei_dev"))
@@ -90,7 +91,13 @@ def run_one(data: str, recipe: str, args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     cfg, plan = configure(recipe, ds, args)
     plan_s = time.perf_counter() - t0
-    result = next(e for e in fine_tune(ds, cfg) if isinstance(e, TrainResult))
+    result = None
+    for event in fine_tune(ds, cfg):
+        if isinstance(event, EpochEnd):
+            print(f"    step {event.step} {event.elapsed_s:.0f}s val {event.metrics.miou:.3f}", flush=True)
+        elif isinstance(event, TrainResult):
+            result = event
+    assert result is not None
     verdict = check_candidate(result.model, ds.val, names, scale=cfg.scale)
     test = evaluate(
         result.model, [make_sample(i, m) for i, m in zip(te_i, te_m, strict=True)], names, scale=cfg.scale
@@ -142,6 +149,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     busy = subprocess.Popen([sys.executable, "-c", "while 1: pass"]) if args.busy else None
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed run still stops its busy process
     try:
         for data in args.data:
             for recipe in args.recipes:
