@@ -58,6 +58,7 @@ class Plan:
     min_steps: int = CPU_STEPS[0]
     target_steps: int = CPU_STEPS[1]
     device: str = "cpu"
+    threads: int = 0  # CPU threads of the run (0: torch's choice / not a CPU)
     steps_per_s: dict[str, float] = field(default_factory=dict)  # measured, per width
     typical_diameter: float = 0.0  # px at the images' own resolution
     reasons: list[str] = field(default_factory=list)
@@ -258,8 +259,36 @@ def plan_training(
         throughput = measure_throughput(device, len(dataset.class_names))
     elif config.device not in ("auto", "cpu"):
         device_type = str(config.device).split(":")[0]
+    threads = config.threads
+    auto = threads is None and device_type == "cpu"
+    if auto:
+        from segdesk.ml.cpu_share import training_threads
+
+        threads = training_threads()  # before timing the steps: the width is sized for these threads
+        config = dataclasses.replace(config, threads=threads)
+    if threads and throughput is not None:
+        throughput = _with_threads(throughput, threads)
     plan = make_plan(fp, device_type=device_type, budget_s=budget, throughput=throughput, overrides=overrides)
+    plan.threads = threads or 0
+    if auto:
+        plan.reasons.append(f"{threads} CPU thread(s): the cores idle when training started")
     return apply_plan(config, plan), plan, fp
+
+
+def _with_threads(throughput: Throughput, threads: int) -> Throughput:
+    """``throughput`` measured with ``threads`` torch threads (the training's)."""
+
+    def rate(width: int, depth: int, patch: int, batch: int) -> float:
+        import torch
+
+        old = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return throughput(width, depth, patch, batch)
+        finally:
+            torch.set_num_threads(old)
+
+    return rate
 
 
 __all__ = [

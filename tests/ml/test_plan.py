@@ -88,3 +88,28 @@ def test_plan_training_sets_the_config_and_keeps_fixed_epochs():
     assert cfg.scale == plan.scale < 1 and cfg.min_steps == plan.min_steps > 0 and cfg.plan == plan.to_dict()
     fixed, _, _ = plan_training(ts, TrainConfig(minutes=None, max_epochs=3), throughput=lambda *a: 5.0)
     assert fixed.min_steps == 0 and fixed.target_steps == 0  # epochs decide a repeatable run
+
+
+def test_training_uses_the_idle_cores(monkeypatch):
+    """One of two cores busy: one thread (two would share a core with the busy program and stall)."""
+    from segdesk.ml import cpu_share
+
+    readings = iter([(100.0, 1000.0), (150.0, 1100.0)])  # half of the CPU time idle over the sample
+    monkeypatch.setattr(cpu_share, "_cpu_times", lambda: next(readings))
+    monkeypatch.setattr(cpu_share.os, "cpu_count", lambda: 2)
+    assert cpu_share.training_threads(sample_s=0.0) == 1
+    readings = iter([(100.0, 1000.0), (195.0, 1100.0)])  # quiet
+    assert cpu_share.training_threads(sample_s=0.0) == 2
+    monkeypatch.setattr(cpu_share, "_cpu_times", lambda: None)  # not Linux: all cores but one
+    assert cpu_share.training_threads(sample_s=0.0) == 1
+
+
+def test_plan_training_picks_the_threads_when_none_are_given(monkeypatch):
+    from segdesk.ml import cpu_share
+
+    monkeypatch.setattr(cpu_share, "training_threads", lambda sample_s=0.3: 1)
+    _, ts = _fingerprint(radius=6, count=20)
+    cfg, plan, _ = plan_training(ts, TrainConfig(minutes=1.0, device="cpu"), throughput=lambda *a: 5.0)
+    assert cfg.threads == 1 and plan.threads == 1 and any("thread" in r for r in plan.reasons)
+    fixed, plan, _ = plan_training(ts, TrainConfig(minutes=1.0, threads=2), throughput=lambda *a: 5.0)
+    assert fixed.threads == 2 and not any("idle" in r for r in plan.reasons)
