@@ -382,6 +382,8 @@ class ModelAssist(QObject):
         if status.phase == "training":
             last = f" - mIoU {status.history[-1][2]:.3f}" if status.history else ""
             text = f"epoch {status.epoch + 1} - loss {status.loss:.4f}{last} - ETA {_eta(status.eta_s)}"
+            if status.message:  # the plan's line (ml/plan.py): "working scale 1x, patches 256, ..."
+                text = f"{status.message}\n{text}"
         else:
             text = {"loading": "Reading the reviewed images ...", "saving": "Saving the new model ..."}.get(
                 status.phase, "Preparing the fast CPU model ..."
