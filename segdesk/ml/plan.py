@@ -59,6 +59,7 @@ class Plan:
     target_steps: int = CPU_STEPS[1]
     device: str = "cpu"
     threads: int = 0  # CPU threads of the run (0: torch's choice / not a CPU)
+    budget_s: float = 0.0  # the time cap the plan was made for (0: none)
     steps_per_s: dict[str, float] = field(default_factory=dict)  # measured, per width
     typical_diameter: float = 0.0  # px at the images' own resolution
     reasons: list[str] = field(default_factory=list)
@@ -80,7 +81,12 @@ class Plan:
         )
 
     def expected_steps(self) -> int:
-        return self.target_steps
+        """The steps the run should take: what the budget buys at the measured speed, between the
+        minimum and the target (the target when nothing was measured)."""
+        rate = self.steps_per_s.get(str(self.base_width))
+        if not rate or not self.budget_s:
+            return self.target_steps
+        return int(min(self.target_steps, max(self.min_steps, rate * self.budget_s)))
 
     def train_fields(self) -> dict[str, Any]:
         """The TrainConfig fields this plan sets."""
@@ -153,6 +159,7 @@ def make_plan(
     gpu = device_type not in ("cpu", "mps")
     min_steps, target = GPU_STEPS if gpu else CPU_STEPS
     plan = Plan(device=device_type, min_steps=min_steps, target_steps=target, batch_size=16 if gpu else 4)
+    plan.budget_s = float(budget_s or 0.0)
     plan.scale, plan.typical_diameter, why = choose_scale(fp)
     plan.reasons.append(why)
     scale = float(overrides.get("scale", plan.scale))

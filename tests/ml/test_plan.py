@@ -113,3 +113,11 @@ def test_plan_training_picks_the_threads_when_none_are_given(monkeypatch):
     assert cfg.threads == 1 and plan.threads == 1 and any("thread" in r for r in plan.reasons)
     fixed, plan, _ = plan_training(ts, TrainConfig(minutes=1.0, threads=2), throughput=lambda *a: 5.0)
     assert fixed.threads == 2 and not any("idle" in r for r in plan.reasons)
+
+
+def test_the_summary_estimates_the_steps_from_the_measured_speed():
+    fp, _ = _fingerprint(radius=6, count=20)
+    plan = make_plan(fp, budget_s=120, throughput=lambda w, d, p, b: 3.0 / (w / 8) ** 2)
+    assert plan.expected_steps() == 360 and plan.summary().endswith("about 360 steps")
+    slow = make_plan(fp, budget_s=120, throughput=lambda w, d, p, b: 0.5)
+    assert slow.expected_steps() == slow.min_steps  # the minimum holds however slow the machine
