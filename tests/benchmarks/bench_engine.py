@@ -74,7 +74,7 @@ def load(data: str, args: argparse.Namespace) -> tuple[list, list, list, list, l
 
 
 def configure(recipe: str, ds, args: argparse.Namespace) -> tuple[TrainConfig, Plan | None]:
-    base = TrainConfig(minutes=args.seconds / 60, threads=args.threads, seed=args.seed)
+    base = TrainConfig(minutes=args.seconds / 60, threads=args.threads or None, seed=args.seed)
     if recipe == "defaults":
         return bench_train.fixed_steps(base, ds, args.steps), None
     overrides = {"min_steps": args.steps, "target_steps": args.steps} if args.steps else None
@@ -142,12 +142,13 @@ def main() -> None:
     p.add_argument("--recipes", nargs="+", default=["engine", "defaults", "seed"])
     p.add_argument("--seconds", type=float, default=120.0)
     p.add_argument("--steps", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2, help="0: the engine picks (idle cores)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dsb-train", type=int, default=10)
     p.add_argument("--busy", action="store_true", help="keep one core busy with another process")
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     busy = subprocess.Popen([sys.executable, "-c", "while 1: pass"]) if args.busy else None
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed run still stops its busy process
     try:
