@@ -17,6 +17,7 @@ from segdesk.ml.data import Sample
 from segdesk.ml.metrics import ConfusionMatrix, SegmentationMetrics
 from segdesk.ml.model import UNet
 from segdesk.ml.normalize import standardize
+from segdesk.ml.rescale import is_native, resize_image
 
 
 @torch.inference_mode()
@@ -71,9 +72,15 @@ def evaluate(
     tile: int = 512,
     tta: bool = False,
     cancel: CancelToken | None = None,
+    scale: float = 1.0,
 ) -> SegmentationMetrics:
-    """Metrics over all ``samples`` at full resolution from one confusion matrix."""
-    cm = confusion(model, samples, len(class_names), device=device, tile=tile, tta=tta, cancel=cancel)
+    """Metrics over all ``samples`` at full resolution from one confusion matrix.
+
+    ``scale``: the model's working scale (images are predicted there, logits resized back).
+    """
+    cm = confusion(
+        model, samples, len(class_names), device=device, tile=tile, tta=tta, cancel=cancel, scale=scale
+    )
     return cm.compute(class_names)
 
 
@@ -86,6 +93,7 @@ def confusion(
     tile: int = 512,
     tta: bool = False,
     cancel: CancelToken | None = None,
+    scale: float = 1.0,
 ) -> ConfusionMatrix:
     """The confusion matrix of ``model`` over ``samples`` (summable over shards of the samples)."""
     was_training = model.training
@@ -93,8 +101,33 @@ def confusion(
     cm = ConfusionMatrix(num_classes)
     try:
         for s in samples:
-            logits = predict_logits(model, s.image, device=device, tile=tile, tta=tta, cancel=cancel)
-            cm.update(s.mask, logits.argmax(0).numpy())
+            cm.update(s.mask, predict_classes(model, s.image, s.mask.shape, device, tile, tta, cancel, scale))
     finally:
         model.train(was_training)
     return cm
+
+
+@torch.inference_mode()
+def predict_classes(
+    model: UNet,
+    unit_image: np.ndarray,
+    shape: tuple[int, ...],
+    device: torch.device | str,
+    tile: int,
+    tta: bool,
+    cancel: CancelToken | None,
+    scale: float,
+) -> np.ndarray:
+    """The class map (at ``shape``) of a [0, 1] image predicted at the working ``scale``."""
+    if is_native(scale):
+        return (
+            predict_logits(model, unit_image, device=device, tile=tile, tta=tta, cancel=cancel)
+            .argmax(0)
+            .numpy()
+        )
+    small = np.clip(resize_image(unit_image, scale), 0.0, 1.0)
+    logits = predict_logits(model, small, device=device, tile=tile, tta=tta, cancel=cancel)
+    full = torch.nn.functional.interpolate(
+        logits[None], size=tuple(shape[:2]), mode="bilinear", align_corners=False
+    )
+    return full[0].argmax(0).numpy()

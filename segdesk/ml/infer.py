@@ -37,6 +37,7 @@ from segdesk.ml.onnx_backend import (
     meta_problem,
     onnx_path_for,
 )
+from segdesk.ml.rescale import is_native, resize_image, upsample_prediction, working_scale
 from segdesk.ml.tiling import (
     BandAccumulator,
     Prediction,
@@ -159,6 +160,8 @@ class Predictor:
         self.tile = max(self.multiple, int(tile) // self.multiple * self.multiple)
         self.overlap = overlap
         self.low_confidence = low_confidence
+        # The plan's working scale (``rescale``): images are predicted there, outputs come back full size.
+        self.scale = working_scale(meta)
 
     @property
     def device(self) -> torch.device:
@@ -319,6 +322,23 @@ class Predictor:
         img = np.asarray(image)
         if img.ndim not in (2, 3) or img.shape[0] < 1 or img.shape[1] < 1:
             raise ValueError(f"expected an HxW or HxWxC image, got shape {img.shape}")
+        if not is_native(self.scale):
+            h, w = img.shape[:2]
+            small = self._predict_here(resize_image(img, self.scale), cancel, progress, True, start)
+            return upsample_prediction(
+                small, h, w, low_confidence=self.low_confidence, keep=return_probabilities
+            )
+        return self._predict_here(img, cancel, progress, return_probabilities, start)
+
+    def _predict_here(
+        self,
+        img: np.ndarray,
+        cancel: CancelToken | None,
+        progress: ProgressFn | None,
+        return_probabilities: bool,
+        start: float,
+    ) -> Prediction:
+        """Predict ``img`` at its own size."""
         h, w = img.shape[:2]
         value_range = whole_image_range(img)  # once for the whole image, so tiles match it
         acc = BandAccumulator(

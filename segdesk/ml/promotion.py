@@ -1,19 +1,143 @@
-"""Whether a newly trained model becomes current: the verdict the training service asks for.
+"""Whether a newly trained model becomes current, and never a useless one.
 
-``promote_decision`` is the default verdict (held-out mIoU not worse than the current model's on the
-same validation images). A stricter check (is the model useful at all?) plugs in by passing another
-function of the same signature to ``segdesk.services.training.train``.
+``promote_decision`` is the default verdict the training service asks for (``VerdictFn``: another
+function of the same signature can be passed to ``segdesk.services.training.train``).
+
+A trained candidate is *useless* when, on the held-out images,
+
+- it predicts (practically) nowhere a class that is present there (``MISSING_SHARE`` of the
+  class's true pixels or less), e.g. every pixel "cell" after a run starved of steps; or
+- its mIoU is no better than the majority class everywhere, or clearly worse (by more than
+  ``THRESHOLD_TOLERANCE``) than a per-image intensity threshold (Otsu on the grey image, the two
+  most frequent classes on either side, the better polarity). The tolerance is there because on
+  data a threshold solves (bright squares on a dark ground) the threshold scores ~1.0 and a good
+  model 0.99: that model is useful, while one far below a threshold has learnt nothing worth using.
+
+Such a candidate is still saved as a version (the person may look at it) but not made current; the
+verdict says why and what to do next. :func:`promote_decision` asks this first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
 
 from segdesk.ml.checkpoint import ModelStore
 from segdesk.ml.data import TrainingSet
 from segdesk.ml.evaluate import evaluate
+from segdesk.ml.metrics import ConfusionMatrix
 from segdesk.ml.train import TrainResult
+
+#: A present class counts as "predicted nowhere" when the candidate predicts it on at most this
+#: share of the number of pixels where it truly is.
+MISSING_SHARE = 0.005
+THRESHOLD_TOLERANCE = 0.05
+
+
+@dataclass
+class Verdict:
+    useful: bool
+    miou: float
+    reason: str = ""
+    next_step: str = ""
+    baselines: dict[str, float] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def message(self) -> str:
+        """The reason and the next step, in words."""
+        return f"{self.reason}. {self.next_step}" if self.next_step else self.reason
+
+
+def baseline_scores(samples: Sequence[Any], class_names: Sequence[str]) -> dict[str, float]:
+    """mIoU of the trivial baselines on ``samples`` (``.image`` HxWx3 in [0, 1], ``.mask``)."""
+    n = len(class_names)
+    counts = np.zeros(n, dtype=np.int64)
+    for s in samples:
+        counts += np.bincount(s.mask[s.mask < n].ravel(), minlength=n)[:n]
+    order = np.argsort(-counts, kind="stable")
+    major, second = int(order[0]), int(order[1]) if n > 1 else int(order[0])
+    majority = ConfusionMatrix(n)
+    bright, dark = ConfusionMatrix(n), ConfusionMatrix(n)
+    for s in samples:
+        majority.update(s.mask, np.full(s.mask.shape, major, dtype=np.uint8))
+        above = otsu_foreground(s.image)
+        bright.update(s.mask, np.where(above, second, major).astype(np.uint8))
+        dark.update(s.mask, np.where(above, major, second).astype(np.uint8))
+    names = list(class_names)
+    return {
+        "majority class": majority.compute(names).miou,
+        "intensity threshold": max(bright.compute(names).miou, dark.compute(names).miou),
+    }
+
+
+def otsu_foreground(unit_image: np.ndarray) -> np.ndarray:
+    """Pixels above the image's own Otsu threshold of its grey values."""
+    grey = unit_image.mean(axis=2) if unit_image.ndim == 3 else unit_image
+    g8 = np.clip(grey * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    _, above = cv2.threshold(g8, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return above.astype(bool)
+
+
+def judge(cm: ConfusionMatrix, samples: Sequence[Any], class_names: Sequence[str]) -> Verdict:
+    """The verdict on a candidate whose confusion matrix on ``samples`` is ``cm`` (rows = truth)."""
+    names = list(class_names)
+    miou = cm.compute(names).miou
+    truth = cm.matrix.sum(1)
+    predicted = cm.matrix.sum(0)
+    missing = [
+        names[i] for i in range(len(names)) if truth[i] > 0 and predicted[i] <= MISSING_SHARE * truth[i]
+    ]
+    baselines = {k: round(v, 4) for k, v in baseline_scores(samples, names).items()}
+    where = f"the {len(samples)} held-out image(s)"
+    if missing:
+        return Verdict(
+            False,
+            miou,
+            reason=f"it predicts {', '.join(repr(m) for m in missing)} almost nowhere on {where}, where it is present",
+            next_step=(
+                "Label a few more examples of that class (or correct proposals that missed it), "
+                "then retrain; if the computer was busy, retrain when it is quieter or allow more minutes"
+            ),
+            baselines=baselines,
+            missing=missing,
+        )
+    majority, threshold = baselines["majority class"], baselines["intensity threshold"]
+    best_name, best = max(baselines.items(), key=lambda kv: kv[1])
+    if miou <= majority + 1e-6 or miou < threshold - THRESHOLD_TOLERANCE:
+        worse_than_majority = miou <= majority + 1e-6
+        best_name = "majority class" if worse_than_majority else "intensity threshold"
+        best = majority if worse_than_majority else threshold
+        return Verdict(
+            False,
+            miou,
+            reason=f"its mIoU {miou:.3f} on {where} is no better than a trivial {best_name} ({best:.3f})",
+            next_step="Review more images with varied examples of every class, then retrain with more minutes",
+            baselines=baselines,
+        )
+    return Verdict(True, miou, reason=f"mIoU {miou:.3f}; trivial {best_name} {best:.3f}", baselines=baselines)
+
+
+def check_candidate(
+    model: Any,
+    samples: Sequence[Any],
+    class_names: Sequence[str],
+    *,
+    scale: float = 1.0,
+    device: Any = "cpu",
+    tile: int = 512,
+) -> Verdict:
+    """Predict ``samples`` with ``model`` (at its working ``scale``) and judge it (``judge``)."""
+    from segdesk.ml.evaluate import confusion
+
+    cm = confusion(model, samples, len(class_names), device=device, tile=tile, scale=scale)
+    return judge(cm, samples, class_names)
 
 
 @dataclass
@@ -25,25 +149,44 @@ class Promotion:
     current_version: str | None
     current_miou: float | None
     reason: str
+    useless: bool = False  # kept as a version, never made current (usefulness.py)
 
 
 #: A promotion verdict: (the finished run, its data, the project's store) -> Promotion.
-Verdict = Callable[[TrainResult, TrainingSet, ModelStore], Promotion]
+VerdictFn = Callable[[TrainResult, TrainingSet, ModelStore], "Promotion"]
 
 
 def promote_decision(result: TrainResult, dataset: TrainingSet, store: ModelStore) -> Promotion:
-    """Compare the new model with the current one on the same validation images."""
+    """A useless candidate never becomes current; a useful one does when it is not worse than the
+    current model on the same validation images."""
+    from segdesk.ml.rescale import working_scale
+
     new = result.metrics.miou
     version = store.current()
+    scale = float(result.config.get("scale", 1.0))
+    verdict = check_candidate(result.model, dataset.val, dataset.class_names, scale=scale)
+    if not verdict.useful:
+        return Promotion(False, new, version, None, verdict.message(), useless=True)
     if version is None:
         return Promotion(True, new, None, None, "no current model")
     current, meta = store.load(version)
     if list(meta["classes"]) != list(dataset.class_names):
         return Promotion(True, new, version, None, "the classes changed")
-    old = evaluate(current, dataset.val, dataset.class_names).miou
+    old = evaluate(current, dataset.val, dataset.class_names, scale=working_scale(meta)).miou
     if new + 1e-6 >= old:
         return Promotion(True, new, version, old, f"mIoU {new:.3f} >= {old:.3f} of {version}")
     return Promotion(False, new, version, old, f"mIoU {new:.3f} < {old:.3f} of {version}")
 
 
-__all__ = ["Promotion", "Verdict", "promote_decision"]
+__all__ = [
+    "MISSING_SHARE",
+    "THRESHOLD_TOLERANCE",
+    "Promotion",
+    "Verdict",
+    "VerdictFn",
+    "baseline_scores",
+    "check_candidate",
+    "judge",
+    "otsu_foreground",
+    "promote_decision",
+]

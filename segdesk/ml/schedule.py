@@ -59,6 +59,36 @@ def eta(budget: float, elapsed: float, step: int, total_steps: int) -> float:
     return max(min(budget - elapsed, by_steps), 0.0)
 
 
+class StepsConfig(Protocol):
+    min_steps: int
+    target_steps: int
+
+
+def run_fraction(config: StepsConfig, step: int, elapsed: float, budget: float) -> float:
+    """How far the run is (0..1) for the learning-rate schedule.
+
+    By steps over ``target_steps`` when set, and by the clock over ``budget``; the clock can bring
+    the end forward but never before ``min_steps`` (those are trained whatever the load), so the
+    cosine decays completely by the step the run will actually stop at.
+    """
+    by_time = elapsed / max(budget, 1e-6) if math.isfinite(budget) else 0.0
+    if config.min_steps > 0:
+        by_time = min(by_time, step / config.min_steps)
+    by_steps = step / config.target_steps if config.target_steps > 0 else 0.0
+    return max(by_time, by_steps)
+
+
+def steps_eta(config: StepsConfig, budget: float, elapsed: float, step: int, total_steps: int) -> float:
+    """Seconds left, from the measured time per step: to ``target_steps`` (or the epochs' steps),
+    no later than the budget, and no sooner than ``min_steps`` need."""
+    per_step = elapsed / max(step, 1)
+    end = config.target_steps if config.target_steps > 0 else total_steps
+    by_steps = (end - step) * per_step
+    left = min(budget - elapsed, by_steps)
+    left = max(left, (config.min_steps - step) * per_step)
+    return max(left, 0.0)
+
+
 class WeightAverage:
     """An exponential moving average of a model's weights (and BatchNorm statistics).
 

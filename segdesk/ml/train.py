@@ -15,6 +15,7 @@ a validation.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import random
 import time
@@ -34,7 +35,8 @@ from segdesk.ml.losses import LossConfig, SegmentationLoss
 from segdesk.ml.metrics import SegmentationMetrics
 from segdesk.ml.model import UNet, UNetConfig, Upsample
 from segdesk.ml.normalize import NORMALIZATION
-from segdesk.ml.schedule import WeightAverage, epoch_length, eta, lr_at
+from segdesk.ml.rescale import resample_sample
+from segdesk.ml.schedule import WeightAverage, epoch_length, lr_at, run_fraction, steps_eta
 from segdesk.ml.step import amp_setup, cancel_hooks, train_step
 
 Device = str  # "auto", "cpu", "cuda", "cuda:N" or "mps"
@@ -48,7 +50,7 @@ class TrainConfig:
     ``max_epochs`` epochs with the schedule following epochs, which makes a seeded run repeatable.
     """
 
-    minutes: float | None = 2.0
+    minutes: float | None = 2.0  # with min_steps: a cap that applies only once min_steps are done
     max_epochs: int = 1000
     patience: int = 20  # epochs without a better validation mIoU before stopping; 0 = never
     patch_size: int = 256
@@ -75,6 +77,11 @@ class TrainConfig:
     val_tile: int = 512
     val_max_share: float = 0.05  # time budget: skip an epoch's validation that would cost more
     progress_interval_s: float = 0.25
+    # The plan (``plan.py``): the working scale, and steps that do not depend on the machine's load.
+    scale: float = 1.0  # images and class maps are resampled by this before training
+    min_steps: int = 0  # trained whatever the clock says; early stopping waits for them too
+    target_steps: int = 0  # > 0: the schedule runs over this many steps and training stops there
+    plan: dict[str, Any] | None = None  # the plan as saved in the checkpoint (meta["plan"])
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -122,12 +129,14 @@ class TrainResult:
     stop_reason: str
     config: dict[str, Any]
     device: str
+    note: str = ""  # e.g. that the time cap cut training short of the planned steps
 
     def meta(self) -> dict[str, Any]:
         """Checkpoint metadata for ``checkpoint.save_checkpoint``."""
         return {
             "classes": list(self.class_names),
             "normalization": dict(NORMALIZATION),
+            "plan": self.config.get("plan") or {"scale": self.config.get("scale", 1.0)},
             "metrics": {**self.metrics.to_dict(), "split": self.split, "val_images": self.val_images},
             "history": self.history,
             "images": list(self.images),
@@ -136,6 +145,7 @@ class TrainResult:
                 "epochs": self.epochs,
                 "elapsed_s": round(self.elapsed_s, 2),
                 "stop_reason": self.stop_reason,
+                "note": self.note,
                 "device": self.device,
                 "config": self.config,
             },
@@ -297,7 +307,16 @@ class _Trainer:
         return time.perf_counter() - self.start
 
     def out_of_time(self) -> bool:
+        if self.step < self.config.min_steps:
+            return False  # the minimum does not depend on how busy the machine is
         return self.elapsed() >= self.budget - self.val_cost
+
+    def steps_done(self) -> bool:
+        return 0 < self.config.target_steps <= self.step
+
+    def patience_spent(self) -> bool:
+        patience = self.config.patience
+        return bool(patience) and self.bad_epochs >= patience and self.step >= self.config.min_steps
 
     def check_cancel(self) -> None:
         if self.cancel is not None and self.cancel.is_set():
@@ -315,14 +334,17 @@ class _Trainer:
             while self.epoch < self.config.max_epochs:
                 yield from self.train_epoch(losses)
                 self.epoch += 1
-                last = self.out_of_time() or self.epoch >= self.config.max_epochs
+                last = self.out_of_time() or self.steps_done() or self.epoch >= self.config.max_epochs
                 if last or self.validation_due():
                     yield self.validate(losses)
                     losses = []
+                if self.steps_done():
+                    stop_reason = "target_steps"
+                    break
                 if self.out_of_time():
                     stop_reason = "time_budget"
                     break
-                if self.config.patience and self.bad_epochs >= self.config.patience:
+                if self.patience_spent():
                     stop_reason = "early_stopping"
                     break
         finally:
@@ -345,9 +367,8 @@ class _Trainer:
         last_report = 0.0
         for x, y in self.loader:
             self.check_cancel()
-            fraction = max(
-                self.elapsed() / max(self.budget - self.val_cost, 1e-6), self.step / self.total_steps
-            )
+            fraction = run_fraction(self.config, self.step, self.elapsed(), self.budget - self.val_cost)
+            fraction = max(fraction, self.step / self.total_steps)
             lr = lr_at(self.config, self.step, fraction)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
@@ -366,10 +387,10 @@ class _Trainer:
                     loss=loss,
                     lr=lr,
                     patches_per_s=self.seen / max(elapsed, 1e-6),
-                    eta_s=eta(self.budget, elapsed, self.step, self.total_steps),
+                    eta_s=steps_eta(self.config, self.budget, elapsed, self.step, self.total_steps),
                     elapsed_s=elapsed,
                 )
-            if self.out_of_time():
+            if self.out_of_time() or self.steps_done():
                 break
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -417,13 +438,25 @@ class _Trainer:
         """Validation metrics of ``model`` (the distributed trainer reduces them across ranks)."""
         ds = self.dataset
         return evaluate(
-            model, ds.val, ds.class_names, device=self.device, tile=self.config.val_tile, cancel=self.cancel
+            model,
+            ds.val,
+            ds.class_names,
+            device=self.device,
+            tile=self.config.val_tile,
+            cancel=self.cancel,
+            scale=self.config.scale,
         )
 
     def result(self, stop_reason: str) -> TrainResult:
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
         model = self.model.to("cpu").to(memory_format=torch.contiguous_format).eval()
+        note = ""
+        if stop_reason == "time_budget" and self.config.target_steps > self.step:
+            note = (
+                f"the {self.budget / 60:g}-minute cap stopped training after {self.step} of "
+                f"{self.config.target_steps} planned steps"
+            )
         assert self.best_metrics is not None  # at least one epoch always runs
         ds = self.dataset
         return TrainResult(
@@ -440,6 +473,7 @@ class _Trainer:
             stop_reason=stop_reason,
             config=self.config.to_dict(),
             device=str(self.device),
+            note=note,
         )
 
 
@@ -447,9 +481,10 @@ def _make_loader(
     dataset: TrainingSet, config: TrainConfig, generator: torch.Generator
 ) -> tuple[torch.utils.data.DataLoader, PatchDataset]:
     pipeline = build_augmentation(config.patch_size, config.augment, seed=config.seed)
-    length = epoch_length(dataset, config)
+    train = [resample_sample(s, config.scale) for s in dataset.train]
+    length = epoch_length(dataclasses.replace(dataset, train=train), config)
     patches = PatchDataset(
-        dataset.train,
+        train,
         lambda im, m: apply(pipeline, im, m),
         patch_size=config.patch_size,
         length=length,

@@ -21,6 +21,7 @@ from segdesk.core.errors import Cancelled, SegdeskError, TrainingError
 from segdesk.core.project import Project
 from segdesk.ml.checkpoint import ModelStore
 from segdesk.ml.data import TrainingSet
+from segdesk.ml.plan import plan_of, planned
 from segdesk.ml.train import (
     EpochEnd,
     TrainConfig,
@@ -47,11 +48,13 @@ def train_project(
     new_architecture: bool = False,
     val_fraction: float = 0.2,
     entries: Any = None,
+    overrides: dict[str, Any] | None = None,
 ) -> Iterator[Any]:
     """fine_tune on a project folder, prepared as the training service prepares every run.
 
     Yields first ``(dataset, store, base_version or None)`` (so callers can save and compare), then
-    fine_tune's records; the last one is a TrainResult. (The distributed trainer's rank 0 plans with it.)
+    the ``Plan`` (``ml/plan.py``; ``overrides`` fix some of its fields), then fine_tune's records; the
+    last one is a TrainResult. (The distributed trainer's rank 0 plans with it.)
     """
     request = training.request_for(
         Project(Path(folder)),
@@ -62,6 +65,8 @@ def train_project(
     )
     prepared = training.prepare(request, config)
     yield prepared.dataset, prepared.store, prepared.base_version
+    config = planned(prepared.dataset, config, prepared.model, overrides)
+    yield plan_of(config)
     yield from fine_tune(
         prepared.dataset, config, cancel, model=prepared.model, model_classes=prepared.model_classes
     )
@@ -135,6 +140,10 @@ def train_command(
             patch_size=patch_size,
         )
         new_arch = base_width is not None or depth is not None
+        fixed = {"base_width": base_width, "depth": depth, "batch_size": batch_size, "patch_size": patch_size}
+        config = dataclasses.replace(
+            config, plan={"overrides": {k: v for k, v in fixed.items() if v is not None}}
+        )
         entries = plan_for_cli(folder, use_elsewhere=use_elsewhere, skip_empty=skip_empty, out=out)
         return _train(folder, config, (from_scratch, new_arch), val_fraction, out, bar, cancel, entries)
     except (Cancelled, KeyboardInterrupt):
@@ -199,6 +208,8 @@ def printer(out: Out, bar: Out | None) -> Callable[[object], None]:
         if isinstance(event, training.Phase):
             if event.name == "started" and event.prepared is not None:
                 announce(event.prepared.dataset, event.prepared.base_version, out)
+                if event.prepared.plan is not None:
+                    say_plan(event.prepared.plan, out)
         else:
             print_event(event, out, bar)
 
@@ -238,11 +249,20 @@ def report_events(events: Iterator[Any], out: Out, bar: Out | None) -> TrainResu
     for event in events:
         if isinstance(event, TrainResult):
             result = event
+        elif hasattr(event, "summary") and hasattr(event, "reasons"):  # the Plan
+            say_plan(event, out)
         else:
             print_event(event, out, bar)
     if result is None:
         raise TrainingError("training ended without a result")
     return result
+
+
+def say_plan(plan: Any, out: Out) -> None:
+    """The plan's line and its reasons (ml/plan.py)."""
+    out(f"plan: {plan.summary()}")
+    for reason in plan.reasons:
+        out(f"  {reason}")
 
 
 def say_outcome(outcome: training.TrainOutcome, out: Out) -> None:
@@ -253,8 +273,13 @@ def say_outcome(outcome: training.TrainOutcome, out: Out) -> None:
     )
     if outcome.split == "all-for-both":
         out("note: fewer than 3 reviewed images, so validation used the training images (optimistic)")
+    if outcome.note:
+        out(f"note: {outcome.note}")
     if outcome.promoted:
         out(f"saved {outcome.version} and made it current ({outcome.reason})")
+    elif outcome.useless:
+        kept = f"; {outcome.previous_version} stays current" if outcome.previous_version else ""
+        out(f"saved {outcome.version} but did not make it current{kept}: {outcome.reason}")
     else:
         out(
             f"saved {outcome.version} but kept {outcome.previous_version} current ({outcome.reason}); "
@@ -284,6 +309,8 @@ def finish_training(
         split=dataset.split,
         steps=result.steps,
         summary=result.metrics.summary(),
+        useless=decision.useless,
+        note=result.note,
     )
     say_outcome(outcome, out)
     return saved.version

@@ -111,6 +111,7 @@ class Prepared:
     model: Any
     model_classes: list[str] | None
     base_version: str | None
+    plan: Any = None  # segdesk.ml.plan.Plan, once the run is planned
 
 
 def prepare(request: TrainRequest, config: Any, cancel: CancelToken | None = None) -> Prepared:
@@ -184,6 +185,9 @@ class TrainOutcome:
     onnx_error: str | None = None
     steps: int = 0
     summary: str = ""
+    useless: bool = False  # kept as a version but not made current (ml/promotion.py says why)
+    note: str = ""  # e.g. that the time cap cut training short of the planned steps
+    plan: str = ""  # the plan's line (ml/plan.py)
 
 
 #: What ``train`` tells ``on_event`` besides fine_tune's records.
@@ -212,6 +216,10 @@ def train(
     emit = on_event or (lambda _event: None)
     emit(Phase("loading"))
     prepared = prepare(request, config, cancel)
+    from segdesk.ml.plan import plan_of, planned
+
+    config = planned(prepared.dataset, config, prepared.model, None)  # the data's plan (ml/plan.py)
+    prepared.plan = plan_of(config)
     emit(Phase("started", prepared))
     result: TrainResult | None = None
     for event in fine_tune(
@@ -242,6 +250,9 @@ def train(
         split=prepared.dataset.split,
         steps=result.steps,
         summary=result.metrics.summary(),
+        useless=bool(getattr(decision, "useless", False)),
+        note=result.note,
+        plan=prepared.plan.summary() if prepared.plan is not None else "",
     )
     if export_onnx and not (cancel is not None and cancel.is_set()):
         emit(Phase("exporting", prepared))
@@ -294,7 +305,9 @@ class TrainStatus:
             parts.append(f"mIoU {self.history[-1][2]:.3f}")
         if self.eta_s is not None:
             parts.append(f"ETA {int(self.eta_s) // 60}:{int(self.eta_s) % 60:02d}")
-        return " - ".join(parts)
+        line = " - ".join(parts)
+        # the plan's line above it (ml/plan.py): "working scale 1x, patches 256, width 8, about 364 steps"
+        return f"{self.message}\n{line}" if self.message else line
 
 
 class StatusTracker:
@@ -311,7 +324,8 @@ class StatusTracker:
         s = self.status
         if isinstance(event, Phase):
             if event.name == "started":
-                s.phase, s.message = "training", ""
+                plan = event.prepared.plan if event.prepared is not None else None
+                s.phase, s.message = "training", plan.summary() if plan is not None else ""
                 return None
             s.phase = event.name
             if event.name in ("saving", "exporting"):

@@ -429,6 +429,8 @@ class ModelAssist(QObject):
         else:
             text = (
                 f"{outcome.version} was saved but {outcome.previous_version} stays current ({outcome.reason})"
+                if outcome.previous_version is not None
+                else f"{outcome.version} was saved but not made current: {outcome.reason}"
             )
             if outcome.previous_version is not None:
                 self.panel.offer_keep_choice(

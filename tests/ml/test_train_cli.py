@@ -16,7 +16,7 @@ from segdesk.core.labelme_io import save_document
 from segdesk.core.shapes import Shape
 from segdesk.ml.checkpoint import ModelStore
 from segdesk.ml.data import IGNORE_INDEX, training_set_from_project
-from segdesk.ml.train_cli import add_train_arguments, train_command, train_from_args
+from segdesk.ml.train_cli import add_train_arguments, distributed_precheck, train_command, train_from_args
 
 torch.set_num_threads(1)
 
@@ -149,5 +149,5 @@ def test_skip_empty_with_distributed_is_refused_plainly(tmp_path: Path):
     add_train_arguments(parser)
     lines: list[str] = []
     args = parser.parse_args([str(tmp_path), "--distributed", "--skip-empty"])
-    assert train_from_args(args, out=lines.append) == 1
+    assert distributed_precheck(args, out=lines.append) == 1  # segdesk.cli asks it before the ranks start
     assert "--skip-empty does not work with --distributed" in lines[-1]

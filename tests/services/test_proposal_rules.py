@@ -102,7 +102,8 @@ def test_writing_replaces_only_proposals_and_never_a_reviewed_file(tmp_path: Pat
     mixed = load_document(entries["mixed"].json_path)
     assert [s.is_proposal for s in mixed.shapes] == [False, True]
     assert mixed.shapes[0].points[0].tolist() == [1.0, 5.0]  # the person's shape, untouched
-    assert mixed.shapes[1].extra["model_version"] == "v2" and mixed.status == "proposed"
+    # a person's shape beside the proposals: the image is "in progress" (core/review.py), never reviewed
+    assert mixed.shapes[1].extra["model_version"] == "v2" and mixed.status == "in_progress"
 
 
 def test_the_apps_batch_job_follows_the_rule(tmp_path: Path, monkeypatch) -> None:

@@ -7,6 +7,7 @@ reaches. One test starts a real run (then cancels it) to see the offer go when t
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,19 @@ def test_offer_goes_away_on_the_next_run_and_on_a_choice_elsewhere(
     make_image(other / "a.png")
     win.open_path(other)
     assert not panel.keep_bar.isVisible()
+
+
+def test_a_useless_first_model_is_not_made_current_and_the_panel_says_why(
+    window: MainWindow, tmp_path: Path
+) -> None:
+    win, panel = window, window.model_panel
+    root = _project(tmp_path / "p")
+    win.open_path(root)
+    reason = (
+        "it predicts 'cell' almost nowhere on the 1 held-out image(s), where it is present. Label a few more"
+    )
+    outcome = dataclasses.replace(_outcome("v3"), previous_version=None, previous_miou=None, reason=reason)
+    win.assist.apply_training_outcome(outcome)
+    text = panel.train_status.text()
+    assert text.startswith("v3 was saved but not made current: it predicts 'cell' almost nowhere")
+    assert "None" not in text and not panel.keep_bar.isVisible()

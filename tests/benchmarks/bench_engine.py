@@ -1,0 +1,167 @@
+"""The engine of issue 16 against today's defaults (a plain script, not collected by pytest).
+
+For each data set: ``defaults`` (TrainConfig as it was: a wall-clock budget, no plan) and ``engine``
+(``plan.plan_training``: the working scale, width by measured speed, minimum and target steps, the
+budget a cap), each followed by the promotion check (``promotion.check_candidate``) on the held-out
+images; ``seed`` runs the seeds' recipe (``/work/shared/tools/seed_recipe.py``) in a subprocess.
+
+Data: ``isbi`` (train 0-4, test 20-29), ``dsb`` (``shared/data/dsb2018_nuclei_dev``: train the first
+``--dsb-train`` (10) by name, test the last 30), ``colour`` / ``fluo16`` (generated, bench_train's).
+``--steps N`` trains N optimizer steps (load-independent); else ``--seconds`` (120) of wall clock.
+``--busy`` keeps one core busy with another process (``python -c "while 1: pass"``) for the run.
+Every line states the load average at its start and end.
+
+    .venv/bin/python tests/benchmarks/bench_engine.py --data dsb isbi --recipes engine defaults --busy
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import cv2
+import numpy as np
+import torch
+
+from segdesk.ml.data import make_sample, training_set_from_arrays
+from segdesk.ml.evaluate import evaluate
+from segdesk.ml.plan import Plan, plan_training
+from segdesk.ml.promotion import check_candidate
+from segdesk.ml.train import EpochEnd, TrainConfig, TrainResult, fine_tune
+from tests.benchmarks import bench_train
+
+DSB = Path(os.environ.get("SEGDESK_DSB", "/work/shared/data/dsb2018_nuclei_dev"))
+
+
+def load_dsb(n_train: int) -> tuple[list, list, list, list]:
+    names = sorted(p.name for p in (DSB / "images").glob("*.png"))
+    test_names, train_names = names[-30:], names[:n_train]
+
+    def read(name: str) -> tuple[np.ndarray, np.ndarray]:
+        image = cv2.imread(str(DSB / "images" / name), cv2.IMREAD_COLOR)[:, :, ::-1].copy()
+        mask = (cv2.imread(str(DSB / "masks" / name), cv2.IMREAD_GRAYSCALE) > 127).astype(np.uint8)
+        return image, mask
+
+    train = [read(n) for n in train_names]
+    test = [read(n) for n in test_names]
+    return [t[0] for t in train], [t[1] for t in train], [t[0] for t in test], [t[1] for t in test]
+
+
+def load(data: str, args: argparse.Namespace) -> tuple[list, list, list, list, list[str]]:
+    if data == "isbi":
+        tr_i, tr_m = bench_train.load_isbi(list(range(5)))
+        te_i, te_m = bench_train.load_isbi(list(range(20, 30)))
+        return tr_i, tr_m, te_i, te_m, ["membrane", "interior"]
+    if data == "dsb":
+        return (*load_dsb(args.dsb_train), ["_background_", "nucleus"])
+    rng = np.random.default_rng(7)
+    make = bench_train.synth_colour if data == "colour" else bench_train.synth_fluo
+    sizes = [(300, 420, True), (640, 480, False), (512, 700, True), (380, 380, False), (600, 350, True)]
+    test_sizes = [(500, 500, True), (700, 400, False)] * 3
+    tr = [make(rng, h, w, dense=d) for h, w, d in sizes]
+    te = [make(rng, h, w, dense=d) for h, w, d in test_sizes]
+    names = ["_background_", "cell", "rod"]
+    return [p[0] for p in tr], [p[1] for p in tr], [p[0] for p in te], [p[1] for p in te], names
+
+
+def configure(recipe: str, ds, args: argparse.Namespace) -> tuple[TrainConfig, Plan | None]:
+    base = TrainConfig(minutes=args.seconds / 60, threads=args.threads or None, seed=args.seed)
+    if recipe == "defaults":
+        return bench_train.fixed_steps(base, ds, args.steps), None
+    overrides = {"min_steps": args.steps, "target_steps": args.steps} if args.steps else None
+    cfg, plan, _fp = plan_training(ds, base, overrides=overrides)  # width sized for --seconds
+    if args.steps:
+        cfg = dataclasses.replace(cfg, minutes=10**6 / 60)  # no cap: exactly the steps
+    return cfg, plan
+
+
+def run_one(data: str, recipe: str, args: argparse.Namespace) -> None:
+    tr_i, tr_m, te_i, te_m, names = load(data, args)
+    ds = training_set_from_arrays(tr_i, tr_m, names, val_fraction=0.2, seed=args.seed)
+    load0 = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    cfg, plan = configure(recipe, ds, args)
+    plan_s = time.perf_counter() - t0
+    result = None
+    for event in fine_tune(ds, cfg):
+        if isinstance(event, EpochEnd):
+            print(f"    step {event.step} {event.elapsed_s:.0f}s val {event.metrics.miou:.3f}", flush=True)
+        elif isinstance(event, TrainResult):
+            result = event
+    assert result is not None
+    verdict = check_candidate(result.model, ds.val, names, scale=cfg.scale)
+    test = evaluate(
+        result.model, [make_sample(i, m) for i, m in zip(te_i, te_m, strict=True)], names, scale=cfg.scale
+    )
+    fg = " ".join(f"{n}={v:.3f}" for n, v in zip(names, test.iou, strict=True) if v is not None)
+    print(
+        f"[{data}] {recipe}{' busy' if args.busy else ''}: steps={result.steps} train_s={result.elapsed_s:.0f} "
+        f"plan_s={plan_s:.1f} stop={result.stop_reason} test mIoU={test.miou:.4f} ({fg}) "
+        f"useful={verdict.useful} ({verdict.reason}) load {load0:.2f}->{os.getloadavg()[0]:.2f}"
+        + (f"\n    plan: {plan.summary()}; {'; '.join(plan.reasons)}" if plan else ""),
+        flush=True,
+    )
+
+
+def run_seed(data: str, args: argparse.Namespace) -> None:
+    folder = {"isbi": bench_train.DATA, "dsb": DSB}.get(data)
+    if folder is None or not bench_train.SEED_RECIPE.exists():
+        return
+    k, holdout = (5, 10) if data == "isbi" else (args.dsb_train, 30)
+    load0 = os.getloadavg()[0]
+    cmd = [
+        sys.executable,
+        str(bench_train.SEED_RECIPE),
+        str(folder),
+        "--k",
+        str(k),
+        "--holdout",
+        str(holdout),
+    ]
+    cmd += ["--seconds", str(args.seconds), "--threads", str(args.threads)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    text = out.stdout.strip() or out.stderr.strip()[-400:]
+    print(
+        f"[{data}] seed{' busy' if args.busy else ''}: {text} load {load0:.2f}->{os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", nargs="+", default=["isbi", "dsb", "colour", "fluo16"])
+    p.add_argument("--recipes", nargs="+", default=["engine", "defaults", "seed"])
+    p.add_argument("--seconds", type=float, default=120.0)
+    p.add_argument("--steps", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2, help="0: the engine picks (idle cores)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dsb-train", type=int, default=10)
+    p.add_argument("--busy", action="store_true", help="keep one core busy with another process")
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    busy = subprocess.Popen([sys.executable, "-c", "while 1: pass"]) if args.busy else None
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed run still stops its busy process
+    try:
+        for data in args.data:
+            for recipe in args.recipes:
+                if recipe == "seed":
+                    run_seed(data, args)
+                else:
+                    run_one(data, recipe, args)
+    finally:
+        if busy is not None:
+            busy.kill()
+
+
+if __name__ == "__main__":
+    main()

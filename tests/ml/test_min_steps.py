@@ -1,0 +1,83 @@
+"""Training stops on the model, not the clock: the minimum steps hold however slow the machine is."""
+
+from __future__ import annotations
+
+import types
+
+import torch
+
+import segdesk.ml.train as train_mod
+from segdesk.ml.data import training_set_from_arrays
+from segdesk.ml.schedule import run_fraction, steps_eta
+from segdesk.ml.train import TrainConfig, TrainProgress, TrainResult, fine_tune
+from tests.ml._infer_helpers import CLASSES, blob_image
+
+torch.set_num_threads(1)
+
+
+class SlowClock:
+    """A clock on which every reading is ``tick`` seconds after the previous one (a very busy CPU)."""
+
+    def __init__(self, tick: float) -> None:
+        self.now, self.tick = 0.0, tick
+
+    def perf_counter(self) -> float:
+        self.now += self.tick
+        return self.now
+
+
+def _dataset():
+    pairs = [blob_image(64, 64, seed=s) for s in range(3)]
+    return training_set_from_arrays([p[0] for p in pairs], [p[1] for p in pairs], CLASSES)
+
+
+def _config(**kw):
+    base = dict(
+        minutes=0.5,
+        patch_size=32,
+        batch_size=2,
+        patches_per_epoch=8,
+        base_width=4,
+        depth=2,
+        device="cpu",
+        patience=1,
+        progress_interval_s=0.0,
+    )
+    return TrainConfig(**{**base, **kw})
+
+
+def test_minimum_steps_are_trained_under_a_slowed_clock_and_the_cap_says_it_cut(monkeypatch):
+    clock = SlowClock(tick=20.0)  # the 30 s budget is gone after two readings
+    monkeypatch.setattr(train_mod, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+    events = list(fine_tune(_dataset(), _config(min_steps=24, target_steps=60)))
+    result = events[-1]
+    assert isinstance(result, TrainResult)
+    assert result.steps == 24 and result.stop_reason == "time_budget"
+    assert "cap stopped training after 24 of 60 planned steps" in result.note
+    assert result.meta()["training"]["note"] == result.note
+    # The learning rate decays completely by the step the run stops at (the clock ran out).
+    lrs = [e.lr for e in events if isinstance(e, TrainProgress)]
+    assert lrs[-1] < 0.1 * max(lrs)
+
+
+def test_without_a_minimum_the_same_clock_stops_at_once(monkeypatch):
+    clock = SlowClock(tick=20.0)
+    monkeypatch.setattr(train_mod, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+    result = list(fine_tune(_dataset(), _config()))[-1]
+    assert result.steps < 24 and result.stop_reason == "time_budget"
+
+
+def test_target_steps_end_a_quiet_run_and_patience_waits_for_the_minimum():
+    result = list(fine_tune(_dataset(), _config(minutes=60.0, min_steps=16, target_steps=20)))[-1]
+    assert result.stop_reason in ("target_steps", "early_stopping")
+    assert 16 <= result.steps <= 20
+
+
+def test_schedule_and_eta_count_steps():
+    cfg = TrainConfig(min_steps=100, target_steps=400)
+    assert run_fraction(cfg, 50, elapsed=1000.0, budget=60.0) == 0.5  # busy: the minimum sets the pace
+    assert run_fraction(cfg, 200, elapsed=10.0, budget=60.0) == 0.5  # quiet: steps over the target
+    # 1 s a step: 350 steps left to the target, but the 60 s cap comes first; the minimum is never cut.
+    assert steps_eta(cfg, 60.0, elapsed=50.0, step=50, total_steps=10**6) == 50.0
+    assert steps_eta(cfg, 60.0, elapsed=10.0, step=10, total_steps=10**6) == 90.0  # 90 steps to the minimum
+    assert steps_eta(cfg, 600.0, elapsed=10.0, step=10, total_steps=10**6) == 390.0

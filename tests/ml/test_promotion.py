@@ -1,0 +1,130 @@
+"""A useless candidate is saved as a version but never made current, and the message says why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from segdesk.ml.checkpoint import ModelStore
+from segdesk.ml.data import training_set_from_arrays
+from segdesk.ml.metrics import SegmentationMetrics
+from segdesk.ml.promotion import baseline_scores, check_candidate, promote_decision
+from segdesk.ml.train import TrainResult
+from segdesk.ml.train_cli import finish_training
+from tests.ml._infer_helpers import CLASSES, blob_image, fresh_copy, trained_tiny_model
+
+torch.set_num_threads(1)
+
+
+def _dataset():
+    pairs = [blob_image(96, 96, seed=s) for s in range(4)]
+    return training_set_from_arrays([p[0] for p in pairs], [p[1] for p in pairs], CLASSES, val_fraction=0.5)
+
+
+def _constant(label: int):
+    """A model that predicts ``label`` everywhere (what a starved run produced in the app)."""
+    net = fresh_copy(trained_tiny_model())
+    with torch.no_grad():
+        net.head.weight.zero_()
+        net.head.bias.copy_(torch.tensor([5.0, -5.0] if label == 0 else [-5.0, 5.0]))
+    return net
+
+
+def _result(model, dataset) -> TrainResult:
+    metrics = SegmentationMetrics(CLASSES, [0.8, 0.0], [0.9, 0.0], 0.4, 0.4, 0.8, 100)
+    return TrainResult(
+        model=model,
+        class_names=CLASSES,
+        metrics=metrics,
+        history=[],
+        split=dataset.split,
+        images=[s.name for s in dataset.train],
+        val_images=[s.name for s in dataset.val],
+        steps=5,
+        epochs=1,
+        elapsed_s=1.0,
+        stop_reason="time_budget",
+        config={"scale": 1.0},
+        device="cpu",
+    )
+
+
+def test_baselines_are_scored():
+    ds = _dataset()
+    scores = baseline_scores(ds.val, CLASSES)
+    assert 0.3 < scores["majority class"] < 0.5  # background everywhere: IoU 1 class of 2, ~0.8 / 2
+    assert scores["intensity threshold"] > 0.8  # bright discs on a dark ground
+
+
+def test_a_model_that_predicts_a_present_class_nowhere_is_useless():
+    ds = _dataset()
+    verdict = check_candidate(_constant(0), ds.val, CLASSES)
+    assert not verdict.useful and verdict.missing == ["cell"]
+    assert "'cell' almost nowhere" in verdict.message() and "Label a few more examples" in verdict.message()
+
+
+def test_a_model_that_calls_every_pixel_the_object_is_useless():
+    ds = _dataset()
+    # Everything "cell": the background, present everywhere, is predicted nowhere.
+    verdict = check_candidate(_constant(1), ds.val, CLASSES)
+    assert not verdict.useful and verdict.missing == ["_background_"]
+
+
+def test_a_trained_model_is_useful():
+    ds = _dataset()
+    verdict = check_candidate(fresh_copy(trained_tiny_model()), ds.val, CLASSES)
+    assert verdict.useful, verdict.message()
+
+
+def test_a_degenerate_candidate_is_kept_as_a_version_but_not_made_current(tmp_path: Path):
+    ds = _dataset()
+    store = ModelStore(tmp_path)
+    lines: list[str] = []
+    good = finish_training(_result(fresh_copy(trained_tiny_model()), ds), ds, store, None, lines.append)
+    assert store.current() == good
+    bad_result = _result(_constant(0), ds)
+    decision = promote_decision(bad_result, ds, store)
+    assert not decision.promote and decision.useless
+    assert "'cell' almost nowhere" in decision.reason
+    bad = finish_training(bad_result, ds, store, good, lines.append)
+    assert store.versions() == [good, bad] and store.current() == good
+    assert store.info(bad)["promotion"]["useless"] is True
+    assert f"saved {bad} but did not make it current; {good} stays current" in lines[-1]
+    assert "Label a few more examples" in lines[-1]
+
+
+def test_with_no_current_model_a_degenerate_candidate_still_is_not_made_current(tmp_path: Path):
+    ds = _dataset()
+    store = ModelStore(tmp_path)
+    lines: list[str] = []
+    version = finish_training(_result(_constant(1), ds), ds, store, None, lines.append)
+    assert store.versions() == [version] and store.current() is None
+    assert "did not make it current" in lines[-1] and "'_background_' almost nowhere" in lines[-1]
+
+
+def test_the_check_uses_the_working_scale():
+    ds = _dataset()
+    verdict = check_candidate(fresh_copy(trained_tiny_model()), ds.val, CLASSES, scale=0.5)
+    assert verdict.miou > 0.5 and np.isfinite(verdict.miou)
+
+
+def test_a_candidate_no_better_than_a_trivial_baseline_is_useless():
+    from segdesk.ml.metrics import ConfusionMatrix
+    from segdesk.ml.promotion import judge
+
+    ds = _dataset()
+    rng = np.random.default_rng(0)
+    noise = ConfusionMatrix(2)
+    for s in ds.val:  # both classes predicted, at random: nothing learnt
+        noise.update(s.mask, (rng.random(s.mask.shape) < 0.3).astype(np.uint8))
+    verdict = judge(noise, ds.val, CLASSES)
+    assert not verdict.useful and not verdict.missing
+    assert "no better than a trivial majority class" in verdict.reason
+    blurred = ConfusionMatrix(2)
+    for s in ds.val:  # the discs found, but three pixels too wide all round: far below a threshold
+        blurred.update(s.mask, cv2.dilate(s.mask, np.ones((7, 7), np.uint8)))
+    verdict = judge(blurred, ds.val, CLASSES)
+    assert not verdict.useful and "intensity threshold" in verdict.reason
