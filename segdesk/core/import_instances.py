@@ -143,13 +143,14 @@ def import_instances(
 
 def _save(image: Path, size: tuple[int, int], shapes: list, project_dir: Path) -> None:
     from segdesk.core.labelme_io import save_document
+    from segdesk.core.review import reviewed_extra
 
     document = Document(
         image_path=image.name,
         image_height=int(size[0]),
         image_width=int(size[1]),
         shapes=shapes,
-        extra={"status": "reviewed"},
+        extra=reviewed_extra("import-masks"),  # the person chose these masks (core/review.py)
     )
     save_document(document, project_dir / f"{image.stem}.json")
 

@@ -124,6 +124,7 @@ def test_group_id_parts_are_one_object_in_coco(tmp_path) -> None:
 
     from segdesk.core.document import Document
     from segdesk.core.labelme_io import save_document
+    from segdesk.core.review import reviewed_extra
     from segdesk.core.shapes import Shape
 
     _image(tmp_path / "a.png", np.zeros((H, W), np.int32))
@@ -132,7 +133,7 @@ def test_group_id_parts_are_one_object_in_coco(tmp_path) -> None:
     def sq(x, gid=None):
         return Shape("nucleus", [[x, 5], [x + 8, 5], [x + 8, 13], [x, 13]], group_id=gid)
 
-    doc = Document("a.png", H, W, shapes=[sq(5, 3), sq(14, 3), sq(40)], extra={"status": "reviewed"})
+    doc = Document("a.png", H, W, shapes=[sq(5, 3), sq(14, 3), sq(40)], extra=reviewed_extra("marked"))
     save_document(doc, tmp_path / "a.json")
     export_masks(tmp_path, tmp_path / "coco", fmt="coco")
     annotations = json.loads((tmp_path / "coco" / "annotations.json").read_text())["annotations"]

@@ -9,6 +9,7 @@ import pytest
 from segdesk.core.document import Document
 from segdesk.core.instance_split import SplitSettings, split_instances
 from segdesk.core.labelme_io import save_document
+from segdesk.core.review import reviewed_extra
 from segdesk.core.shapes import Shape
 from segdesk.ml.instance_targets import instance_training_set_from_project
 
@@ -26,7 +27,7 @@ def _project(tmp_path):
         _square("cell", 12, 30, 7, group_id=3),
     ]  # one cell in parts
     tissue = [_square("tissue", 40, 25, 35)]
-    doc = Document("a.png", 60, 80, shapes=[*tissue, *cells, *parts], extra={"status": "reviewed"})
+    doc = Document("a.png", 60, 80, shapes=[*tissue, *cells, *parts], extra=reviewed_extra("marked"))
     save_document(doc, tmp_path / "a.json")
 
 
@@ -99,7 +100,9 @@ def test_objects_that_never_touch_learn_no_boundary(tmp_path) -> None:
     cv2.imwrite(str(tmp_path / "a.png"), np.full((60, 80, 3), 120, np.uint8))
     (tmp_path / "labels.txt").write_text("__ignore__\n_background_\ncell\n")
     cells = [_square("cell", 4 + 10 * k, 4, 7) for k in range(5)]  # separated by a background gap
-    save_document(Document("a.png", 60, 80, shapes=cells, extra={"status": "reviewed"}), tmp_path / "a.json")
+    save_document(
+        Document("a.png", 60, 80, shapes=cells, extra=reviewed_extra("marked")), tmp_path / "a.json"
+    )
     dataset, chosen = instance_training_set_from_project(tmp_path)
     assert chosen == {"cell"}  # an object class (its objects split by components) ...
     assert dataset.class_names == ["_background_", "cell"]  # ... without a boundary class to learn
