@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImageReader
 
 from segdesk.core import review
+from segdesk.core.commands import Command
 from segdesk.core.document import Document
 from segdesk.core.errors import SegdeskError
 from segdesk.core.image_io import IMAGE_EXTENSIONS
@@ -24,7 +25,7 @@ from segdesk.core.image_source import load_image
 from segdesk.core.project import Project
 from segdesk.ui import file_changed
 from segdesk.ui.open_loader import ASYNC_JSON_BYTES, ASYNC_PIXELS, OpenLoader, OpenResult
-from segdesk.ui.undo import make_undo_stack
+from segdesk.ui.undo import DocumentCommand, make_undo_stack
 
 #: QImage (and QPixmap) cannot hold an image wider or taller than this.
 QT_MAX_SIDE = 32767
@@ -442,6 +443,19 @@ class Session(QObject):
             return False
         review.unreview(document)
         return self.save()
+
+    def push(self, command: Command) -> bool:
+        """Apply a core command to the open document through the undo stack; False with none open."""
+        document = self.document
+        if document is None:
+            return False
+        self.undo_stack.push(DocumentCommand(document, command))
+        return True
+
+    def refresh_statuses(self, indices: Any = None) -> None:
+        """Re-read entries' statuses (all by default) after another writer changed their files."""
+        for index in range(len(self.entries)) if indices is None else indices:
+            self.entry_status_changed.emit(index, self.entry_status(index))
 
     def _on_edit(self, _index: int) -> None:
         if self._autosave and self.is_dirty():

@@ -20,9 +20,10 @@ from segdesk.core.commands import AddShapes
 from segdesk.core.project import Project
 from segdesk.core.review import reviewed_extra
 from segdesk.core.shapes import Shape
+from segdesk.services.proposals import PredictionResult
+from segdesk.services.proposals import derive_shapes as proposal_shapes
 from segdesk.ui import review_flow
 from segdesk.ui.main_window import MainWindow
-from segdesk.ui.proposals import PredictionResult, proposal_shapes
 from segdesk.ui.settings import use_settings_dir
 from tests.ui.window_helpers import make_image, polygon_shape, shown_window, write_json
 
