@@ -1,6 +1,6 @@
 """ModelAssist: the Model dock's controllers (ui/assist/) wired to the panel, the session and each other.
 
-GUI-thread only. The controllers snapshot inputs, start jobs (ui/jobs.py running ui/workers.py
+GUI-thread only. The controllers snapshot inputs, start jobs (ui/job_runner.py running ui/job_functions.py
 functions, thin wrappers over segdesk.services) and apply their results through the Session's undo
 stack when they are still current. This facade owns the shared job runner and the signals the window
 listens to, and keeps the names the window, tests and benchmarks use.
@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, Signal
 
 from segdesk.services.model_store import ModelInfo
 from segdesk.services.proposals import KeptPredictions, PredictionResult
-from segdesk.ui import review_flow, workers
+from segdesk.ui import job_functions, review_flow
 from segdesk.ui.assist.batch import BatchController
 from segdesk.ui.assist.context import AssistContext
 from segdesk.ui.assist.models import ModelController
@@ -23,7 +23,7 @@ from segdesk.ui.assist.prediction import PredictionController
 from segdesk.ui.assist.review import ReviewController
 from segdesk.ui.assist.training import TrainingController
 from segdesk.ui.canvas.confidence import ConfidenceOverlay
-from segdesk.ui.jobs import JobRunner
+from segdesk.ui.job_runner import JobRunner
 from segdesk.ui.panels.model import ModelPanel
 from segdesk.ui.session import CurrentImage, Session
 
@@ -179,7 +179,7 @@ class ModelAssist(QObject):
     def cancel_training(self) -> None:
         self.training.cancel()
 
-    def apply_training_outcome(self, outcome: workers.TrainOutcome) -> None:
+    def apply_training_outcome(self, outcome: job_functions.TrainOutcome) -> None:
         self.training.apply_outcome(outcome)
 
     def start_batch(self, *, write: bool) -> None:

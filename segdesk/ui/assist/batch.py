@@ -6,7 +6,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from segdesk.ui import workers
+from segdesk.ui import job_functions
 from segdesk.ui.assist.context import AssistContext
 
 
@@ -42,7 +42,7 @@ class BatchController(QObject):
             self._go_after_scoring = False
             ctx.message("No unlabeled image left")
             return
-        fn = workers.batch_job(ctx.root, targets, ctx.info.path, ctx.panel.settings(), write=write)
+        fn = job_functions.batch_job(ctx.root, targets, ctx.info.path, ctx.panel.settings(), write=write)
         ctx.panel.set_batch((0, len(targets)))
         ctx.runner.start("batch", fn, connect=self._connect_batch)
 
@@ -57,11 +57,11 @@ class BatchController(QObject):
         job.cancelled.connect(lambda: ctx.message("Prediction cancelled"))
         job.finished.connect(lambda: ctx.panel.set_batch(None))
 
-    def _on_progress(self, status: workers.BatchStatus) -> None:
+    def _on_progress(self, status: job_functions.BatchStatus) -> None:
         self.ctx.panel.set_batch((status.done, status.total))
         self.ctx.session.refresh_statuses(status.written)
 
-    def _on_done(self, outcome: workers.BatchOutcome) -> None:
+    def _on_done(self, outcome: job_functions.BatchOutcome) -> None:
         self.ctx.session.refresh_statuses(outcome.written)
         self._ranking = (outcome.model_version, [i for i, _score in outcome.scores])
         self.ctx.message(

@@ -8,7 +8,7 @@ from typing import Any
 
 from segdesk.core.shapes import Shape
 from segdesk.services.model_store import ModelInfo
-from segdesk.ui.jobs import JobRunner
+from segdesk.ui.job_runner import JobRunner
 from segdesk.ui.panels.model import ModelPanel
 from segdesk.ui.session import Session
 

@@ -8,7 +8,7 @@ from PySide6.QtCore import QObject, Signal
 
 from segdesk.core.errors import SegdeskError
 from segdesk.services import model_store
-from segdesk.ui import workers
+from segdesk.ui import job_functions
 from segdesk.ui.assist.context import AssistContext
 
 
@@ -31,7 +31,7 @@ class ModelController(QObject):
         ctx.panel.show_model(ctx.info, history)
         self.changed.emit(ctx.info)
         if warm_up and ctx.info is not None and not ctx.runner.is_running("warm_up"):
-            ctx.runner.start("warm_up", workers.warm_up_job(ctx.info.path), connect=self._quiet)
+            ctx.runner.start("warm_up", job_functions.warm_up_job(ctx.info.path), connect=self._quiet)
 
     def _quiet(self, job: Any) -> None:
         job.failed.connect(lambda text: self.ctx.message(f"Model not loaded: {text}"))

@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from segdesk.core.shapes import Shape
 from segdesk.services.proposals import KeptPredictions, PredictionResult, rederive
-from segdesk.ui import proposals, workers
+from segdesk.ui import job_functions, proposals
 from segdesk.ui.assist.context import AssistContext
 from segdesk.ui.session import CurrentImage
 
@@ -69,7 +69,7 @@ class PredictionController(QObject):
             ctx.runner.cancel("predict")
             return
         image = np.array(current.raw, copy=True)  # the job owns its copy
-        fn = workers.predict_job(image, current.image_path, ctx.info.path, ctx.panel.settings())
+        fn = job_functions.predict_job(image, current.image_path, ctx.info.path, ctx.panel.settings())
         ctx.runner.start("predict", fn, connect=self._connect_predict)
         ctx.message(f"Predicting {current.image_path.name} ...")
 

@@ -8,7 +8,7 @@ from PySide6.QtCore import QObject, Signal
 
 from segdesk.core.errors import SegdeskError
 from segdesk.services import model_store
-from segdesk.ui import model_health, review_flow, workers
+from segdesk.ui import job_functions, model_health, review_flow
 from segdesk.ui.assist.context import AssistContext
 
 
@@ -28,7 +28,7 @@ class TrainingController(QObject):
         #: Tests and benchmarks inject a small TrainConfig here; None = the app's settings.
         self.train_config: Any = None
         self.export_onnx = True
-        self._outcome: workers.TrainOutcome | None = None
+        self._outcome: job_functions.TrainOutcome | None = None
 
     def retrain(self) -> None:
         """Fine-tune the current model on the images the plan chooses, as saved on disk.
@@ -46,7 +46,7 @@ class TrainingController(QObject):
             if plan is None:
                 ctx.message("Retrain cancelled")
                 return
-            snapshot = workers.snapshot_training(session.project, ctx.version, plan.entries)
+            snapshot = job_functions.snapshot_training(session.project, ctx.version, plan.entries)
         except SegdeskError as exc:
             ctx.error(str(exc))
             return
@@ -54,7 +54,7 @@ class TrainingController(QObject):
             review_flow.sync_open_review(session)
             session.refresh_statuses()
             self.reviews_changed.emit()
-        fn = workers.train_in_child(snapshot, self.train_config, export_onnx=self.export_onnx)
+        fn = job_functions.train_in_child(snapshot, self.train_config, export_onnx=self.export_onnx)
         self._outcome = None  # this run's own outcome (or None) is what its end reports
         ctx.panel.set_training(True)
         ctx.panel.show_training_progress(0.0, "Starting: " + plan.describe()[0])
@@ -77,10 +77,10 @@ class TrainingController(QObject):
         self.ctx.runner.cancel("train")
         self.ctx.panel.show_training_progress(self.ctx.panel.training_fraction(), "Cancelling ...")
 
-    def _on_progress(self, status: workers.TrainStatus) -> None:
+    def _on_progress(self, status: job_functions.TrainStatus) -> None:
         self.ctx.panel.show_training_progress(status.fraction, status.text(), status.history)
 
-    def apply_outcome(self, outcome: workers.TrainOutcome) -> None:
+    def apply_outcome(self, outcome: job_functions.TrainOutcome) -> None:
         """A finished run: show the models; when the new one was not promoted, offer to keep either."""
         ctx = self.ctx
         self.model_saved.emit()

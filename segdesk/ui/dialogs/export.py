@@ -1,7 +1,7 @@
 """File > Export: masks, a VOC folder, COCO JSON, previews, or the model as ONNX.
 
-The export runs as a Job (segdesk.ui.jobs) off the GUI thread with a progress bar and Cancel. Mask
-exports call segdesk.core directly; the ONNX export is a job function of segdesk.ui.workers (which
+The export runs as a Job (segdesk.ui.job_runner) off the GUI thread with a progress bar and Cancel. Mask
+exports call segdesk.core directly; the ONNX export is a job function of segdesk.ui.job_functions (which
 reaches segdesk.ml through segdesk.services). Existing files are only replaced after the person agrees; a cancelled or failed
 export leaves nothing behind (the core stages everything in a hidden folder).
 """
@@ -45,7 +45,7 @@ from segdesk.core.export.masks import (
 )
 from segdesk.core.export.writers import ExportReport
 from segdesk.core.project import Project
-from segdesk.ui.jobs import Job, JobRunner
+from segdesk.ui.job_runner import Job, JobRunner
 
 ONNX = "onnx"
 JOB_NAME = "export"
@@ -320,9 +320,11 @@ class ExportDialog(QDialog):
         if out.exists() and not self.confirm_overwrite(out.parent, [out]):
             self.status.setText("Nothing exported: the file exists.")
             return None
-        from segdesk.ui import workers
+        from segdesk.ui import job_functions
 
-        return workers.export_onnx_job(self.root, out, fp16=self.fp16.isChecked(), opset=self.opset.value())
+        return job_functions.export_onnx_job(
+            self.root, out, fp16=self.fp16.isChecked(), opset=self.opset.value()
+        )
 
     def _connect_job(self, job: Job) -> None:
         job.progress.connect(self._on_progress)
@@ -354,7 +356,7 @@ class ExportDialog(QDialog):
             self.status.setText(f"Done: {result.summary()}")
             lines = [f"skipped {s}" for s in result.skipped] + [f"note: {n}" for n in result.notes]
             self.details.setPlainText("\n".join(lines))
-        else:  # the ONNX outcome from workers.export_onnx_job
+        else:  # the ONNX outcome from job_functions.export_onnx_job
             ok = bool(getattr(result, "ok", False))
             verdict = "verified" if ok else "written, but verification FAILED"
             self.status.setText(f"{getattr(result, 'path', '')}: {verdict}")

@@ -1,4 +1,4 @@
-"""Job functions for the app's jobs (``segdesk.ui.jobs`` runs them off the GUI thread): thin wrappers
+"""Job functions for the app's jobs (``segdesk.ui.job_runner`` runs them off the GUI thread): thin wrappers
 over :mod:`segdesk.services`, the rules the CLI uses too.
 
 The ui reaches ``segdesk.ml`` only through the services, and only inside functions, so the window
