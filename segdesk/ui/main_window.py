@@ -25,6 +25,7 @@ from segdesk.core.document import Document
 from segdesk.ui import file_changed
 from segdesk.ui.actions import build_menus, create_actions
 from segdesk.ui.canvas import CanvasView
+from segdesk.ui.current_image import CurrentImage
 from segdesk.ui.label_editing import LabelEditing
 from segdesk.ui.model_assist import ModelAssist
 from segdesk.ui.panels.files import FilesPanel
@@ -32,7 +33,7 @@ from segdesk.ui.panels.labels import LabelsPanel
 from segdesk.ui.panels.model import ModelPanel
 from segdesk.ui.panels.shapes import ShapesPanel
 from segdesk.ui.review_flow import train_count_text
-from segdesk.ui.session import CurrentImage, Session
+from segdesk.ui.session import Session
 from segdesk.ui.settings import AppSettings
 from segdesk.ui.statusbar import StatusFields, describe_channels
 from segdesk.ui.window_dialogs import WindowDialogs, ask_unsaved, fill_recent_menu

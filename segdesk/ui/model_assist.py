@@ -23,9 +23,10 @@ from segdesk.ui.assist.prediction import PredictionController
 from segdesk.ui.assist.review import ReviewController
 from segdesk.ui.assist.training import TrainingController
 from segdesk.ui.canvas.confidence import ConfidenceOverlay
+from segdesk.ui.current_image import CurrentImage
 from segdesk.ui.job_runner import JobRunner
 from segdesk.ui.panels.model import ModelPanel
-from segdesk.ui.session import CurrentImage, Session
+from segdesk.ui.session import Session
 
 #: How long a closing window waits for jobs to stop before it stays open and says why.
 CLOSE_WAIT_MS = 3000

@@ -15,7 +15,7 @@ from segdesk.core.shapes import Shape
 from segdesk.services.proposals import KeptPredictions, PredictionResult, rederive
 from segdesk.ui import job_functions, proposals
 from segdesk.ui.assist.context import AssistContext
-from segdesk.ui.session import CurrentImage
+from segdesk.ui.current_image import CurrentImage
 
 
 class PredictionController(QObject):
