@@ -8,7 +8,7 @@ off it asks through ``ask_unsaved`` (set by the window; tests replace it).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -373,7 +373,7 @@ class Session(QObject):
         self.undo_stack.push(DocumentCommand(document, command))
         return True
 
-    def refresh_statuses(self, indices: Any = None) -> None:
+    def refresh_statuses(self, indices: Iterable[int] | None = None) -> None:
         """Re-read entries' statuses (all by default) after another writer changed their files."""
         for index in range(len(self.entries)) if indices is None else indices:
             self.entry_status_changed.emit(index, self.entry_status(index))
