@@ -22,10 +22,11 @@ from segdesk.core.document import Document
 from segdesk.core.mask_edit import conversion_command
 from segdesk.core.shapes import Shape
 from segdesk.ui.canvas.brush import BrushTool
+from segdesk.ui.canvas.create_tool import CreateTool
 from segdesk.ui.canvas.input import CanvasInput
 from segdesk.ui.canvas.items import ShapeItem
 from segdesk.ui.canvas.scene import CanvasScene
-from segdesk.ui.canvas.tools import CreateTool, EditTool, Tool
+from segdesk.ui.canvas.tools import EditTool, Tool
 from segdesk.ui.undo import DocumentCommand
 
 Mode = Literal["edit", "polygon", "rectangle", "circle", "line", "linestrip", "point", "brush", "eraser"]

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from segdesk.ui.canvas.confidence import ConfidenceLegend
+from segdesk.ui.panels.confidence_legend import ConfidenceLegend
 
 
 class OverlayControls(QWidget):
