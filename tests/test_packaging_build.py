@@ -49,7 +49,7 @@ def test_build_script_parses_and_documents_its_options() -> None:
 def test_spec_bundles_the_demo_where_the_app_looks_for_it() -> None:
     text = SPEC.read_text(encoding="utf-8")
     assert '"resources" / "demo"), "resources/demo")' in text
-    assert 'collect_submodules("segdesk")' in text  # lazily imported modules (ml, ui.workers, selftest)
+    assert 'collect_submodules("segdesk")' in text  # lazily imported modules (ml, ui.job_functions, selftest)
     assert (REPO / "resources" / "demo" / "labels.txt").is_file()
 
 

@@ -2,7 +2,7 @@
 
 A job is a plain function or generator in core / ml / services; it polls ``cancel.is_set()`` between
 units of work and hands progress records to ``report`` (or yields them). ``threading.Event`` and a
-child process's token both fit :class:`CancelToken`; the app's job runner (``segdesk.ui.jobs``) turns
+child process's token both fit :class:`CancelToken`; the app's job runner (``segdesk.ui.job_runner``) turns
 reports into Qt signals, the CLI prints them.
 """
 

@@ -6,7 +6,7 @@ of milliseconds at a time and the window stops painting (measured: 160-290 ms fo
 process stays responsive and never loads torch for training.
 
 ``in_child(factory, *args)`` returns a job function ``fn(cancel, report)`` (the app's
-``segdesk.ui.jobs`` runs it). Called in the job's QThread, it starts a child that runs
+``segdesk.ui.job_runner`` runs it). Called in the job's QThread, it starts a child that runs
 ``factory(*args)(cancel, report)``: progress records come back over a pipe and are handed to
 ``report``; the result (or the error message) is returned (raised) as if the function had run in
 the thread. ``factory`` and ``args`` must be picklable (module-level functions, dataclasses).

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
@@ -20,45 +19,30 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QStackedWidget,
-    QWidget,
 )
 
-from segdesk import __version__
 from segdesk.core.document import Document
 from segdesk.ui import file_changed
 from segdesk.ui.actions import build_menus, create_actions
 from segdesk.ui.canvas import CanvasView
-from segdesk.ui.dialogs.label_dialog import LabelDialog
-from segdesk.ui.dialogs.shortcuts import ShortcutsDialog
-from segdesk.ui.dialogs.view_adjust import OpacityDialog, ViewAdjustDialog
-from segdesk.ui.label_check import LabelCheck, ask_add_label
+from segdesk.ui.current_image import CurrentImage
+from segdesk.ui.label_editing import LabelEditing
 from segdesk.ui.model_assist import ModelAssist
 from segdesk.ui.panels.files import FilesPanel
 from segdesk.ui.panels.labels import LabelsPanel
 from segdesk.ui.panels.model import ModelPanel
 from segdesk.ui.panels.shapes import ShapesPanel
 from segdesk.ui.review_flow import train_count_text
-from segdesk.ui.session import CurrentImage, Session, UnsavedAnswer
+from segdesk.ui.session import Session
 from segdesk.ui.settings import AppSettings
-from segdesk.ui.statusbar import StatusFields
+from segdesk.ui.statusbar import StatusFields, describe_channels
+from segdesk.ui.window_dialogs import WindowDialogs, ask_unsaved, fill_recent_menu
 
 if TYPE_CHECKING:
     from segdesk.ui.dialogs.export import ExportDialog
+    from segdesk.ui.dialogs.view_adjust import ViewAdjustDialog
 
 IMAGE_FILTER = "Images and annotations (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.json);;All files (*)"
-
-
-def ask_unsaved(parent: QWidget, name: str) -> UnsavedAnswer:
-    """Save / Discard / Cancel for an image with unsaved edits (autosave off)."""
-    buttons = QMessageBox.StandardButton
-    answer = QMessageBox.question(
-        parent,
-        "Unsaved changes",
-        f"{name} has unsaved changes. Save them?",
-        buttons.Save | buttons.Discard | buttons.Cancel,
-        buttons.Save,
-    )
-    return {buttons.Save: "save", buttons.Discard: "discard"}.get(answer, "cancel")  # type: ignore[return-value]
 
 
 class MainWindow(QMainWindow):
@@ -92,10 +76,16 @@ class MainWindow(QMainWindow):
         self.model_panel = ModelPanel(self)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.model_panel)
         self.assist = ModelAssist(self.model_panel, self.session, self.canvas, self)
-        self.label_dialog = LabelDialog(self)
-        self.label_check = LabelCheck(
-            self.session, lambda label, listed: ask_add_label(self, label, listed), self._show_error
+        self.labels = LabelEditing(
+            self,
+            self.session,
+            self.canvas,
+            self.settings,
+            labels_changed=lambda: self._refresh_labels(),
+            status=lambda text: self.statusBar().showMessage(text, 3000),
+            error=lambda text: self._show_error(text),
         )
+        self.label_dialog, self.label_check = self.labels.dialog, self.labels.check
         self._label_order: list[str] | None = None
         self.acts = create_actions(self)
         self.acts["autosave"].setChecked(self.session.autosave())
@@ -104,10 +94,8 @@ class MainWindow(QMainWindow):
         for dock in (self.files_panel, self.labels_panel, self.shapes_panel, self.model_panel):
             docks_menu.addAction(dock.toggleViewAction())
         self.status = StatusFields(self.statusBar(), self)
-        self._view_adjust: ViewAdjustDialog | None = None
-        self._export_dialog: ExportDialog | None = None
+        self.dialogs = WindowDialogs(self, self.canvas, self.settings, self.session, self.assist.runner)
         self._document: Document | None = None
-        self._last_label = self.settings.last_label()
         self.last_error = ""
         self._error_box: QMessageBox | None = None
         self.setAcceptDrops(True)
@@ -149,8 +137,8 @@ class MainWindow(QMainWindow):
         a["zoom_out"].triggered.connect(lambda: c.zoom_by(0.8))
         a["view_adjust"].triggered.connect(self.show_view_adjust)
         a["fill_opacity"].triggered.connect(self.show_fill_opacity)
-        a["shortcuts"].triggered.connect(lambda: ShortcutsDialog(a.by_category(), self).exec())
-        a["about"].triggered.connect(self._about)
+        a["shortcuts"].triggered.connect(lambda: self.dialogs.show_shortcuts(a.by_category()))
+        a["about"].triggered.connect(self.dialogs.show_about)
         a["export"].triggered.connect(self.show_export)
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         m = self.assist
@@ -188,7 +176,7 @@ class MainWindow(QMainWindow):
 
         self.files_panel.image_activated.connect(self._go_to_listed)
         self.labels_panel.visibility_changed.connect(lambda label, on: c.set_label_visible(label, on))
-        self.labels_panel.label_chosen.connect(self._choose_label)
+        self.labels_panel.label_chosen.connect(self.labels.choose)
         self.shapes_panel.selection_changed.connect(c.select_indices)
         self.shapes_panel.edit_requested.connect(self.edit_label)
         c.selection_changed.connect(self.shapes_panel.select_indices)
@@ -270,12 +258,12 @@ class MainWindow(QMainWindow):
         for label in self.labels_panel.hidden_labels():
             self.canvas.set_label_visible(label, False)
         self.canvas.set_shapes_visible(self.acts["toggle_shapes"].isChecked())
-        if self._view_adjust is not None:
-            self.canvas.set_view_adjust(*self._view_adjust.value())
+        if self.dialogs.view_adjust is not None:
+            self.canvas.set_view_adjust(*self.dialogs.view_adjust.value())
         current.document.subscribe(self._on_document_changed)
         self._on_document_changed("shapes")
         height, width = current.display.shape[:2]
-        self.status.set_image_size(width, height, _channels(current.raw))
+        self.status.set_image_size(width, height, describe_channels(current.raw))
         self.status.set_zoom(self.canvas.zoom_factor())
         self._update_title()
 
@@ -299,75 +287,29 @@ class MainWindow(QMainWindow):
     # --- labels -----------------------------------------------------------------------------
     def _ask_new_label(self) -> tuple[str, int | None, str] | None:
         """The canvas asks this when a shape is finished; None cancels the shape."""
-        result = self.label_dialog.ask(self._last_label, known_labels=self.session.known_labels())
-        while result is not None and not self.label_check.accept(result.label):
-            result = self.label_dialog.ask(
-                result.label, result.group_id, result.description, known_labels=self.session.known_labels()
-            )
-        if result is None:
-            return None
-        self._remember_label(result.label)
-        self._refresh_labels()  # labels.txt may have a new line
-        return result.label, result.group_id, result.description
+        return self.labels.ask_new_label()
 
     def edit_label(self) -> None:
         """Change label, group id, description, flags of the selected shapes (only fields changed)."""
-        document, selected = self._document, self.canvas.selected_indices()
-        if document is None or not selected:
-            return
-        first = document.shapes[selected[0]]
-        flag_names = list(dict.fromkeys(k for s in document.shapes for k in (s.flags or {})))
-        before = (first.label, first.group_id, first.description or "", dict(first.flags or {}))
-        result = self.label_dialog.ask(
-            *before, known_labels=self.session.known_labels(), flag_names=flag_names
-        )
-        while (
-            result is not None and result.label != first.label and not self.label_check.accept(result.label)
-        ):
-            result = self.label_dialog.ask(
-                result.label,
-                result.group_id,
-                result.description,
-                result.flags,
-                known_labels=self.session.known_labels(),
-                flag_names=flag_names,
-            )
-        if result is None:
-            return
-        after = (result.label, result.group_id, result.description, result.flags)
-        names = ("label", "group_id", "description", "flags")
-        changes = {n: new for n, old, new in zip(names, before, after, strict=True) if old != new}
-        if len(selected) > 1 and "flags" in changes:
-            # One dialog shows the first shape's flags; applying them to all would overwrite theirs.
-            changes.pop("flags")
-        if changes:
-            self.canvas.edit_selected_props(**changes)
-        self._remember_label(result.label)
-
-    def _choose_label(self, label: str) -> None:
-        self._remember_label(label)
-        self.canvas.set_current_label(label)
-        self.statusBar().showMessage(f"New shapes get the label {label!r}", 3000)
-
-    def _remember_label(self, label: str) -> None:
-        self._last_label = label
-        self.settings.set_last_label(label)
-        self.session.remember_label(label)
-        self.canvas.set_current_label(label)
+        self.labels.edit_selected()
 
     # --- view -------------------------------------------------------------------------------
     def show_view_adjust(self) -> None:
-        if self._view_adjust is None:
-            self._view_adjust = ViewAdjustDialog(self)
-            self._view_adjust.adjusted.connect(self.canvas.set_view_adjust)
-        self._view_adjust.show()
-        self._view_adjust.raise_()
+        self.dialogs.show_view_adjust()
 
     def show_fill_opacity(self) -> None:
-        dialog = OpacityDialog(self, alpha=self.settings.fill_opacity())
-        dialog.changed.connect(self.canvas.set_fill_opacity)
-        dialog.changed.connect(self.settings.set_fill_opacity)
-        dialog.exec()
+        self.dialogs.show_fill_opacity()
+
+    def show_export(self) -> None:
+        self.dialogs.show_export()
+
+    def export_dialog(self) -> ExportDialog | None:
+        """The Export dialog while it is open (it deletes itself when closed)."""
+        return self.dialogs.export_dialog()
+
+    @property
+    def _view_adjust(self) -> ViewAdjustDialog | None:
+        return self.dialogs.view_adjust
 
     def _on_cursor(self, x: float, y: float, value: object) -> None:
         current = self.session.current
@@ -406,40 +348,7 @@ class MainWindow(QMainWindow):
         self.settings.set_autosave(on)
 
     def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        for folder in self.settings.recent_folders():
-            action = self.recent_menu.addAction(str(folder))
-            action.triggered.connect(lambda _checked=False, f=folder: self.open_path(f))
-        if self.recent_menu.isEmpty():
-            self.recent_menu.addAction("(none)").setEnabled(False)
-        else:
-            self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear", self.settings.clear_recent_folders)
-
-    def show_export(self) -> None:
-        from segdesk.ui.dialogs.export import open_export_dialog
-
-        dialog = self.export_dialog()
-        if dialog is not None and dialog.isVisible():
-            dialog.raise_()
-            dialog.activateWindow()
-            return
-        self._export_dialog = open_export_dialog(self, self.session.project, runner=self.assist.runner)
-
-    def export_dialog(self) -> ExportDialog | None:
-        """The Export dialog while it is open (it deletes itself when closed)."""
-        dialog = self._export_dialog
-        if dialog is not None and not shiboken6.isValid(dialog):
-            self._export_dialog = dialog = None
-        return dialog
-
-    def _about(self) -> None:
-        QMessageBox.about(
-            self,
-            "About segdesk",
-            f"segdesk {__version__}\nImage segmentation on Labelme files, with a model that learns "
-            "from your corrections.",
-        )
+        fill_recent_menu(self.recent_menu, self.settings, self.open_path)
 
     # --- Qt overrides -----------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -481,10 +390,3 @@ class MainWindow(QMainWindow):
             docks = [self.files_panel, self.labels_panel, self.shapes_panel]
             self.resizeDocks(docks, [300, 320, 300], Qt.Orientation.Horizontal)
             self.resizeDocks(docks, [260, 180, 420], Qt.Orientation.Vertical)
-
-
-def _channels(raw: object) -> str:
-    shape = getattr(raw, "shape", ())
-    dtype = getattr(raw, "dtype", None)
-    kind = "gray" if len(shape) == 2 else f"{shape[2]} ch" if len(shape) == 3 else ""
-    return f"{kind} {dtype}".strip() if dtype is not None else kind

@@ -8,26 +8,25 @@ off it asks through ``ask_unsaved`` (set by the window; tests replace it).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtGui import QImageReader
 
 from segdesk.core import review
+from segdesk.core.commands import Command
 from segdesk.core.document import Document
 from segdesk.core.errors import SegdeskError
 from segdesk.core.image_io import IMAGE_EXTENSIONS
 from segdesk.core.image_source import load_image
 from segdesk.core.project import Project
 from segdesk.ui import file_changed
+from segdesk.ui.current_image import QT_MAX_SIDE, CurrentImage, fill_current, header_size, image_of_document
+from segdesk.ui.folder_labels import FolderLabels, has_labels_file
 from segdesk.ui.open_loader import ASYNC_JSON_BYTES, ASYNC_PIXELS, OpenLoader, OpenResult
-from segdesk.ui.undo import make_undo_stack
+from segdesk.ui.undo import DocumentCommand, make_undo_stack
 
-#: QImage (and QPixmap) cannot hold an image wider or taller than this.
-QT_MAX_SIDE = 32767
 #: Autosave waits this long after the last edit, so a burst of edits is one write.
 AUTOSAVE_DELAY_MS = 400
 #: Reading statuses after opening a folder: this long at once, then slices this long between events.
@@ -35,25 +34,6 @@ SCAN_FIRST_S = 0.3
 SCAN_SLICE_S = 0.03
 
 UnsavedAnswer = Literal["save", "discard", "cancel"]
-
-
-@dataclass
-class CurrentImage:
-    """The image on screen: its entry index, annotation and pixels (or why it could not be shown)."""
-
-    index: int
-    image_path: Path
-    document: Document | None = None
-    display: Any = None  # uint8 HxWx3 RGB
-    raw: Any = None  # original values for the status bar
-    error: str | None = None
-    pyramid: Any = None  # halvings of ``display`` made off the GUI thread (big images), or None
-
-
-def _header_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) from the file's header, without decoding pixels; None when unknown."""
-    size = QImageReader(str(path)).size()
-    return (size.width(), size.height()) if size.isValid() else None
 
 
 class Session(QObject):
@@ -75,7 +55,7 @@ class Session(QObject):
         self.current: CurrentImage | None = None
         self.undo_stack = make_undo_stack(self)  # segdesk's undo limit, the tested stack
         self._autosave = autosave
-        self._session_labels: list[str] = []
+        self._labels = FolderLabels(self.failed.emit)
         #: Asked when leaving an image with unsaved edits while autosave is off.
         self.ask_unsaved: Callable[[str], UnsavedAnswer] = lambda _name: "save"
         #: Asked when another program wrote the file since it was loaded: reload / overwrite / cancel.
@@ -85,7 +65,6 @@ class Session(QObject):
         self._timer.setInterval(AUTOSAVE_DELAY_MS)
         self._timer.timeout.connect(self._autosave_now)
         self._scan_next = 0
-        self._labels_cache: list[str] | None = None
         self._scan_timer = QTimer(self)
         self._scan_timer.setSingleShot(True)
         self._scan_timer.setInterval(0)
@@ -154,44 +133,17 @@ class Session(QObject):
 
     def known_labels(self) -> list[str]:
         """labels.txt (or labels found in the folder) first, then this image's, then new ones typed."""
-        names = list(self._folder_labels())
-        if self.document is not None:
-            names += self.document.labels
-        names += self._session_labels
-        # "_background_" is what is left unlabeled; nobody draws it, so it is not offered.
-        names = [n for n in dict.fromkeys(names) if n and n != "_background_"]
-        if "__ignore__" in names:  # offered, but last: it marks regions to leave out of training
-            names = [n for n in names if n != "__ignore__"] + ["__ignore__"]
-        return names
-
-    def _folder_labels(self) -> list[str]:
-        """labels.txt, or the labels the folder's files use (once their statuses have been read).
-
-        Without labels.txt the project reads every annotation file to find labels; that waits for
-        the background scan instead of freezing the first image of a big folder.
-        """
-        if self.project is None:
-            return []
-        if self._labels_cache is None:
-            if not self.has_labels_file() and self.scanning():
-                return []
-            try:
-                self._labels_cache = list(self.project.label_names())
-            except SegdeskError as exc:
-                self._labels_cache = []
-                self.failed.emit(str(exc))
-        return self._labels_cache
+        return self._labels.known(self.project, self.document, self.scanning)
 
     def remember_label(self, label: str) -> None:
-        if label and label not in self._session_labels:
-            self._session_labels.append(label)
+        self._labels.remember(label)
 
     def labels_file_changed(self) -> None:
         """labels.txt was edited (a label added): read the folder's labels again."""
-        self._labels_cache = None
+        self._labels.forget_folder_labels()
 
     def has_labels_file(self) -> bool:
-        return self.project is not None and (Path(self.project.root) / "labels.txt").is_file()
+        return has_labels_file(self.project)
 
     # --- opening ----------------------------------------------------------------------------
     def open_path(self, path: str | Path) -> bool:
@@ -222,18 +174,15 @@ class Session(QObject):
         return self._open_image(image)
 
     def _on_json_read(self, json_path: Path, document: Any) -> None:
-        from segdesk.core.labelme_io import resolve_image_path
-
         if isinstance(document, (SegdeskError, OSError)):
             self.failed.emit(str(document))
             return
         if isinstance(document, Exception):
             raise document
-        image = resolve_image_path(document, json_path=json_path)
-        if image is None and document.image_data:
-            image = json_path  # the image is embedded: the JSON file is the entry
-        if image is None:
-            self.failed.emit(f"{json_path}: imagePath: {document.image_path!r} does not exist")
+        try:
+            image = image_of_document(document, json_path)
+        except SegdeskError as exc:
+            self.failed.emit(str(exc))
             return
         self._open_image(image)
 
@@ -248,20 +197,13 @@ class Session(QObject):
         return self.go_to(0) if self.entries else False
 
     def _image_of_json(self, json_path: Path) -> Path | None:
-        from segdesk.core.labelme_io import resolve_image_path
         from segdesk.core.parsed import peek_document
 
-        try:
-            document = peek_document(json_path)  # opening it next reuses this parse
+        try:  # opening it next reuses this parse
+            return image_of_document(peek_document(json_path), json_path)
         except (SegdeskError, OSError) as exc:
             self.failed.emit(str(exc))
             return None
-        image = resolve_image_path(document, json_path=json_path)
-        if image is None and document.image_data:
-            return json_path  # the image is embedded: the JSON file is the entry
-        if image is None:
-            self.failed.emit(f"{json_path}: imagePath: {document.image_path!r} does not exist")
-        return image
 
     def open_folder(self, folder: str | Path, *, select: int | None = 0) -> bool:
         """Open a project folder and show its image number ``select`` (none when ``None``)."""
@@ -278,11 +220,10 @@ class Session(QObject):
             return False
         self._loader.cancel()
         self.project, self.entries, self.current = project, entries, None
-        self._session_labels = []
+        self._labels.reset()
         self.undo_stack.clear()
         self._scan_timer.stop()
         self._scan_next = 0
-        self._labels_cache = None
         self.folder_opened.emit(Path(project.root))
         self._scan_statuses(SCAN_FIRST_S)
         if select is not None and entries:
@@ -332,7 +273,7 @@ class Session(QObject):
         entry = self.entries[index]
         current = CurrentImage(index=index, image_path=Path(entry.image_path))
         self._loader.cancel()
-        size = _header_size(current.image_path)
+        size = header_size(current.image_path)
         project = self.project
         if size is not None and max(size) > QT_MAX_SIDE:
             self._show(current, None, None, size)  # refused before anything is read
@@ -361,30 +302,11 @@ class Session(QObject):
         if not self.leave_current():  # edits made to the shown image while this one was read
             return
         current = CurrentImage(index=result.index, image_path=Path(self.entries[result.index].image_path))
-        self._show(current, result.document, result.image, _header_size(current.image_path))
+        self._show(current, result.document, result.image, header_size(current.image_path))
 
     def _show(self, current: CurrentImage, document: Any, image: Any, size: tuple[int, int] | None) -> None:
         """Make ``current`` the image on screen with what was read (or the reason it cannot be shown)."""
-        try:
-            if size is not None and max(size) > QT_MAX_SIDE:
-                w, h = size
-                raise SegdeskError(
-                    f"{current.image_path}: {w} x {h} pixels is larger than the {QT_MAX_SIDE} pixels "
-                    "per side that can be displayed; split it into tiles to annotate it"
-                )
-            for part in (document, image):
-                if isinstance(part, BaseException):
-                    raise part
-            current.document = document
-            current.display, current.raw = image.display, image.data
-            current.pyramid = getattr(image, "pyramid", None)
-            height, width = current.display.shape[:2]
-            if max(height, width) > QT_MAX_SIDE:
-                raise SegdeskError(f"{current.image_path}: {width} x {height} pixels cannot be displayed")
-        except (SegdeskError, OSError, ValueError, MemoryError) as exc:
-            # The annotation stays untouched on disk: nothing is saved for an image that failed.
-            current.document, current.display, current.raw = None, None, None
-            current.error = str(exc)
+        fill_current(current, document, image, size)
         self.undo_stack.clear()
         self.current = current
         self.image_loaded.emit(current)
@@ -442,6 +364,19 @@ class Session(QObject):
             return False
         review.unreview(document)
         return self.save()
+
+    def push(self, command: Command) -> bool:
+        """Apply a core command to the open document through the undo stack; False with none open."""
+        document = self.document
+        if document is None:
+            return False
+        self.undo_stack.push(DocumentCommand(document, command))
+        return True
+
+    def refresh_statuses(self, indices: Iterable[int] | None = None) -> None:
+        """Re-read entries' statuses (all by default) after another writer changed their files."""
+        for index in range(len(self.entries)) if indices is None else indices:
+            self.entry_status_changed.emit(index, self.entry_status(index))
 
     def _on_edit(self, _index: int) -> None:
         if self._autosave and self.is_dirty():

@@ -65,3 +65,11 @@ class StatusFields:
 
     def set_image_size(self, width: int | None, height: int | None, channels: str = "") -> None:
         self.size.setText("" if not width else f"{width} x {height}" + (f" {channels}" if channels else ""))
+
+
+def describe_channels(raw: object) -> str:
+    """The status bar's channel words for an image array: "gray uint8", "3 ch uint16" ..."""
+    shape = getattr(raw, "shape", ())
+    dtype = getattr(raw, "dtype", None)
+    kind = "gray" if len(shape) == 2 else f"{shape[2]} ch" if len(shape) == 3 else ""
+    return f"{kind} {dtype}".strip() if dtype is not None else kind

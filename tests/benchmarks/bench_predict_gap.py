@@ -1,6 +1,6 @@
 """GUI gap while the first prediction loads the model (a plain script, not collected by pytest).
 
-The app's first "Predict" runs ``workers.load_predictor`` + ``predict`` in a worker thread; whatever
+The app's first "Predict" runs ``job_functions.load_predictor`` + ``predict`` in a worker thread; whatever
 that thread imports or computes while holding the GIL freezes the window. This script measures the
 worst gap between ticks of a 16 ms QTimer on the main thread of a FRESH interpreter while another
 thread loads the default-size model (its ONNX export beside it, as after training) and predicts a
@@ -29,7 +29,7 @@ sys.path.insert(0, {repo!r})
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QTimer
-import segdesk.ui.workers as workers  # imported at app start-up: torch-free
+import segdesk.ui.job_functions as job_functions  # imported at app start-up: torch-free
 
 app = QCoreApplication([])
 image = (np.random.default_rng(0).random((512, 512, 3)) * 255).astype(np.uint8)
@@ -39,7 +39,7 @@ def job():
     t0 = time.perf_counter()
     if {import_torch!r}:
         import torch  # noqa: F401
-    predictor = workers.load_predictor(__import__("pathlib").Path({ckpt!r}))
+    predictor = job_functions.load_predictor(__import__("pathlib").Path({ckpt!r}))
     t1 = time.perf_counter()
     predictor.predict(image)
     done.update(load_s=t1 - t0, predict_s=time.perf_counter() - t1, backend=predictor.backend.name)

@@ -21,7 +21,7 @@ from segdesk.ml.predict_cli import predict_command
 from segdesk.ml.train_cli import make_config
 from segdesk.services import training
 from segdesk.services.proposals import ProposalSettings
-from segdesk.ui import workers
+from segdesk.ui import job_functions
 from tests.ml._infer_helpers import CLASSES, blob_image, fresh_copy, trained_tiny_model
 
 torch.set_num_threads(1)
@@ -69,7 +69,7 @@ def test_same_model_and_image_give_identical_proposals_in_the_app_and_the_cli(
     model = ModelStore(app_root).current_path()
     entries = Project(app_root).entries()
     settings = ProposalSettings()  # the panel's defaults
-    batch = workers.batch_job(app_root, list(enumerate(entries)), model, settings, write=True)
+    batch = job_functions.batch_job(app_root, list(enumerate(entries)), model, settings, write=True)
     outcome = batch(threading.Event(), lambda _status: None)
     assert outcome.written == (0, 1, 2)
 
@@ -81,7 +81,7 @@ def test_same_model_and_image_give_identical_proposals_in_the_app_and_the_cli(
         assert cli_doc.extra == app_doc.extra  # status and what made the proposals (for --resume)
         # the Predict button's job (the open image) makes the same shapes again
         image = cv2.imread(str(entry.image_path), cv2.IMREAD_UNCHANGED)
-        one = workers.predict_job(image, entry.image_path, model, settings)(threading.Event(), print)
+        one = job_functions.predict_job(image, entry.image_path, model, settings)(threading.Event(), print)
         assert _described(one.shapes) == _described(cli_doc.shapes)
     # what the app wrote counts as done for a resumed `segdesk predict --write --resume`
     lines.clear()
@@ -98,7 +98,7 @@ def test_the_same_reviewed_set_gives_the_same_training_configuration(project: Pa
     document.set_status("reviewed")
     save_document(document, root / "img_0.json")
 
-    app = workers.snapshot_training(Project(root), ModelStore(root).current())
+    app = job_functions.snapshot_training(Project(root), ModelStore(root).current())
     cli = training.request_for(Project(root))
     assert app == cli and [e.image_path.name for e in app.entries] == ["img_0.png"]
     assert app.base_version == "v1" and app.class_names == ("_background_", "cell")

@@ -107,9 +107,9 @@ def test_writing_replaces_only_proposals_and_never_a_reviewed_file(tmp_path: Pat
 
 
 def test_the_apps_batch_job_follows_the_rule(tmp_path: Path, monkeypatch) -> None:
-    """The app's Predict all (ui/workers.batch_job) uses the same rule: defect 6 end to end."""
+    """The app's Predict all (ui/job_functions.batch_job) uses the same rule: defect 6 end to end."""
     from segdesk.services import proposals as service
-    from segdesk.ui import workers
+    from segdesk.ui import job_functions
 
     class FakePredictor:
         class_names = ["_background_", "cell"]
@@ -124,11 +124,11 @@ def test_the_apps_batch_job_follows_the_rule(tmp_path: Path, monkeypatch) -> Non
             return SimpleNamespace(class_map=cm, confidence=conf, mean_entropy=0.2, tiles=1)
 
     project = _project(tmp_path)
-    monkeypatch.setattr(workers, "load_predictor", lambda _path: FakePredictor())
+    monkeypatch.setattr(job_functions, "load_predictor", lambda _path: FakePredictor())
     monkeypatch.setattr(service, "load_predictor", lambda _path: FakePredictor())
     targets = list(enumerate(project.entries()))
     before = {i: e.json_path.read_bytes() for i, e in targets if e.json_path.is_file()}
-    outcome = workers.batch_job(tmp_path, targets, tmp_path / "m", ProposalSettings(), write=True)(
+    outcome = job_functions.batch_job(tmp_path, targets, tmp_path / "m", ProposalSettings(), write=True)(
         threading.Event(), lambda _s: None
     )
     names = {i: e.image_path.stem for i, e in targets}

@@ -82,7 +82,7 @@ def test_the_saved_history_is_nan_free_json(tmp_path: Path) -> None:
 def test_the_training_process_never_imports_qt(tmp_path: Path) -> None:
     """Item 3: the child runs the service's training; neither its runner nor its factory is in
     segdesk.ui, so the spawned interpreter never loads PySide6 (nor segdesk.ui)."""
-    from segdesk.ui import workers
+    from segdesk.ui import job_functions
 
     request = training.request_for(_project(tmp_path))
     result = in_child(training_then_modules, request, TINY, name="training")(
@@ -90,7 +90,7 @@ def test_the_training_process_never_imports_qt(tmp_path: Path) -> None:
     )
     assert result == {"version": "v1", "qt_or_ui": []}
     # and what the window starts is that same factory, by reference
-    job = workers.train_in_child(request, TINY)
+    job = job_functions.train_in_child(request, TINY)
     cells = [c.cell_contents for c in job.__closure__ or ()]
     assert training.app_training in cells
 
@@ -103,7 +103,7 @@ def test_the_gui_modules_import_no_torch_and_the_services_no_qt() -> None:
         import segdesk.services.training, segdesk.services.proposals, segdesk.services.child_process
         import segdesk.services.proposal_files, segdesk.services.model_store
         services_qt = sorted(m for m in sys.modules if m.startswith("PySide6"))
-        import segdesk.ui.main_window, segdesk.ui.workers, segdesk.ui.model_assist
+        import segdesk.ui.main_window, segdesk.ui.job_functions, segdesk.ui.model_assist
         heavy = sorted(m for m in ("torch", "albumentations", "onnx") if m in sys.modules)
         print(json.dumps({"services_qt": services_qt, "heavy": heavy}))
         """

@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QWidget
 
-import segdesk.ui.dialogs.export as export_dialog
+import segdesk.ui.job_functions as job_functions
 from segdesk.core.export.masks import STAGING_MARK
 from segdesk.core.review import reviewed_extra
 from segdesk.ui.actions import create_actions
@@ -70,19 +70,19 @@ def test_masks_export_runs_off_the_gui_thread(qtbot, dialog: ExportDialog, tmp_p
     _choose(dialog, "voc", out)
     assert not dialog.ignore_255.isEnabled()  # VOC fixes ignore at 255
     threads: list[str] = []
-    real = export_dialog.export_masks
+    real = job_functions.export_masks
 
     def spy(*args, **kwargs):
         threads.append(threading.current_thread().name)
         return real(*args, **kwargs)
 
-    export_dialog.export_masks = spy
+    job_functions.export_masks = spy
     try:
         with qtbot.waitSignal(dialog.export_finished, timeout=20000) as blocker:
             assert dialog.start_export()
             assert dialog.cancel_button.isEnabled() and not dialog.export_button.isEnabled()
     finally:
-        export_dialog.export_masks = real
+        job_functions.export_masks = real
     assert blocker.args == [True]
     assert threads and threads[0] != threading.main_thread().name
     assert (out / "SegmentationClass" / "im2.png").is_file() and (out / "class_names.txt").is_file()
@@ -109,7 +109,7 @@ def test_cancel_leaves_nothing(qtbot, dialog: ExportDialog, tmp_path: Path, monk
     out = tmp_path / "cancelled"
     _choose(dialog, "overlay", out)
     gate, reached = threading.Event(), threading.Event()
-    real = export_dialog.export_masks
+    real = job_functions.export_masks
 
     def slow(*args, progress=None, **kwargs):
         def hold(record):
@@ -120,7 +120,7 @@ def test_cancel_leaves_nothing(qtbot, dialog: ExportDialog, tmp_path: Path, monk
 
         return real(*args, progress=hold, **kwargs)
 
-    monkeypatch.setattr(export_dialog, "export_masks", slow)
+    monkeypatch.setattr(job_functions, "export_masks", slow)
     with qtbot.waitSignal(dialog.export_finished, timeout=20000) as blocker:
         dialog.start_export()
         qtbot.waitUntil(reached.is_set, timeout=10000)

@@ -16,9 +16,9 @@ from PySide6.QtWidgets import QApplication
 
 from segdesk.core.review import reviewed_extra
 from segdesk.services import model_store as model_index
+from segdesk.ui.job_functions import TrainOutcome
 from segdesk.ui.main_window import MainWindow
 from segdesk.ui.settings import use_settings_dir
-from segdesk.ui.workers import TrainOutcome
 from tests.ui.window_helpers import make_image, polygon_shape, shown_window, write_json
 
 CLASSES = ["_background_", "cell"]

@@ -87,14 +87,14 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import threading
 
     from segdesk.core.project import Project
-    from segdesk.ui import workers
+    from segdesk.ui import job_functions
 
     root = _make_project(tmp_path_factory.mktemp("trained") / "p")
     for name in ("img_1.json", "img_2.json"):
         path = root / name
         path.write_text(path.read_text(encoding="utf-8").replace('"proposed"', _REVIEWED), encoding="utf-8")
-    snapshot = workers.snapshot_training(Project(root), None)
-    outcome = workers.train_job(snapshot, _tiny_config(), export_onnx=False)(
+    snapshot = job_functions.snapshot_training(Project(root), None)
+    outcome = job_functions.train_job(snapshot, _tiny_config(), export_onnx=False)(
         threading.Event(), lambda _r: None
     )
     assert outcome.version == "v1" and outcome.promoted
@@ -359,7 +359,7 @@ def test_retrain_ignores_unaccepted_proposals_in_a_reviewed_image(tmp_path: Path
 
     from segdesk.core.project import Project
     from segdesk.ml.data import IGNORE_INDEX
-    from segdesk.ui import workers
+    from segdesk.ui import job_functions
 
     root = _make_project(tmp_path / "p")
     data = json.loads((root / "img_1.json").read_text(encoding="utf-8"))
@@ -370,7 +370,7 @@ def test_retrain_ignores_unaccepted_proposals_in_a_reviewed_image(tmp_path: Path
     (root / "img_1.json").write_text(json.dumps(data), encoding="utf-8")
     from segdesk.services import training
 
-    snapshot = workers.snapshot_training(Project(root), None)
+    snapshot = job_functions.snapshot_training(Project(root), None)
     dataset = training.prepare(snapshot, training.default_config(), threading.Event()).dataset
     mask = (dataset.train + dataset.val)[0].mask
     assert mask[30, 25] == 1  # the person's disc
@@ -383,12 +383,12 @@ def test_retrain_in_a_child_process_saves_and_exports_the_fast_cpu_model(tmp_pat
     import threading
 
     from segdesk.core.project import Project
-    from segdesk.ui import workers
+    from segdesk.ui import job_functions
 
     root = _copy_of(trained, tmp_path / "p")
-    snapshot = workers.snapshot_training(Project(root), "v1")
+    snapshot = job_functions.snapshot_training(Project(root), "v1")
     phases: list[str] = []
-    outcome = workers.train_in_child(snapshot, _tiny_config(max_epochs=2), export_onnx=True)(
+    outcome = job_functions.train_in_child(snapshot, _tiny_config(max_epochs=2), export_onnx=True)(
         threading.Event(), lambda status: phases.append(status.phase)
     )
     assert outcome.version == "v2" and outcome.onnx_error is None

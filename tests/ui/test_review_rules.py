@@ -301,7 +301,7 @@ def test_undone_reject_all_leaves_no_effort_record(qtbot, window: MainWindow, tm
 
 def test_a_model_that_finds_nothing_says_it_is_not_useful_yet(qtbot, window: MainWindow, tmp_path: Path):
     """Defect 11: mIoU 0.5 from the background alone is not a useful model."""
-    from segdesk.ui import workers
+    from segdesk.ui import job_functions
 
     win, root = window, tmp_path / "p"
     root.mkdir()
@@ -311,7 +311,7 @@ def test_a_model_that_finds_nothing_says_it_is_not_useful_yet(qtbot, window: Mai
     health = win.model_panel.health
     assert not health.isHidden() and "Not useful yet" in health.text()
     assert "cell" in health.text() and "Retrain again" in health.text()
-    outcome = workers.TrainOutcome(
+    outcome = job_functions.TrainOutcome(
         "v1", True, "no current model", 0.58, None, None, 3, 1.0, "budget", 1, "held-out"
     )
     win.assist.apply_training_outcome(outcome)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from segdesk.core.project import Project
 from segdesk.ml.checkpoint import ModelStore
-from segdesk.ui import workers
+from segdesk.ui import job_functions as workers
 from tests.ml.test_train_cli import _make_project
 
 

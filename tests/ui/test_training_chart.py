@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from segdesk.ui.panels.model import LOSS_COLOR, MIOU_COLOR, TrainingChart
+from segdesk.ui.panels.training_chart import LOSS_COLOR, MIOU_COLOR, TrainingChart
 
 
 def _pixels_of(chart: TrainingChart, color) -> int:

@@ -1,21 +1,19 @@
-"""CanvasView: the annotation canvas widget (zoom, pan, tools, selection, clipboard)."""
+"""CanvasView: the annotation canvas widget (zoom, pan, tools, selection, clipboard).
+
+Its mouse, wheel and key handling is in :mod:`segdesk.ui.canvas.input`.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, get_args
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
-    QKeyEvent,
-    QMouseEvent,
     QPainter,
-    QResizeEvent,
     QTransform,
     QUndoStack,
-    QWheelEvent,
 )
 from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
 
@@ -24,9 +22,11 @@ from segdesk.core.document import Document
 from segdesk.core.mask_edit import conversion_command
 from segdesk.core.shapes import Shape
 from segdesk.ui.canvas.brush import BrushTool
+from segdesk.ui.canvas.create_tool import CreateTool
+from segdesk.ui.canvas.input import CanvasInput
 from segdesk.ui.canvas.items import ShapeItem
 from segdesk.ui.canvas.scene import CanvasScene
-from segdesk.ui.canvas.tools import CreateTool, EditTool, Tool
+from segdesk.ui.canvas.tools import EditTool, Tool
 from segdesk.ui.undo import DocumentCommand
 
 Mode = Literal["edit", "polygon", "rectangle", "circle", "line", "linestrip", "point", "brush", "eraser"]
@@ -37,7 +37,7 @@ DUPLICATE_OFFSET = 10.0
 LabelRequester = Callable[[], "tuple[str, int | None, str] | None"]
 
 
-class CanvasView(QGraphicsView):
+class CanvasView(CanvasInput, QGraphicsView):
     """Shows one image and its document's shapes; edits go through core commands on an undo stack."""
 
     selection_changed = Signal(list)
@@ -386,109 +386,3 @@ class CanvasView(QGraphicsView):
         else:
             self.scene_.apply_changes(self._document.shapes, detail)
         self._emit_selection()
-
-    # --- events ---------------------------------------------------------------------------------
-    def _scene_pos(self, event: QMouseEvent) -> QPointF:
-        return self.mapToScene(event.position().toPoint())
-
-    def mousePressEvent(self, event: QMouseEvent) -> None:
-        self.setFocus()
-        if event.button() == Qt.MouseButton.MiddleButton or (
-            event.button() == Qt.MouseButton.LeftButton and self._space
-        ):
-            self._pan_from = event.position()
-            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
-            event.accept()
-            return
-        if self._tool.press(event, self._scene_pos(event)):
-            event.accept()
-            return
-        super().mousePressEvent(event)
-
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:
-        if self._pan_from is not None:
-            delta = event.position() - self._pan_from
-            self._pan_from = event.position()
-            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - round(delta.x()))
-            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - round(delta.y()))
-            event.accept()
-            return
-        pos = self._scene_pos(event)
-        self._emit_cursor(pos)
-        if self._tool.move(event, pos):
-            event.accept()
-            return
-        super().mouseMoveEvent(event)
-
-    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
-        if self._pan_from is not None and event.button() in (
-            Qt.MouseButton.MiddleButton,
-            Qt.MouseButton.LeftButton,
-        ):
-            self._pan_from = None
-            self._restore_cursor()
-            event.accept()
-            return
-        if self._tool.release(event, self._scene_pos(event)):
-            event.accept()
-            return
-        super().mouseReleaseEvent(event)
-
-    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
-        if self._tool.double_click(event, self._scene_pos(event)):
-            event.accept()
-            return
-        super().mouseDoubleClickEvent(event)
-
-    def wheelEvent(self, event: QWheelEvent) -> None:
-        if self._tool.wheel(event):
-            event.accept()
-            return
-        steps = event.angleDelta().y() / 120.0
-        if steps:
-            self.zoom_by(1.2**steps, event.position())
-        event.accept()
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
-            self._space = True
-            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
-            event.accept()
-            return
-        if self._tool.key_press(event):
-            event.accept()
-            return
-        if event.key() == Qt.Key.Key_T and event.modifiers() == Qt.KeyboardModifier.NoModifier:
-            self.set_shapes_visible(not self.shapes_visible())
-            event.accept()
-            return
-        super().keyPressEvent(event)
-
-    def keyReleaseEvent(self, event: QKeyEvent) -> None:
-        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
-            self._space = False
-            self._pan_from = None
-            self._restore_cursor()
-            event.accept()
-            return
-        super().keyReleaseEvent(event)
-
-    def viewportEvent(self, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Leave and isinstance(self._tool, BrushTool):
-            self._tool.hide_ring()  # the size ring follows the cursor; without it, it goes
-        return super().viewportEvent(event)
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        if self._fitted:
-            self.fit_window()
-
-    def _emit_cursor(self, pos: QPointF) -> None:
-        x, y = pos.x(), pos.y()
-        value: Any = None
-        raw = self._raw
-        if raw is not None:
-            col, row = int(math.floor(x)), int(math.floor(y))
-            if 0 <= row < raw.shape[0] and 0 <= col < raw.shape[1]:
-                value = np.asarray(raw[row, col]).tolist()
-        self.cursor_moved.emit(float(x), float(y), value)

@@ -1,14 +1,14 @@
 """File > Export: masks, a VOC folder, COCO JSON, previews, or the model as ONNX.
 
-The export runs as a Job (segdesk.ui.jobs) off the GUI thread with a progress bar and Cancel. Mask
-exports call segdesk.core directly; the ONNX export is a job function of segdesk.ui.workers (which
-reaches segdesk.ml through segdesk.services). Existing files are only replaced after the person agrees; a cancelled or failed
-export leaves nothing behind (the core stages everything in a hidden folder).
+The export runs as a Job (segdesk.ui.job_runner) off the GUI thread with a progress bar and Cancel; its
+job functions are in segdesk.ui.job_functions (masks: segdesk.core; ONNX: segdesk.ml through
+segdesk.services), its option groups in dialogs/export_options.py. Existing files are only replaced
+after the person agrees; a cancelled or failed export leaves nothing behind (the core stages
+everything in a hidden folder).
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,12 +16,10 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QDialog,
     QFileDialog,
     QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -29,7 +27,6 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -40,45 +37,18 @@ from segdesk.core.export.masks import (
     FORMATS,
     ExportProgress,
     existing_outputs,
-    export_masks,
     export_selection,
 )
 from segdesk.core.export.writers import ExportReport
 from segdesk.core.project import Project
-from segdesk.ui.jobs import Job, JobRunner
+from segdesk.ui.dialogs.export_options import MaskOptions, OnnxOptions
+from segdesk.ui.job_functions import masks_job
+from segdesk.ui.job_runner import Job, JobRunner
 
 ONNX = "onnx"
 JOB_NAME = "export"
 #: Formats whose ignore value is fixed by the format itself (VOC: 255; COCO and instances: left out).
 _FIXED_IGNORE = ("voc", "coco", "instance", "overlay")
-
-
-def masks_job(
-    root: Path,
-    out_dir: Path,
-    *,
-    fmt: str,
-    include_unreviewed: bool,
-    with_proposals: bool,
-    ignore_value: int,
-    overwrite: bool,
-) -> Callable[[threading.Event, Callable[[object], None]], ExportReport]:
-    """A job function exporting masks with segdesk.core (no ml needed)."""
-
-    def run(cancel: threading.Event, report: Callable[[object], None]) -> ExportReport:
-        return export_masks(  # Cancelled propagates: the job reports it as cancelled
-            root,
-            out_dir,
-            fmt=fmt,  # type: ignore[arg-type]
-            include_unreviewed=include_unreviewed,
-            with_proposals=with_proposals,
-            ignore_value=ignore_value,
-            overwrite=overwrite,
-            cancel=cancel,
-            progress=report,
-        )
-
-    return run
 
 
 class ExportDialog(QDialog):
@@ -110,36 +80,12 @@ class ExportDialog(QDialog):
         self.kind.addItem("Model as ONNX (current checkpoint)", ONNX)
         self.kind.currentIndexChanged.connect(self._on_kind_changed)
 
-        # Off by default: unreviewed images (proposals nobody checked, half-done work) would go out
-        # as if they were finished, e.g. a full image exported as all background.
-        self.include_unreviewed = QCheckBox("Also export images nobody has reviewed")
-        self.include_unreviewed.setToolTip(
-            "By default only reviewed images are exported (the ones that train the model)"
-        )
+        masks, onnx = MaskOptions(), OnnxOptions()
+        self.mask_box, self.onnx_box = masks, onnx
+        self.include_unreviewed, self.selection_note = masks.include_unreviewed, masks.selection_note
+        self.with_proposals, self.ignore_255 = masks.with_proposals, masks.ignore_255
         self.include_unreviewed.toggled.connect(self._update_selection)
-        self.selection_note = QLabel()
-        self.selection_note.setWordWrap(True)
-        self.with_proposals = QCheckBox("Include proposals nobody accepted")
-        self.ignore_255 = QCheckBox("Ignore regions as 255 (else background)")
-        self.ignore_255.setChecked(True)
-        self.mask_box = QGroupBox("Masks")
-        mask_layout = QVBoxLayout(self.mask_box)
-        for w in (self.include_unreviewed, self.selection_note, self.with_proposals, self.ignore_255):
-            mask_layout.addWidget(w)
-
-        self.opset = QSpinBox()
-        self.opset.setRange(18, 23)
-        self.opset.setValue(18)
-        self.fp16 = QCheckBox("Half precision (fp16)")
-        self.onnx_box = QGroupBox("ONNX")
-        onnx_layout = QFormLayout(self.onnx_box)
-        onnx_layout.addRow("Opset", self.opset)
-        onnx_layout.addRow(self.fp16)
-        note = QLabel(
-            "Any height and width: the graph pads internally. Verified against torch after writing."
-        )
-        note.setWordWrap(True)
-        onnx_layout.addRow(note)
+        self.opset, self.fp16 = onnx.opset, onnx.fp16
 
         self.out_edit = QLineEdit()
         self.browse = QPushButton("Browse...")
@@ -320,9 +266,11 @@ class ExportDialog(QDialog):
         if out.exists() and not self.confirm_overwrite(out.parent, [out]):
             self.status.setText("Nothing exported: the file exists.")
             return None
-        from segdesk.ui import workers
+        from segdesk.ui import job_functions
 
-        return workers.export_onnx_job(self.root, out, fp16=self.fp16.isChecked(), opset=self.opset.value())
+        return job_functions.export_onnx_job(
+            self.root, out, fp16=self.fp16.isChecked(), opset=self.opset.value()
+        )
 
     def _connect_job(self, job: Job) -> None:
         job.progress.connect(self._on_progress)
@@ -354,7 +302,7 @@ class ExportDialog(QDialog):
             self.status.setText(f"Done: {result.summary()}")
             lines = [f"skipped {s}" for s in result.skipped] + [f"note: {n}" for n in result.notes]
             self.details.setPlainText("\n".join(lines))
-        else:  # the ONNX outcome from workers.export_onnx_job
+        else:  # the ONNX outcome from job_functions.export_onnx_job
             ok = bool(getattr(result, "ok", False))
             verdict = "verified" if ok else "written, but verification FAILED"
             self.status.setText(f"{getattr(result, 'path', '')}: {verdict}")

@@ -1,18 +1,18 @@
 """The Model dock: the current model, proposals controls, Retrain with a live chart, history, effort.
 
-Widgets only: every button emits a signal and the model controller (ui/model_assist.py) decides.
+Widgets only: every button emits a signal and the model controllers (ui/assist/) decide; they read
+the panel through its getters (settings, overlay_style, auto_predict_enabled ...), never its widgets.
+Parts: panels/training_chart.py, panels/overlay_controls.py, panels/model_layout.py.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
-from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QPainter, QPainterPath, QPen
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QDockWidget,
     QDoubleSpinBox,
     QFormLayout,
@@ -20,13 +20,9 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QListWidget,
     QListWidgetItem,
     QProgressBar,
     QPushButton,
-    QScrollArea,
-    QSizePolicy,
-    QSlider,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -34,84 +30,12 @@ from PySide6.QtWidgets import (
 
 from segdesk.services.model_store import ModelInfo
 from segdesk.services.proposals import ProposalSettings
-from segdesk.ui.canvas.confidence import ConfidenceLegend, OverlayStyle
+from segdesk.ui.canvas.confidence import OverlayStyle
 from segdesk.ui.dialogs.keep_model import KeepModelBar
 from segdesk.ui.model_health import not_useful_text
-
-LOSS_COLOR = QColor(214, 96, 77)
-MIOU_COLOR = QColor(67, 147, 195)
-
-
-def _finite(value: float | None) -> bool:
-    """A number to plot (a history's missing training loss is None, or NaN in older records)."""
-    return value is not None and math.isfinite(value)
-
-
-class TrainingChart(QWidget):
-    """Loss (left scale) and held-out mIoU (right scale, 0..1) per epoch, painted with QPainter."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("training_chart")
-        self.setMinimumHeight(110)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.history: list[tuple[int, float, float]] = []
-
-    def set_history(self, history: Sequence[tuple[int, float, float]]) -> None:
-        self.history = list(history)
-        self.update()
-
-    def paintEvent(self, event: object) -> None:
-        p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        area = QRectF(self.rect()).adjusted(30, 8, -30, -18)
-        p.fillRect(self.rect(), self.palette().base())
-        p.setPen(QPen(self.palette().mid().color(), 1))
-        p.drawRect(area)
-        p.setPen(self.palette().text().color())
-        font = p.font()
-        font.setPointSizeF(max(6.0, font.pointSizeF() * 0.8))
-        p.setFont(font)
-        losses = [h[1] for h in self.history if _finite(h[1])]
-        if not self.history:
-            p.drawText(area, Qt.AlignmentFlag.AlignCenter, "loss and mIoU per epoch")
-            p.end()
-            return
-        top = (max(losses) * 1.1 if losses else 1.0) or 1.0  # the start has an mIoU, no loss yet
-        n = len(self.history)
-
-        def x_at(i: int) -> float:
-            return area.left() + (area.width() * i / max(n - 1, 1))
-
-        def line(values: list[float], scale: float, color: QColor) -> None:
-            path = QPainterPath()
-            started = False
-            for i, v in enumerate(values):
-                if not _finite(v):  # the base model's epoch 0 has no training loss
-                    started = False
-                    continue
-                pt = QPointF(x_at(i), area.bottom() - area.height() * min(max(v / scale, 0.0), 1.0))
-                path.lineTo(pt) if started else path.moveTo(pt)
-                started = True
-            p.setPen(QPen(color, 2))
-            p.drawPath(path)
-            if sum(1 for v in values if _finite(v)) == 1:  # one point is no line: draw it as a dot
-                p.drawEllipse(path.currentPosition(), 2, 2)
-
-        line([h[1] for h in self.history], top, LOSS_COLOR)
-        line([h[2] for h in self.history], 1.0, MIOU_COLOR)
-        p.setPen(LOSS_COLOR)
-        p.drawText(QRectF(0, area.top() - 6, 28, 14), Qt.AlignmentFlag.AlignRight, f"{top:.2g}")
-        p.drawText(QRectF(area.left(), area.bottom() + 2, 80, 14), Qt.AlignmentFlag.AlignLeft, "loss")
-        p.setPen(MIOU_COLOR)
-        p.drawText(QRectF(area.right() + 2, area.top() - 6, 28, 14), Qt.AlignmentFlag.AlignLeft, "1.0")
-        last = self.history[-1]
-        p.drawText(
-            QRectF(area.right() - 160, area.bottom() + 2, 160, 14),
-            Qt.AlignmentFlag.AlignRight,
-            f"epoch {last[0] + 1}: mIoU {last[2]:.3f}",
-        )
-        p.end()
+from segdesk.ui.panels.model_layout import FittedScrollArea, HistoryList
+from segdesk.ui.panels.overlay_controls import OverlayControls
+from segdesk.ui.panels.training_chart import TrainingChart
 
 
 def _button(text: str, name: str, tip: str) -> QPushButton:
@@ -119,39 +43,6 @@ def _button(text: str, name: str, tip: str) -> QPushButton:
     b.setObjectName(name)
     b.setToolTip(tip)
     return b
-
-
-class _ScrollArea(QScrollArea):
-    """Sized by its content's width plus a scroll bar: scrolls vertically, never clips sideways."""
-
-    _hints: tuple[QSize, QSize] | None = None
-
-    def _bar(self) -> int:
-        return self.verticalScrollBar().sizeHint().width()
-
-    def sizeHint(self) -> QSize:
-        hint = self.widget().sizeHint()
-        return QSize(hint.width() + self._bar(), hint.height())
-
-    def minimumSizeHint(self) -> QSize:
-        return QSize(self.widget().minimumSizeHint().width() + self._bar(), 120)
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        # The content's size changes when it is polished or shows more rows: tell the dock, but only
-        # then (a label changing its text on every mouse move must not re-lay out the window).
-        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
-            hints = (self.sizeHint(), self.minimumSizeHint())
-            if hints != self._hints:
-                self._hints = hints
-                self.updateGeometry()
-        return super().eventFilter(watched, event)
-
-
-class _HistoryList(QListWidget):
-    """Asks for a few rows only: it takes the dock's spare height (stretch), so the rest never scrolls."""
-
-    def sizeHint(self) -> QSize:
-        return QSize(super().sizeHint().width(), 5 * self.fontMetrics().height() + 2 * self.frameWidth())
 
 
 class ModelPanel(QDockWidget):
@@ -197,7 +88,7 @@ class ModelPanel(QDockWidget):
         layout.addWidget(self.effort)
         # Scrolls rather than forcing the window taller than a laptop screen when everything shows
         # (overlay controls, the keep-either offer).
-        scroll = _ScrollArea()
+        scroll = FittedScrollArea()
         scroll.setObjectName("model_scroll")
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -239,7 +130,11 @@ class ModelPanel(QDockWidget):
         form.addRow("Minimum area", self.min_area)
         form.addRow("Simplify", self.tolerance)
         v.addLayout(form)
-        v.addWidget(self._overlay_controls())
+        overlay = OverlayControls()
+        self.overlay_check, self.overlay_mode = overlay.check, overlay.mode
+        self.overlay_details, self.overlay_legend = overlay.details, overlay.legend
+        self.overlay_opacity, self.overlay_info = overlay.opacity, overlay.info
+        v.addWidget(overlay)
         row = QHBoxLayout()
         self.accept_button = _button(
             "Accept all", "accept_all_button", "Accept every proposal (Shift+Return)"
@@ -270,51 +165,6 @@ class ModelPanel(QDockWidget):
         row.addWidget(self.batch_progress, 1)
         row.addWidget(self.batch_cancel)
         v.addLayout(row)
-        return box
-
-    def _overlay_controls(self) -> QWidget:
-        box = QWidget()
-        v = QVBoxLayout(box)
-        v.setContentsMargins(0, 0, 0, 0)
-        row = QHBoxLayout()
-        self.overlay_check = QCheckBox("Confidence overlay")
-        self.overlay_check.setObjectName("overlay_check")
-        self.overlay_check.setToolTip(
-            "Show where the model is unsure about this image, from its last prediction "
-            "(Ctrl+Shift+C). Only shown, never saved."
-        )
-        self.overlay_mode = QComboBox()
-        self.overlay_mode.setObjectName("overlay_mode")
-        self.overlay_mode.addItem("Uncertainty", "uncertainty")
-        self.overlay_mode.addItem("Below threshold", "below_threshold")
-        self.overlay_mode.setToolTip(
-            "Uncertainty: a colour ramp of how unsure each pixel is. Below threshold: the pixels "
-            "less sure than the confidence threshold."
-        )
-        row.addWidget(self.overlay_check, 1)
-        row.addWidget(self.overlay_mode)
-        v.addLayout(row)
-        self.overlay_details = QWidget()
-        details = QVBoxLayout(self.overlay_details)
-        details.setContentsMargins(0, 0, 0, 0)
-        row = QHBoxLayout()
-        self.overlay_legend = ConfidenceLegend()
-        self.overlay_opacity = QSlider(Qt.Orientation.Horizontal, minimum=10, maximum=100, value=60)
-        self.overlay_opacity.setObjectName("overlay_opacity")
-        self.overlay_opacity.setToolTip("Overlay opacity")
-        self.overlay_opacity.setFixedWidth(70)
-        row.addWidget(self.overlay_legend, 1)
-        row.addWidget(self.overlay_opacity)
-        details.addLayout(row)
-        self.overlay_info = QLabel("")
-        self.overlay_info.setObjectName("overlay_info")
-        self.overlay_info.setWordWrap(True)
-        # It changes on every mouse move over the image: a fixed box, so the dock never re-lays out.
-        self.overlay_info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-        self.overlay_info.setFixedHeight(2 * self.overlay_info.fontMetrics().lineSpacing() + 2)
-        details.addWidget(self.overlay_info)
-        v.addWidget(self.overlay_details)
-        self.overlay_details.setVisible(False)
         return box
 
     def _training_box(self) -> QGroupBox:
@@ -353,7 +203,7 @@ class ModelPanel(QDockWidget):
     def _history_box(self) -> QGroupBox:
         box = QGroupBox("Model history (double-click to use)")
         v = QVBoxLayout(box)
-        self.history = _HistoryList()
+        self.history = HistoryList()
         self.history.setObjectName("model_history")
         v.addWidget(self.history)
         return box
@@ -421,6 +271,18 @@ class ModelPanel(QDockWidget):
         action.setChecked(self.overlay_check.isChecked())
         action.toggled.connect(self.overlay_check.setChecked)
         self.overlay_check.toggled.connect(action.setChecked)
+
+    def auto_predict_enabled(self) -> bool:
+        """Predict when an unlabeled image opens."""
+        return self.auto_predict.isChecked()
+
+    def set_overlay_ramp(self, ramp: object) -> None:
+        """The overlay's colour ramp, for the legend."""
+        self.overlay_legend.set_ramp(ramp)
+
+    def training_fraction(self) -> float:
+        """How far the running training is, 0..1 (what the progress bar shows)."""
+        return self.train_progress.value() / 1000
 
     def show_overlay_info(self, text: str) -> None:
         if self.overlay_info.text() != text:  # called on every mouse move over the image

@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QThread
 
 from segdesk.core.errors import ProjectError
-from segdesk.ui.jobs import Job, JobCancelled, JobRunner, error_message
+from segdesk.ui.job_runner import Job, JobCancelled, JobRunner, error_message
 
 Report = Callable[[object], None]
 

@@ -4,7 +4,7 @@ A job function has the signature ``fn(cancel, report) -> result``: ``cancel`` is
 ``threading.Event`` the function polls (``cancel.is_set()``), ``report(record)`` hands a progress
 record to the GUI. The function never touches a widget or a document; it gets snapshots.
 
-Qt-only on purpose: this module must not import segdesk.ml (the job functions of workers.py reach it
+Qt-only on purpose: this module must not import segdesk.ml (the job functions of job_functions.py reach it
 through segdesk.services, inside functions).
 """
 

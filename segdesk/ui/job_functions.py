@@ -1,4 +1,4 @@
-"""Job functions for the app's jobs (``segdesk.ui.jobs`` runs them off the GUI thread): thin wrappers
+"""Job functions for the app's jobs (``segdesk.ui.job_runner`` runs them off the GUI thread): thin wrappers
 over :mod:`segdesk.services`, the rules the CLI uses too.
 
 The ui reaches ``segdesk.ml`` only through the services, and only inside functions, so the window
@@ -20,6 +20,8 @@ import numpy as np
 from segdesk.core.cancel import JobFn as Fn
 from segdesk.core.cancel import Report
 from segdesk.core.errors import Cancelled
+from segdesk.core.export.masks import export_masks
+from segdesk.core.export.writers import ExportReport
 from segdesk.core.project import ImageEntry, Project
 from segdesk.services.child_process import in_child
 from segdesk.services.proposal_files import proposal_stamp, wants_proposals, write_proposals
@@ -234,7 +236,36 @@ def export_onnx_job(
     return run
 
 
+def masks_job(
+    root: Path,
+    out_dir: Path,
+    *,
+    fmt: str,
+    include_unreviewed: bool,
+    with_proposals: bool,
+    ignore_value: int,
+    overwrite: bool,
+) -> Fn:
+    """A job function exporting masks with segdesk.core (no ml needed)."""
+
+    def run(cancel: threading.Event, report: Report) -> ExportReport:
+        return export_masks(  # Cancelled propagates: the job reports it as cancelled
+            root,
+            out_dir,
+            fmt=fmt,  # type: ignore[arg-type]
+            include_unreviewed=include_unreviewed,
+            with_proposals=with_proposals,
+            ignore_value=ignore_value,
+            overwrite=overwrite,
+            cancel=cancel,
+            progress=report,
+        )
+
+    return run
+
+
 __all__ = [
+    "masks_job",
     "BatchOutcome",
     "BatchStatus",
     "OnnxExportOutcome",
