@@ -176,9 +176,16 @@ class Walk:
         self.shot("05_retrain_plan_done.png")
 
         # Accept: the new model proposes on cells_05; accept all, mark reviewed.
+        applied: list[object] = []
+        win.assist.proposals_applied.connect(lambda *a: applied.append(a))
         if not win.session.document.proposals:
             win.assist.predict_current()
-        self.wait("proposals", lambda: not win.assist.runner.is_running("predict"), timeout=120)
+        # the new model loads, then predicts (auto-predict may already have started it): wait for the result
+        self.wait(
+            "proposals",
+            lambda: bool(applied) or bool(win.session.document.proposals) or bool(win.last_error),
+            timeout=180,
+        )
         proposed = len(win.session.document.proposals)
         print(f"  {proposed} proposal(s) on cells_05; {win.model_panel.health.text() or 'model useful'}")
         self.shot("06_proposals.png")
