@@ -22,8 +22,8 @@ import torch.distributed as dist
 from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, SegdeskError, TrainingError
 from segdesk.ml.data import TrainingSet
-from segdesk.ml.distributed import DistributedTrainer, Rank, backend_and_device, broadcast_json
-from segdesk.ml.train import TrainConfig, TrainEvent
+from segdesk.ml.training.distributed import DistributedTrainer, Rank, backend_and_device, broadcast_json
+from segdesk.ml.training.train import TrainConfig, TrainEvent
 
 LAUNCH_HELP = """\
 --distributed runs one process per rank and must be started by torchrun, e.g.

@@ -18,7 +18,7 @@ from segdesk.core.errors import Cancelled, SegdeskError
 from segdesk.core.export.command import add_masks_arguments, export_masks_command, masks_from_args
 
 if TYPE_CHECKING:
-    from segdesk.ml.export import VerifyReport
+    from segdesk.ml.inference.export import VerifyReport
 
 Out = Callable[[str], None]
 
@@ -65,7 +65,7 @@ def export_and_verify(
     Raises ModelError (checkpoint), ExportError (write), Cancelled.
     """
     from segdesk.ml.checkpoint import load_checkpoint
-    from segdesk.ml.export import export_onnx, verify_onnx, with_model_version
+    from segdesk.ml.inference.export import export_onnx, verify_onnx, with_model_version
 
     model, meta = load_checkpoint(checkpoint)
     meta = with_model_version(meta, checkpoint)

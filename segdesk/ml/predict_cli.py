@@ -25,7 +25,7 @@ import numpy as np
 from segdesk.core.atomic import atomic_write_bytes
 from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, ExportError, ModelError, SegdeskError
-from segdesk.ml.infer import Predictor
+from segdesk.ml.inference.infer import Predictor
 from segdesk.services.proposal_files import STAMP_KEY, proposal_stamp, write_proposals
 from segdesk.services.proposals import (
     DEFAULT_OVERLAP,

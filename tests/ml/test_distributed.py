@@ -20,9 +20,9 @@ import torch
 
 from segdesk.cli import main as cli_main
 from segdesk.ml.checkpoint import ModelStore
-from segdesk.ml.distributed import RankShare
 from segdesk.ml.distributed_cli import distributed_train_command
 from segdesk.ml.train_cli import train_command
+from segdesk.ml.training.distributed import RankShare
 from tests.ml.test_train_cli import _make_project
 
 torch.set_num_threads(1)

@@ -18,8 +18,8 @@ import torch
 from segdesk.core.export.command import export_masks_command
 from segdesk.core.review import reviewed_extra
 from segdesk.ml.checkpoint import ModelStore
-from segdesk.ml.export import OnnxBackend, read_metadata, verify_onnx
 from segdesk.ml.export_cli import add_export_arguments, export_onnx_command
+from segdesk.ml.inference.export import OnnxBackend, read_metadata, verify_onnx
 from segdesk.ml.model import UNet, UNetConfig
 
 torch.set_num_threads(1)

@@ -16,7 +16,7 @@ from segdesk.core.labelme_io import load_document, save_document
 from segdesk.core.project import Project
 from segdesk.core.shapes import Shape
 from segdesk.ml.checkpoint import ModelStore
-from segdesk.ml.export import cached_onnx
+from segdesk.ml.inference.export import cached_onnx
 from segdesk.ml.predict_cli import predict_command
 from segdesk.ml.train_cli import make_config
 from segdesk.services import training

@@ -36,12 +36,12 @@ from torch.nn.parallel import DistributedDataParallel
 
 from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, TrainingError
-from segdesk.ml.augment import apply, build_augmentation
 from segdesk.ml.data import TrainingSet
-from segdesk.ml.evaluate import confusion
 from segdesk.ml.metrics import SegmentationMetrics
 from segdesk.ml.model import UNet
-from segdesk.ml.train import TrainConfig, _Trainer
+from segdesk.ml.training.augment import apply, build_augmentation
+from segdesk.ml.training.evaluate import confusion
+from segdesk.ml.training.train import TrainConfig, _Trainer
 
 
 @dataclass(frozen=True)
