@@ -64,10 +64,10 @@ def main() -> None:
     import torch
     import torch.multiprocessing as mp
 
+    from segdesk.commands.predict import predict_command
     from segdesk.ml.checkpoint import ModelStore
     from segdesk.ml.data import PatchDataset, make_sample
     from segdesk.ml.model import UNet, UNetConfig
-    from segdesk.ml.predict_cli import predict_command
     from segdesk.ml.training.augment import AugmentConfig, apply, build_augmentation
     from segdesk.ml.training.evaluate import evaluate
     from segdesk.ml.training.losses import LossConfig, SegmentationLoss

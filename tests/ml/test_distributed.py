@@ -19,9 +19,9 @@ import pytest
 import torch
 
 from segdesk.cli import main as cli_main
+from segdesk.commands.distributed import distributed_train_command
+from segdesk.commands.train import train_command
 from segdesk.ml.checkpoint import ModelStore
-from segdesk.ml.distributed_cli import distributed_train_command
-from segdesk.ml.train_cli import train_command
 from segdesk.ml.training.distributed import RankShare
 from tests.ml.test_train_cli import _make_project
 

@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import torch
 
+from segdesk.commands.train import finish_training
 from segdesk.ml.checkpoint import ModelStore
 from segdesk.ml.data import training_set_from_arrays
 from segdesk.ml.metrics import SegmentationMetrics
-from segdesk.ml.train_cli import finish_training
 from segdesk.ml.training.promotion import baseline_scores, check_candidate, promote_decision
 from segdesk.ml.training.train import TrainResult
 from tests.ml._infer_helpers import CLASSES, blob_image, fresh_copy, trained_tiny_model

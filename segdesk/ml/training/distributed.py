@@ -1,6 +1,6 @@
 """Distributed training with PyTorch DistributedDataParallel under ``torchrun`` (the trainer side).
 
-``segdesk train DIR --distributed`` (``distributed_cli``) runs one process per rank (``torchrun
+``segdesk train DIR --distributed`` (``commands.distributed``) runs one process per rank (``torchrun
 --nproc_per_node N``, one node or several with its rendezvous).
 gloo on CPUs, NCCL on GPUs (rank ``LOCAL_RANK`` takes ``cuda:LOCAL_RANK``).
 
@@ -14,7 +14,7 @@ gloo on CPUs, NCCL on GPUs (rank ``LOCAL_RANK`` takes ``cuda:LOCAL_RANK``).
   over ranks before backward, so a non-finite loss stops every rank at the same step.
 - Validation images are shared out; the confusion matrices are summed (metrics reduced over ranks).
 - Rank 0 alone compares with the current model and writes the new version (atomically, the same
-  checkpoint as one process, via ``train_cli.finish_training``); the others wait for it.
+  checkpoint as one process, via ``commands.train.finish_training``); the others wait for it.
 - A rank that fails or is killed: torchrun stops the others (SIGTERM), which say so and exit
   without writing anything; the previous current model stays current.
 """

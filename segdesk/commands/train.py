@@ -383,7 +383,7 @@ def distributed_precheck(args: argparse.Namespace, *, out: Out = print) -> int |
 
 def train_from_args(args: argparse.Namespace, *, out: Out = print, bar: Out | None = None) -> int:
     """Run :func:`train_command` with parsed options (``--distributed`` runs are ``segdesk.cli``'s to
-    hand to ``distributed_cli`` after :func:`distributed_precheck`)."""
+    hand to ``commands.distributed`` after :func:`distributed_precheck`)."""
     return train_command(
         args.folder,
         minutes=args.minutes,
