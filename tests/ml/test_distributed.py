@@ -23,7 +23,7 @@ from segdesk.commands.distributed import distributed_train_command
 from segdesk.commands.train import train_command
 from segdesk.ml.checkpoint import ModelStore
 from segdesk.ml.training.distributed import RankShare
-from tests.ml.test_train_cli import _make_project
+from tests.commands.test_train_cli import _make_project
 
 torch.set_num_threads(1)
 

@@ -8,7 +8,7 @@ import torch
 
 from segdesk.commands.train import train_command
 from segdesk.ml.checkpoint import ModelStore
-from tests.ml.test_train_cli import _make_project
+from tests.commands.test_train_cli import _make_project
 
 torch.set_num_threads(1)
 
