@@ -57,10 +57,10 @@ def _cmd_import_masks(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from segdesk.ml.train_cli import distributed_precheck, terminal_bar, train_from_args
+    from segdesk.commands.train import distributed_precheck, terminal_bar, train_from_args
 
     if getattr(args, "distributed", False):
-        from segdesk.ml.distributed_cli import distributed_train_from_args
+        from segdesk.commands.distributed import distributed_train_from_args
 
         stop = distributed_precheck(args)
         if stop is not None:
@@ -70,19 +70,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _args_train(parser: argparse.ArgumentParser) -> None:
-    from segdesk.ml.train_cli import add_train_arguments
+    from segdesk.commands.train import add_train_arguments
 
     add_train_arguments(parser)
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from segdesk.ml.predict_cli import predict_from_args
+    from segdesk.commands.predict import predict_from_args
 
     return predict_from_args(args)
 
 
 def _args_predict(parser: argparse.ArgumentParser) -> None:
-    from segdesk.ml.predict_cli import add_predict_arguments
+    from segdesk.commands.predict import add_predict_arguments
 
     add_predict_arguments(parser)
 
@@ -138,7 +138,7 @@ def _build_parser(selected: str | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="masks / VOC / COCO / previews, or the model as ONNX")
     if selected == "export":
-        from segdesk.ml.export_cli import add_export_arguments  # imports torch only for `export onnx`
+        from segdesk.commands.export import add_export_arguments  # imports torch only for `export onnx`
 
         add_export_arguments(p)
     return parser

@@ -9,7 +9,7 @@ go there, not into the person's own settings.
 
 The ONNX graph for the onnxruntime check comes from torch's TorchScript exporter at the tile size
 (well under a second, and it needs no onnxscript); the export the app offers to people
-(``segdesk.ml.export``, dynamo-based, ~15 s) is run and verified in frozen builds, where packaging can
+(``segdesk.ml.inference.export``, dynamo-based, ~15 s) is run and verified in frozen builds, where packaging can
 break it, and otherwise only reported as available.
 """
 
@@ -148,8 +148,8 @@ def _check_ml_stack(report: Report, state: dict[str, Any]) -> None:
     import onnxruntime
     import torch
 
-    import segdesk.ml.augment
-    import segdesk.ml.train  # noqa: F401
+    import segdesk.ml.training.augment
+    import segdesk.ml.training.train  # noqa: F401
     from segdesk.ml.device import describe_device, pick_device
 
     device = pick_device("auto")
@@ -182,7 +182,7 @@ def _model_and_meta(state: dict[str, Any]) -> tuple[Any, dict[str, Any], str]:
 
 def _check_predict_torch(report: Report, state: dict[str, Any]) -> None:
     from segdesk.core.image_io import read_image
-    from segdesk.ml.infer import Predictor
+    from segdesk.ml.inference.infer import Predictor
 
     entry = state["entries"][0]
     image = read_image(entry.image_path).data
@@ -217,7 +217,7 @@ def _check_prediction(prediction: Any, image: Any, num_classes: int) -> None:
 def _check_predict_onnx(report: Report, state: dict[str, Any]) -> None:
     import numpy as np
 
-    from segdesk.ml.infer import Predictor
+    from segdesk.ml.inference.infer import Predictor
 
     model, meta, image = state["model"], state["meta"], state["image"]
     t0 = time.perf_counter()
@@ -287,7 +287,7 @@ def _check_onnx_export(report: Report, state: dict[str, Any]) -> None:
             "onnx export", f"available (exported by the frozen app's self-test, or with {EXPORT_ENV}=1)"
         )
         return
-    from segdesk.ml.export import export_bytes, verify_onnx
+    from segdesk.ml.inference.export import export_bytes, verify_onnx
 
     t0 = time.perf_counter()
     data = export_bytes(state["model"], state["meta"])
@@ -309,9 +309,9 @@ def _check_training_step(report: Report, state: dict[str, Any]) -> None:
 
     from segdesk.core.project import Project
     from segdesk.core.rasterize import document_to_class_map
-    from segdesk.ml.augment import apply, build_augmentation
     from segdesk.ml.data import IGNORE_INDEX
     from segdesk.ml.normalize import prepare_image
+    from segdesk.ml.training.augment import apply, build_augmentation
 
     t0 = time.perf_counter()
     project = Project(state["demo"])
@@ -340,7 +340,7 @@ def _child_probe() -> Callable[[Any, Callable[[object], None]], dict[str, Any]]:
     def run(cancel: Any, report: Callable[[object], None]) -> dict[str, Any]:
         import torch
 
-        import segdesk.ml.train  # noqa: F401  - what a Retrain imports in its process
+        import segdesk.ml.training.train  # noqa: F401  - what a Retrain imports in its process
 
         report("imported")
         return {"pid": os.getpid(), "torch": torch.__version__, "threads": torch.get_num_threads()}

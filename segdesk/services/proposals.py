@@ -15,7 +15,7 @@ a setting or a model switch only ever hides proposals; relaxing it brings them b
 touches a file or a person's shapes (see :mod:`segdesk.services.proposal_files`).
 
 Torch-free: ``predictor`` is anything with ``predict(image, cancel=, progress=)``, ``class_names`` and
-``model_version`` (``segdesk.ml.infer.Predictor``; :func:`load_predictor` makes a cached one).
+``model_version`` (``segdesk.ml.inference.infer.Predictor``; :func:`load_predictor` makes a cached one).
 """
 
 from __future__ import annotations
@@ -216,13 +216,13 @@ _predictors: dict[tuple[str, int, bool, str, str], Any] = {}
 
 
 def load_predictor(model_path: Path, *, device: str = "auto", backend: str = "auto", **options: Any) -> Any:
-    """A cached ``segdesk.ml.infer.Predictor`` for the checkpoint (one model in memory at a time).
+    """A cached ``segdesk.ml.inference.infer.Predictor`` for the checkpoint (one model in memory at a time).
 
     The ONNX export is used when present (no torch on a CPU machine); ``options`` go to
     ``Predictor.from_checkpoint`` (tile, overlap). Raises ModelError.
     """
-    from segdesk.ml.infer import Predictor
-    from segdesk.ml.onnx_backend import onnx_path_for
+    from segdesk.ml.inference.infer import Predictor
+    from segdesk.ml.inference.onnx_backend import onnx_path_for
 
     path = Path(model_path)
     try:

@@ -2,7 +2,7 @@
 
 Data flow: a :class:`TrainRequest` (which images train: a list of entries, so a training plan plugs in
 by choosing them; the base version; the classes) -> :func:`prepare` (rasterize the images, load the
-base model) -> ``segdesk.ml.train.fine_tune`` -> a promotion verdict (``segdesk.ml.promotion``; any
+base model) -> ``segdesk.ml.training.train.fine_tune`` -> a promotion verdict (``segdesk.ml.training.promotion``; any
 function of that signature plugs in) -> :func:`save_run` (a new version, NaN-free metadata, current
 when promoted) -> optionally the ONNX export for fast CPU proposals. Progress goes to ``on_event``:
 fine_tune's records, which :class:`StatusTracker` turns into the panel's :class:`TrainStatus`.
@@ -42,7 +42,7 @@ def niceness(*, interactive: bool) -> int:
 def default_config(**overrides: Any) -> Any:
     """The one default ``TrainConfig`` (``DEFAULT_MINUTES``, ``DEFAULT_PATIENCE``, torch's threads),
     with ``overrides`` (TrainConfig field names)."""
-    from segdesk.ml.train import TrainConfig
+    from segdesk.ml.training.train import TrainConfig
 
     config = TrainConfig(minutes=DEFAULT_MINUTES, patience=DEFAULT_PATIENCE, threads=None)
     return dataclasses.replace(config, **overrides) if overrides else config
@@ -111,7 +111,7 @@ class Prepared:
     model: Any
     model_classes: list[str] | None
     base_version: str | None
-    plan: Any = None  # segdesk.ml.plan.Plan, once the run is planned
+    plan: Any = None  # segdesk.ml.training.plan.Plan, once the run is planned
 
 
 def prepare(request: TrainRequest, config: Any, cancel: CancelToken | None = None) -> Prepared:
@@ -151,12 +151,12 @@ def finite(value: Any) -> Any:
 @dataclass
 class Saved:
     version: str
-    promotion: Any  # segdesk.ml.promotion.Promotion
+    promotion: Any  # segdesk.ml.training.promotion.Promotion
 
 
 def save_run(result: Any, prepared: Prepared, *, verdict: Callable[..., Any] | None = None) -> Saved:
     """Ask the verdict, save the run as a new version (current when promoted). Raises ModelError."""
-    from segdesk.ml.promotion import promote_decision
+    from segdesk.ml.training.promotion import promote_decision
 
     decision = (verdict or promote_decision)(result, prepared.dataset, prepared.store)
     meta: dict[str, Any] = result.meta()
@@ -185,9 +185,9 @@ class TrainOutcome:
     onnx_error: str | None = None
     steps: int = 0
     summary: str = ""
-    useless: bool = False  # kept as a version but not made current (ml/promotion.py says why)
+    useless: bool = False  # kept as a version but not made current (ml/training/promotion.py says why)
     note: str = ""  # e.g. that the time cap cut training short of the planned steps
-    plan: str = ""  # the plan's line (ml/plan.py)
+    plan: str = ""  # the plan's line (ml/training/plan.py)
 
 
 #: What ``train`` tells ``on_event`` besides fine_tune's records.
@@ -211,14 +211,14 @@ def train(
     ``on_event`` receives ``Phase`` records and fine_tune's ``TrainProgress`` / ``EpochEnd``. A
     cancel after the last epoch still keeps the old model (nothing is saved).
     """
-    from segdesk.ml.train import TrainResult, fine_tune
+    from segdesk.ml.training.train import TrainResult, fine_tune
 
     emit = on_event or (lambda _event: None)
     emit(Phase("loading"))
     prepared = prepare(request, config, cancel)
-    from segdesk.ml.plan import plan_of, planned
+    from segdesk.ml.training.plan import plan_of, planned
 
-    config = planned(prepared.dataset, config, prepared.model, None)  # the data's plan (ml/plan.py)
+    config = planned(prepared.dataset, config, prepared.model, None)  # the data's plan (ml/training/plan.py)
     prepared.plan = plan_of(config)
     emit(Phase("started", prepared))
     result: TrainResult | None = None
@@ -263,7 +263,7 @@ def train(
 def export_here(checkpoint: Path) -> str | None:
     """Build the checkpoint's ONNX export in this process; None on success, else why not."""
     from segdesk.core.errors import SegdeskError
-    from segdesk.ml.export import cached_onnx
+    from segdesk.ml.inference.export import cached_onnx
 
     try:
         cached_onnx(str(checkpoint))
@@ -306,7 +306,7 @@ class TrainStatus:
         if self.eta_s is not None:
             parts.append(f"ETA {int(self.eta_s) // 60}:{int(self.eta_s) % 60:02d}")
         line = " - ".join(parts)
-        # the plan's line above it (ml/plan.py): "working scale 1x, patches 256, width 8, about 364 steps"
+        # the plan's line above it (ml/training/plan.py): "working scale 1x, patches 256, width 8, about 364 steps"
         return f"{self.message}\n{line}" if self.message else line
 
 
@@ -319,7 +319,7 @@ class StatusTracker:
         self.status = TrainStatus(phase="loading", message=f"reading {images} image(s)")
 
     def update(self, event: object) -> TrainStatus | None:
-        from segdesk.ml.train import EpochEnd, TrainProgress
+        from segdesk.ml.training.train import EpochEnd, TrainProgress
 
         s = self.status
         if isinstance(event, Phase):

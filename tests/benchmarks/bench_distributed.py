@@ -64,13 +64,13 @@ def main() -> None:
     import torch
     import torch.multiprocessing as mp
 
-    from segdesk.ml.augment import AugmentConfig, apply, build_augmentation
+    from segdesk.commands.predict import predict_command
     from segdesk.ml.checkpoint import ModelStore
     from segdesk.ml.data import PatchDataset, make_sample
-    from segdesk.ml.evaluate import evaluate
-    from segdesk.ml.losses import LossConfig, SegmentationLoss
     from segdesk.ml.model import UNet, UNetConfig
-    from segdesk.ml.predict_cli import predict_command
+    from segdesk.ml.training.augment import AugmentConfig, apply, build_augmentation
+    from segdesk.ml.training.evaluate import evaluate
+    from segdesk.ml.training.losses import LossConfig, SegmentationLoss
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -33,10 +33,10 @@ import numpy as np
 import torch
 
 from segdesk.ml.data import make_sample, training_set_from_arrays
-from segdesk.ml.evaluate import evaluate
-from segdesk.ml.plan import Plan, plan_training
-from segdesk.ml.promotion import check_candidate
-from segdesk.ml.train import EpochEnd, TrainConfig, TrainResult, fine_tune
+from segdesk.ml.training.evaluate import evaluate
+from segdesk.ml.training.plan import Plan, plan_training
+from segdesk.ml.training.promotion import check_candidate
+from segdesk.ml.training.train import EpochEnd, TrainConfig, TrainResult, fine_tune
 from tests.benchmarks import bench_train
 
 DSB = Path(os.environ.get("SEGDESK_DSB", "/work/shared/data/dsb2018_nuclei_dev"))

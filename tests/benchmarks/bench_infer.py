@@ -49,8 +49,8 @@ def _model(checkpoint: str | None):
 def run_case(case: str, args: argparse.Namespace) -> dict:
     import torch
 
-    from segdesk.ml.export import export_onnx
-    from segdesk.ml.infer import Predictor
+    from segdesk.ml.inference.export import export_onnx
+    from segdesk.ml.inference.infer import Predictor
 
     torch.set_num_threads(args.threads)
     model, meta = _model(args.checkpoint)

@@ -39,9 +39,9 @@ from segdesk.core.instance_metrics import score_images
 from segdesk.core.instance_split import SplitSettings, split_instances
 from segdesk.core.instances import relabel_sequential
 from segdesk.ml.data import training_set_from_arrays
-from segdesk.ml.infer import Predictor
-from segdesk.ml.instance_targets import targets_from_instance_maps
-from segdesk.ml.train import EpochEnd, TrainConfig, TrainResult, fine_tune
+from segdesk.ml.inference.infer import Predictor
+from segdesk.ml.training.instance_targets import targets_from_instance_maps
+from segdesk.ml.training.train import EpochEnd, TrainConfig, TrainResult, fine_tune
 
 DATA = Path(os.environ.get("SEGDESK_DSB", "/work/shared/data/dsb2018_nuclei_dev"))
 CLASSES = ["_background_", "nucleus"]
@@ -59,7 +59,7 @@ def load(names: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
 
 def train(dataset, cfg: TrainConfig, steps: int | None) -> TrainResult:
     if steps:
-        from segdesk.ml.schedule import steps_per_epoch
+        from segdesk.ml.training.schedule import steps_per_epoch
 
         per_epoch = steps_per_epoch(dataset, cfg)
         cfg = TrainConfig(

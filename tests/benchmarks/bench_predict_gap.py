@@ -76,7 +76,7 @@ def setup(folder: Path) -> Path:
     import torch
 
     from segdesk.ml.checkpoint import save_checkpoint
-    from segdesk.ml.export import cached_onnx
+    from segdesk.ml.inference.export import cached_onnx
     from segdesk.ml.model import UNet, UNetConfig
 
     ckpt = folder / "v1" / "model.safetensors"

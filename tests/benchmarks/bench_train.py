@@ -40,7 +40,7 @@ import torch
 
 from segdesk.ml.data import make_sample, training_set_from_arrays
 from segdesk.ml.device import pick_device
-from segdesk.ml.train import EpochEnd, TrainConfig, TrainResult, evaluate, fine_tune
+from segdesk.ml.training.train import EpochEnd, TrainConfig, TrainResult, evaluate, fine_tune
 
 # SEGDESK_ISBI: another copy of the data (the device machine gets it carried, see device_check.sh).
 #: ../shared beside the repository (SEGDESK_SHARED overrides it)
@@ -83,7 +83,7 @@ def fixed_steps(cfg: TrainConfig, dataset, steps: int | None) -> TrainConfig:
     """``steps`` optimizer steps, the schedule following steps: load-independent comparisons."""
     if not steps:
         return cfg
-    from segdesk.ml.schedule import steps_per_epoch
+    from segdesk.ml.training.schedule import steps_per_epoch
 
     per_epoch = steps_per_epoch(dataset, cfg)
     return dataclasses.replace(cfg, minutes=None, patience=0, max_epochs=-(-steps // per_epoch))

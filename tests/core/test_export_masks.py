@@ -498,7 +498,7 @@ def test_cli_takes_reviewed_images_only_unless_asked(project: Path, tmp_path: Pa
     """The CLI and the dialog share export_selection: the same default, the same explicit option."""
     import argparse
 
-    from segdesk.core.export.command import add_masks_arguments, masks_from_args
+    from segdesk.commands.export_masks import add_masks_arguments, masks_from_args
 
     parser = argparse.ArgumentParser()
     add_masks_arguments(parser)

@@ -9,8 +9,14 @@ import cv2
 import numpy as np
 import pytest
 
-from segdesk.ml.augment import NO_AUGMENTATION, AugmentConfig, apply, build_augmentation, crop_transform
 from segdesk.ml.data import IGNORE_INDEX
+from segdesk.ml.training.augment import (
+    NO_AUGMENTATION,
+    AugmentConfig,
+    apply,
+    build_augmentation,
+    crop_transform,
+)
 
 
 def _pattern(size: int = 64) -> tuple[np.ndarray, np.ndarray]:

@@ -206,7 +206,7 @@ def test_store_failed_save_leaves_no_version(tmp_path: Path, monkeypatch):
 def test_broken_pointer_means_no_current_model_and_says_why(tmp_path: Path):
     """One rule for the GUI and the CLI: a dangling ``current`` is no current model (the window opens,
     the panel offers the saved versions); whatever needs a model names the pointer file."""
-    from segdesk.ml.predict_cli import resolve_model
+    from segdesk.commands.predict import resolve_model
     from segdesk.services import model_store
 
     store = ModelStore(tmp_path)

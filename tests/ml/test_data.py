@@ -105,7 +105,7 @@ def test_sample_checks_sizes_and_values():
 def test_patch_dataset_crops_and_pads_any_size():
     big = make_sample(np.zeros((90, 70), np.uint8), np.ones((90, 70)), name="big")
     small = make_sample(np.zeros((20, 30), np.uint8), np.ones((20, 30)), name="small")
-    from segdesk.ml.augment import apply, build_augmentation
+    from segdesk.ml.training.augment import apply, build_augmentation
 
     pipe = build_augmentation(48, seed=0)
     ds = PatchDataset([big, small], lambda i, m: apply(pipe, i, m), patch_size=48, length=20, seed=0)

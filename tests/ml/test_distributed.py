@@ -19,11 +19,11 @@ import pytest
 import torch
 
 from segdesk.cli import main as cli_main
+from segdesk.commands.distributed import distributed_train_command
+from segdesk.commands.train import train_command
 from segdesk.ml.checkpoint import ModelStore
-from segdesk.ml.distributed import RankShare
-from segdesk.ml.distributed_cli import distributed_train_command
-from segdesk.ml.train_cli import train_command
-from tests.ml.test_train_cli import _make_project
+from segdesk.ml.training.distributed import RankShare
+from tests.commands.test_train_cli import _make_project
 
 torch.set_num_threads(1)
 

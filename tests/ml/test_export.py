@@ -12,7 +12,7 @@ import torch
 
 import segdesk
 from segdesk.core.errors import ExportError, ModelError
-from segdesk.ml.export import (
+from segdesk.ml.inference.export import (
     OnnxBackend,
     cached_onnx,
     export_onnx,
@@ -20,7 +20,7 @@ from segdesk.ml.export import (
     read_metadata,
     verify_onnx,
 )
-from segdesk.ml.infer import Predictor
+from segdesk.ml.inference.infer import Predictor
 from segdesk.ml.model import UNet
 from segdesk.ml.normalize import NORMALIZATION, prepare_image
 from tests.ml._infer_helpers import CLASSES, blob_image, fresh_copy, trained_tiny_model
@@ -110,7 +110,7 @@ def test_a_failed_export_leaves_the_previous_file_and_no_temp_file(net, tmp_path
 
 
 def test_unwritable_destination_is_a_clear_export_error(net, tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr("segdesk.ml.export.export_bytes", lambda *a, **k: b"graph")
+    monkeypatch.setattr("segdesk.ml.inference.export.export_bytes", lambda *a, **k: b"graph")
     (tmp_path / "afile").write_text("x")  # a file where the folder should be: fails even as root
     with pytest.raises(ExportError, match="model.onnx"):
         export_onnx(net, META, tmp_path / "afile" / "model.onnx")
@@ -135,7 +135,7 @@ def test_cached_export_is_reused_until_the_weights_change(net, exported, tmp_pat
     shutil.copyfile(exported, target)  # an export of exactly these weights and classes
     calls: list[Path] = []
     monkeypatch.setattr(
-        "segdesk.ml.export.export_onnx", lambda m, meta, path, **kw: calls.append(path) or path
+        "segdesk.ml.inference.export.export_onnx", lambda m, meta, path, **kw: calls.append(path) or path
     )
     assert cached_onnx(ckpt) == target and calls == []
     predictor = Predictor.from_checkpoint(ckpt, device="cpu")
@@ -159,7 +159,7 @@ def test_cached_export_is_reused_until_the_weights_change(net, exported, tmp_pat
 def test_exports_of_a_stored_version_name_it(net, tmp_path, monkeypatch) -> None:
     """A checkpoint does not record its version; the export must take it from the store (not null)."""
     from segdesk.ml.checkpoint import ModelStore
-    from segdesk.ml.export import with_model_version
+    from segdesk.ml.inference.export import with_model_version
 
     store = ModelStore(tmp_path)
     store.add_version(fresh_copy(net), {"classes": CLASSES})
@@ -167,7 +167,7 @@ def test_exports_of_a_stored_version_name_it(net, tmp_path, monkeypatch) -> None
     assert version == "v2"
     written: list[dict] = []
     monkeypatch.setattr(
-        "segdesk.ml.export.export_onnx", lambda m, meta, path, **kw: written.append(meta) or path
+        "segdesk.ml.inference.export.export_onnx", lambda m, meta, path, **kw: written.append(meta) or path
     )
     cached_onnx(store.path(version))  # what the app builds after a retrain
     assert written and written[-1]["version"] == "v2"
@@ -180,7 +180,7 @@ def test_cancelled_export_writes_nothing(net, tmp_path, monkeypatch) -> None:
 
     from segdesk.core.errors import Cancelled
 
-    monkeypatch.setattr("segdesk.ml.export.export_bytes", lambda *a, **k: b"graph")
+    monkeypatch.setattr("segdesk.ml.inference.export.export_bytes", lambda *a, **k: b"graph")
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(Cancelled):

@@ -19,10 +19,10 @@ from segdesk.core.postprocess import (
     remove_small_components,
 )
 from segdesk.ml.device import DeviceError, autocast, pick_device
-from segdesk.ml.infer import Predictor, whole_image_range
+from segdesk.ml.inference.infer import Predictor, whole_image_range
+from segdesk.ml.inference.tiling import ramp_window, tile_positions, working_memory_bytes
 from segdesk.ml.model import UNet, UNetConfig
 from segdesk.ml.normalize import intensity_range
-from segdesk.ml.tiling import ramp_window, tile_positions, working_memory_bytes
 from segdesk.services.proposals import ProposalSettings, cleaned_class_map, propose_image
 from tests.ml._infer_helpers import CLASSES, blob_image, fresh_copy, trained_tiny_model
 
@@ -133,7 +133,7 @@ def _extra_peak(p: Predictor, img: np.ndarray) -> int:
 def test_working_memory_does_not_grow_with_image_height(net: UNet, monkeypatch) -> None:
     # The intensity statistics sample at most NORMALIZATION["max_stat_pixels"] pixels (a constant,
     # tested in tests/ml for data.py); leave them out so that only the tiling is measured here.
-    monkeypatch.setattr("segdesk.ml.infer.whole_image_range", lambda image: (0.0, 255.0))
+    monkeypatch.setattr("segdesk.ml.inference.infer.whole_image_range", lambda image: (0.0, 255.0))
     p = predictor(net, tile=32, overlap=0.25)
     short, _ = blob_image(128, 96, seed=1)
     tall, _ = blob_image(1024, 96, seed=1)

@@ -11,7 +11,7 @@ from segdesk.core.instance_split import SplitSettings, split_instances
 from segdesk.core.labelme_io import save_document
 from segdesk.core.review import reviewed_extra
 from segdesk.core.shapes import Shape
-from segdesk.ml.instance_targets import instance_training_set_from_project
+from segdesk.ml.training.instance_targets import instance_training_set_from_project
 
 
 def _square(label: str, x: int, y: int, s: int, group_id=None) -> Shape:
@@ -48,9 +48,9 @@ def test_project_targets_have_a_boundary_class_for_object_like_classes_only(tmp_
 def test_a_model_trained_on_boundary_targets_splits_touching_discs() -> None:
     torch = pytest.importorskip("torch")
     from segdesk.ml.data import training_set_from_arrays
-    from segdesk.ml.infer import Predictor
-    from segdesk.ml.instance_targets import targets_from_instance_maps
-    from segdesk.ml.train import TrainConfig, TrainResult, fine_tune
+    from segdesk.ml.inference.infer import Predictor
+    from segdesk.ml.training.instance_targets import targets_from_instance_maps
+    from segdesk.ml.training.train import TrainConfig, TrainResult, fine_tune
 
     torch.manual_seed(0)
     rng = np.random.default_rng(0)

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from segdesk.ml.data import IGNORE_INDEX
-from segdesk.ml.losses import (
+from segdesk.ml.metrics import ConfusionMatrix
+from segdesk.ml.training.losses import (
     LossConfig,
     SegmentationLoss,
     balanced_weights,
@@ -15,7 +16,6 @@ from segdesk.ml.losses import (
     focal_loss,
     soft_dice_loss,
 )
-from segdesk.ml.metrics import ConfusionMatrix
 
 torch.set_num_threads(1)
 

@@ -6,10 +6,10 @@ import types
 
 import torch
 
-import segdesk.ml.train as train_mod
+import segdesk.ml.training.train as train_mod
 from segdesk.ml.data import training_set_from_arrays
-from segdesk.ml.schedule import run_fraction, steps_eta
-from segdesk.ml.train import TrainConfig, TrainProgress, TrainResult, fine_tune
+from segdesk.ml.training.schedule import run_fraction, steps_eta
+from segdesk.ml.training.train import TrainConfig, TrainProgress, TrainResult, fine_tune
 from tests.ml._infer_helpers import CLASSES, blob_image
 
 torch.set_num_threads(1)

@@ -14,7 +14,7 @@ pytest.importorskip("onnx")
 
 _SCRIPT = """
 import numpy as np
-import segdesk.ml.onnx_backend  # the way every segdesk path reaches onnxruntime
+import segdesk.ml.inference.onnx_backend  # the way every segdesk path reaches onnxruntime
 import onnxruntime as ort
 from onnx import TensorProto, helper
 x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from segdesk.ml.data import training_set_from_arrays
-from segdesk.ml.fingerprint import measure, object_diameters
-from segdesk.ml.plan import CANONICAL_DIAMETER, Plan, make_plan, plan_training
-from segdesk.ml.train import TrainConfig
+from segdesk.ml.training.fingerprint import measure, object_diameters
+from segdesk.ml.training.plan import CANONICAL_DIAMETER, Plan, make_plan, plan_training
+from segdesk.ml.training.train import TrainConfig
 
 
 def _disks(size: int, radius: int, count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -92,7 +92,7 @@ def test_plan_training_sets_the_config_and_keeps_fixed_epochs():
 
 def test_training_uses_the_idle_cores(monkeypatch):
     """One of two cores busy: one thread (two would share a core with the busy program and stall)."""
-    from segdesk.ml import cpu_share
+    from segdesk.ml.training import cpu_share
 
     readings = iter([(100.0, 1000.0), (150.0, 1100.0)])  # half of the CPU time idle over the sample
     monkeypatch.setattr(cpu_share, "_cpu_times", lambda: next(readings))
@@ -105,7 +105,7 @@ def test_training_uses_the_idle_cores(monkeypatch):
 
 
 def test_plan_training_picks_the_threads_when_none_are_given(monkeypatch):
-    from segdesk.ml import cpu_share
+    from segdesk.ml.training import cpu_share
 
     monkeypatch.setattr(cpu_share, "training_threads", lambda sample_s=0.3: 1)
     _, ts = _fingerprint(radius=6, count=20)

@@ -9,10 +9,10 @@ import cv2
 import pytest
 import torch
 
+from segdesk.commands.predict import STAMP_KEY, in_shard, parse_shard, predict_command
 from segdesk.core.document import Document
 from segdesk.core.labelme_io import load_document, save_document
 from segdesk.core.review import reviewed_extra
-from segdesk.ml.predict_cli import STAMP_KEY, in_shard, parse_shard, predict_command
 from tests.ml._infer_helpers import CLASSES, blob_image, fresh_copy, trained_tiny_model
 
 torch.set_num_threads(1)

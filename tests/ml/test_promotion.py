@@ -8,12 +8,12 @@ import cv2
 import numpy as np
 import torch
 
+from segdesk.commands.train import finish_training
 from segdesk.ml.checkpoint import ModelStore
 from segdesk.ml.data import training_set_from_arrays
 from segdesk.ml.metrics import SegmentationMetrics
-from segdesk.ml.promotion import baseline_scores, check_candidate, promote_decision
-from segdesk.ml.train import TrainResult
-from segdesk.ml.train_cli import finish_training
+from segdesk.ml.training.promotion import baseline_scores, check_candidate, promote_decision
+from segdesk.ml.training.train import TrainResult
 from tests.ml._infer_helpers import CLASSES, blob_image, fresh_copy, trained_tiny_model
 
 torch.set_num_threads(1)
@@ -113,7 +113,7 @@ def test_the_check_uses_the_working_scale():
 
 def test_a_candidate_no_better_than_a_trivial_baseline_is_useless():
     from segdesk.ml.metrics import ConfusionMatrix
-    from segdesk.ml.promotion import judge
+    from segdesk.ml.training.promotion import judge
 
     ds = _dataset()
     rng = np.random.default_rng(0)

@@ -21,9 +21,9 @@ import torch
 from segdesk.ml import device as device_mod
 from segdesk.ml.checkpoint import ModelStore, load_checkpoint, save_checkpoint
 from segdesk.ml.checkpoint_file import weights_fingerprint_of_file
-from segdesk.ml.export import cached_onnx, weights_fingerprint
-from segdesk.ml.infer import Predictor
-from segdesk.ml.onnx_backend import OnnxBackend, export_is_current, onnx_path_for
+from segdesk.ml.inference.export import cached_onnx, weights_fingerprint
+from segdesk.ml.inference.infer import Predictor
+from segdesk.ml.inference.onnx_backend import OnnxBackend, export_is_current, onnx_path_for
 from tests.ml._infer_helpers import CLASSES, blob_image, fresh_copy, trained_tiny_model
 
 torch.set_num_threads(1)
@@ -75,8 +75,8 @@ def test_importing_the_services_and_the_predictor_loads_no_torch() -> None:
         import json, sys
         import segdesk.services.proposals, segdesk.services.proposal_files, segdesk.services.model_store
         import segdesk.services.training, segdesk.services.child_process
-        import segdesk.ml.infer, segdesk.ml.device, segdesk.ml.normalize
-        import segdesk.ml.onnx_backend, segdesk.ml.checkpoint_file, segdesk.ml.tiling
+        import segdesk.ml.inference.infer, segdesk.ml.device, segdesk.ml.normalize
+        import segdesk.ml.inference.onnx_backend, segdesk.ml.checkpoint_file, segdesk.ml.inference.tiling
         print(json.dumps({name: name in sys.modules for name in ("torch", "albumentations", "onnx")}))
         """
     )
@@ -87,7 +87,7 @@ PREDICT = """
 import json, sys
 from pathlib import Path
 import numpy as np
-from segdesk.ml.infer import Predictor
+from segdesk.ml.inference.infer import Predictor
 from segdesk.services.proposals import ProposalSettings, load_predictor, propose_image
 
 ckpt, image_file, out_file, use_auto = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4] == "1"

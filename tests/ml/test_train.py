@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from segdesk.core.errors import Cancelled, TrainingError
-from segdesk.ml import train as train_mod
-from segdesk.ml.augment import NO_AUGMENTATION
 from segdesk.ml.data import IGNORE_INDEX, TrainingSet, make_sample, training_set_from_arrays
-from segdesk.ml.losses import SegmentationLoss
 from segdesk.ml.model import UNet, UNetConfig
-from segdesk.ml.train import (
+from segdesk.ml.training import train as train_mod
+from segdesk.ml.training.augment import NO_AUGMENTATION
+from segdesk.ml.training.losses import SegmentationLoss
+from segdesk.ml.training.train import (
     EpochEnd,
     TrainConfig,
     TrainProgress,

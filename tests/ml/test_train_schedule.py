@@ -8,8 +8,8 @@ import torch
 
 from segdesk.ml.data import TrainingSet, training_set_from_arrays
 from segdesk.ml.model import UNet, UNetConfig
-from segdesk.ml.schedule import WeightAverage, epoch_length, lr_at, steps_per_epoch
-from segdesk.ml.train import TrainConfig
+from segdesk.ml.training.schedule import WeightAverage, epoch_length, lr_at, steps_per_epoch
+from segdesk.ml.training.train import TrainConfig
 
 torch.set_num_threads(1)
 

@@ -10,10 +10,10 @@ import torch
 
 from segdesk.ml.checkpoint import ModelStore
 from segdesk.ml.data import training_set_from_arrays
-from segdesk.ml.infer import Predictor
+from segdesk.ml.inference.infer import Predictor
+from segdesk.ml.inference.tiling import Prediction
 from segdesk.ml.rescale import resize_image, resize_mask, upsample_prediction, working_scale
-from segdesk.ml.tiling import Prediction
-from segdesk.ml.train import TrainConfig, TrainResult, fine_tune
+from segdesk.ml.training.train import TrainConfig, TrainResult, fine_tune
 from tests.ml._infer_helpers import CLASSES, blob_image, fresh_copy, trained_tiny_model
 
 torch.set_num_threads(1)
@@ -101,7 +101,7 @@ def test_training_resamples_its_patches_to_the_working_scale(monkeypatch):
     pairs = [blob_image(128, 128, seed=s) for s in range(3)]
     ts = training_set_from_arrays([p[0] for p in pairs], [p[1] for p in pairs], CLASSES)
     seen = []
-    import segdesk.ml.train as train_mod
+    import segdesk.ml.training.train as train_mod
 
     real = train_mod.PatchDataset
 

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import torch
 
+from segdesk.commands.predict import predict_command
+from segdesk.commands.train import make_config
 from segdesk.core.document import Document
 from segdesk.core.labelme_io import load_document, save_document
 from segdesk.core.project import Project
 from segdesk.core.shapes import Shape
 from segdesk.ml.checkpoint import ModelStore
-from segdesk.ml.export import cached_onnx
-from segdesk.ml.predict_cli import predict_command
-from segdesk.ml.train_cli import make_config
+from segdesk.ml.inference.export import cached_onnx
 from segdesk.services import training
 from segdesk.services.proposals import ProposalSettings
 from segdesk.ui import job_functions

@@ -41,7 +41,7 @@ def _project(root: Path) -> Project:
 def test_progress_never_says_nan_and_the_history_has_no_nan() -> None:
     """Defect 5: "epoch 1 - loss nan" at the start of every training (the base model's validation)."""
     from segdesk.ml.metrics import SegmentationMetrics
-    from segdesk.ml.train import EpochEnd, TrainProgress
+    from segdesk.ml.training.train import EpochEnd, TrainProgress
 
     tracker = training.StatusTracker(training.default_config(), images=3)
     metrics = SegmentationMetrics(["_background_", "cell"], [0.5, 0.34], [0.6, 0.5], 0.42, 0.55, 0.9, 100)
@@ -70,7 +70,7 @@ def test_the_saved_history_is_nan_free_json(tmp_path: Path) -> None:
     outcome = training.train(request, training.resolve_config(TINY), threading.Event())
     meta = json.loads((tmp_path / ".segdesk/models" / outcome.version / "model.json").read_text())
     assert outcome.version == "v1" and meta["history"][-1]["train_loss"] > 0
-    # a toy run may be judged not useful yet (ml/promotion.py); the person can still pick it
+    # a toy run may be judged not useful yet (ml/training/promotion.py); the person can still pick it
     ModelStore(tmp_path).set_current("v1")
     # a fine-tune starts with the base model's validation, which has no training loss: null, not NaN
     again = training.train(training.request_for(project), training.resolve_config(TINY), threading.Event())

@@ -124,7 +124,7 @@ def test_keep_the_old_version(qtbot, window: MainWindow, tmp_path: Path) -> None
 def test_offer_goes_away_on_the_next_run_and_on_a_choice_elsewhere(
     qtbot, window: MainWindow, tmp_path: Path
 ) -> None:
-    from segdesk.ml.train import TrainConfig
+    from segdesk.ml.training.train import TrainConfig
 
     win, panel = window, window.model_panel
     root = _project(tmp_path / "p")

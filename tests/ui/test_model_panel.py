@@ -72,7 +72,7 @@ def window(qtbot, tmp_path: Path):
 
 
 def _tiny_config(**overrides):
-    from segdesk.ml.train import TrainConfig
+    from segdesk.ml.training.train import TrainConfig
 
     base = dict(minutes=None, max_epochs=25, patience=0, patch_size=64, batch_size=4, patches_per_epoch=8,
                 base_width=4, depth=2, lr=2e-2, warmup_steps=2, device="cpu", threads=1, val_tile=64,

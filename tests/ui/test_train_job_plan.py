@@ -8,7 +8,7 @@ from pathlib import Path
 from segdesk.core.project import Project
 from segdesk.ml.checkpoint import ModelStore
 from segdesk.ui import job_functions as workers
-from tests.ml.test_train_cli import _make_project
+from tests.commands.test_train_cli import _make_project
 
 
 def test_train_job_reports_the_plan_and_saves_it(tmp_path: Path):

@@ -10,69 +10,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from segdesk.core.errors import Cancelled, SegdeskError
-from segdesk.core.export.command import add_masks_arguments, export_masks_command, masks_from_args
-
-if TYPE_CHECKING:
-    from segdesk.ml.export import VerifyReport
+from segdesk.commands.export_masks import add_masks_arguments, export_masks_command, masks_from_args
+from segdesk.core.errors import SegdeskError
+from segdesk.services.onnx_export import export_and_verify, resolve_model, verification_sample
 
 Out = Callable[[str], None]
-
-#: The verification sample is cut to at most this many pixels a side (torch runs it at full size on
-#: the CPU); 509 is deliberately not a multiple of 16, so the graph's own padding is exercised too.
-SAMPLE_SIDE = 509
-
-
-def verification_sample(project_root: str | Path) -> tuple[np.ndarray, str]:
-    """An image of the project for the parity check (a reviewed one first), cropped; and its name.
-
-    A project without readable images gets a fixed synthetic image (named so in the result).
-    """
-    from segdesk.core.image_io import read_image
-    from segdesk.core.project import Project
-
-    project = Project(project_root)
-    entries = project.reviewed_entries() or project.entries()
-    for entry in entries:
-        try:
-            data = read_image(entry.image_path).data
-        except SegdeskError:
-            continue
-        h, w = data.shape[:2]
-        top, left = max(0, (h - SAMPLE_SIDE) // 2), max(0, (w - SAMPLE_SIDE) // 2)
-        return np.ascontiguousarray(
-            data[top : top + SAMPLE_SIDE, left : left + SAMPLE_SIDE]
-        ), entry.image_path.name
-    rng = np.random.default_rng(0)
-    return rng.integers(0, 256, (203, 317, 3), dtype=np.uint8), "a synthetic 203x317 image"
-
-
-def export_and_verify(
-    checkpoint: str | Path,
-    out: str | Path,
-    sample: np.ndarray,
-    *,
-    fp16: bool = False,
-    opset: int = 18,
-    cancel: Any = None,
-) -> VerifyReport:
-    """Export ``checkpoint`` to ``out`` (atomically), then compare onnxruntime with torch on ``sample``.
-
-    Raises ModelError (checkpoint), ExportError (write), Cancelled.
-    """
-    from segdesk.ml.checkpoint import load_checkpoint
-    from segdesk.ml.export import export_onnx, verify_onnx, with_model_version
-
-    model, meta = load_checkpoint(checkpoint)
-    meta = with_model_version(meta, checkpoint)
-    if cancel is not None and cancel.is_set():
-        raise Cancelled(f"{out}: export cancelled")
-    path = export_onnx(model, meta, out, opset=opset, fp16=fp16, cancel=cancel)
-    return verify_onnx(path, model, sample)
 
 
 def export_onnx_command(
@@ -89,8 +32,6 @@ def export_onnx_command(
 
     Exit status: 0 written and verified, 1 written but verification failed, 2 nothing written.
     """
-    from segdesk.ml.predict_cli import resolve_model
-
     target = Path(out)
     if target.exists() and not overwrite:
         echo(f"{target}: exists already; use --overwrite to replace it")

@@ -29,21 +29,21 @@ from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, ModelError, SegdeskError
 from segdesk.ml.checkpoint_file import checkpoint_version_name, model_version_of, read_meta
 from segdesk.ml.device import cpu_without_torch, pick_device
-from segdesk.ml.normalize import NORMALIZATION, check_normalization, intensity_range, prepare_image
-from segdesk.ml.onnx_backend import (
+from segdesk.ml.inference.onnx_backend import (
     Backend,
     OnnxBackend,
     export_is_current,
     meta_problem,
     onnx_path_for,
 )
-from segdesk.ml.rescale import is_native, resize_image, upsample_prediction, working_scale
-from segdesk.ml.tiling import (
+from segdesk.ml.inference.tiling import (
     BandAccumulator,
     Prediction,
     ramp_window,
     tile_positions,
 )
+from segdesk.ml.normalize import NORMALIZATION, check_normalization, intensity_range, prepare_image
+from segdesk.ml.rescale import is_native, resize_image, upsample_prediction, working_scale
 
 if TYPE_CHECKING:
     import torch
@@ -186,7 +186,7 @@ class Predictor:
             cpu_onnx = self.device_type == "cpu" and CPU_DEFAULT_BACKEND == "onnx" and onnx_path is not None
             backend = "onnx" if cpu_onnx and not tta else "torch"
         if backend == "torch":
-            from segdesk.ml.backends import TorchBackend
+            from segdesk.ml.inference.backends import TorchBackend
 
             return TorchBackend(model, self.device, amp=amp, tta=tta)
         if backend == "onnx":
@@ -195,7 +195,7 @@ class Predictor:
             if tta:
                 raise ModelError(None, "backend", "test-time augmentation needs the torch backend")
             if onnx_path is None:
-                from segdesk.ml.export import export_bytes
+                from segdesk.ml.inference.export import export_bytes
 
                 return OnnxBackend(export_bytes(model, self.meta), threads=threads)
             return OnnxBackend(onnx_path, threads=threads)
@@ -260,7 +260,7 @@ class Predictor:
         device = pick_device(kwargs.get("device", "auto"))
         wants_onnx = backend == "onnx" or (backend == "auto" and CPU_DEFAULT_BACKEND == "onnx")
         if device.type == "cpu" and wants_onnx and not kwargs.get("tta") and kwargs.get("onnx_path") is None:
-            from segdesk.ml.export import cached_onnx
+            from segdesk.ml.inference.export import cached_onnx
 
             try:
                 build = build_onnx or backend == "onnx"

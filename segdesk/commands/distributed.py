@@ -1,8 +1,8 @@
 """``segdesk train DIR --distributed``: one rank of a torchrun job (see ``distributed`` for the design).
 
-Rank 0 plans with the same code as one process (``train_cli.train_project``), sends the plan to the
+Rank 0 plans with the same code as one process (``commands.train.train_project``), sends the plan to the
 others, every rank trains (``DistributedTrainer``), and rank 0 alone saves the version with
-``train_cli.finish_training``; the others wait for it. A rank killed or failing ends the job: torchrun
+``commands.train.finish_training``; the others wait for it. A rank killed or failing ends the job: torchrun
 sends SIGTERM to the others, which stop at once, say why, and write nothing.
 """
 
@@ -22,8 +22,8 @@ import torch.distributed as dist
 from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, SegdeskError, TrainingError
 from segdesk.ml.data import TrainingSet
-from segdesk.ml.distributed import DistributedTrainer, Rank, backend_and_device, broadcast_json
-from segdesk.ml.train import TrainConfig, TrainEvent
+from segdesk.ml.training.distributed import DistributedTrainer, Rank, backend_and_device, broadcast_json
+from segdesk.ml.training.train import TrainConfig, TrainEvent
 
 LAUNCH_HELP = """\
 --distributed runs one process per rank and must be started by torchrun, e.g.
@@ -88,7 +88,7 @@ def distributed_train_command(
     ``timeout_s``: how long a rank waits for the others in one collective (rank 0's final evaluation
     and save included) before giving up.
     """
-    from segdesk.ml.train_cli import make_config
+    from segdesk.commands.train import make_config
 
     rank = Rank.from_env()
     if rank is None:
@@ -178,8 +178,8 @@ def _run_rank(
     say: Any,
     bar: Any,
 ) -> int:
+    from segdesk.commands.train import announce, finish_training, report_events
     from segdesk.ml.checkpoint import ModelStore
-    from segdesk.ml.train_cli import announce, finish_training, report_events
 
     rank, world = dist.get_rank(), dist.get_world_size()
     device = torch.device(config.device)
@@ -235,9 +235,9 @@ class _Quiet(TrainingError):
 def _plan(
     folder: str | Path, config: TrainConfig, start_from: tuple[bool, bool], val_fraction: float
 ) -> tuple[TrainingSet, dict[str, Any]]:
-    """Rank 0's plan, made by the same code as one process (``train_cli.train_project``): the
+    """Rank 0's plan, made by the same code as one process (``commands.train.train_project``): the
     training and validation images, their classes and the model to start from."""
-    from segdesk.ml.train_cli import train_project
+    from segdesk.commands.train import train_project
 
     from_scratch, new_arch = start_from
     steps = train_project(

@@ -1,7 +1,7 @@
 """ONNX export of a segdesk UNet, its verification, and the cached export beside a checkpoint.
 
 The onnxruntime backend (``OnnxBackend``), ``read_metadata`` and ``onnx_path_for`` live in the
-torch-free ``segdesk.ml.onnx_backend`` (a CPU predictor must not import torch) and are re-exported here.
+torch-free ``segdesk.ml.inference.onnx_backend`` (a CPU predictor must not import torch) and are re-exported here.
 
 The exported graph takes float32 ``image`` (N, 3, H, W) of ANY height and width, already normalized
 by ``segdesk.ml.data.prepare_image``, and returns float32 ``logits`` (N, C, H, W). Padding to a
@@ -40,9 +40,9 @@ from segdesk.core.atomic import atomic_write_bytes
 from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, ExportError, ModelError
 from segdesk.ml.checkpoint_file import checkpoint_version_name, model_version_of
+from segdesk.ml.inference.onnx_backend import ONNX_NAME, OnnxBackend, onnx_path_for, read_metadata
 from segdesk.ml.model import UNet
 from segdesk.ml.normalize import prepare_image
-from segdesk.ml.onnx_backend import ONNX_NAME, OnnxBackend, onnx_path_for, read_metadata
 
 MIN_OPSET = 18
 DEFAULT_OPSET = 18

@@ -15,11 +15,11 @@ import PIL.Image
 import pytest
 import torch
 
-from segdesk.core.export.command import export_masks_command
+from segdesk.commands.export import add_export_arguments, export_onnx_command
+from segdesk.commands.export_masks import export_masks_command
 from segdesk.core.review import reviewed_extra
 from segdesk.ml.checkpoint import ModelStore
-from segdesk.ml.export import OnnxBackend, read_metadata, verify_onnx
-from segdesk.ml.export_cli import add_export_arguments, export_onnx_command
+from segdesk.ml.inference.export import OnnxBackend, read_metadata, verify_onnx
 from segdesk.ml.model import UNet, UNetConfig
 
 torch.set_num_threads(1)
@@ -115,7 +115,7 @@ def test_masks_command_errors(project: Path, tmp_path: Path) -> None:
 def test_masks_subprocess_does_not_load_torch(project: Path, tmp_path: Path) -> None:
     code = (
         "import sys, argparse\n"
-        "from segdesk.ml.export_cli import add_export_arguments\n"
+        "from segdesk.commands.export import add_export_arguments\n"
         "p = argparse.ArgumentParser(); add_export_arguments(p)\n"
         "a = p.parse_args(sys.argv[1:])\n"
         "rc = a.handler(a)\n"

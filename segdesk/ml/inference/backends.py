@@ -1,6 +1,6 @@
 """Inference backends: run the network on a batch of normalized tiles, return probabilities.
 
-``TorchBackend`` runs PyTorch on any device; ``segdesk.ml.onnx_backend.OnnxBackend`` runs
+``TorchBackend`` runs PyTorch on any device; ``segdesk.ml.inference.onnx_backend.OnnxBackend`` runs
 onnxruntime on the CPU (that module, torch-free, also holds ``Backend`` and ``softmax_np``). Both
 take float32 (N, 3, h, w) input (``normalize.prepare_image``) and return float32 (N, C, h, w)
 softmax probabilities, so the tiling in ``infer.py`` does not care which one runs.
@@ -16,8 +16,8 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from segdesk.ml.device import autocast
+from segdesk.ml.inference.onnx_backend import Backend, softmax_np
 from segdesk.ml.model import UNet
-from segdesk.ml.onnx_backend import Backend, softmax_np
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:

@@ -28,16 +28,16 @@ import torch
 
 from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, TrainingError
-from segdesk.ml.augment import AugmentConfig, apply, build_augmentation
 from segdesk.ml.data import PatchDataset, TrainingSet
-from segdesk.ml.evaluate import evaluate
-from segdesk.ml.losses import LossConfig, SegmentationLoss
 from segdesk.ml.metrics import SegmentationMetrics
 from segdesk.ml.model import UNet, UNetConfig, Upsample
 from segdesk.ml.normalize import NORMALIZATION
 from segdesk.ml.rescale import resample_sample
-from segdesk.ml.schedule import WeightAverage, epoch_length, lr_at, run_fraction, steps_eta
-from segdesk.ml.step import amp_setup, cancel_hooks, train_step
+from segdesk.ml.training.augment import AugmentConfig, apply, build_augmentation
+from segdesk.ml.training.evaluate import evaluate
+from segdesk.ml.training.losses import LossConfig, SegmentationLoss
+from segdesk.ml.training.schedule import WeightAverage, epoch_length, lr_at, run_fraction, steps_eta
+from segdesk.ml.training.step import amp_setup, cancel_hooks, train_step
 
 Device = str  # "auto", "cpu", "cuda", "cuda:N" or "mps"
 

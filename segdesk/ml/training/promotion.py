@@ -28,9 +28,9 @@ import numpy as np
 
 from segdesk.ml.checkpoint import ModelStore
 from segdesk.ml.data import TrainingSet
-from segdesk.ml.evaluate import evaluate
 from segdesk.ml.metrics import ConfusionMatrix
-from segdesk.ml.train import TrainResult
+from segdesk.ml.training.evaluate import evaluate
+from segdesk.ml.training.train import TrainResult
 
 #: A present class counts as "predicted nowhere" when the candidate predicts it on at most this
 #: share of the number of pixels where it truly is.
@@ -134,7 +134,7 @@ def check_candidate(
     tile: int = 512,
 ) -> Verdict:
     """Predict ``samples`` with ``model`` (at its working ``scale``) and judge it (``judge``)."""
-    from segdesk.ml.evaluate import confusion
+    from segdesk.ml.training.evaluate import confusion
 
     cm = confusion(model, samples, len(class_names), device=device, tile=tile, scale=scale)
     return judge(cm, samples, class_names)

@@ -24,8 +24,9 @@ import numpy as np
 
 from segdesk.core.atomic import atomic_write_bytes
 from segdesk.core.cancel import CancelToken
-from segdesk.core.errors import Cancelled, ExportError, ModelError, SegdeskError
-from segdesk.ml.infer import Predictor
+from segdesk.core.errors import Cancelled, ExportError, SegdeskError
+from segdesk.ml.inference.infer import Predictor
+from segdesk.services.onnx_export import resolve_model
 from segdesk.services.proposal_files import STAMP_KEY, proposal_stamp, write_proposals
 from segdesk.services.proposals import (
     DEFAULT_OVERLAP,
@@ -87,37 +88,6 @@ def write_class_png(class_map: np.ndarray, path: Path) -> None:
     if not ok:
         raise ExportError(path, None, "PNG encoding failed")
     atomic_write_bytes(path, buf.tobytes(), error_cls=ExportError)
-
-
-def resolve_model(project_root: Path, model: str | None) -> Path:
-    """``--model``: a checkpoint file or version folder, or a version name (``v2``) of the project.
-
-    Without it, the project's current model. Raises ModelError.
-    """
-    from segdesk.core.model_store import ModelStore
-
-    store = ModelStore(project_root)
-    if model is None:
-        path = store.current_path()
-        if path is None:
-            why = store.pointer_problem()
-            if why is not None:
-                raise ModelError(store.pointer, None, why.split(": ", 1)[1] + "; pass --model")
-            raise ModelError(
-                store.folder, None, "the project has no model yet: train one (segdesk train) or pass --model"
-            )
-        return path
-    candidate = Path(model)
-    if candidate.exists():
-        return candidate
-    if model in store.versions():
-        return store.path(model)
-    raise ModelError(
-        model,
-        None,
-        f"no such checkpoint file, and not a version of this project "
-        f"({', '.join(store.versions()) or 'none saved'})",
-    )
 
 
 def _summary(name: str, result: PredictionResult, seconds: float, action: str) -> str:

@@ -3,7 +3,7 @@
 ``segdesk/cli.py`` parses the arguments and calls ``train_command``. The run itself is the app's
 Retrain (:func:`segdesk.services.training.train`): fine-tune the current model (a new head when
 classes were added), save the result as a new version, and make it current only when the promotion
-verdict (``segdesk.ml.promotion``) says so. This module prints its progress.
+verdict (``segdesk.ml.training.promotion``) says so. This module prints its progress.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from segdesk.core.errors import Cancelled, SegdeskError, TrainingError
 from segdesk.core.project import Project
 from segdesk.ml.checkpoint import ModelStore
 from segdesk.ml.data import TrainingSet
-from segdesk.ml.plan import plan_of, planned
-from segdesk.ml.train import (
+from segdesk.ml.training.plan import plan_of, planned
+from segdesk.ml.training.train import (
     EpochEnd,
     TrainConfig,
     TrainProgress,
@@ -53,7 +53,7 @@ def train_project(
     """fine_tune on a project folder, prepared as the training service prepares every run.
 
     Yields first ``(dataset, store, base_version or None)`` (so callers can save and compare), then
-    the ``Plan`` (``ml/plan.py``; ``overrides`` fix some of its fields), then fine_tune's records; the
+    the ``Plan`` (``ml/training/plan.py``; ``overrides`` fix some of its fields), then fine_tune's records; the
     last one is a TrainResult. (The distributed trainer's rank 0 plans with it.)
     """
     request = training.request_for(
@@ -259,7 +259,7 @@ def report_events(events: Iterator[Any], out: Out, bar: Out | None) -> TrainResu
 
 
 def say_plan(plan: Any, out: Out) -> None:
-    """The plan's line and its reasons (ml/plan.py)."""
+    """The plan's line and its reasons (ml/training/plan.py)."""
     out(f"plan: {plan.summary()}")
     for reason in plan.reasons:
         out(f"  {reason}")
@@ -383,7 +383,7 @@ def distributed_precheck(args: argparse.Namespace, *, out: Out = print) -> int |
 
 def train_from_args(args: argparse.Namespace, *, out: Out = print, bar: Out | None = None) -> int:
     """Run :func:`train_command` with parsed options (``--distributed`` runs are ``segdesk.cli``'s to
-    hand to ``distributed_cli`` after :func:`distributed_precheck`)."""
+    hand to ``commands.distributed`` after :func:`distributed_precheck`)."""
     return train_command(
         args.folder,
         minutes=args.minutes,

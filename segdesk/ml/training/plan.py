@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from segdesk.ml.fingerprint import Fingerprint
+from segdesk.ml.training.fingerprint import Fingerprint
 
 CANONICAL_DIAMETER = 24.0  # px at the working scale: what a typical object should span
 MIN_SCALE = 0.25
@@ -253,13 +253,13 @@ def plan_training(
     person fixed (e.g. ``{"base_width": 16}``). ``throughput`` defaults to timing real steps on the
     config's device (``measure_speed=False``: no timing, the device's default width).
     """
-    from segdesk.ml.fingerprint import measure
+    from segdesk.ml.training.fingerprint import measure
 
     fp = measure(dataset.train, dataset.class_names)
     budget = None if config.minutes is None else config.minutes * 60.0
     device_type = "cpu"
     if throughput is None and measure_speed:
-        from segdesk.ml.train import resolve_device
+        from segdesk.ml.training.train import resolve_device
 
         device = resolve_device(config.device)
         device_type = device.type
@@ -269,7 +269,7 @@ def plan_training(
     threads = config.threads
     auto = threads is None and device_type == "cpu"
     if auto:
-        from segdesk.ml.cpu_share import training_threads
+        from segdesk.ml.training.cpu_share import training_threads
 
         threads = training_threads()  # before timing the steps: the width is sized for these threads
         config = dataclasses.replace(config, threads=threads)
@@ -303,7 +303,7 @@ def planned(dataset: Any, config: Any, model: Any, overrides: dict[str, Any] | N
     own width and depth (the plan's are for a new model). Fields the person fixed win: ``overrides``,
     ``config.plan["overrides"]`` (the CLI's options) and every planned field of ``config`` that
     differs from TrainConfig's default."""
-    from segdesk.ml.train import TrainConfig
+    from segdesk.ml.training.train import TrainConfig
 
     defaults = TrainConfig()
     fixed = {

@@ -4,13 +4,13 @@ A first ``import torch`` holds the GIL for 150-300 ms, which freezes a GUI whose
 it. On the CPU, segdesk predicts with onnxruntime on the export that training leaves beside each
 checkpoint (``export.cached_onnx``), so this module, ``normalize``, ``checkpoint_file`` and
 ``infer`` import only numpy, onnxruntime and segdesk.core; torch loads only when the torch backend,
-a GPU, test-time augmentation or an export is wanted. ``segdesk.ml.export`` re-exports the names
-here (``OnnxBackend``, ``read_metadata``, ``onnx_path_for``); ``segdesk.ml.backends`` re-exports
+a GPU, test-time augmentation or an export is wanted. ``segdesk.ml.inference.export`` re-exports the names
+here (``OnnxBackend``, ``read_metadata``, ``onnx_path_for``); ``segdesk.ml.inference.backends`` re-exports
 ``Backend`` and ``softmax_np``.
 
 An export takes float32 ``image`` (N, 3, H, W) of any height and width, normalized by
 ``normalize.prepare_image``, and returns float32 ``logits`` (N, C, H, W); its ``segdesk.*`` metadata
-(JSON strings) describe it, see ``segdesk.ml.export``.
+(JSON strings) describe it, see ``segdesk.ml.inference.export``.
 """
 
 from __future__ import annotations

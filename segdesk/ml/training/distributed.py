@@ -1,6 +1,6 @@
 """Distributed training with PyTorch DistributedDataParallel under ``torchrun`` (the trainer side).
 
-``segdesk train DIR --distributed`` (``distributed_cli``) runs one process per rank (``torchrun
+``segdesk train DIR --distributed`` (``commands.distributed``) runs one process per rank (``torchrun
 --nproc_per_node N``, one node or several with its rendezvous).
 gloo on CPUs, NCCL on GPUs (rank ``LOCAL_RANK`` takes ``cuda:LOCAL_RANK``).
 
@@ -14,7 +14,7 @@ gloo on CPUs, NCCL on GPUs (rank ``LOCAL_RANK`` takes ``cuda:LOCAL_RANK``).
   over ranks before backward, so a non-finite loss stops every rank at the same step.
 - Validation images are shared out; the confusion matrices are summed (metrics reduced over ranks).
 - Rank 0 alone compares with the current model and writes the new version (atomically, the same
-  checkpoint as one process, via ``train_cli.finish_training``); the others wait for it.
+  checkpoint as one process, via ``commands.train.finish_training``); the others wait for it.
 - A rank that fails or is killed: torchrun stops the others (SIGTERM), which say so and exit
   without writing anything; the previous current model stays current.
 """
@@ -36,12 +36,12 @@ from torch.nn.parallel import DistributedDataParallel
 
 from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, TrainingError
-from segdesk.ml.augment import apply, build_augmentation
 from segdesk.ml.data import TrainingSet
-from segdesk.ml.evaluate import confusion
 from segdesk.ml.metrics import SegmentationMetrics
 from segdesk.ml.model import UNet
-from segdesk.ml.train import TrainConfig, _Trainer
+from segdesk.ml.training.augment import apply, build_augmentation
+from segdesk.ml.training.evaluate import confusion
+from segdesk.ml.training.train import TrainConfig, _Trainer
 
 
 @dataclass(frozen=True)

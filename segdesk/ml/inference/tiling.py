@@ -1,7 +1,7 @@
 """Tiles and their blending: where tiles go, how they are weighted, and the band accumulator that
 turns weighted tile probabilities into a :class:`Prediction` row band by row band.
 
-Torch-free (numpy only); ``segdesk.ml.infer`` (the predictor) re-exports these names.
+Torch-free (numpy only); ``segdesk.ml.inference.infer`` (the predictor) re-exports these names.
 """
 
 from __future__ import annotations

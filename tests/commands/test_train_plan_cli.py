@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
+from segdesk.commands.train import train_command
 from segdesk.ml.checkpoint import ModelStore
-from segdesk.ml.train_cli import train_command
-from tests.ml.test_train_cli import _make_project
+from tests.commands.test_train_cli import _make_project
 
 torch.set_num_threads(1)
 

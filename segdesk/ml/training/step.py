@@ -8,8 +8,8 @@ import torch
 
 from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled
-from segdesk.ml.losses import SegmentationLoss
 from segdesk.ml.model import UNet
+from segdesk.ml.training.losses import SegmentationLoss
 
 
 class AmpConfig(Protocol):

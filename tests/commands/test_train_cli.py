@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
+from segdesk.commands.train import add_train_arguments, distributed_precheck, train_command, train_from_args
 from segdesk.core.document import Document
 from segdesk.core.errors import TrainingError
 from segdesk.core.labelme_io import save_document
 from segdesk.core.shapes import Shape
 from segdesk.ml.checkpoint import ModelStore
 from segdesk.ml.data import IGNORE_INDEX, training_set_from_project
-from segdesk.ml.train_cli import add_train_arguments, distributed_precheck, train_command, train_from_args
 
 torch.set_num_threads(1)
 
@@ -88,7 +88,7 @@ def test_train_command_saves_versions_and_promotes(tmp_path: Path):
 def test_argparse_options(tmp_path: Path):
     import argparse
 
-    from segdesk.ml.train_cli import add_train_arguments, train_from_args
+    from segdesk.commands.train import add_train_arguments, train_from_args
 
     parser = argparse.ArgumentParser()
     add_train_arguments(parser)

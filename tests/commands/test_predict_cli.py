@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 import torch
 
+from segdesk.commands.predict import (
+    add_predict_arguments,
+    predict_command,
+    predict_from_args,
+)
 from segdesk.core.document import Document
 from segdesk.core.labelme_io import load_document, save_document
 from segdesk.core.rasterize import document_to_class_map
 from segdesk.core.review import reviewed_extra
 from segdesk.core.shapes import Shape
-from segdesk.ml.predict_cli import (
-    add_predict_arguments,
-    predict_command,
-    predict_from_args,
-)
 from segdesk.services.proposal_files import replace_proposals
 from tests.ml._infer_helpers import CLASSES, blob_image, fresh_copy, trained_tiny_model
 
