@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO))
 #: The shots the README and docs show (walkthrough name -> docs/screenshots name).
 DOC_SHOTS = {
     "03_reviewed_and_next.png": "review_and_next.png",
+    "06_proposals.png": "proposals.png",
     "08_labelled_elsewhere_question.png": "labelled_elsewhere_question.png",
 }
 
