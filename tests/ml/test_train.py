@@ -15,17 +15,10 @@ from segdesk.ml.data import IGNORE_INDEX, TrainingSet, make_sample, training_set
 from segdesk.ml.model import UNet, UNetConfig
 from segdesk.ml.training import train as train_mod
 from segdesk.ml.training.augment import NO_AUGMENTATION
+from segdesk.ml.training.evaluate import evaluate
 from segdesk.ml.training.losses import SegmentationLoss
-from segdesk.ml.training.train import (
-    EpochEnd,
-    TrainConfig,
-    TrainProgress,
-    TrainResult,
-    adapt_head,
-    evaluate,
-    fine_tune,
-    resolve_device,
-)
+from segdesk.ml.training.setup import adapt_head, resolve_device
+from segdesk.ml.training.train import EpochEnd, TrainConfig, TrainProgress, TrainResult, fine_tune
 
 torch.set_num_threads(1)
 TINY = dict(patch_size=64, batch_size=4, base_width=8, depth=2, patches_per_epoch=16, device="cpu")

@@ -259,7 +259,7 @@ def plan_training(
     budget = None if config.minutes is None else config.minutes * 60.0
     device_type = "cpu"
     if throughput is None and measure_speed:
-        from segdesk.ml.training.train import resolve_device
+        from segdesk.ml.training.setup import resolve_device
 
         device = resolve_device(config.device)
         device_type = device.type
