@@ -101,7 +101,7 @@ def test_training_resamples_its_patches_to_the_working_scale(monkeypatch):
     pairs = [blob_image(128, 128, seed=s) for s in range(3)]
     ts = training_set_from_arrays([p[0] for p in pairs], [p[1] for p in pairs], CLASSES)
     seen = []
-    import segdesk.ml.training.train as train_mod
+    import segdesk.ml.training.setup as train_mod  # where the patch loader is made
 
     real = train_mod.PatchDataset
 
