@@ -222,6 +222,9 @@ def _run_rank(
         raise
     if "error" in outcome:
         raise TrainingError(outcome["error"]) if rank == 0 else _Quiet()
+    # Every rank leaves together: a rank tearing gloo down while another still has work in flight can
+    # abort in C++ ("terminate called without an active exception", seen under load in CI).
+    dist.barrier()
     return 0
 
 
