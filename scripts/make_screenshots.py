@@ -40,7 +40,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", nargs="?", help="the project to shoot (default: the bundled demo)")
     parser.add_argument("--overlay", action="store_true", help="also shoot the confidence overlay")
-    parser.add_argument("--data", type=Path, default=Path("/work/shared/data/isbi2012_membrane"))
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path(__file__).resolve().parents[2] / "shared" / "data" / "isbi2012_membrane",
+    )
     parser.add_argument("--seconds", type=float, default=60.0, help="training budget for --overlay")
     args = parser.parse_args()
     demo = Path(args.folder) if args.folder else demo_project_dir()

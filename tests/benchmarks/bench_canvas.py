@@ -35,14 +35,12 @@ from PySide6.QtWidgets import QApplication
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-
 import segdesk.ui.pyside_fix  # noqa: E402, F401  - PySide6 6.12 drops None refs
 from segdesk.core.labelme_io import load_document  # noqa: E402
 from segdesk.ui.canvas import CanvasView  # noqa: E402
 from segdesk.ui.undo import make_undo_stack  # noqa: E402
+from tests.benchmarks.shared_data import SHARED  # noqa: E402
 
-#: ../shared beside the repository (SEGDESK_SHARED overrides it)
-SHARED = Path(os.environ.get("SEGDESK_SHARED") or Path(__file__).resolve().parents[3] / "shared")
 TOOLS = SHARED / "tools"
 VIEW_W, VIEW_H = 1280, 800
 

@@ -37,9 +37,9 @@ from segdesk.ml.training.evaluate import evaluate
 from segdesk.ml.training.plan import Plan, plan_training
 from segdesk.ml.training.promotion import check_candidate
 from segdesk.ml.training.train import EpochEnd, TrainConfig, TrainResult, fine_tune
-from tests.benchmarks import bench_train
+from tests.benchmarks import bench_train, shared_data
 
-DSB = Path(os.environ.get("SEGDESK_DSB", "/work/shared/data/dsb2018_nuclei_dev"))
+DSB = Path(os.environ.get("SEGDESK_DSB") or shared_data.DATA / "dsb2018_nuclei_dev")
 
 
 def load_dsb(n_train: int) -> tuple[list, list, list, list]:

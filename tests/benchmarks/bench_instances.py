@@ -31,7 +31,6 @@ from pathlib import Path
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
 import cv2
 import numpy as np
 
@@ -42,8 +41,9 @@ from segdesk.ml.data import training_set_from_arrays
 from segdesk.ml.inference.infer import Predictor
 from segdesk.ml.training.instance_targets import targets_from_instance_maps
 from segdesk.ml.training.train import EpochEnd, TrainConfig, TrainResult, fine_tune
+from tests.benchmarks import shared_data
 
-DATA = Path(os.environ.get("SEGDESK_DSB", "/work/shared/data/dsb2018_nuclei_dev"))
+DATA = Path(os.environ.get("SEGDESK_DSB") or shared_data.DATA / "dsb2018_nuclei_dev")
 CLASSES = ["_background_", "nucleus"]
 
 

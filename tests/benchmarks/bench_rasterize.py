@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import platform
 import statistics
 import subprocess
@@ -24,12 +23,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-
 from segdesk.core.labelme_io import load_document  # noqa: E402
 from segdesk.core.rasterize import document_to_class_map, shapes_to_label  # noqa: E402
+from tests.benchmarks.shared_data import SHARED  # noqa: E402
 
-#: ../shared beside the repository (SEGDESK_SHARED overrides it)
-SHARED = Path(os.environ.get("SEGDESK_SHARED") or Path(__file__).resolve().parents[3] / "shared")
 SHARED_TOOL = SHARED / "tools" / "make_big_labelme.py"
 
 

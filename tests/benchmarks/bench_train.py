@@ -33,7 +33,6 @@ from pathlib import Path
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
 import cv2
 import numpy as np
 import torch
@@ -41,10 +40,9 @@ import torch
 from segdesk.ml.data import make_sample, training_set_from_arrays
 from segdesk.ml.device import pick_device
 from segdesk.ml.training.train import EpochEnd, TrainConfig, TrainResult, evaluate, fine_tune
+from tests.benchmarks.shared_data import SHARED
 
 # SEGDESK_ISBI: another copy of the data (the device machine gets it carried, see device_check.sh).
-#: ../shared beside the repository (SEGDESK_SHARED overrides it)
-SHARED = Path(os.environ.get("SEGDESK_SHARED") or Path(__file__).resolve().parents[3] / "shared")
 DATA = Path(os.environ.get("SEGDESK_ISBI", SHARED / "data" / "isbi2012_membrane"))
 SEED_RECIPE = SHARED / "tools" / "seed_recipe.py"
 CLASSES = ["membrane", "interior"]

@@ -27,12 +27,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
-
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-#: ../shared beside the repository (SEGDESK_SHARED overrides it)
-SHARED = Path(os.environ.get("SEGDESK_SHARED") or Path(__file__).resolve().parents[3] / "shared")
+from tests.benchmarks.shared_data import SHARED  # noqa: E402
+
 DATA = SHARED / "data" / "isbi2012_membrane"
 
 

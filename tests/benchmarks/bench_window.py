@@ -41,10 +41,9 @@ from PySide6.QtWidgets import QApplication
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-
 import segdesk.ui.pyside_fix  # noqa: E402, F401  - PySide6 6.12 drops None refs
+from tests.benchmarks.shared_data import TOOLS  # noqa: E402
 
-TOOLS = Path("/work/shared/tools")
 WIN_W, WIN_H = 1600, 1000
 NO_MOD = Qt.KeyboardModifier.NoModifier
 LEFT, MIDDLE = Qt.MouseButton.LeftButton, Qt.MouseButton.MiddleButton
