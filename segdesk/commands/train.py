@@ -294,24 +294,7 @@ def finish_training(
     made elsewhere (rank 0 of a distributed run); say what happened. The version name."""
     prepared = training.Prepared(dataset, store, None, None, base_version)
     saved = training.save_run(result, prepared)
-    decision = saved.promotion
-    outcome = training.TrainOutcome(
-        version=saved.version,
-        promoted=decision.promote,
-        reason=decision.reason,
-        miou=float(decision.new_miou),
-        previous_version=decision.current_version,
-        previous_miou=decision.current_miou,
-        epochs=result.epochs,
-        elapsed_s=result.elapsed_s,
-        stop_reason=result.stop_reason,
-        images=len(dataset.train),
-        split=dataset.split,
-        steps=result.steps,
-        summary=result.metrics.summary(),
-        useless=decision.useless,
-        note=result.note,
-    )
+    outcome = training.outcome_of(result, prepared, saved)
     say_outcome(outcome, out)
     return saved.version
 

@@ -235,8 +235,17 @@ def train(
         raise Cancelled("training cancelled")
     emit(Phase("saving", prepared))
     saved = save_run(result, prepared, verdict=verdict)
+    outcome = outcome_of(result, prepared, saved)
+    if export_onnx and not (cancel is not None and cancel.is_set()):
+        emit(Phase("exporting", prepared))
+        outcome.onnx_error = export_here(prepared.store.path(saved.version))
+    return outcome
+
+
+def outcome_of(result: Any, prepared: Prepared, saved: Saved) -> TrainOutcome:
+    """A saved run in plain values (what crosses back from the training process and what the CLI says)."""
     decision = saved.promotion
-    outcome = TrainOutcome(
+    return TrainOutcome(
         version=saved.version,
         promoted=decision.promote,
         reason=decision.reason,
@@ -254,10 +263,6 @@ def train(
         note=result.note,
         plan=prepared.plan.summary() if prepared.plan is not None else "",
     )
-    if export_onnx and not (cancel is not None and cancel.is_set()):
-        emit(Phase("exporting", prepared))
-        outcome.onnx_error = export_here(prepared.store.path(saved.version))
-    return outcome
 
 
 def export_here(checkpoint: Path) -> str | None:
@@ -383,6 +388,7 @@ __all__ = [
     "export_here",
     "finite",
     "niceness",
+    "outcome_of",
     "prepare",
     "request_for",
     "resolve_config",
