@@ -23,7 +23,7 @@ import numpy as np
 
 from segdesk.core.document import Document
 from segdesk.core.errors import ProjectError, SegdeskError
-from segdesk.core.image_io import IMAGE_EXTENSIONS, image_size
+from segdesk.core.image_io import image_size
 from segdesk.core.import_masks import (
     IMPORTED_PROVENANCE,
     MASK_EXTENSIONS,
@@ -31,6 +31,7 @@ from segdesk.core.import_masks import (
     MaskImportError,
     _natural_key,
     _write_labels_txt,
+    import_images,
     read_mask_image,
 )
 from segdesk.core.instance_split import InstanceObject, _bboxes, object_shape
@@ -158,17 +159,7 @@ def _save(image: Path, size: tuple[int, int], shapes: list, project_dir: Path) -
 def _check(
     images_dir: Path, masks_dir: Path, project_dir: Path, *, overwrite: bool
 ) -> list[tuple[Path, np.ndarray]]:
-    for folder in (images_dir, masks_dir):
-        if not folder.is_dir():
-            raise ProjectError(folder, None, "folder not found")
-    if masks_dir.resolve() == images_dir.resolve():
-        raise ProjectError(masks_dir, None, "masks must be in another folder than the images")
-    images = sorted(
-        (p for p in images_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
-        key=_natural_key,
-    )
-    if not images:
-        raise ProjectError(images_dir, None, "no images (png, jpg, jpeg, bmp, tif, tiff, webp)")
+    images = import_images(images_dir, masks_dir)
     pairs, problems = [], []
     for image in images:
         found = find_instances(image, masks_dir)

@@ -222,10 +222,9 @@ def import_masks(
     return report
 
 
-def _collect_pairs(
-    images_dir: Path, masks_dir: Path, values: Mapping[int, str], project_dir: Path, *, overwrite: bool
-) -> list[_Pair]:
-    """Every image with its checked mask; raises MaskImportError with all the problems found."""
+def import_images(images_dir: Path, masks_dir: Path) -> list[Path]:
+    """The images to import, in natural order; raises ProjectError for missing or shared folders or
+    a folder without images."""
     for folder in (images_dir, masks_dir):
         if not folder.is_dir():
             raise ProjectError(folder, None, "folder not found")
@@ -237,6 +236,14 @@ def _collect_pairs(
     )
     if not images:
         raise ProjectError(images_dir, None, "no images (png, jpg, jpeg, bmp, tif, tiff, webp)")
+    return images
+
+
+def _collect_pairs(
+    images_dir: Path, masks_dir: Path, values: Mapping[int, str], project_dir: Path, *, overwrite: bool
+) -> list[_Pair]:
+    """Every image with its checked mask; raises MaskImportError with all the problems found."""
+    images = import_images(images_dir, masks_dir)
     pairs, problems = [], []
     for image in images:
         pair, found = _check_pair(image, masks_dir, values)
@@ -326,6 +333,7 @@ def run_import_masks(
 
 
 __all__ = [
+    "import_images",
     "ImportReport",
     "MaskImportError",
     "import_masks",
