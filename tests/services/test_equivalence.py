@@ -58,9 +58,57 @@ def _described(shapes: list[Shape]) -> list[tuple[str, list[list[float]], float,
     ]
 
 
+@pytest.fixture(scope="module")
+def instance_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three images of touching discs and a model with a boundary class (issue 17), ONNX export too."""
+    from segdesk.ml.model import UNet, UNetConfig
+    from segdesk.ml.normalize import prepare_image
+    from segdesk.ml.training.instance_targets import targets_from_instance_maps
+    from tests.services.test_instance_training import disc_pairs
+
+    root = tmp_path_factory.mktemp("instances")
+    maps = [disc_pairs(s) for s in range(3)]
+    images = [np.where(m > 0, 170, 60).astype(np.uint8) for m in maps]
+    for i, image in enumerate(images):
+        cv2.imwrite(str(root / f"img_{i}.png"), image)
+    (root / "labels.txt").write_text("__ignore__\n_background_\ncell\n", encoding="utf-8")
+    targets, names = targets_from_instance_maps(
+        [(m > 0).astype(np.uint8) for m in maps], maps, CLASSES, ["cell"]
+    )
+    torch.manual_seed(0)
+    net = UNet(UNetConfig(base_width=8, depth=2, num_classes=len(names)))
+    x = torch.from_numpy(np.stack([prepare_image(i) for i in images]))
+    y = torch.from_numpy(np.stack(targets).astype(np.int64))
+    opt = torch.optim.Adam(net.parameters(), lr=0.02)
+    for _ in range(150):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+    meta = {"classes": names, "instances": {"object_classes": ["cell"], "boundary_classes": names[2:]}}
+    store = ModelStore(root)
+    version = store.add_version(net.eval(), meta)
+    cached_onnx(store.path(version))
+    return root
+
+
 def test_same_model_and_image_give_identical_proposals_in_the_app_and_the_cli(
     project: Path, tmp_path: Path
 ) -> None:
+    _same_in_the_app_and_the_cli(project, tmp_path)
+
+
+def test_a_model_that_separates_objects_gives_identical_files_in_the_app_and_the_cli(
+    instance_project: Path, tmp_path: Path
+) -> None:
+    written = _same_in_the_app_and_the_cli(instance_project, tmp_path)
+    for document in written:
+        cells = [s for s in document.shapes if s.label == "cell"]
+        assert len(cells) == 4  # two pairs of touching discs: four objects, in both files
+        assert all(s.label == "cell" for s in document.shapes)  # never a "cell::boundary" shape
+        assert all(0 < s.extra["confidence"] <= 1 for s in cells)
+
+
+def _same_in_the_app_and_the_cli(project: Path, tmp_path: Path) -> list[Document]:
     cli_root = _copy(project, tmp_path / "cli")
     app_root = _copy(project, tmp_path / "app")
     lines: list[str] = []
@@ -87,6 +135,8 @@ def test_same_model_and_image_give_identical_proposals_in_the_app_and_the_cli(
     lines.clear()
     assert predict_command(app_root, write=True, resume=True, out=lines.append) == 0
     assert "3 already up to date" in lines[-1], lines
+    assert "::boundary" not in " ".join(lines)
+    return [load_document(entry.json_path) for entry in entries]
 
 
 def test_the_same_reviewed_set_gives_the_same_training_configuration(project: Path, tmp_path: Path) -> None:
