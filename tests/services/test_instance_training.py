@@ -137,3 +137,19 @@ def test_objects_that_never_touch_train_exactly_as_before(tmp_path: Path) -> Non
     want = {s.name: s.mask for s in [*plain.train, *plain.val]}
     assert got.keys() == want.keys() and all(np.array_equal(got[k], want[k]) for k in got)
     assert [s.name for s in prepared.dataset.val] == [s.name for s in plain.val]
+
+
+def test_every_distributed_rank_reads_rank_0s_instance_targets(tmp_path: Path) -> None:
+    """``train --distributed``: rank 0 plans through the training service; another rank reads the same
+    images and must get the same boundary class and the same class maps."""
+    from segdesk.commands.distributed import _dataset_of, _plan
+
+    _project(tmp_path, [disc_pairs(s) for s in range(4)])
+    write_object_setting(tmp_path, {"disc": True})
+    rank0, plan = _plan(tmp_path, training.resolve_config(CONFIG), (True, False), 0.2)
+    assert plan["classes"] == ["_background_", "disc", "disc::boundary"]
+    other = _dataset_of(tmp_path, plan)
+    assert other.class_names == rank0.class_names
+    for mine, theirs in zip([*rank0.train, *rank0.val], [*other.train, *other.val], strict=True):
+        assert mine.name == theirs.name and np.array_equal(mine.mask, theirs.mask)
+    assert (np.concatenate([s.mask.ravel() for s in other.train]) == 2).any()  # the boundary is taught
