@@ -233,7 +233,9 @@ def propose_image(
     # a renamed boundary class follows its class's new name
     renamed = dict(zip(predictor.class_names, names, strict=True))
     names = [
-        boundary_class_name(renamed.get(base_class_name(n), n)) if is_boundary_class(n) else renamed[n]
+        boundary_class_name(renamed[base_class_name(n)])
+        if is_boundary_class(n) and base_class_name(n) in renamed
+        else renamed[n]
         for n in predictor.class_names
     ]
     instances = any(is_boundary_class(n) for n in names)
