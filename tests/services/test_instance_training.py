@@ -153,3 +153,28 @@ def test_every_distributed_rank_reads_rank_0s_instance_targets(tmp_path: Path) -
     for mine, theirs in zip([*rank0.train, *rank0.val], [*other.train, *other.val], strict=True):
         assert mine.name == theirs.name and np.array_equal(mine.mask, theirs.mask)
     assert (np.concatenate([s.mask.ravel() for s in other.train]) == 2).any()  # the boundary is taught
+
+
+def test_a_model_that_has_not_learnt_the_boundary_yet_is_not_called_useless() -> None:
+    """The promotion check (a present class predicted nowhere = useless) leaves the boundary class out:
+    a first short Retrain that finds the discs but no boundary yet still proposes (as components)."""
+    from segdesk.ml.data import training_set_from_arrays
+    from segdesk.ml.metrics import ConfusionMatrix
+    from segdesk.ml.training.instance_targets import targets_from_instance_maps
+    from segdesk.ml.training.promotion import judge
+
+    maps = [disc_pairs(s) for s in range(4)]
+    targets, names = targets_from_instance_maps(
+        [(m > 0).astype(np.uint8) for m in maps], maps, ["_background_", "disc"], ["disc"]
+    )
+    images = [np.dstack([np.where(m > 0, 170, 60).astype(np.uint8)] * 3) for m in maps]
+    ds = training_set_from_arrays(images, targets, names, val_fraction=0.5)
+    cm = ConfusionMatrix(len(names))
+    for s in ds.val:
+        cm.update(s.mask, np.where(s.mask == 2, 1, s.mask).astype(np.uint8))  # boundary predicted as disc
+    verdict = judge(cm, ds.val, names)
+    assert verdict.useful and not verdict.missing, verdict.message()
+    cm = ConfusionMatrix(len(names))
+    for s in ds.val:
+        cm.update(s.mask, np.zeros_like(s.mask))  # the discs themselves missed: still useless
+    assert judge(cm, ds.val, names).missing == ["disc"]
