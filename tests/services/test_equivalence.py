@@ -23,6 +23,7 @@ from segdesk.services import training
 from segdesk.services.proposals import ProposalSettings
 from segdesk.ui import job_functions
 from tests.ml._infer_helpers import CLASSES, blob_image, fresh_copy, trained_tiny_model
+from tests.services._instance_model import instance_model_project
 
 torch.set_num_threads(1)
 
@@ -61,34 +62,7 @@ def _described(shapes: list[Shape]) -> list[tuple[str, list[list[float]], float,
 @pytest.fixture(scope="module")
 def instance_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three images of touching discs and a model with a boundary class (issue 17), ONNX export too."""
-    from segdesk.ml.model import UNet, UNetConfig
-    from segdesk.ml.normalize import prepare_image
-    from segdesk.ml.training.instance_targets import targets_from_instance_maps
-    from tests.services.test_instance_training import disc_pairs
-
-    root = tmp_path_factory.mktemp("instances")
-    maps = [disc_pairs(s) for s in range(3)]
-    images = [np.where(m > 0, 170, 60).astype(np.uint8) for m in maps]
-    for i, image in enumerate(images):
-        cv2.imwrite(str(root / f"img_{i}.png"), image)
-    (root / "labels.txt").write_text("__ignore__\n_background_\ncell\n", encoding="utf-8")
-    targets, names = targets_from_instance_maps(
-        [(m > 0).astype(np.uint8) for m in maps], maps, CLASSES, ["cell"]
-    )
-    torch.manual_seed(0)
-    net = UNet(UNetConfig(base_width=8, depth=2, num_classes=len(names)))
-    x = torch.from_numpy(np.stack([prepare_image(i) for i in images]))
-    y = torch.from_numpy(np.stack(targets).astype(np.int64))
-    opt = torch.optim.Adam(net.parameters(), lr=0.02)
-    for _ in range(150):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(net(x), y).backward()
-        opt.step()
-    meta = {"classes": names, "instances": {"object_classes": ["cell"], "boundary_classes": names[2:]}}
-    store = ModelStore(root)
-    version = store.add_version(net.eval(), meta)
-    cached_onnx(store.path(version))
-    return root
+    return instance_model_project(tmp_path_factory.mktemp("instances"))
 
 
 def test_same_model_and_image_give_identical_proposals_in_the_app_and_the_cli(

@@ -79,6 +79,33 @@ def test_the_model_panel_never_lists_a_boundary_class(window: MainWindow, tmp_pa
     assert "nucleus (separate objects)" in text and "::boundary" not in text
 
 
+def test_the_window_proposes_one_polygon_per_object_and_a_class_set_not_objects_at_once(
+    qtbot, window: MainWindow, tmp_path: Path
+) -> None:
+    """The app's Predict with a model that separates objects: four touching discs -> four proposals,
+    no boundary label anywhere; "Not objects" re-derives the kept prediction as regions, and back."""
+    from tests.services._instance_model import instance_model_project
+
+    root = instance_model_project(tmp_path / "p")
+    window.model_panel.auto_predict.setChecked(False)
+    window.open_path(root)
+    qtbot.waitUntil(lambda: not window.assist.runner.is_running(), timeout=30000)  # the warm-up
+    with qtbot.waitSignal(window.assist.proposals_applied, timeout=30000) as applied:
+        window.assist.predict_current()
+    assert applied.args[0] == 4
+    document = window.session.current.document
+    assert [s.label for s in document.shapes] == ["cell"] * 4
+    assert not any("::boundary" in label for label in window.labels_panel.labels())
+    assert window.assist.prediction.result.class_names == ["_background_", "cell"]  # the overlay's legend
+    assert "::boundary" not in window.model_panel.info.text()
+    with qtbot.waitSignal(window.assist.proposals_applied, timeout=5000) as applied:
+        _choose(window, "cell", "Not objects")
+    assert applied.args[0] == 2  # two pairs of touching discs: two regions, from the kept prediction
+    with qtbot.waitSignal(window.assist.proposals_applied, timeout=5000) as applied:
+        _choose(window, "cell", "Objects: decided")
+    assert applied.args[0] == 4
+
+
 def test_the_effort_meter_counts_splits_and_merges(window: MainWindow, tmp_path: Path) -> None:
     root = make_project(tmp_path / "p", n=1)
     csv = root / ".segdesk" / effort.CSV_NAME
