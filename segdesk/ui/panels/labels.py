@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from segdesk.ui.canvas.items import label_rgb
 
 LABEL_ROLE = Qt.ItemDataRole.UserRole + 1
+COUNT_ROLE = Qt.ItemDataRole.UserRole + 2
 
 
 def label_qcolor(label: str, labels: Sequence[str] | None = None) -> QColor:
@@ -102,8 +103,10 @@ class LabelsPanel(QDockWidget):
             self.list.clear()
             for label in labels:
                 icon = swatch_icon(label, labels=order)
-                item = QListWidgetItem(icon, f"{label}  ({counts.get(label, 0)}){self._object_mark(label)}")
+                item = QListWidgetItem(icon, "")
                 item.setData(LABEL_ROLE, label)
+                item.setData(COUNT_ROLE, counts.get(label, 0))
+                item.setText(self._text(item))
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                 hidden = label in self._hidden
                 item.setCheckState(Qt.CheckState.Unchecked if hidden else Qt.CheckState.Checked)
@@ -121,18 +124,19 @@ class LabelsPanel(QDockWidget):
         self._updating = True
         try:
             for i in range(self.list.count()):
-                item = self.list.item(i)
-                label = item.data(LABEL_ROLE)
-                item.setText(item.text().split("  [", 1)[0] + self._object_mark(label))
+                self.list.item(i).setText(self._text(self.list.item(i)))
         finally:
             self._updating = False
 
     def object_setting(self) -> dict[str, bool]:
         return dict(self._objects)
 
-    def _object_mark(self, label: str) -> str:
+    def _text(self, item: QListWidgetItem) -> str:
+        """``label  (count)``, then the object setting when the project sets one."""
+        label = item.data(LABEL_ROLE)
         on = self._objects.get(label)
-        return "" if on is None else ("  [objects]" if on else "  [no split]")
+        mark = "" if on is None else ("  [objects]" if on else "  [no split]")
+        return f"{label}  ({item.data(COUNT_ROLE)}){mark}"
 
     def object_menu_for(self, label: str) -> QMenu:
         """The menu of a label's object setting (its current choice checked)."""
@@ -155,7 +159,7 @@ class LabelsPanel(QDockWidget):
 
     def count_of(self, label: str) -> int:
         item = self._item(label)
-        return -1 if item is None else int(item.text().split("  [", 1)[0].rsplit("(", 1)[1].rstrip(")"))
+        return -1 if item is None else int(item.data(COUNT_ROLE))
 
     def hidden_labels(self) -> set[str]:
         return set(self._hidden)
