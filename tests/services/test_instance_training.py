@@ -178,3 +178,21 @@ def test_a_model_that_has_not_learnt_the_boundary_yet_is_not_called_useless() ->
     for s in ds.val:
         cm.update(s.mask, np.zeros_like(s.mask))  # the discs themselves missed: still useless
     assert judge(cm, ds.val, names).missing == ["disc"]
+
+
+def test_segdesk_train_learns_the_same_boundary_class(tmp_path: Path) -> None:
+    """``segdesk train`` prepares through the same service: the saved model separates the discs too."""
+    from segdesk.commands.train import train_command
+
+    _project(tmp_path, [disc_pairs(s) for s in range(4)])
+    write_object_setting(tmp_path, {"disc": True})
+    lines: list[str] = []
+    rc = train_command(
+        tmp_path, device="cpu", base_width=4, depth=2, patch_size=96, batch_size=3, epochs=2, out=lines.append
+    )
+    assert rc == 0, lines
+    version = ModelStore(tmp_path).versions()[-1]
+    meta = json.loads((tmp_path / ".segdesk/models" / version / "model.json").read_text())
+    assert meta["classes"] == ["_background_", "disc", "disc::boundary"] and meta["instances"][
+        "object_classes"
+    ] == ["disc"]
