@@ -260,13 +260,20 @@ def _plan(
 
 def _dataset_of(folder: str | Path, plan: dict[str, Any]) -> TrainingSet:
     """The training set of rank 0's plan, read by another rank from the (shared) project folder."""
+    from segdesk.core.instances import is_boundary_class
     from segdesk.core.project import Project
-    from segdesk.ml.data import training_set_from_project
+    from segdesk.ml.training.instance_targets import instance_training_set
 
     project = Project(Path(folder))
     names = list(dict.fromkeys([*plan["train"], *plan["val"]]))
     entries = [project.entry_for(project.root / name) for name in names]
-    read = training_set_from_project(project, class_names=plan["classes"], entries=entries, val_fraction=0)
+    # the same targets as rank 0's (the training service's set: boundary classes where objects touch)
+    labels = [c for c in plan["classes"] if not is_boundary_class(c)]
+    read = instance_training_set(project.root, class_names=labels, entries=entries, val_fraction=0)
+    if list(read.class_names) != list(plan["classes"]):
+        raise TrainingError(
+            f"{project.root}: this rank reads classes {read.class_names}, rank 0 {plan['classes']}"
+        )
     by_name = {s.name: s for s in read.train}
     return TrainingSet(
         list(plan["classes"]),

@@ -25,6 +25,7 @@ import numpy as np
 from segdesk.core.atomic import atomic_write_bytes
 from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, ExportError, SegdeskError
+from segdesk.core.instances import is_boundary_class
 from segdesk.ml.inference.infer import Predictor
 from segdesk.services.onnx_export import resolve_model
 from segdesk.services.proposal_files import STAMP_KEY, proposal_stamp, write_proposals
@@ -34,6 +35,7 @@ from segdesk.services.proposals import (
     PredictionResult,
     ProposalSettings,
     propose_image,
+    with_object_setting,
 )
 
 if TYPE_CHECKING:
@@ -150,6 +152,7 @@ def predict_command(
             smooth=smooth,
             tolerance=tolerance,
         )
+        proposal_settings = with_object_setting(proposal_settings, root)  # classes never split
         predictor = Predictor.from_checkpoint(
             checkpoint,
             device=device,
@@ -160,8 +163,9 @@ def predict_command(
     except (SegdeskError, ValueError) as exc:
         out(str(exc))
         return 2
+    labels = [c for c in predictor.class_names if not is_boundary_class(c)]  # a boundary is no label
     out(
-        f"model {predictor.model_version} ({checkpoint}), classes {', '.join(predictor.class_names)}, "
+        f"model {predictor.model_version} ({checkpoint}), classes {', '.join(labels)}, "
         f"{predictor.backend.name} on {predictor.device}"
     )
     masks_dir = Path(masks_out) if masks_out is not None else None

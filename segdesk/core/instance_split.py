@@ -203,13 +203,16 @@ def split_instances(
     probabilities: np.ndarray | None = None,
     class_map: np.ndarray | None = None,
     confidence: np.ndarray | None = None,
+    region_map: np.ndarray | None = None,
 ) -> InstanceSplit:
     """Objects from a model's output: ``probabilities`` (C, H, W) or ``class_map`` (H, W) over ``class_names``.
 
     Object-like classes (``settings.object_classes``) are split into touching objects; every other
     class gives one object per 8-connected component, as today. ``confidence`` (HxW) is used for the
     per-object confidence when no probabilities are given. Objects below ``settings.min_area``
-    pixels are dropped.
+    pixels are dropped. ``region_map`` (HxW, over the folded classes: boundary classes left out)
+    replaces the classes the probabilities' arg-max gives, e.g. after thresholding and clean-up
+    (the proposals' steps 2-3); the probabilities still place the seeds and the watershed lines.
     """
     if probabilities is None and class_map is None:
         raise ValueError("split_instances needs probabilities or a class map")
@@ -220,6 +223,10 @@ def split_instances(
         )
     cmap = None if class_map is None else np.asarray(class_map)
     folded, fprobs, names, boundary_of, original = _fold(probs, cmap, list(class_names))
+    if region_map is not None:
+        if np.shape(region_map) != folded.shape:
+            raise ValueError(f"region map {np.shape(region_map)} differs from the output {folded.shape}")
+        folded = np.asarray(region_map)
     instances = np.zeros(folded.shape, np.int32)
     owner: dict[int, int] = {}
     for value in range(1, len(names)):
@@ -314,10 +321,20 @@ def split_to_shapes(
     tolerance: float = 1.0,
     min_area: float = DEFAULT_MIN_AREA,
     provenance: Mapping[str, Any] | None = None,
+    confidence: np.ndarray | None = None,
 ) -> list[Shape]:
-    """Proposal shapes: regions of non-object classes as today, then one shape per object."""
+    """Proposal shapes: regions of non-object classes as today, then one shape per object.
+
+    ``confidence`` (HxW) gives the regions their mean confidence (objects carry their own)."""
     regions = class_map_to_shapes(
-        split.class_map, split.class_names, tolerance=tolerance, min_area=min_area, provenance=provenance
+        split.class_map,
+        split.class_names,
+        tolerance=tolerance,
+        min_area=min_area,
+        background=0,
+        ignore_value=None,
+        confidence=confidence,
+        provenance=provenance,
     )
     shapes = [s for s in regions if s.label not in object_classes]
     for obj in split.objects:
@@ -328,11 +345,36 @@ def split_to_shapes(
     return shapes
 
 
+def fold_probabilities(
+    probabilities: np.ndarray, class_names: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(class map, confidence, names) with every boundary class folded into its class: what the
+    proposals threshold, clean up and show (a boundary pixel is a pixel of its object)."""
+    folded, fprobs, names, _, _ = _fold(np.asarray(probabilities, dtype=np.float32), None, list(class_names))
+    assert fprobs is not None
+    conf = np.take_along_axis(fprobs, folded[None].astype(np.int64), axis=0)[0]
+    cmap = folded.astype(np.uint8 if len(names) <= 256 else np.uint16)
+    return cmap, conf.astype(np.float32), names
+
+
+def learned_object_classes(class_names: Sequence[str], not_objects: Collection[str] = ()) -> frozenset[str]:
+    """The classes a model separates into objects: those with a boundary class among ``class_names``,
+    less the ones marked as not objects (those stay connected components, boundary folded in)."""
+    names = set(class_names)
+    return frozenset(
+        base_class_name(n)
+        for n in class_names
+        if is_boundary_class(n) and base_class_name(n) in names and base_class_name(n) not in set(not_objects)
+    )
+
+
 __all__ = [
     "InstanceObject",
     "InstanceSplit",
     "SplitSettings",
     "boundary_class_name",
+    "fold_probabilities",
+    "learned_object_classes",
     "object_shape",
     "split_instances",
     "split_to_shapes",

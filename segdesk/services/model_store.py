@@ -13,12 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from segdesk.core.instances import base_class_name, is_boundary_class
 from segdesk.core.model_store import META_NAME, ModelStore, models_folder
 
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """One saved model version as the panel describes it."""
+    """One saved model version as the panel describes it.
+
+    ``classes`` are labels: a boundary class (issue 17, ``<label>::boundary``) only separates the
+    objects of its class and is never listed; ``object_classes`` are the classes it splits."""
 
     version: str
     path: Path
@@ -28,6 +32,7 @@ class ModelInfo:
     device: str = ""
     date: str = ""
     promoted: bool | None = None
+    object_classes: list[str] = field(default_factory=list)
     reason: str = ""
     split: str = ""
     #: Held-out IoU per class (None: the class was in neither the truth nor the prediction).
@@ -46,7 +51,10 @@ def info_from_meta(version: str, path: Path, meta: dict[str, Any]) -> ModelInfo:
     return ModelInfo(
         version=version,
         path=path,
-        classes=[str(c) for c in meta.get("classes") or []],
+        classes=[str(c) for c in meta.get("classes") or [] if not is_boundary_class(str(c))],
+        object_classes=sorted(
+            {base_class_name(str(c)) for c in meta.get("classes") or [] if is_boundary_class(str(c))}
+        ),
         images=len(meta.get("images") or []),
         miou=float(miou) if isinstance(miou, int | float) else None,
         device=str(training.get("device", "")),
@@ -61,7 +69,11 @@ def info_from_meta(version: str, path: Path, meta: dict[str, Any]) -> ModelInfo:
 def _class_iou(raw: Any) -> dict[str, float | None]:
     if not isinstance(raw, dict):
         return {}
-    return {str(k): float(v) if isinstance(v, int | float) else None for k, v in raw.items()}
+    return {
+        str(k): float(v) if isinstance(v, int | float) else None
+        for k, v in raw.items()
+        if not is_boundary_class(str(k))
+    }
 
 
 def read_info(root: Path, version: str) -> ModelInfo | None:

@@ -9,6 +9,13 @@ same image give the same proposals (labels, points, confidence). The steps, alwa
    absorbed, holes up to ``max_hole_area`` filled;
 4. vectorize and simplify (``tolerance``), each shape with its mean confidence and provenance.
 
+Objects (issue 17): a model trained with boundary classes (``<label>::boundary``, see
+``core/instances.py``) is asked for its probabilities; each boundary class is folded into its class
+(the kept class map, confidence and class names never show a boundary class), and step 4 separates
+touching objects of those classes (``core.instance_split``: seeded watershed, one polygon per object
+with its own confidence). Other classes, and a class the project marks as not an object
+(``ProposalSettings.not_objects``, :func:`with_object_setting`), stay connected components.
+
 Steps 2-4 are cheap and need no model: :func:`derive_shapes` re-runs them on the kept prediction when
 a setting changes (and :class:`KeptPredictions` keeps one prediction per image and model version), so
 a setting or a model switch only ever hides proposals; relaxing it brings them back. Nothing here
@@ -32,6 +39,14 @@ import numpy as np
 
 from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import ModelError
+from segdesk.core.instance_split import (
+    SplitSettings,
+    fold_probabilities,
+    learned_object_classes,
+    split_instances,
+    split_to_shapes,
+)
+from segdesk.core.instances import base_class_name, boundary_class_name, is_boundary_class
 from segdesk.core.postprocess import PostprocessConfig, postprocess
 from segdesk.core.shapes import Shape
 from segdesk.core.vectorize import class_map_to_shapes
@@ -57,9 +72,28 @@ class ProposalSettings:
     max_hole_area: int = 64
     smooth: int = 0
     tolerance: float = 1.0
+    #: Classes never split into objects (the project's per-class setting, core/instance_settings.py).
+    not_objects: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if not self.not_objects:  # the stamp of a file proposed before issue 17 stays the same
+            out.pop("not_objects")
+        else:
+            out["not_objects"] = list(self.not_objects)
+        return out
+
+
+def with_object_setting(settings: ProposalSettings, project_root: str | Path) -> ProposalSettings:
+    """``settings`` with the project's classes marked as not objects (``.segdesk/instances.json``).
+
+    Raises ProjectError for a damaged setting file (naming the file and the field)."""
+    from dataclasses import replace
+
+    from segdesk.core.instance_settings import read_object_setting
+
+    off = tuple(sorted(label for label, on in read_object_setting(project_root).items() if not on))
+    return replace(settings, not_objects=off)
 
 
 @dataclass
@@ -76,6 +110,10 @@ class PredictionResult:
     shapes: list[Shape] = field(default_factory=list)  # made with ``settings``
     settings: ProposalSettings = field(default_factory=ProposalSettings)
     tiles: int = 1
+    #: With a model that separates objects: its probabilities (C, H, W, boundary classes included)
+    #: and its class names; None otherwise.
+    probabilities: np.ndarray | None = None
+    model_class_names: list[str] | None = None
 
     @property
     def mean_confidence(self) -> float:
@@ -112,10 +150,37 @@ def derive_shapes(
     settings: ProposalSettings,
     *,
     model_version: str | None,
+    probabilities: np.ndarray | None = None,
+    model_class_names: Sequence[str] | None = None,
 ) -> list[Shape]:
-    """Steps 2-4: the proposal shapes of a kept prediction under ``settings``."""
+    """Steps 2-4: the proposal shapes of a kept prediction under ``settings``.
+
+    With ``probabilities`` and ``model_class_names`` of a model that has boundary classes, the
+    object classes come out one shape per object (``class_map`` / ``confidence`` are then the
+    folded ones, as :func:`propose_image` keeps them).
+    """
     cleaned = cleaned_class_map(class_map, confidence, settings)
     provenance = {"source": "model", "proposal": True, "model_version": model_version}
+    objects = (
+        learned_object_classes(model_class_names, settings.not_objects)
+        if probabilities is not None and model_class_names is not None
+        else frozenset()
+    )
+    if objects:
+        split = split_instances(
+            list(model_class_names or ()),
+            SplitSettings(object_classes=objects, min_area=max(int(settings.min_area), 1)),
+            probabilities=probabilities,
+            region_map=cleaned,
+        )
+        return split_to_shapes(
+            split,
+            objects,
+            tolerance=float(settings.tolerance),
+            min_area=max(int(settings.min_area), 1),
+            provenance=provenance,
+            confidence=confidence,
+        )
     return class_map_to_shapes(
         cleaned,
         list(class_names),
@@ -131,7 +196,13 @@ def derive_shapes(
 def rederive(result: PredictionResult, settings: ProposalSettings) -> list[Shape]:
     """New shapes for ``result`` under ``settings`` (the model is not run again); updates ``result``."""
     shapes = derive_shapes(
-        result.class_map, result.confidence, result.class_names, settings, model_version=result.model_version
+        result.class_map,
+        result.confidence,
+        result.class_names,
+        settings,
+        model_version=result.model_version,
+        probabilities=result.probabilities,
+        model_class_names=result.model_class_names,
     )
     result.shapes, result.settings = shapes, settings
     return shapes
@@ -149,7 +220,8 @@ def propose_image(
 ) -> PredictionResult:
     """Predict one image and make its proposal shapes (steps 1-4). Raises ModelError, Cancelled.
 
-    ``class_names`` renames the model's classes (same count and order); class 0 is background.
+    ``class_names`` renames the model's classes (same count and order); class 0 is background. A
+    model with boundary classes is asked for its probabilities (see the module doc).
     """
     names = list(class_names) if class_names is not None else list(predictor.class_names)
     if len(names) != len(predictor.class_names):
@@ -158,16 +230,34 @@ def propose_image(
             "classes",
             f"{len(names)} class names given for a model of {len(predictor.class_names)} classes",
         )
+    # a renamed boundary class follows its class's new name
+    renamed = dict(zip(predictor.class_names, names, strict=True))
+    names = [
+        boundary_class_name(renamed[base_class_name(n)])
+        if is_boundary_class(n) and base_class_name(n) in renamed
+        else renamed[n]
+        for n in predictor.class_names
+    ]
+    instances = any(is_boundary_class(n) for n in names)
     start = time.perf_counter()
-    pred = predictor.predict(image, cancel=cancel, progress=progress)
+    if instances:
+        pred = predictor.predict(image, cancel=cancel, progress=progress, return_probabilities=True)
+        if pred.probabilities is None:
+            raise ModelError(None, "probabilities", "the model gave no probabilities to separate objects")
+        class_map, confidence, shown = fold_probabilities(pred.probabilities, names)
+    else:
+        pred = predictor.predict(image, cancel=cancel, progress=progress)
+        class_map, confidence, shown = pred.class_map, pred.confidence, names
     result = PredictionResult(
         image_path=None if image_path is None else Path(image_path),
         model_version=predictor.model_version,
-        class_names=names,
-        class_map=pred.class_map,
-        confidence=pred.confidence,
+        class_names=list(shown),
+        class_map=class_map,
+        confidence=confidence,
         mean_entropy=float(pred.mean_entropy),
         tiles=int(getattr(pred, "tiles", 1)),
+        probabilities=pred.probabilities if instances else None,
+        model_class_names=names if instances else None,
     )
     rederive(result, settings)
     result.elapsed_s = time.perf_counter() - start
@@ -186,7 +276,8 @@ class KeptPredictions:
 
     @staticmethod
     def _bytes(result: PredictionResult) -> int:
-        return int(result.class_map.nbytes + result.confidence.nbytes)
+        probs = 0 if result.probabilities is None else int(result.probabilities.nbytes)
+        return int(result.class_map.nbytes + result.confidence.nbytes) + probs
 
     def put(self, result: PredictionResult) -> None:
         if result.image_path is None:
@@ -252,4 +343,5 @@ __all__ = [
     "load_predictor",
     "propose_image",
     "rederive",
+    "with_object_setting",
 ]

@@ -117,9 +117,10 @@ class Prepared:
 def prepare(request: TrainRequest, config: Any, cancel: CancelToken | None = None) -> Prepared:
     """Read the request's images and load its base model. Raises TrainingError, ModelError, Cancelled."""
     from segdesk.ml.checkpoint import ModelStore
-    from segdesk.ml.data import training_set_from_project
+    from segdesk.ml.training.instance_targets import instance_training_set
 
-    dataset = training_set_from_project(
+    # the reviewed images, with a boundary class for object classes whose objects touch (issue 17)
+    dataset = instance_training_set(
         request.root,
         class_names=request.class_names,
         entries=request.entries,
@@ -156,12 +157,14 @@ class Saved:
 
 def save_run(result: Any, prepared: Prepared, *, verdict: Callable[..., Any] | None = None) -> Saved:
     """Ask the verdict, save the run as a new version (current when promoted). Raises ModelError."""
+    from segdesk.ml.training.instance_targets import instance_meta
     from segdesk.ml.training.promotion import promote_decision
 
     decision = (verdict or promote_decision)(result, prepared.dataset, prepared.store)
     meta: dict[str, Any] = result.meta()
     meta["promotion"] = dataclasses.asdict(decision)
     meta["base_version"] = prepared.base_version
+    meta.update(instance_meta(prepared.dataset))  # which classes are objects (issue 17)
     # A fine-tune's history starts with the base model's validation (no training loss).
     version = prepared.store.add_version(result.model, finite(meta), make_current=decision.promote)
     return Saved(version, decision)

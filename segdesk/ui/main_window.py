@@ -28,6 +28,7 @@ from segdesk.ui.canvas import CanvasView
 from segdesk.ui.current_image import CurrentImage
 from segdesk.ui.label_editing import LabelEditing
 from segdesk.ui.model_assist import ModelAssist
+from segdesk.ui.object_setting import ObjectSetting
 from segdesk.ui.panels.files import FilesPanel
 from segdesk.ui.panels.labels import LabelsPanel
 from segdesk.ui.panels.model import ModelPanel
@@ -76,6 +77,10 @@ class MainWindow(QMainWindow):
         self.model_panel = ModelPanel(self)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.model_panel)
         self.assist = ModelAssist(self.model_panel, self.session, self.canvas, self)
+        self.objects = ObjectSetting(
+            self.labels_panel, self.session, lambda text: self._show_error(text), self
+        )
+        self.objects.changed.connect(self.assist.prediction.settings_edited)  # a class never split: at once
         self.labels = LabelEditing(
             self,
             self.session,

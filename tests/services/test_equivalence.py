@@ -23,6 +23,7 @@ from segdesk.services import training
 from segdesk.services.proposals import ProposalSettings
 from segdesk.ui import job_functions
 from tests.ml._infer_helpers import CLASSES, blob_image, fresh_copy, trained_tiny_model
+from tests.services._instance_model import instance_model_project
 
 torch.set_num_threads(1)
 
@@ -58,9 +59,30 @@ def _described(shapes: list[Shape]) -> list[tuple[str, list[list[float]], float,
     ]
 
 
+@pytest.fixture(scope="module")
+def instance_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three images of touching discs and a model with a boundary class (issue 17), ONNX export too."""
+    return instance_model_project(tmp_path_factory.mktemp("instances"))
+
+
 def test_same_model_and_image_give_identical_proposals_in_the_app_and_the_cli(
     project: Path, tmp_path: Path
 ) -> None:
+    _same_in_the_app_and_the_cli(project, tmp_path)
+
+
+def test_a_model_that_separates_objects_gives_identical_files_in_the_app_and_the_cli(
+    instance_project: Path, tmp_path: Path
+) -> None:
+    written = _same_in_the_app_and_the_cli(instance_project, tmp_path)
+    for document in written:
+        cells = [s for s in document.shapes if s.label == "cell"]
+        assert len(cells) == 4  # two pairs of touching discs: four objects, in both files
+        assert all(s.label == "cell" for s in document.shapes)  # never a "cell::boundary" shape
+        assert all(0 < s.extra["confidence"] <= 1 for s in cells)
+
+
+def _same_in_the_app_and_the_cli(project: Path, tmp_path: Path) -> list[Document]:
     cli_root = _copy(project, tmp_path / "cli")
     app_root = _copy(project, tmp_path / "app")
     lines: list[str] = []
@@ -87,6 +109,8 @@ def test_same_model_and_image_give_identical_proposals_in_the_app_and_the_cli(
     lines.clear()
     assert predict_command(app_root, write=True, resume=True, out=lines.append) == 0
     assert "3 already up to date" in lines[-1], lines
+    assert "::boundary" not in " ".join(lines)
+    return [load_document(entry.json_path) for entry in entries]
 
 
 def test_the_same_reviewed_set_gives_the_same_training_configuration(project: Path, tmp_path: Path) -> None:

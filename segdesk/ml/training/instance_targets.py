@@ -11,6 +11,7 @@ Measured against the alternatives in ``tests/benchmarks/bench_instances.py`` (do
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,29 @@ from segdesk.ml.data import Sample, TrainingSet, training_set_from_project
 
 #: Boundary band width in pixels (measured: 2 separates touching nuclei and leaves small ones a seed).
 DEFAULT_BOUNDARY_WIDTH = 2
+
+
+@dataclass
+class InstanceTrainingSet(TrainingSet):
+    """A training set that knows its object classes: what the saved model's meta records
+    (:func:`instance_meta`) so that its proposals are split the same way."""
+
+    object_classes: list[str] = field(default_factory=list)  # object-like (setting over the default)
+    boundary_classes: list[str] = field(default_factory=list)  # the ones that learn a boundary
+    boundary_width: int = DEFAULT_BOUNDARY_WIDTH
+
+
+def instance_meta(dataset: TrainingSet) -> dict[str, Any]:
+    """The checkpoint meta of a training set's objects: ``{"instances": {...}}``, or {} when none."""
+    if not isinstance(dataset, InstanceTrainingSet) or not dataset.object_classes:
+        return {}
+    return {
+        "instances": {
+            "object_classes": sorted(dataset.object_classes),
+            "boundary_classes": sorted(dataset.boundary_classes),
+            "boundary_width": int(dataset.boundary_width),
+        }
+    }
 
 
 def add_boundary_targets(
@@ -54,14 +78,18 @@ def add_boundary_targets(
             cache[id(sample)] = Sample(sample.image, mask, sample.name)
         return cache[id(sample)]
 
-    notes = [*dataset.notes, f"instance boundary classes: {sorted(names[v] for v in mapping.values())}"]
-    return TrainingSet(
+    notes = list(dataset.notes)
+    if mapping:
+        notes.append(f"instance boundary classes: {sorted(names[v] for v in mapping.values())}")
+    return InstanceTrainingSet(
         names,
         [convert(s) for s in dataset.train],
         [convert(s) for s in dataset.val],
         dataset.split,
         dataset.source,
         notes,
+        boundary_classes=[names[v] for v in mapping.values()],
+        boundary_width=width,
     )
 
 
@@ -80,25 +108,48 @@ def instance_training_set_from_project(
     that never touch, like ISBI's cell interiors between membranes, are split by their components,
     and the semantic task stays as it was).
     """
+    from segdesk.core.errors import Cancelled
     from segdesk.core.project import Project
 
     if not isinstance(project, Project):
         project = Project(Path(project))
     dataset = training_set_from_project(project, **kwargs)
+    # the sizes the samples were rasterized at (a file's recorded size may be missing)
+    sizes = {s.name: tuple(s.mask.shape[:2]) for s in [*dataset.train, *dataset.val]}
     entries = kwargs.get("entries") or list(project.reviewed_entries())
+    cancel = kwargs.get("cancel")
     docs = []
     for entry in entries:
-        document = project.load(entry)
-        shapes = [s for s in document.shapes if not s.is_proposal]
-        size = (int(document.image_height or 0), int(document.image_width or 0))
-        docs.append((Path(entry.image_path).name, size, shapes))
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("training cancelled while reading images")
+        name = Path(entry.image_path).name
+        if name not in sizes:
+            continue
+        shapes = [s for s in project.load(entry).shapes if not s.is_proposal]
+        docs.append((name, sizes[name], shapes))
     chosen = object_classes(class_shape_stats((size, shapes) for _, size, shapes in docs), object_setting)
     chosen &= set(dataset.class_names[1:])
     maps = {name: shapes_to_instances(size, shapes, dataset.class_names) for name, size, shapes in docs}
     touching = touching_classes(maps.values(), {dataset.class_names.index(label) for label in chosen})
     learned = sorted(dataset.class_names[v] for v in touching)
     instance_maps = {name: ins for name, (_, ins) in maps.items()}
-    return add_boundary_targets(dataset, instance_maps, learned, width=width), chosen
+    out = add_boundary_targets(dataset, instance_maps, learned, width=width)
+    out.object_classes = sorted(chosen)
+    return out, chosen
+
+
+def instance_training_set(root: str | Path, **kwargs: Any) -> InstanceTrainingSet:
+    """The training service's training set (``kwargs`` as ``training_set_from_project``): boundary
+    classes for the object classes whose reviewed objects touch, which classes are objects from the
+    project's setting (``core/instance_settings.py``) over the default from the data. A project
+    whose objects never touch gets exactly the plain training set (same classes, same maps)."""
+    from segdesk.core.instance_settings import read_object_setting
+
+    dataset, _ = instance_training_set_from_project(
+        Path(root), object_setting=read_object_setting(root), **kwargs
+    )
+    assert isinstance(dataset, InstanceTrainingSet)
+    return dataset
 
 
 def targets_from_instance_maps(
@@ -120,7 +171,10 @@ def targets_from_instance_maps(
 
 __all__ = [
     "DEFAULT_BOUNDARY_WIDTH",
+    "InstanceTrainingSet",
     "add_boundary_targets",
+    "instance_meta",
+    "instance_training_set",
     "instance_training_set_from_project",
     "targets_from_instance_maps",
 ]

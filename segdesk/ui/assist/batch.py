@@ -42,7 +42,7 @@ class BatchController(QObject):
             self._go_after_scoring = False
             ctx.message("No unlabeled image left")
             return
-        fn = job_functions.batch_job(ctx.root, targets, ctx.info.path, ctx.panel.settings(), write=write)
+        fn = job_functions.batch_job(ctx.root, targets, ctx.info.path, ctx.proposal_settings(), write=write)
         ctx.panel.set_batch((0, len(targets)))
         ctx.runner.start("batch", fn, connect=self._connect_batch)
 

@@ -6,8 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from segdesk.core.errors import SegdeskError
 from segdesk.core.shapes import Shape
 from segdesk.services.model_store import ModelInfo
+from segdesk.services.proposals import ProposalSettings, with_object_setting
 from segdesk.ui.job_runner import JobRunner
 from segdesk.ui.panels.model import ModelPanel
 from segdesk.ui.session import Session
@@ -39,6 +41,18 @@ class AssistContext:
     @property
     def version(self) -> str | None:
         return None if self.info is None else self.info.version
+
+    def proposal_settings(self) -> ProposalSettings:
+        """The panel's settings with the project's per-class object setting (classes never split)."""
+        settings = self.panel.settings()
+        root = self.root
+        if root is None:
+            return settings
+        try:
+            return with_object_setting(settings, root)
+        except SegdeskError as exc:  # a damaged setting file: said, and proposals split as the model does
+            self.message(str(exc))
+            return settings
 
     def document(self) -> Any:
         return self.session.document

@@ -69,7 +69,7 @@ class PredictionController(QObject):
             ctx.runner.cancel("predict")
             return
         image = np.array(current.raw, copy=True)  # the job owns its copy
-        fn = job_functions.predict_job(image, current.image_path, ctx.info.path, ctx.panel.settings())
+        fn = job_functions.predict_job(image, current.image_path, ctx.info.path, ctx.proposal_settings())
         ctx.runner.start("predict", fn, connect=self._connect_predict)
         ctx.message(f"Predicting {current.image_path.name} ...")
 
@@ -114,7 +114,7 @@ class PredictionController(QObject):
         result = self.current_result()
         if result is None or self.ctx.document() is None:
             return
-        self.apply(rederive(result, self.ctx.panel.settings()))
+        self.apply(rederive(result, self.ctx.proposal_settings()))
 
     def current_result(self) -> PredictionResult | None:
         """The prediction behind the current proposals, unless the image or the model changed since."""
@@ -139,7 +139,7 @@ class PredictionController(QObject):
         document = self.ctx.document()
         if kept is not None and proposals.can_propose(document) and not document.person_shapes:
             self.result = kept  # this model's prediction of this image is known: no need to run it
-            self.apply(rederive(kept, self.ctx.panel.settings()))
+            self.apply(rederive(kept, self.ctx.proposal_settings()))
             self.result_changed.emit()
         else:
             self.refresh_current()

@@ -99,10 +99,13 @@ class ReviewController(QObject):
             return
         trend = review_flow.record_effort(current, ctx.proposed, ctx.root, ctx.message)
         if trend is not None:
-            ctx.panel.show_effort(trend)
+            ctx.panel.show_effort(trend, effort.recent_object_edits(ctx.root / ".segdesk" / effort.CSV_NAME))
 
     def show_effort(self) -> None:
+        """The meter of the open folder: proposals right, and the splits and merges of objects."""
         root = self.ctx.root
-        self.ctx.panel.show_effort(
-            None if root is None else effort.recent_trend(root / ".segdesk" / effort.CSV_NAME)
-        )
+        if root is None:
+            self.ctx.panel.show_effort(None)
+            return
+        path = root / ".segdesk" / effort.CSV_NAME
+        self.ctx.panel.show_effort(effort.recent_trend(path), effort.recent_object_edits(path))

@@ -1,4 +1,8 @@
-"""The labels dock: every known label with its colour, its count on this image and a visibility box."""
+"""The labels dock: every known label with its colour, its count on this image and a visibility box.
+
+Right-click a label for its object setting (issue 17): whether touching shapes of that class are
+separate objects the model learns to split (``core/instance_settings.py``), never split, or decided
+from the reviewed data (the default)."""
 
 from __future__ import annotations
 
@@ -7,11 +11,20 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
-from PySide6.QtWidgets import QDockWidget, QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QVBoxLayout,
+    QWidget,
+)
 
 from segdesk.ui.canvas.items import label_rgb
 
 LABEL_ROLE = Qt.ItemDataRole.UserRole + 1
+COUNT_ROLE = Qt.ItemDataRole.UserRole + 2
 
 
 def label_qcolor(label: str, labels: Sequence[str] | None = None) -> QColor:
@@ -40,6 +53,15 @@ class LabelsPanel(QDockWidget):
 
     visibility_changed = Signal(str, bool)
     label_chosen = Signal(str)
+    #: (label, True = objects / False = never split / None = from the data): the person's choice.
+    object_setting_changed = Signal(str, object)
+
+    #: The object setting's choices, as the label's menu offers them.
+    OBJECT_CHOICES = (
+        (None, "Objects: decided from the reviewed shapes"),
+        (True, "Objects: separate touching shapes"),
+        (False, "Not objects: never split"),
+    )
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Labels", parent)
@@ -55,9 +77,12 @@ class LabelsPanel(QDockWidget):
         layout.addWidget(self.note)
         self.setWidget(body)
         self._hidden: set[str] = set()
+        self._objects: dict[str, bool] = {}  # the project's per-class object setting
         self._updating = False
         self.list.itemChanged.connect(self._on_item_changed)
         self.list.itemDoubleClicked.connect(lambda item: self.label_chosen.emit(item.data(LABEL_ROLE)))
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._object_menu)
 
     def set_labels(
         self,
@@ -78,8 +103,10 @@ class LabelsPanel(QDockWidget):
             self.list.clear()
             for label in labels:
                 icon = swatch_icon(label, labels=order)
-                item = QListWidgetItem(icon, f"{label}  ({counts.get(label, 0)})")
+                item = QListWidgetItem(icon, "")
                 item.setData(LABEL_ROLE, label)
+                item.setData(COUNT_ROLE, counts.get(label, 0))
+                item.setText(self._text(item))
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                 hidden = label in self._hidden
                 item.setCheckState(Qt.CheckState.Unchecked if hidden else Qt.CheckState.Checked)
@@ -91,12 +118,48 @@ class LabelsPanel(QDockWidget):
             self._updating = False
         self.note.setText("Order fixed by labels.txt" if fixed_by_file else "")
 
+    def set_object_setting(self, setting: dict[str, bool]) -> None:
+        """Show the project's per-class object setting beside the labels (``[objects]`` / ``[no split]``)."""
+        self._objects = dict(setting)
+        self._updating = True
+        try:
+            for i in range(self.list.count()):
+                self.list.item(i).setText(self._text(self.list.item(i)))
+        finally:
+            self._updating = False
+
+    def object_setting(self) -> dict[str, bool]:
+        return dict(self._objects)
+
+    def _text(self, item: QListWidgetItem) -> str:
+        """``label  (count)``, then the object setting when the project sets one."""
+        label = item.data(LABEL_ROLE)
+        on = self._objects.get(label)
+        mark = "" if on is None else ("  [objects]" if on else "  [no split]")
+        return f"{label}  ({item.data(COUNT_ROLE)}){mark}"
+
+    def object_menu_for(self, label: str) -> QMenu:
+        """The menu of a label's object setting (its current choice checked)."""
+        menu = QMenu(self)
+        current = self._objects.get(label)
+        for value, text in self.OBJECT_CHOICES:
+            action = menu.addAction(text)
+            action.setCheckable(True)
+            action.setChecked(value == current)
+            action.triggered.connect(lambda _on=False, v=value: self.object_setting_changed.emit(label, v))
+        return menu
+
+    def _object_menu(self, pos: object) -> None:
+        item = self.list.itemAt(pos)
+        if item is not None:
+            self.object_menu_for(item.data(LABEL_ROLE)).exec(self.list.viewport().mapToGlobal(pos))
+
     def labels(self) -> list[str]:
         return [self.list.item(i).data(LABEL_ROLE) for i in range(self.list.count())]
 
     def count_of(self, label: str) -> int:
         item = self._item(label)
-        return -1 if item is None else int(item.text().rsplit("(", 1)[1].rstrip(")"))
+        return -1 if item is None else int(item.data(COUNT_ROLE))
 
     def hidden_labels(self) -> set[str]:
         return set(self._hidden)

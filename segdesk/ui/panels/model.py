@@ -308,7 +308,14 @@ class ModelPanel(QDockWidget):
                 "<b>No model yet.</b> Label a few images, mark each reviewed (R), then Retrain."
             )
         else:
-            classes = ", ".join(c for c in info.classes if c != "_background_") or "-"
+            classes = (
+                ", ".join(
+                    c + (" (separate objects)" if c in info.object_classes else "")
+                    for c in info.classes
+                    if c != "_background_"
+                )
+                or "-"
+            )
             miou = "?" if info.miou is None else f"{info.miou:.3f}"
             note = " (validated on its training images)" if info.split == "all-for-both" else ""
             self.info.setText(
@@ -368,9 +375,16 @@ class ModelPanel(QDockWidget):
         self.reject_button.setEnabled(count > 0)
         self.accept_button.setText(f"Accept all ({count})" if count else "Accept all")
 
-    def show_effort(self, trend: tuple[int, float] | None) -> None:
+    def show_effort(
+        self, trend: tuple[int, float] | None, objects: tuple[int, float, float] | None = None
+    ) -> None:
+        """``trend``: (images, mean IoU); ``objects``: (images, splits, merges per image) the person made."""
         if trend is None:
             self.effort.setText("Correction effort: no accepted proposals yet.")
-        else:
-            n, mean = trend
-            self.effort.setText(f"Correction effort: last {n} image(s): proposals {mean:.0%} right")
+            return
+        n, mean = trend
+        text = f"Correction effort: last {n} image(s): proposals {mean:.0%} right"
+        if objects is not None:
+            _, splits, merges = objects
+            text += f"; per image {splits:.1f} split(s), {merges:.1f} merge(s) of objects"
+        self.effort.setText(text)

@@ -1,0 +1,112 @@
+"""Instance benchmark of issue 17 through the wired path (a plain script, not collected by pytest).
+
+What a person gets: DSB 2018 dev's first 10 images by name imported with ``import_instances`` (one
+reviewed polygon per nucleus), a Retrain by the training service (``services.training.train``: the
+instance training set, boundary class where reviewed nuclei touch, the plan), then the proposals of
+the saved model on the last 30 images by ``services.proposals.propose_image`` with the panel's
+default settings (threshold 0.5, min area 16, holes 64, tolerance 1). Each proposal shape is one
+object. Scored as ``bench_instances.py`` scores (AP@0.5, AP@0.75, mAP 0.5:0.95, splits and merges per
+image, nucleus IoU / mIoU pooled), for the proposals as wired (one polygon per object) and, from the
+same kept prediction, with the class marked "not objects" (connected components).
+
+Fixed steps (load-independent): ``--steps`` (352) with 32 steps per epoch (128 patches of 256² in
+batches of 4), width 8, depth 4, ``--scale`` 1 (native, as the earlier table) or ``plan`` (the
+engine's working scale).
+
+    SEGDESK_SHARED=/work/shared OMP_NUM_THREADS=1 .venv/bin/python tests/benchmarks/bench_instances_wired.py --steps 352 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from segdesk.core.import_instances import import_instances
+from segdesk.core.instance_metrics import score_images
+from segdesk.core.instances import shapes_to_instances
+from segdesk.core.model_store import ModelStore
+from segdesk.core.project import Project
+from segdesk.services import training
+from segdesk.services.proposals import ProposalSettings, load_predictor, propose_image, rederive
+from tests.benchmarks.bench_instances import DATA, load, semantic
+
+STEPS_PER_EPOCH = 32
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=352)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--scale", default="1", help="1 (native) or plan (the engine's working scale)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--keep", help="build the project here (kept) instead of a temporary folder")
+    args = ap.parse_args()
+    names = sorted(p.stem for p in (DATA / "images").glob("*.png"))
+    train_names, test_names = names[:10], names[-30:]
+    test_images, test_instances = load(test_names)
+    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_inst_"))
+    src = Path(tempfile.mkdtemp(prefix="bench_inst_src_"))
+    for n in train_names:
+        shutil.copy2(DATA / "images" / f"{n}.png", src / f"{n}.png")
+    report = import_instances(src, DATA / "masks_instances", "nucleus", out_dir=root, overwrite=True)
+    print(f"load {os.getloadavg()} imported {len(report.json_paths)} images, {report.shape_count} nuclei")
+
+    fixed = {"base_width": 8, "depth": 4, "patch_size": 256, "batch_size": 4}
+    if args.scale != "plan":
+        fixed["scale"] = float(args.scale)
+    config = training.default_config(
+        minutes=None,
+        max_epochs=math.ceil(args.steps / STEPS_PER_EPOCH),
+        patience=0,
+        patches_per_epoch=STEPS_PER_EPOCH * 4,
+        threads=args.threads,
+        device="cpu",
+        seed=args.seed,
+        plan={"overrides": fixed},
+    )
+    project = Project(root)
+    request = training.request_for(project)
+    t0 = time.perf_counter()
+    outcome = training.train(request, config, threading.Event())
+    meta = ModelStore(root).path(outcome.version)
+    print(
+        f"[wired] {outcome.version} steps={outcome.steps} train_s={time.perf_counter() - t0:.1f} "
+        f"plan: {outcome.plan} load={os.getloadavg()[0]:.2f} promoted={outcome.promoted} ({outcome.reason})"
+    )
+    info = (
+        json.loads((meta.parent / "model.json").read_text()) if (meta.parent / "model.json").is_file() else {}
+    )
+    print(f"[wired] classes {info.get('classes')} instances {info.get('instances')}")
+
+    predictor = load_predictor(meta, backend="torch")
+    wired, merged, class_maps = [], [], []
+    t0 = time.perf_counter()
+    for image in test_images:
+        result = propose_image(predictor, image, ProposalSettings())
+        names_ = result.class_names
+        size = result.class_map.shape
+        wired.append(shapes_to_instances(size, result.shapes, names_)[1])
+        components = rederive(result, ProposalSettings(not_objects=("nucleus",)))
+        merged.append(shapes_to_instances(size, components, names_)[1])
+        class_maps.append(result.class_map)
+    print(f"[wired] proposals for {len(test_images)} images in {time.perf_counter() - t0:.1f}s")
+    print(f"[wired] semantic {semantic(class_maps, test_instances)}")
+    for tag, maps in (("objects (wired)", wired), ("not objects (components)", merged)):
+        scores = score_images(zip(test_names, test_instances, maps, strict=True))
+        print(f"[wired] {tag:26s} {json.dumps(scores.to_dict())}", flush=True)
+    print(f"end load {os.getloadavg()} project {root}")
+
+
+if __name__ == "__main__":
+    main()
