@@ -218,10 +218,15 @@ def printer(out: Out, bar: Out | None) -> Callable[[object], None]:
 
 def announce(dataset: TrainingSet, base_version: str | None, out: Out, ranks: int = 1) -> None:
     """The first lines of a training run."""
+    from segdesk.core.instances import base_class_name, is_boundary_class
+
     where = f" on {ranks} ranks" if ranks > 1 else ""
+    shown = [n for n in dataset.class_names if not is_boundary_class(n)]
+    split = [base_class_name(n) for n in dataset.class_names if is_boundary_class(n)]
+    objects = f" (separate objects: {', '.join(split)})" if split else ""
     out(
         f"training{where} on {len(dataset.train)} reviewed image(s), validating on {len(dataset.val)} "
-        f"({dataset.split}); classes: {', '.join(dataset.class_names)}"
+        f"({dataset.split}); classes: {', '.join(shown)}{objects}"
     )
     out(f"starting from {base_version}" if base_version else "starting from a new model")
 

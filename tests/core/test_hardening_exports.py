@@ -66,7 +66,7 @@ def test_check_flags_huge_coordinates(tmp_path: Path) -> None:
     assert [(p.place, "beyond" in p.message) for p in problems] == [("shapes[0].points", True)]
 
 
-@pytest.mark.parametrize("label", ["a\nb", "nul\x00", "", "  ", "x\u2028y", "bell\x07"])
+@pytest.mark.parametrize("label", ["a\nb", "nul\x00", "", "  ", "x\u2028y", "bell\x07", "cell::boundary"])
 def test_odd_labels_are_refused_by_every_export_and_flagged(tmp_path: Path, label: str) -> None:
     root = _project(
         tmp_path, [_shape(label, [[0, 0], [5, 0], [5, 5]]), _shape("ok", [[9, 9], [12, 9], [12, 12]])]
@@ -82,6 +82,8 @@ def test_odd_labels_are_refused_by_every_export_and_flagged(tmp_path: Path, labe
 def test_good_labels_pass() -> None:
     assert label_problem("cell") is None and label_problem("tab\there") is None
     assert label_problem("Zelle ü 細胞") is None
+    assert label_problem("a::b") is None and label_problem("boundary") is None
+    assert "reserved" in (label_problem("nucleus::boundary") or "")  # a model's object boundaries
 
 
 @pytest.mark.parametrize("name", ["a\nb", "nul\x00", " "])

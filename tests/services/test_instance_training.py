@@ -196,3 +196,15 @@ def test_segdesk_train_learns_the_same_boundary_class(tmp_path: Path) -> None:
     assert meta["classes"] == ["_background_", "disc", "disc::boundary"] and meta["instances"][
         "object_classes"
     ] == ["disc"]
+
+
+def test_segdesk_train_names_the_object_classes_not_their_boundary_classes(tmp_path: Path) -> None:
+    from segdesk.commands.train import announce
+
+    project = _project(tmp_path, [disc_pairs(s) for s in range(4)])
+    write_object_setting(tmp_path, {"disc": True})
+    prepared = training.prepare(training.request_for(project), training.resolve_config(CONFIG))
+    lines: list[str] = []
+    announce(prepared.dataset, None, lines.append)
+    assert "classes: _background_, disc (separate objects: disc)" in lines[0], lines
+    assert "::boundary" not in "\n".join(lines)

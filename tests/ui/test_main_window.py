@@ -455,6 +455,10 @@ def test_label_dialog_completes_known_labels_and_allows_new_ones(qtbot) -> None:
     dialog.label_edit.setText("nucleus")
     assert dialog.new_note.text() == "" and ok.isEnabled()
     assert dialog.labels_list.currentItem().text() == "nucleus"
+    dialog.label_edit.setText("nucleus::boundary")  # reserved for a model's object boundaries
+    assert not ok.isEnabled() and "reserved" in dialog.new_note.text()
+    dialog.accept()
+    assert dialog.result() != dialog.DialogCode.Accepted
     dialog.labels_list.setCurrentRow(0)  # picking from the list fills the field
     assert dialog.label_edit.text() == "cell"
     assert set(dialog._flag_boxes) == {"truncated", "occluded"}

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from segdesk.core.label_rules import label_problem
 from segdesk.ui.panels.labels import swatch_icon
 
 
@@ -146,7 +147,7 @@ class LabelDialog(QDialog):
         )
 
     def accept(self) -> None:
-        if self.label_edit.text().strip():
+        if label_problem(self.label_edit.text().strip()) is None:
             super().accept()
 
     def _set_flags(self, flags: dict[str, Any], flag_names: Sequence[str]) -> None:
@@ -164,8 +165,11 @@ class LabelDialog(QDialog):
     def _on_text(self, text: str) -> None:
         text = text.strip()
         ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        ok.setEnabled(bool(text))
+        problem = label_problem(text) if text else None
+        ok.setEnabled(bool(text) and problem is None)
         note = "" if not text or text in self._known else f"New label: {text!r}"
+        if problem is not None:
+            note = f"Not a label: {problem}"
         self.new_note.setText(note)
         self._form.setRowVisible(self.new_note, bool(note))
         matches = self.labels_list.findItems(text, Qt.MatchFlag.MatchExactly) if text else []
