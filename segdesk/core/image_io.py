@@ -28,6 +28,7 @@ import PIL.Image
 
 from segdesk.core.errors import ImageReadError
 from segdesk.core.pixel_limit import check_pixels, too_large_message
+from segdesk.core.png_fast import decode_png
 
 #: Image file extensions segdesk opens (lower case, with the dot).
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -164,6 +165,9 @@ def decode_image_bytes(
     """Decode an encoded image to an array with its original values (RGB channel order)."""
     if not raw:
         raise ImageReadError(source, place, "the image is empty (0 bytes)")
+    fast = decode_png(raw, source=source, place=place)  # one GIL-free call (png_fast says when)
+    if fast is not None:
+        return fast  # no EXIF orientation in a PNG that takes this path
     orientation = 1
     data: np.ndarray | None = None
     pil_error: Exception | None = None
