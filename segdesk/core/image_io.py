@@ -19,6 +19,7 @@ import binascii
 import io
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,13 +73,18 @@ class LoadedImage:
 # --- public API ---------------------------------------------------------------------------------
 
 
-def read_image(path: str | Path) -> LoadedImage:
+def read_image(path: str | Path, *, after_read: Callable[[], object] | None = None) -> LoadedImage:
     """Read an image file with EXIF orientation applied as Labelme does.
 
-    Raises ImageReadError (naming the file) when it is missing, unreadable or not an image.
+    ``after_read`` is called once the file's bytes are in memory (or could not be read), before
+    decoding. Raises ImageReadError (naming the file) when it is missing, unreadable or not an image.
     """
     path = Path(path)
-    raw = _read_bytes(path)
+    try:
+        raw = _read_bytes(path)
+    finally:
+        if after_read is not None:
+            after_read()
     data = decode_image_bytes(raw, source=path, orient=True)
     return LoadedImage(data=data, display=to_display(data), path=path)
 
