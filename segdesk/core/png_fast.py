@@ -6,11 +6,13 @@ a switch interval, so a 4000 x 3000 PNG that takes ~0.3 s alone took 0.45-1 s be
 ``cv2.imdecode`` releases the GIL once for the whole decode, so both threads really run in parallel.
 
 Only files this path is sure about take it: a PNG whose chunks are all there up to IEND (walked from
-their headers before any pixel is decoded, so a cut-off file never reaches libpng), 8 or 16 bits
+their headers before any pixel is decoded, so a cut-off file never reaches libpng; the checksums of
+all but the image data checked, which libpng checks itself), not interlaced, 8 or 16 bits
 grey, RGB or RGBA, and nothing OpenCV would read differently from Pillow: no palette, no grey+alpha,
 no tRNS transparency key (OpenCV adds an alpha channel, Pillow keeps RGB), no EXIF orientation (an
-eXIf chunk or a "Raw profile type exif" text, which Labelme applies), no animation. Everything else
-returns None and is decoded by Pillow as before. A PNG that passes the walk but that libpng refuses
+eXIf chunk or a "Raw profile type exif" text, which Labelme applies), no animation, no iCCP profile
+(libpng warns on stderr about some common ones). Everything else returns None and is decoded by
+Pillow as before. A PNG that passes the walk but that libpng refuses
 (a checksum or the compressed data is wrong) raises ImageReadError: libpng never hands back part of
 an image, but it prints its reason ("libpng error: ...") on stderr once.
 """
@@ -18,6 +20,7 @@ an image, but it prints its reason ("libpng error: ...") on stderr once.
 from __future__ import annotations
 
 import struct
+import zlib
 from pathlib import Path
 
 import cv2
@@ -29,12 +32,14 @@ from segdesk.core.pixel_limit import check_pixels
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: (colour type, bit depth) OpenCV decodes exactly as Pillow does: grey, RGB, RGBA.
 _FAST_KINDS = {(0, 8), (0, 16), (2, 8), (2, 16), (6, 8), (6, 16)}
-#: Chunks that make OpenCV's reading differ from Pillow's (see the module's text).
-_PILLOW_CHUNKS = {b"tRNS", b"eXIf", b"acTL"}
+#: Chunks that make OpenCV's reading differ from Pillow's (see the module's text), and iCCP, for which
+#: libpng prints "known incorrect sRGB profile" warnings on stderr.
+_PILLOW_CHUNKS = {b"tRNS", b"eXIf", b"acTL", b"iCCP"}
 _TEXT_CHUNKS = {b"tEXt", b"zTXt", b"iTXt"}
 _EXIF_TEXT = b"raw profile type exif"
 _HEADER = struct.Struct(">I4s")
 _IHDR = struct.Struct(">IIBBBBB")
+_CRC = struct.Struct(">I")
 _MAX_CHUNK = 2**31 - 1
 
 
@@ -90,6 +95,11 @@ def _plain_png(raw: bytes) -> tuple[int, int, int, int] | None:
         end = pos + 12 + length
         if length > _MAX_CHUNK or end > size:
             return None
+        if (
+            ctype != b"IDAT"
+            and zlib.crc32(memoryview(raw)[pos + 4 : end - 4]) != _CRC.unpack_from(raw, end - 4)[0]
+        ):
+            return None  # libpng would warn on stderr (or stop); Pillow's path says what it says today
         if header is None:
             if ctype != b"IHDR" or length != _IHDR.size:
                 return None
@@ -106,7 +116,7 @@ def _plain_png(raw: bytes) -> tuple[int, int, int, int] | None:
                 return None
         pos = end
     width, height, depth, colour, compression, filtering, interlace = header
-    if (colour, depth) not in _FAST_KINDS or compression or filtering or interlace not in (0, 1):
+    if (colour, depth) not in _FAST_KINDS or compression or filtering or interlace:
         return None
     if not seen_idat or not 0 < width <= _MAX_CHUNK or not 0 < height <= _MAX_CHUNK:
         return None
