@@ -19,6 +19,7 @@ an image, but it prints its reason ("libpng error: ...") on stderr once.
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -27,7 +28,7 @@ import cv2
 import numpy as np
 
 from segdesk.core.errors import ImageReadError
-from segdesk.core.pixel_limit import check_pixels
+from segdesk.core.pixel_limit import OPENCV_ENV_VAR, check_pixels
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: (colour type, bit depth) OpenCV decodes exactly as Pillow does: grey, RGB, RGBA.
@@ -41,6 +42,19 @@ _HEADER = struct.Struct(">I4s")
 _IHDR = struct.Struct(">IIBBBBB")
 _CRC = struct.Struct(">I")
 _MAX_CHUNK = 2**31 - 1
+
+
+def _opencv_pixels() -> int:
+    """The pixel count OpenCV refuses beyond: it read OPENCV_IO_MAX_IMAGE_PIXELS once, at its import
+    (set by pixel_limit before). A limit raised later (``--max-image-pixels``) reaches Pillow only."""
+    try:
+        return int(os.environ.get(OPENCV_ENV_VAR) or 1 << 30)
+    except ValueError:
+        return 0  # OpenCV would misread it too: leave every PNG to Pillow
+
+
+#: Bigger images take Pillow's path, which follows segdesk's own limit.
+OPENCV_PIXELS = _opencv_pixels()
 
 
 def decode_png(
@@ -119,6 +133,8 @@ def _plain_png(raw: bytes) -> tuple[int, int, int, int] | None:
     if (colour, depth) not in _FAST_KINDS or compression or filtering or interlace:
         return None
     if not seen_idat or not 0 < width <= _MAX_CHUNK or not 0 < height <= _MAX_CHUNK:
+        return None
+    if width * height > OPENCV_PIXELS:
         return None
     return width, height, colour, depth
 

@@ -267,6 +267,14 @@ def test_the_pixel_limit_is_checked_before_decoding(imdecode_calls) -> None:
     assert imdecode_calls == []
 
 
+def test_over_opencvs_own_limit_pillow_decodes(monkeypatch: pytest.MonkeyPatch, imdecode_calls) -> None:
+    """segdesk's limit raised after OpenCV read its own (``--max-image-pixels``): Pillow's path decodes."""
+    data = _u8(H, W, 3)
+    monkeypatch.setattr(png_fast, "OPENCV_PIXELS", H * W - 1)
+    np.testing.assert_array_equal(decode_image_bytes(_pil_png(data), source="a.png"), data)
+    assert imdecode_calls == []
+
+
 def test_embedded_image_data_takes_the_fast_path_too(imdecode_calls) -> None:
     import base64
 
