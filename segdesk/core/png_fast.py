@@ -80,8 +80,9 @@ def decode_png(
         flags = cv2.IMREAD_UNCHANGED
     try:
         a = cv2.imdecode(buf, flags)
-    except cv2.error:
-        a = None
+    except cv2.error as exc:  # not damage (OpenCV returns None for that): memory, limits
+        reason = str(exc).strip().splitlines()[-1].split("error: ", 1)[-1]
+        raise ImageReadError(source, place, f"cannot decode the image: OpenCV: {reason}") from exc
     if a is None or a.shape[:2] != (height, width):
         raise ImageReadError(
             source,

@@ -275,6 +275,17 @@ def test_over_opencvs_own_limit_pillow_decodes(monkeypatch: pytest.MonkeyPatch, 
     assert imdecode_calls == []
 
 
+def test_an_opencv_failure_is_reported_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(buf, flags):
+        raise cv2.error("OpenCV(5.1.0) loadsave.cpp:1: error: (-4:Insufficient memory) Failed to allocate")
+
+    monkeypatch.setattr(png_fast.cv2, "imdecode", fail)
+    with pytest.raises(
+        ImageReadError, match=r"a\.png: cannot decode the image: OpenCV: \(-4:Insufficient memory\)"
+    ):
+        decode_image_bytes(_pil_png(_u8(H, W, 3)), source="a.png")
+
+
 def test_embedded_image_data_takes_the_fast_path_too(imdecode_calls) -> None:
     import base64
 
