@@ -19,6 +19,7 @@ import binascii
 import io
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ import PIL.Image
 
 from segdesk.core.errors import ImageReadError
 from segdesk.core.pixel_limit import check_pixels, too_large_message
+from segdesk.core.png_fast import decode_png
 
 #: Image file extensions segdesk opens (lower case, with the dot).
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -71,13 +73,18 @@ class LoadedImage:
 # --- public API ---------------------------------------------------------------------------------
 
 
-def read_image(path: str | Path) -> LoadedImage:
+def read_image(path: str | Path, *, after_read: Callable[[], object] | None = None) -> LoadedImage:
     """Read an image file with EXIF orientation applied as Labelme does.
 
-    Raises ImageReadError (naming the file) when it is missing, unreadable or not an image.
+    ``after_read`` is called once the file's bytes are in memory (or could not be read), before
+    decoding. Raises ImageReadError (naming the file) when it is missing, unreadable or not an image.
     """
     path = Path(path)
-    raw = _read_bytes(path)
+    try:
+        raw = _read_bytes(path)
+    finally:
+        if after_read is not None:
+            after_read()
     data = decode_image_bytes(raw, source=path, orient=True)
     return LoadedImage(data=data, display=to_display(data), path=path)
 
@@ -164,6 +171,9 @@ def decode_image_bytes(
     """Decode an encoded image to an array with its original values (RGB channel order)."""
     if not raw:
         raise ImageReadError(source, place, "the image is empty (0 bytes)")
+    fast = decode_png(raw, source=source, place=place)  # one GIL-free call (png_fast says when)
+    if fast is not None:
+        return fast  # no EXIF orientation in a PNG that takes this path
     orientation = 1
     data: np.ndarray | None = None
     pil_error: Exception | None = None

@@ -3,13 +3,16 @@
 Decoding a 4000 x 3000 PNG takes ~0.5 s and a 10000 x 10000 JPEG well over a second; on the GUI thread
 the window freezes meanwhile. ``OpenLoader.start`` reads the annotation (``Project.load``) and the
 image (``read_image``, whose decoders release the GIL) in parallel on ``QThreadPool`` threads and
-reports both together on the GUI thread through ``loaded``. A newer ``start`` (or ``cancel``) makes
+reports both together on the GUI thread through ``loaded``. The annotation's parse waits until the
+image's bytes are read: orjson holds the GIL for its whole parse (~0.1 s for 8 MB), and the image
+thread, back from reading the file, would wait for it before it could start its GIL-free decode. A newer ``start`` (or ``cancel``) makes
 results still on their way stale: they are dropped, never applied (nothing is ever terminated).
 Workers touch files only, never a widget or a document the window shows.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,8 @@ from segdesk.ui.canvas.scene import prebuild_paths
 ASYNC_PIXELS = 2_000_000
 #: Annotation files bigger than this are parsed off the GUI thread when opened by name.
 ASYNC_JSON_BYTES = 1_000_000
+#: The annotation's parse waits at most this long for the image's bytes to be read (a slow disk).
+READ_FIRST_WAIT_S = 0.5
 
 
 @dataclass
@@ -55,6 +60,7 @@ class OpenLoader(QObject):
         self._prefetch: tuple[Path, tuple[int, int]] | None = None
         self._prefetch_token = 0
         self._prefetched: Any = _MISSING
+        self._prefetch_read = threading.Event()
         self._await_prefetch = False
         self._part.connect(self._on_part)  # queued: emitted from pool threads
         # Not a child of this object: a window closing mid-read must not delete the pool under its
@@ -82,8 +88,10 @@ class OpenLoader(QObject):
         token = self._token
         self._pending = OpenResult(token=token, index=index)
         self._parts = set()
+        image_read = threading.Event()
         if self._prefetch is not None and self._prefetch == (image_path, _stamp(image_path)):
             self._prefetch = None
+            image_read = self._prefetch_read
             if self._prefetched is _MISSING:
                 self._await_prefetch = True  # on its way: it becomes this open's image
             else:
@@ -91,8 +99,12 @@ class OpenLoader(QObject):
                 self._parts.add("image")
         else:
             self._drop_prefetch()
-            self.pool.start(lambda: self._run(token, "image", lambda: read_with_pyramid(image_path)))
-        self.pool.start(lambda: self._run(token, "document", lambda: _with_paths(load_document())))
+            self.pool.start(
+                lambda: self._run(token, "image", lambda: read_with_pyramid(image_path, image_read))
+            )
+        self.pool.start(
+            lambda: self._run(token, "document", lambda: _with_paths(_after(image_read, load_document)))
+        )
 
     def read_json(self, path: Path, peek: Any, *, image_guess: Path | None = None) -> None:
         """Parse ``path`` with ``peek(path)`` in the background; ``json_read`` reports it.
@@ -104,15 +116,23 @@ class OpenLoader(QObject):
         self._pending = OpenResult(token=token, index=-1)
         self._parts = set()
         self._drop_prefetch()
+        image_read = self._prefetch_read
         if image_guess is not None and image_guess.is_file():
             self._prefetch = (image_guess, _stamp(image_guess))
             ptoken = self._prefetch_token
-            self.pool.start(lambda: self._run(ptoken, "prefetch", lambda: read_with_pyramid(image_guess)))
-        self.pool.start(lambda: self._run(token, "json", lambda: peek(path), path))
+            self.pool.start(
+                lambda: self._run(ptoken, "prefetch", lambda: read_with_pyramid(image_guess, image_read))
+            )
+        else:
+            image_read.set()
+        self.pool.start(
+            lambda: self._run(token, "json", lambda: _after(image_read, lambda: peek(path)), path)
+        )
 
     def _drop_prefetch(self) -> None:
         self._prefetch_token += 1
         self._prefetch, self._prefetched, self._await_prefetch = None, _MISSING, False
+        self._prefetch_read = threading.Event()
 
     def wait(self, msecs: int = -1) -> bool:
         """Wait for the pool threads (closing the window, tests)."""
@@ -161,10 +181,19 @@ class PyramidImage:
     pyramid: list
 
 
-def read_with_pyramid(path: Path) -> PyramidImage:
-    """``read_image`` plus ``make_pyramid`` of its display version, on the calling (pool) thread."""
-    loaded = read_image(path)
+def read_with_pyramid(path: Path, bytes_read: threading.Event | None = None) -> PyramidImage:
+    """``read_image`` plus ``make_pyramid`` of its display version, on the calling (pool) thread.
+
+    ``bytes_read`` is set once the file is in memory (or could not be read).
+    """
+    loaded = read_image(path, after_read=None if bytes_read is None else bytes_read.set)
     return PyramidImage(data=loaded.data, display=loaded.display, pyramid=make_pyramid(loaded.display))
+
+
+def _after(image_read: threading.Event, fn: Any) -> Any:
+    """``fn()`` once the image's bytes are read (see the module's text), or after READ_FIRST_WAIT_S."""
+    image_read.wait(READ_FIRST_WAIT_S)
+    return fn()
 
 
 def _with_paths(document: Any) -> Any:

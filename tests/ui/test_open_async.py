@@ -32,10 +32,10 @@ def slow_reads(monkeypatch):
     threads: list[threading.Thread] = []
     real = open_loader.read_image
 
-    def slow(path):
+    def slow(path, **kwargs):
         threads.append(threading.current_thread())
         time.sleep(0.3)
-        return real(path)
+        return real(path, **kwargs)
 
     monkeypatch.setattr(session_module, "ASYNC_PIXELS", 10)
     monkeypatch.setattr(open_loader, "read_image", slow)
@@ -141,14 +141,21 @@ def test_the_image_beside_a_big_json_is_decoded_while_it_is_parsed(qtbot, tmp_pa
     real_parse, real_read = _labelme_json.parse_json_bytes, open_loader.read_image
 
     def slow_parse(path, raw):
+        events.append("parse")
         value = real_parse(path, raw)
         time.sleep(0.2)
         events.append("parsed")
         return value
 
-    def read(path):
+    def read(path, after_read):
         events.append("read")
-        return real_read(path)
+        time.sleep(0.2)  # a slow disk: the parse still waits for the bytes (they then decode beside it)
+
+        def read_done():
+            events.append("bytes")
+            after_read()
+
+        return real_read(path, after_read=read_done)
 
     monkeypatch.setattr(_labelme_json, "parse_json_bytes", slow_parse)
     monkeypatch.setattr(open_loader, "read_image", read)
@@ -159,7 +166,9 @@ def test_the_image_beside_a_big_json_is_decoded_while_it_is_parsed(qtbot, tmp_pa
     with qtbot.waitSignal(session.image_loaded, timeout=5000) as loaded:
         session.open_path(folder / "im0.json")
     assert loaded.args[0].error is None and loaded.args[0].display.shape == (40, 60, 3)
-    assert events == ["read", "parsed"]  # decoded during the parse, and only once
+    # Decoded during the parse, and only once; the parse (which holds the GIL) starts once the image's
+    # bytes are in, so the image's GIL-free decode is not held up behind it.
+    assert events == ["read", "bytes", "parse", "parsed"]
     session._loader.wait()
 
 
