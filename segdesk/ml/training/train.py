@@ -71,6 +71,7 @@ class TrainConfig:
     threads: int | None = None  # torch CPU threads while training; None = leave as is
     num_workers: int = 0
     class_crop_p: float = 0.5
+    image_sampling: str = "equal"  # "equal": every image as often; "area": in proportion to its area
     loss: LossConfig = field(default_factory=LossConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     # Architecture of a NEW model (a given model keeps its own).
