@@ -182,3 +182,18 @@ def test_unknown_image_sampling_is_refused():
     s = make_sample(np.zeros((8, 8), np.uint8), np.eye(8, dtype=np.uint8))
     with pytest.raises(TrainingError, match="image_sampling"):
         PatchDataset([s], lambda i, m: (i, m), patch_size=8, length=4, image_sampling="pixels")
+
+
+def test_the_trainer_draws_images_as_its_config_says():
+    from segdesk.ml.data import TrainingSet
+    from segdesk.ml.training.setup import _make_loader, _seed_everything
+    from segdesk.ml.training.train import TrainConfig
+
+    big = make_sample(np.zeros((120, 120), np.uint8), np.eye(120, dtype=np.uint8), name="big")
+    small = make_sample(np.zeros((40, 40), np.uint8), np.eye(40, dtype=np.uint8), name="small")
+    ds = TrainingSet(["bg", "fg"], [big, small], [small])
+    _, equal = _make_loader(ds, TrainConfig(patch_size=32), _seed_everything(0))
+    _, area = _make_loader(ds, TrainConfig(patch_size=32, image_sampling="area"), _seed_everything(0))
+    assert TrainConfig().image_sampling == "equal"
+    np.testing.assert_allclose(equal.weights, [0.5, 0.5])
+    np.testing.assert_allclose(area.weights, [0.9, 0.1])
