@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from segdesk.core.project import ImageEntry, Project
 
 IGNORE_INDEX = 255
+#: How ``PatchDataset`` picks the image of each patch (see there).
+IMAGE_SAMPLING = ("equal", "area")
 
 
 # --- training samples -----------------------------------------------------------------------------
@@ -200,7 +202,12 @@ def training_set_from_project(
 class PatchDataset(torch.utils.data.Dataset):
     """``length`` random patches per epoch from samples of any size, as (3,P,P) float, (P,P) long.
 
-    Images are drawn in proportion to their area (a big image gives more patches). With probability
+    ``image_sampling``: ``"equal"`` (default) draws every image equally often, whatever its size, as
+    nnU-Net does: each reviewed image is one example the person chose, and drawing in proportion to
+    area let two big images of one kind provide three quarters of the patches while eight smaller
+    images of other kinds (other modalities, stains, densities) were rarely seen (DSB 2018: two
+    1024 x 1024 brightfield images among 256-696 px fluorescence ones). ``"area"`` draws images in
+    proportion to their area (the old rule). With probability
     ``class_crop_p`` the patch is placed around a pixel of a randomly chosen class present in that
     image, so small or sparse classes are seen often. ``transform(image, mask)`` (augmentation,
     including the final crop/pad to the patch size) runs last; then the image is standardized.
@@ -215,9 +222,12 @@ class PatchDataset(torch.utils.data.Dataset):
         length: int,
         class_crop_p: float = 0.5,
         seed: int = 0,
+        image_sampling: str = "equal",
     ) -> None:
         if not samples:
             raise TrainingError("no training images")
+        if image_sampling not in IMAGE_SAMPLING:
+            raise TrainingError(f"image_sampling must be one of {IMAGE_SAMPLING}, got {image_sampling!r}")
         self.samples = list(samples)
         self.transform = transform
         self.patch_size = patch_size
@@ -225,7 +235,10 @@ class PatchDataset(torch.utils.data.Dataset):
         self.class_crop_p = class_crop_p
         self.seed = seed
         self.epoch = 0
-        areas = np.array([s.mask.size for s in self.samples], dtype=np.float64)
+        if image_sampling == "area":
+            areas = np.array([s.mask.size for s in self.samples], dtype=np.float64)
+        else:
+            areas = np.ones(len(self.samples), dtype=np.float64)
         self.weights = areas / areas.sum()
         self._class_pixels = [self._index_classes(s.mask) for s in self.samples]
 
@@ -281,6 +294,7 @@ class PatchDataset(torch.utils.data.Dataset):
 
 __all__ = [
     "IGNORE_INDEX",
+    "IMAGE_SAMPLING",
     "PatchDataset",
     "Sample",
     "TrainingSet",

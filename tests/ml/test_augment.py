@@ -144,3 +144,28 @@ def test_no_augmentation_is_only_the_crop():
     out_img, out_mask = apply(build_augmentation(64, NO_AUGMENTATION, seed=0), img, mask)
     np.testing.assert_array_equal(out_img, img)
     np.testing.assert_array_equal(out_mask, mask)
+
+
+def _dihedral_outputs(config: AugmentConfig, calls: int, seed: int = 0) -> list[bytes]:
+    """The outputs of ``calls`` patches of the asymmetric pattern (each of the 8 flips/rotations
+    of it is a different array)."""
+    img, mask = _pattern()
+    pipe = build_augmentation(64, config, seed=seed)
+    return [apply(pipe, img, mask)[1].tobytes() for _ in range(calls)]
+
+
+def test_flips_are_drawn_independently_so_patches_are_mirrored_too():
+    # albumentations 2.0 seeds each transform alike: the two flips then always came together (a
+    # 180-degree rotation), so with rot90 only the 4 rotations ever appeared, never a mirror image.
+    import dataclasses
+
+    flips = dataclasses.replace(NO_AUGMENTATION, flips=True)
+    assert len(set(_dihedral_outputs(flips, 80))) == 4  # none, horizontal, vertical, both
+    both = dataclasses.replace(NO_AUGMENTATION, flips=True, rotate90=True)
+    assert len(set(_dihedral_outputs(both, 200))) == 8  # all rotations and mirror images
+
+
+def test_augmentation_repeats_for_a_seed():
+    cfg = AugmentConfig()
+    assert _dihedral_outputs(cfg, 20, seed=3) == _dihedral_outputs(cfg, 20, seed=3)
+    assert _dihedral_outputs(cfg, 20, seed=3) != _dihedral_outputs(cfg, 20, seed=4)

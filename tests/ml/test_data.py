@@ -157,3 +157,43 @@ def test_unaccepted_proposals_in_a_reviewed_image_are_ignored_not_background(tmp
     assert mask[8, 8] == 1  # the person's cell trains
     assert mask[28, 35] == IGNORE_INDEX  # the unaccepted proposal neither trains nor teaches background
     assert mask[38, 5] == 0
+
+
+def _share_of_small_image(image_sampling: str) -> float:
+    big = make_sample(np.full((200, 200), 50, np.uint8), np.eye(200, dtype=np.uint8), name="big")
+    small = make_sample(np.full((40, 40), 200, np.uint8), np.eye(40, dtype=np.uint8), name="small")
+    # scale_to_unit maps a flat image to 0.5; mark the small one by its values instead
+    small.image[:] = 0.9
+    big.image[:] = 0.1
+    ds = PatchDataset(
+        [big, small], lambda i, m: (i, m), patch_size=32, length=200, seed=0, image_sampling=image_sampling
+    )
+    return float(np.mean([float(ds[i][0].mean()) > 0 for i in range(len(ds))]))
+
+
+def test_every_image_is_drawn_equally_often_whatever_its_size():
+    # A 200 x 200 image beside a 40 x 40 one: by area the small one would give 4% of the patches, and
+    # a few big images of one kind crowded out every other kind of image (issue 16, DSB 2018).
+    assert 0.38 <= _share_of_small_image("equal") <= 0.62
+    assert _share_of_small_image("area") < 0.12
+
+
+def test_unknown_image_sampling_is_refused():
+    s = make_sample(np.zeros((8, 8), np.uint8), np.eye(8, dtype=np.uint8))
+    with pytest.raises(TrainingError, match="image_sampling"):
+        PatchDataset([s], lambda i, m: (i, m), patch_size=8, length=4, image_sampling="pixels")
+
+
+def test_the_trainer_draws_images_as_its_config_says():
+    from segdesk.ml.data import TrainingSet
+    from segdesk.ml.training.setup import _make_loader, _seed_everything
+    from segdesk.ml.training.train import TrainConfig
+
+    big = make_sample(np.zeros((120, 120), np.uint8), np.eye(120, dtype=np.uint8), name="big")
+    small = make_sample(np.zeros((40, 40), np.uint8), np.eye(40, dtype=np.uint8), name="small")
+    ds = TrainingSet(["bg", "fg"], [big, small], [small])
+    _, equal = _make_loader(ds, TrainConfig(patch_size=32), _seed_everything(0))
+    _, area = _make_loader(ds, TrainConfig(patch_size=32, image_sampling="area"), _seed_everything(0))
+    assert TrainConfig().image_sampling == "equal"
+    np.testing.assert_allclose(equal.weights, [0.5, 0.5])
+    np.testing.assert_allclose(area.weights, [0.9, 0.1])

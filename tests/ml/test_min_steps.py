@@ -81,3 +81,42 @@ def test_schedule_and_eta_count_steps():
     assert steps_eta(cfg, 60.0, elapsed=50.0, step=50, total_steps=10**6) == 50.0
     assert steps_eta(cfg, 60.0, elapsed=10.0, step=10, total_steps=10**6) == 90.0  # 90 steps to the minimum
     assert steps_eta(cfg, 600.0, elapsed=10.0, step=10, total_steps=10**6) == 390.0
+
+
+def _scripted_scores(monkeypatch, scores: list[float]) -> None:
+    """Validation returns ``scores`` in turn (the held-out images' mIoU of each epoch)."""
+    from segdesk.ml.metrics import SegmentationMetrics
+
+    left = list(scores)
+
+    def score(self, model):
+        m = left.pop(0)
+        return SegmentationMetrics(list(CLASSES), [m, m], [m, m], m, m, m, 1)
+
+    monkeypatch.setattr(train_mod._Trainer, "score", score)
+
+
+def test_epochs_before_the_minimum_steps_do_not_compete_for_the_kept_model(monkeypatch):
+    # 4 steps an epoch; the minimum is reached at the end of epoch 3. A lucky validation at epoch 1
+    # (high learning rate, half-trained) must not be the model returned.
+    _scripted_scores(monkeypatch, [0.9, 0.3, 0.5, 0.4])
+    cfg = _config(minutes=60.0, min_steps=12, target_steps=16, patience=0)
+    result = list(fine_tune(_dataset(), cfg))[-1]
+    assert result.steps == 16 and [h["val_miou"] for h in result.history] == [0.9, 0.3, 0.5, 0.4]
+    assert result.metrics.miou == 0.5  # the first epoch at the minimum, not epoch 1's 0.9
+
+
+def test_a_fine_tunes_starting_model_still_competes(monkeypatch):
+    from segdesk.ml.model import UNet, UNetConfig
+
+    start = UNet(UNetConfig(num_classes=len(CLASSES), base_width=4, depth=2))
+    _scripted_scores(monkeypatch, [0.7, 0.9, 0.3, 0.5, 0.6])  # epoch 0 is the starting model
+    cfg = _config(minutes=60.0, min_steps=12, target_steps=16, patience=0)
+    result = list(fine_tune(_dataset(), cfg, model=start, model_classes=CLASSES))[-1]
+    assert result.metrics.miou == 0.7
+
+
+def test_without_a_minimum_the_best_epoch_is_kept(monkeypatch):
+    _scripted_scores(monkeypatch, [0.9, 0.3, 0.5, 0.4])
+    cfg = _config(minutes=None, max_epochs=4, patience=0)
+    assert list(fine_tune(_dataset(), cfg))[-1].metrics.miou == 0.9

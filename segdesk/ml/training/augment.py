@@ -9,6 +9,7 @@ reflected in both image and mask, which keeps them aligned.
 from __future__ import annotations
 
 import os
+import random
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
@@ -123,7 +124,13 @@ def build_augmentation(
         ops.append(A.GaussNoise(std_range=cfg.noise_std, per_channel=False, p=cfg.noise_p))
     if cfg.blur_p > 0:
         ops.append(A.GaussianBlur(blur_limit=0, sigma_limit=cfg.blur_sigma, p=cfg.blur_p))
-    return A.Compose(ops, seed=seed)
+    pipeline = A.Compose(ops, seed=seed)
+    # albumentations 2.0 seeds every transform with the same seed, so each one draws the same
+    # random numbers: a horizontal and a vertical flip (p 0.5 each) then always came together
+    # and no patch was ever mirrored (only rotated). One generator shared by all transforms
+    # gives each its own draws, still repeatable for a given seed.
+    pipeline.set_random_state(np.random.default_rng(seed), random.Random(seed))
+    return pipeline
 
 
 def apply(pipeline: A.Compose, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

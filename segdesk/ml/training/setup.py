@@ -117,6 +117,7 @@ def _make_loader(
         length=length,
         class_crop_p=config.class_crop_p,
         seed=config.seed,
+        image_sampling=config.image_sampling,
     )
     loader = torch.utils.data.DataLoader(
         patches,

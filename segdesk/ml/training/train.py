@@ -71,6 +71,7 @@ class TrainConfig:
     threads: int | None = None  # torch CPU threads while training; None = leave as is
     num_workers: int = 0
     class_crop_p: float = 0.5
+    image_sampling: str = "equal"  # "equal": every image as often; "area": in proportion to its area
     loss: LossConfig = field(default_factory=LossConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     # Architecture of a NEW model (a given model keeps its own).
@@ -219,6 +220,7 @@ class _Trainer:
         self.last_val_epoch, self.last_val_end = 0, 0.0
         self.history: list[dict[str, Any]] = []
         self.best_miou, self.bad_epochs = -1.0, 0
+        self.best_competed = False  # the kept state is provisional (before min_steps) until True
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best_metrics: SegmentationMetrics | None = None
         # The budget counts training and validation, not the one-time setup above (the first AdamW
@@ -334,8 +336,13 @@ class _Trainer:
         scored = self.model if self.average is None else self.average.model
         metrics = self.score(scored)
         self.val_cost = time.perf_counter() - t_val
-        improved = metrics.miou > self.best_miou + 1e-4
+        # Only epochs from the plan's min_steps on compete (and a fine-tune's starting model):
+        # earlier ones, at a high learning rate, are kept only until one does, so two held-out
+        # images cannot crown a half-trained model by chance (DSB dev: step 88 of 300 was kept).
+        competes = self.step >= self.config.min_steps or self.epoch == 0
+        improved = not self.best_competed or (competes and metrics.miou > self.best_miou + 1e-4)
         if improved:
+            self.best_competed = competes
             self.best_miou, self.best_metrics, self.bad_epochs = metrics.miou, metrics, 0
             self.best_state = {k: v.detach().clone() for k, v in scored.state_dict().items()}
         else:
