@@ -51,7 +51,7 @@ def train_project(
     val_fraction: float = 0.2,
     entries: Any = None,
     overrides: dict[str, Any] | None = None,
-    warm_start: bool = True,
+    warm_start: bool | None = None,
 ) -> Iterator[Any]:
     """fine_tune on a project folder, prepared as the training service prepares every run.
 
@@ -114,7 +114,7 @@ def train_command(
     threads: int | None = None,
     seed: int = 0,
     from_scratch: bool = False,
-    warm_start: bool = True,
+    warm_start: bool | None = None,
     val_fraction: float = 0.2,
     epochs: int | None = None,
     batch_size: int | None = None,
@@ -163,7 +163,7 @@ def train_command(
 def _train(
     folder: str | Path,
     config: TrainConfig,
-    start_from: tuple[bool, bool, bool],
+    start_from: tuple[bool, bool, bool | None],
     val_fraction: float,
     out: Out,
     bar: Out | None,
@@ -338,7 +338,7 @@ def train_from_args(args: argparse.Namespace, *, out: Out = print, bar: Out | No
         threads=args.threads,
         seed=args.seed,
         from_scratch=args.from_scratch,
-        warm_start=getattr(args, "warm_start", True),
+        warm_start=getattr(args, "warm_start", None),
         val_fraction=args.val_fraction,
         epochs=args.epochs,
         batch_size=args.batch_size,

@@ -31,13 +31,23 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--from-scratch",
         action="store_true",
-        help="do not start from the current model (a new model starts from the shipped generalist)",
+        help="do not start from the current model (a new model; see --warm-start)",
     )
-    parser.add_argument(
+    warm = parser.add_mutually_exclusive_group()
+    warm.add_argument(
+        "--warm-start",
+        dest="warm_start",
+        action="store_const",
+        const=True,
+        default=None,
+        help="a new model starts from the shipped generalist model (default: only with one object class)",
+    )
+    warm.add_argument(
         "--no-warm-start",
         dest="warm_start",
-        action="store_false",
-        help="a new model starts from random weights, not from the shipped generalist model",
+        action="store_const",
+        const=False,
+        help="a new model starts from random weights, never from the shipped generalist model",
     )
     parser.add_argument(
         "--val-fraction", type=float, default=0.2, help="share of reviewed images held out (default: 0.2)"

@@ -68,7 +68,7 @@ class TrainRequest:
     base_version: str | None  # the model to fine-tune; None = a new model
     val_fraction: float = 0.2
     new_architecture: bool = False  # a base of another width/depth than the config's is not fine-tuned
-    warm_start: bool = True  # a run without a base starts from the shipped generalist (warm_start.py)
+    warm_start: bool | None = None  # without a base: from the shipped generalist? None: where it helps
 
 
 def request_for(
@@ -78,7 +78,7 @@ def request_for(
     from_scratch: bool = False,
     val_fraction: float = 0.2,
     new_architecture: bool = False,
-    warm_start: bool = True,
+    warm_start: bool | None = None,
 ) -> TrainRequest:
     """The request for ``project``: ``entries`` (default: its reviewed images) on its current model.
 

@@ -5,9 +5,12 @@ The rule (one place; ``training.prepare`` asks it whenever a run would otherwise
 - A run with a base model (the project's current version) fine-tunes that model: no warm start.
 - A run that would start from a new model (a new project, ``--from-scratch``, or a base of another
   architecture than the one asked for) starts from the shipped generalist instead
-  (``segdesk/ml/generalist.py``): its encoder and decoder, a new head for the project's classes, its
-  width and depth (the plan keeps a given model's). ``--from-scratch`` means "not from this
-  project's model"; a start from random weights is ``--no-warm-start`` (``TrainRequest.warm_start``).
+  (``segdesk/ml/generalist.py``) **where it measurably helps** (:func:`helps`: ``_background_`` and
+  one object class that is not thin, the generalist's own form; elsewhere it measured no better or
+  worse than random weights, docs/benchmarks.md): its encoder and decoder, a new head for the project's
+  classes, its width and depth (the plan keeps a given model's). ``--from-scratch`` means "not from
+  this project's model". ``TrainRequest.warm_start``: None (the default) applies :func:`helps`,
+  True (``--warm-start``) always starts from the generalist, False (``--no-warm-start``) never.
 - A person (or a caller's config) who fixed another width or depth (``--base-width`` / ``--depth``,
   a TrainConfig width or depth other than its default) gets that new model, from random weights.
 
@@ -32,13 +35,35 @@ class WarmStart:
     name: str  # the generalist's name, e.g. "generalist-v1"
 
 
-def starting_model(dataset: Any, config: Any, *, warm_start: bool = True) -> WarmStart | None:
-    """The generalist, ready for ``dataset``'s classes, for a run that would start from a new model
-    (``warm_start``: the request's ``TrainRequest.warm_start``); None: a new model from random weights.
+def helps(dataset: Any) -> bool:
+    """Whether the warm start is on by default for ``dataset``: the generalist's own form, a
+    ``_background_`` class and one object class, whose objects are not thin at the working scale.
+
+    Measured at 300 fixed steps (docs/benchmarks.md, "The warm start"): DSB nuclei (background +
+    nucleus) +0.045 mIoU; the demo (3 classes) no difference; ISBI (membrane / interior, no background)
+    -0.022; generated 16-bit (cell + thin rod) -0.24, the rods lost. So: off elsewhere.
+    """
+    from segdesk.core.project import BACKGROUND_LABEL
+
+    names = list(dataset.class_names)
+    if len(names) != 2 or names[0] != BACKGROUND_LABEL:
+        return False
+    from segdesk.ml.training.fingerprint import measure
+    from segdesk.ml.training.plan import THIN_DIAMETER, choose_scale
+
+    fp = measure(dataset.train, names)
+    scale, _typical, _why = choose_scale(fp)
+    return not any(c.elongated and c.median_diameter * scale < THIN_DIAMETER for c in fp.foreground())
+
+
+def starting_model(dataset: Any, config: Any, *, warm_start: bool | None = None) -> WarmStart | None:
+    """The generalist, ready for ``dataset``'s classes, for a run that would start from a new model;
+    None: a new model from random weights. ``warm_start`` (the request's ``TrainRequest.warm_start``):
+    None = where it helps (:func:`helps`), True = always, False = never.
 
     Raises ModelError naming the shipped file when it is missing or damaged.
     """
-    if not warm_start:
+    if warm_start is False or (warm_start is None and not helps(dataset)):
         return None
     from segdesk.ml.generalist import warm_model
 
@@ -79,4 +104,4 @@ def plan_line(plan: Any, warm_start: str | None) -> str:
     return f"{plan.summary()}, {FROM_GENERALIST}" if warm_start else plan.summary()
 
 
-__all__ = ["FROM_GENERALIST", "WarmStart", "note_in_plan", "plan_line", "starting_model"]
+__all__ = ["FROM_GENERALIST", "WarmStart", "helps", "note_in_plan", "plan_line", "starting_model"]

@@ -1,5 +1,6 @@
 """The warm start (issue 16): a new project's run starts from the shipped generalist with a new head for
-its own classes, in the app and the CLI alike; ``--no-warm-start`` builds a fresh model."""
+its own classes, in the app and the CLI alike; on by default with one object class (where it measured
+better), ``--warm-start`` forces it, ``--no-warm-start`` builds a fresh model."""
 
 from __future__ import annotations
 
@@ -34,14 +35,16 @@ def _ring(cx: float, cy: float, r: float) -> np.ndarray:
     return np.array([[cx + r * np.cos(a), cy + r * np.sin(a)] for a in np.linspace(0, 6.2, 12)])
 
 
-def _project(root: Path) -> Project:
-    (root / "labels.txt").write_text("__ignore__\n" + "\n".join(CLASSES) + "\n")
+def _project(root: Path, classes: list[str] = CLASSES) -> Project:
+    (root / "labels.txt").write_text("__ignore__\n" + "\n".join(classes) + "\n")
     for i in range(3):
         image = np.full((48, 64, 3), 230, np.uint8)
         cv2.circle(image, (24 + 6 * i, 24), 14, (200, 120, 160), -1)
         cv2.circle(image, (24 + 6 * i, 24), 5, (90, 40, 130), -1)
         cv2.imwrite(str(root / f"img_{i}.png"), image)
-        shapes = [Shape("cell", _ring(24 + 6 * i, 24, 14)), Shape("nucleus", _ring(24 + 6 * i, 24, 5))]
+        shapes = [Shape("cell", _ring(24 + 6 * i, 24, 14))]
+        if "nucleus" in classes:
+            shapes.append(Shape("nucleus", _ring(24 + 6 * i, 24, 5)))
         doc = Document(f"img_{i}.png", 48, 64, shapes=shapes)
         doc.set_status("reviewed")
         save_document(doc, root / f"img_{i}.json")
@@ -54,7 +57,7 @@ def _meta(root: Path, version: str) -> dict:
 
 def test_a_new_project_with_other_classes_starts_from_the_generalist(tmp_path: Path) -> None:
     project = _project(tmp_path)
-    request = training.request_for(project)
+    request = training.request_for(project, warm_start=True)  # forced: 3 classes are not the default
     assert request.base_version is None and request.warm_start
     config = training.resolve_config(QUICK)
     prepared = training.prepare(request, config)
@@ -71,6 +74,17 @@ def test_a_new_project_with_other_classes_starts_from_the_generalist(tmp_path: P
     assert any(FROM_GENERALIST in r for r in meta["plan"]["reasons"])
 
 
+def test_by_default_the_warm_start_is_on_with_one_object_class_only(tmp_path: Path) -> None:
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    config = training.resolve_config(QUICK)
+    one = training.prepare(training.request_for(_project(tmp_path / "one", ["_background_", "cell"])), config)
+    assert one.warm_start == generalist.NAME and one.model.head.out_channels == 2
+    assert one.model_classes == ["_background_", "cell"]
+    two = training.prepare(training.request_for(_project(tmp_path / "two")), config)
+    assert two.model is None and two.warm_start is None
+
+
 def test_no_warm_start_builds_a_fresh_model(tmp_path: Path) -> None:
     project = _project(tmp_path)
     request = training.request_for(project, warm_start=False)
@@ -80,7 +94,8 @@ def test_no_warm_start_builds_a_fresh_model(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
     add_train_arguments(parser)
     assert parser.parse_args([str(tmp_path), "--no-warm-start"]).warm_start is False
-    assert parser.parse_args([str(tmp_path)]).warm_start is True
+    assert parser.parse_args([str(tmp_path)]).warm_start is None
+    assert parser.parse_args([str(tmp_path), "--warm-start"]).warm_start is True
     lines: list[str] = []
     code = train_command(tmp_path, epochs=1, threads=1, device="cpu", patch_size=32, warm_start=False,
                          out=lines.append)  # fmt: skip
@@ -91,7 +106,8 @@ def test_no_warm_start_builds_a_fresh_model(tmp_path: Path) -> None:
 
 def test_a_fixed_other_width_gets_a_fresh_model(tmp_path: Path) -> None:
     project = _project(tmp_path)
-    prepared = training.prepare(training.request_for(project), training.resolve_config({**QUICK, "depth": 2}))
+    request = training.request_for(project, warm_start=True)
+    prepared = training.prepare(request, training.resolve_config({**QUICK, "depth": 2}))
     assert prepared.model is None and prepared.warm_start is None
 
 
@@ -104,5 +120,25 @@ def test_a_damaged_shipped_model_is_a_clear_error(tmp_path: Path, monkeypatch: p
     broken.write_bytes(broken.read_bytes()[:-100])
     monkeypatch.setattr(generalist, "generalist_path", lambda name=generalist.NAME: broken)
     with pytest.raises(ModelError) as info:
-        training.prepare(training.request_for(project), training.resolve_config(QUICK))
+        training.prepare(training.request_for(project, warm_start=True), training.resolve_config(QUICK))
     assert str(broken) in str(info.value)
+
+
+def test_the_default_follows_the_measured_rule() -> None:
+    """On only in the generalist's own form: ``_background_`` and one object class that is not thin."""
+    from segdesk.ml.data import training_set_from_arrays
+    from segdesk.services.warm_start import helps
+
+    image = np.zeros((96, 96), np.uint8)
+    blobs, lines = np.zeros((96, 96), np.uint8), np.zeros((96, 96), np.uint8)
+    for k in range(3):
+        cv2.circle(blobs, (20 + 28 * k, 48), 10, 1, -1)
+        cv2.line(lines, (5, 10 + 30 * k), (90, 20 + 30 * k), 1, 2)
+
+    def data(mask: np.ndarray, names: list[str]):
+        return training_set_from_arrays([image] * 3, [mask] * 3, names)
+
+    assert helps(data(blobs, ["_background_", "nucleus"]))
+    assert not helps(data(lines, ["_background_", "crack"]))  # thin: ISBI / rods measured worse
+    assert not helps(data(blobs, ["interior", "membrane"]))  # no background class (ISBI's form)
+    assert not helps(data(blobs, ["_background_", "cell", "nucleus"]))  # several object classes
