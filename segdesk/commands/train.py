@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from segdesk.commands.train_options import add_train_arguments  # noqa: F401  (the options live there)
 from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, SegdeskError, TrainingError
 from segdesk.core.project import Project
@@ -30,6 +31,7 @@ from segdesk.ml.training.train import (
     fine_tune,
 )
 from segdesk.services import training
+from segdesk.services.warm_start import note_in_plan
 
 Out = Callable[[str], None]
 
@@ -49,6 +51,7 @@ def train_project(
     val_fraction: float = 0.2,
     entries: Any = None,
     overrides: dict[str, Any] | None = None,
+    warm_start: bool | None = None,
 ) -> Iterator[Any]:
     """fine_tune on a project folder, prepared as the training service prepares every run.
 
@@ -62,10 +65,11 @@ def train_project(
         val_fraction=val_fraction,
         new_architecture=new_architecture,
         entries=entries,
+        warm_start=warm_start,
     )
     prepared = training.prepare(request, config)
     yield prepared.dataset, prepared.store, prepared.base_version
-    config = planned(prepared.dataset, config, prepared.model, overrides)
+    config = note_in_plan(planned(prepared.dataset, config, prepared.model, overrides), prepared.warm_start)
     yield plan_of(config)
     yield from fine_tune(
         prepared.dataset, config, cancel, model=prepared.model, model_classes=prepared.model_classes
@@ -110,6 +114,7 @@ def train_command(
     threads: int | None = None,
     seed: int = 0,
     from_scratch: bool = False,
+    warm_start: bool | None = None,
     val_fraction: float = 0.2,
     epochs: int | None = None,
     batch_size: int | None = None,
@@ -145,7 +150,8 @@ def train_command(
             config, plan={"overrides": {k: v for k, v in fixed.items() if v is not None}}
         )
         entries = plan_for_cli(folder, use_elsewhere=use_elsewhere, skip_empty=skip_empty, out=out)
-        return _train(folder, config, (from_scratch, new_arch), val_fraction, out, bar, cancel, entries)
+        start_from = (from_scratch, new_arch, warm_start)
+        return _train(folder, config, start_from, val_fraction, out, bar, cancel, entries)
     except (Cancelled, KeyboardInterrupt):
         out("training cancelled; no model saved")
         return 130
@@ -157,20 +163,21 @@ def train_command(
 def _train(
     folder: str | Path,
     config: TrainConfig,
-    start_from: tuple[bool, bool],
+    start_from: tuple[bool, bool, bool | None],
     val_fraction: float,
     out: Out,
     bar: Out | None,
     cancel: CancelToken | None,
     entries: Any = None,
 ) -> int:
-    from_scratch, new_arch = start_from
+    from_scratch, new_arch, warm_start = start_from
     request = training.request_for(
         Project(Path(folder)),
         from_scratch=from_scratch,
         val_fraction=val_fraction,
         new_architecture=new_arch,
         entries=entries,
+        warm_start=warm_start,
     )
     outcome = training.train(request, config, cancel, printer(out, bar))
     say_outcome(outcome, out)
@@ -207,13 +214,19 @@ def printer(out: Out, bar: Out | None) -> Callable[[object], None]:
     def on_event(event: object) -> None:
         if isinstance(event, training.Phase):
             if event.name == "started" and event.prepared is not None:
-                announce(event.prepared.dataset, event.prepared.base_version, out)
+                p = event.prepared
+                announce(p.dataset, p.base_version or warm_label(p.warm_start), out)
                 if event.prepared.plan is not None:
                     say_plan(event.prepared.plan, out)
         else:
             print_event(event, out, bar)
 
     return on_event
+
+
+def warm_label(warm_start: str | None) -> str | None:
+    """What the first lines say about a warm start (None: none)."""
+    return f"the shipped generalist model ({warm_start}), a new head" if warm_start else None
 
 
 def announce(dataset: TrainingSet, base_version: str | None, out: Out, ranks: int = 1) -> None:
@@ -304,57 +317,6 @@ def finish_training(
     return saved.version
 
 
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``segdesk train``."""
-    defaults = TrainConfig()
-    parser.add_argument("folder", metavar="DIR", help="a project folder (its reviewed images train)")
-    parser.add_argument(
-        "--minutes",
-        type=float,
-        default=training.DEFAULT_MINUTES,
-        help=f"time budget (default: {training.DEFAULT_MINUTES:g}, as a Retrain in the app)",
-    )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    parser.add_argument(
-        "--base-width",
-        type=int,
-        default=None,
-        help=f"channels of a new model (default: {defaults.base_width})",
-    )
-    parser.add_argument("--depth", type=int, default=None, help=f"downsamplings (default: {defaults.depth})")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--from-scratch", action="store_true", help="do not start from the current model")
-    parser.add_argument(
-        "--val-fraction", type=float, default=0.2, help="share of reviewed images held out (default: 0.2)"
-    )
-    parser.add_argument(
-        "--epochs", type=int, default=None, help="train exactly N epochs, no time budget (repeatable)"
-    )
-    parser.add_argument(
-        "--batch-size",
-        type=int,
-        default=None,
-        help=f"patches per step, over all ranks when distributed (default: {defaults.batch_size} per rank)",
-    )
-    parser.add_argument(
-        "--patch-size", type=int, default=None, help=f"training patch size (default: {defaults.patch_size})"
-    )
-    parser.add_argument(
-        "--use-elsewhere",
-        action="store_true",
-        help="also train on images labelled in another tool (records that you confirmed them)",
-    )
-    parser.add_argument(
-        "--skip-empty", action="store_true", help="leave out reviewed images that have no shape"
-    )
-    parser.add_argument(
-        "--distributed",
-        action="store_true",
-        help="train on several processes/GPUs/nodes; launch with torchrun (see docs/scaling.md)",
-    )
-
-
 def distributed_precheck(args: argparse.Namespace, *, out: Out = print) -> int | None:
     """What ``--distributed`` needs before the ranks start: an exit status to stop with, or None."""
     if getattr(args, "skip_empty", False):
@@ -381,6 +343,7 @@ def train_from_args(args: argparse.Namespace, *, out: Out = print, bar: Out | No
         threads=args.threads,
         seed=args.seed,
         from_scratch=args.from_scratch,
+        warm_start=getattr(args, "warm_start", None),
         val_fraction=args.val_fraction,
         epochs=args.epochs,
         batch_size=args.batch_size,

@@ -99,4 +99,18 @@ def export_and_verify(
     return verify_onnx(path, model, sample)
 
 
-__all__ = ["SAMPLE_SIDE", "export_and_verify", "resolve_model", "verification_sample"]
+def export_here(checkpoint: Path) -> str | None:
+    """Build the checkpoint's ONNX export in this process (after a training run); None on success,
+    else why not."""
+    from segdesk.ml.inference.export import cached_onnx
+
+    try:
+        cached_onnx(str(checkpoint))
+    except Exception as exc:  # a failed export only means predictions use torch
+        if isinstance(exc, SegdeskError):
+            return str(exc)
+        return f"{type(exc).__name__}: {exc}".rstrip(": ")
+    return None
+
+
+__all__ = ["SAMPLE_SIDE", "export_and_verify", "export_here", "resolve_model", "verification_sample"]

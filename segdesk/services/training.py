@@ -5,7 +5,8 @@ by choosing them; the base version; the classes) -> :func:`prepare` (rasterize t
 base model) -> ``segdesk.ml.training.train.fine_tune`` -> a promotion verdict (``segdesk.ml.training.promotion``; any
 function of that signature plugs in) -> :func:`save_run` (a new version, NaN-free metadata, current
 when promoted) -> optionally the ONNX export for fast CPU proposals. Progress goes to ``on_event``:
-fine_tune's records, which :class:`StatusTracker` turns into the panel's :class:`TrainStatus`.
+fine_tune's records, which :class:`StatusTracker` turns into the panel's :class:`TrainStatus`. A run
+without a base model starts from the shipped generalist (the warm start: ``services/warm_start.py``).
 
 The defaults are stated here, once: :func:`default_config` (the budget) and :func:`niceness` (a
 training run beside a person working in the window yields the CPU to them; a headless one does not).
@@ -24,6 +25,8 @@ from typing import Any
 from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, TrainingError
 from segdesk.core.project import ImageEntry, Project
+from segdesk.services.onnx_export import export_here
+from segdesk.services.warm_start import note_in_plan, plan_line, starting_model
 
 #: The time budget of a retrain, in minutes, in the app and on the command line alike.
 DEFAULT_MINUTES = 2.0
@@ -65,6 +68,7 @@ class TrainRequest:
     base_version: str | None  # the model to fine-tune; None = a new model
     val_fraction: float = 0.2
     new_architecture: bool = False  # a base of another width/depth than the config's is not fine-tuned
+    warm_start: bool | None = None  # without a base: from the shipped generalist? None: where it helps
 
 
 def request_for(
@@ -74,6 +78,7 @@ def request_for(
     from_scratch: bool = False,
     val_fraction: float = 0.2,
     new_architecture: bool = False,
+    warm_start: bool | None = None,
 ) -> TrainRequest:
     """The request for ``project``: ``entries`` (default: its reviewed images) on its current model.
 
@@ -99,6 +104,7 @@ def request_for(
         base,
         val_fraction=val_fraction,
         new_architecture=new_architecture,
+        warm_start=warm_start,
     )
 
 
@@ -112,6 +118,7 @@ class Prepared:
     model_classes: list[str] | None
     base_version: str | None
     plan: Any = None  # segdesk.ml.training.plan.Plan, once the run is planned
+    warm_start: str | None = None  # the shipped generalist the new model starts from (warm_start.py)
 
 
 def prepare(request: TrainRequest, config: Any, cancel: CancelToken | None = None) -> Prepared:
@@ -129,13 +136,15 @@ def prepare(request: TrainRequest, config: Any, cancel: CancelToken | None = Non
         cancel=cancel,
     )
     store = ModelStore(request.root)
-    if request.base_version is None:
+    if request.base_version is not None:
+        model, meta = store.load(request.base_version)
+        other = model.config.base_width != config.base_width or model.config.depth != config.depth
+        if not (request.new_architecture and other):
+            return Prepared(dataset, store, model, list(meta["classes"]), request.base_version)
+    warm = starting_model(dataset, config, warm_start=request.warm_start)  # None: from random weights
+    if warm is None:
         return Prepared(dataset, store, None, None, None)
-    model, meta = store.load(request.base_version)
-    other = model.config.base_width != config.base_width or model.config.depth != config.depth
-    if request.new_architecture and other:
-        return Prepared(dataset, store, None, None, None)
-    return Prepared(dataset, store, model, list(meta["classes"]), request.base_version)
+    return Prepared(dataset, store, warm.model, warm.classes, None, warm_start=warm.name)
 
 
 def finite(value: Any) -> Any:
@@ -165,6 +174,7 @@ def save_run(result: Any, prepared: Prepared, *, verdict: Callable[..., Any] | N
     meta["promotion"] = dataclasses.asdict(decision)
     meta["base_version"] = prepared.base_version
     meta.update(instance_meta(prepared.dataset))  # which classes are objects (issue 17)
+    meta["warm_start"] = prepared.warm_start
     # A fine-tune's history starts with the base model's validation (no training loss).
     version = prepared.store.add_version(result.model, finite(meta), make_current=decision.promote)
     return Saved(version, decision)
@@ -222,6 +232,7 @@ def train(
     from segdesk.ml.training.plan import plan_of, planned
 
     config = planned(prepared.dataset, config, prepared.model, None)  # the data's plan (ml/training/plan.py)
+    config = note_in_plan(config, prepared.warm_start)
     prepared.plan = plan_of(config)
     emit(Phase("started", prepared))
     result: TrainResult | None = None
@@ -264,22 +275,8 @@ def outcome_of(result: Any, prepared: Prepared, saved: Saved) -> TrainOutcome:
         summary=result.metrics.summary(),
         useless=bool(getattr(decision, "useless", False)),
         note=result.note,
-        plan=prepared.plan.summary() if prepared.plan is not None else "",
+        plan=plan_line(prepared.plan, prepared.warm_start),
     )
-
-
-def export_here(checkpoint: Path) -> str | None:
-    """Build the checkpoint's ONNX export in this process; None on success, else why not."""
-    from segdesk.core.errors import SegdeskError
-    from segdesk.ml.inference.export import cached_onnx
-
-    try:
-        cached_onnx(str(checkpoint))
-    except Exception as exc:  # a failed export only means predictions use torch
-        if isinstance(exc, SegdeskError):
-            return str(exc)
-        return f"{type(exc).__name__}: {exc}".rstrip(": ")
-    return None
 
 
 @dataclass
@@ -332,8 +329,8 @@ class StatusTracker:
         s = self.status
         if isinstance(event, Phase):
             if event.name == "started":
-                plan = event.prepared.plan if event.prepared is not None else None
-                s.phase, s.message = "training", plan.summary() if plan is not None else ""
+                p = event.prepared
+                s.phase, s.message = "training", plan_line(p.plan, p.warm_start) if p is not None else ""
                 return None
             s.phase = event.name
             if event.name in ("saving", "exporting"):

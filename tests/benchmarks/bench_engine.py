@@ -6,7 +6,11 @@ budget a cap), each followed by the promotion check (``promotion.check_candidate
 images; ``seed`` runs the seeds' recipe (``/work/shared/tools/seed_recipe.py``) in a subprocess.
 
 Data: ``isbi`` (train 0-4, test 20-29), ``dsb`` (``shared/data/dsb2018_nuclei_dev``: train the first
-``--dsb-train`` (10) by name, test the last 30), ``colour`` / ``fluo16`` (generated, bench_train's).
+``--dsb-train`` (10) by name, test the last 30), ``colour`` / ``fluo16`` (generated, bench_train's),
+``demo`` (``resources/make_demo.py``: train on the truth of its 3 reviewed images, test its 3 others).
+``--warm on|off``: the engine recipe starts from the shipped generalist or from random weights, through
+the service's own rule (``services/warm_start.starting_model``), the width and depth fixed to the
+generalist's either way (the same fine-tune otherwise).
 ``--steps N`` trains N optimizer steps (load-independent); else ``--seconds`` (120) of wall clock.
 ``--busy`` keeps one core busy with another process (``python -c "while 1: pass"``) for the run.
 Every line states the load average at its start and end.
@@ -34,11 +38,13 @@ import torch
 
 from segdesk.ml.data import make_sample, training_set_from_arrays
 from segdesk.ml.training.evaluate import evaluate
-from segdesk.ml.training.plan import Plan, plan_training
+from segdesk.ml.training.plan import Plan, plan_of, plan_training, planned
 from segdesk.ml.training.promotion import check_candidate
 from segdesk.ml.training.train import EpochEnd, TrainConfig, TrainResult, fine_tune
+from segdesk.services.warm_start import note_in_plan, starting_model
 from tests.benchmarks import bench_train, shared_data
 
+ROOT = Path(__file__).resolve().parents[2]
 DSB = Path(os.environ.get("SEGDESK_DSB") or shared_data.DATA / "dsb2018_nuclei_dev")
 
 
@@ -56,6 +62,25 @@ def load_dsb(n_train: int) -> tuple[list, list, list, list]:
     return [t[0] for t in train], [t[1] for t in train], [t[0] for t in test], [t[1] for t in test]
 
 
+def load_demo() -> tuple[list, list, list, list, list[str]]:
+    """make_demo's images: its 3 labelled ones train (their generated truth), its 3 others test."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_demo", ROOT / "resources" / "make_demo.py")
+    demo = importlib.util.module_from_spec(spec)
+    sys.modules["make_demo"] = demo
+    spec.loader.exec_module(demo)
+    images = demo.generate()
+    tr, te = images[:3], images[3:]
+    return (
+        [d.rgb for d in tr],
+        [d.truth for d in tr],
+        [d.rgb for d in te],
+        [d.truth for d in te],
+        demo.CLASS_NAMES,
+    )
+
+
 def load(data: str, args: argparse.Namespace) -> tuple[list, list, list, list, list[str]]:
     if data == "isbi":
         tr_i, tr_m = bench_train.load_isbi(list(range(5)))
@@ -63,6 +88,8 @@ def load(data: str, args: argparse.Namespace) -> tuple[list, list, list, list, l
         return tr_i, tr_m, te_i, te_m, ["membrane", "interior"]
     if data == "dsb":
         return (*load_dsb(args.dsb_train), ["_background_", "nucleus"])
+    if data == "demo":
+        return load_demo()
     rng = np.random.default_rng(7)
     make = bench_train.synth_colour if data == "colour" else bench_train.synth_fluo
     sizes = [(300, 420, True), (640, 480, False), (512, 700, True), (380, 380, False), (600, 350, True)]
@@ -73,15 +100,23 @@ def load(data: str, args: argparse.Namespace) -> tuple[list, list, list, list, l
     return [p[0] for p in tr], [p[1] for p in tr], [p[0] for p in te], [p[1] for p in te], names
 
 
-def configure(recipe: str, ds, args: argparse.Namespace) -> tuple[TrainConfig, Plan | None]:
+def configure(recipe: str, ds, args: argparse.Namespace) -> tuple[TrainConfig, Plan | None, object]:
+    """(config, plan, the warm start or None)."""
     base = TrainConfig(minutes=args.seconds / 60, threads=args.threads or None, seed=args.seed)
     if recipe == "defaults":
-        return bench_train.fixed_steps(base, ds, args.steps), None
+        return bench_train.fixed_steps(base, ds, args.steps), None, None
     overrides = {"min_steps": args.steps, "target_steps": args.steps} if args.steps else None
-    cfg, plan, _fp = plan_training(ds, base, overrides=overrides)  # width sized for --seconds
+    warm = None
+    if args.warm:  # the service's rule, then its planning (a given model keeps its width and depth)
+        warm = starting_model(ds, base, warm_start=args.warm == "on")
+        fixed = {**(overrides or {}), "base_width": 8, "depth": 4}  # the generalist's, on or off
+        cfg = note_in_plan(planned(ds, base, warm.model if warm else None, fixed), warm and warm.name)
+        plan = plan_of(cfg)
+    else:
+        cfg, plan, _fp = plan_training(ds, base, overrides=overrides)  # width sized for --seconds
     if args.steps:
         cfg = dataclasses.replace(cfg, minutes=10**6 / 60)  # no cap: exactly the steps
-    return cfg, plan
+    return cfg, plan, warm
 
 
 def run_one(data: str, recipe: str, args: argparse.Namespace) -> None:
@@ -89,10 +124,11 @@ def run_one(data: str, recipe: str, args: argparse.Namespace) -> None:
     ds = training_set_from_arrays(tr_i, tr_m, names, val_fraction=0.2, seed=args.seed)
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
-    cfg, plan = configure(recipe, ds, args)
+    cfg, plan, warm = configure(recipe, ds, args)
     plan_s = time.perf_counter() - t0
     result = None
-    for event in fine_tune(ds, cfg):
+    start = {"model": warm.model, "model_classes": warm.classes} if warm else {}
+    for event in fine_tune(ds, cfg, **start):
         if isinstance(event, EpochEnd):
             print(f"    step {event.step} {event.elapsed_s:.0f}s val {event.metrics.miou:.3f}", flush=True)
         elif isinstance(event, TrainResult):
@@ -104,7 +140,8 @@ def run_one(data: str, recipe: str, args: argparse.Namespace) -> None:
     )
     fg = " ".join(f"{n}={v:.3f}" for n, v in zip(names, test.iou, strict=True) if v is not None)
     print(
-        f"[{data}] {recipe}{' busy' if args.busy else ''}: steps={result.steps} train_s={result.elapsed_s:.0f} "
+        f"[{data}] {recipe}{' busy' if args.busy else ''}{f' warm={args.warm}' if args.warm else ''}: "
+        f"steps={result.steps} train_s={result.elapsed_s:.0f} "
         f"plan_s={plan_s:.1f} stop={result.stop_reason} test mIoU={test.miou:.4f} ({fg}) "
         f"useful={verdict.useful} ({verdict.reason}) load {load0:.2f}->{os.getloadavg()[0]:.2f}"
         + (f"\n    plan: {plan.summary()}; {'; '.join(plan.reasons)}" if plan else ""),
@@ -146,6 +183,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dsb-train", type=int, default=10)
     p.add_argument("--busy", action="store_true", help="keep one core busy with another process")
+    p.add_argument("--warm", choices=["on", "off"], default=None, help="engine: from the generalist or not")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -1,0 +1,107 @@
+"""The warm start: which runs start from the shipped generalist model, in the app and the CLI alike.
+
+The rule (one place; ``training.prepare`` asks it whenever a run would otherwise build a new model):
+
+- A run with a base model (the project's current version) fine-tunes that model: no warm start.
+- A run that would start from a new model (a new project, ``--from-scratch``, or a base of another
+  architecture than the one asked for) starts from the shipped generalist instead
+  (``segdesk/ml/generalist.py``) **where it measurably helps** (:func:`helps`: ``_background_`` and
+  one object class that is not thin, the generalist's own form; elsewhere it measured no better or
+  worse than random weights, docs/benchmarks.md): its encoder and decoder, a new head for the project's
+  classes, its width and depth (the plan keeps a given model's). ``--from-scratch`` means "not from
+  this project's model". ``TrainRequest.warm_start``: None (the default) applies :func:`helps`,
+  True (``--warm-start``) always starts from the generalist, False (``--no-warm-start``) never.
+- A person (or a caller's config) who fixed another width or depth (``--base-width`` / ``--depth``,
+  a TrainConfig width or depth other than its default) gets that new model, from random weights.
+
+The saved version records it (``meta["warm_start"]``: the generalist's name) and the plan's line says
+"from the shipped generalist model". Measured with and without in docs/benchmarks.md ("The warm start").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+#: What the plan's line and the CLI say about a warm start.
+FROM_GENERALIST = "from the shipped generalist model"
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    model: Any  # segdesk.ml.model.UNet with a new head for the project's classes
+    classes: list[str]
+    name: str  # the generalist's name, e.g. "generalist-v1"
+
+
+def helps(dataset: Any) -> bool:
+    """Whether the warm start is on by default for ``dataset``: the generalist's own form, a
+    ``_background_`` class and one object class, whose objects are not thin at the working scale.
+
+    Measured at 300 fixed steps (docs/benchmarks.md, "The warm start"): DSB nuclei (background +
+    nucleus) +0.045 mIoU; the demo (3 classes) no difference; ISBI (membrane / interior, no background)
+    -0.022; generated 16-bit (cell + thin rod) -0.24, the rods lost. So: off elsewhere.
+    """
+    from segdesk.core.project import BACKGROUND_LABEL
+
+    names = list(dataset.class_names)
+    if len(names) != 2 or names[0] != BACKGROUND_LABEL:
+        return False
+    from segdesk.ml.training.fingerprint import measure
+    from segdesk.ml.training.plan import THIN_DIAMETER, choose_scale
+
+    fp = measure(dataset.train, names)
+    scale, _typical, _why = choose_scale(fp)
+    return not any(c.elongated and c.median_diameter * scale < THIN_DIAMETER for c in fp.foreground())
+
+
+def starting_model(dataset: Any, config: Any, *, warm_start: bool | None = None) -> WarmStart | None:
+    """The generalist, ready for ``dataset``'s classes, for a run that would start from a new model;
+    None: a new model from random weights. ``warm_start`` (the request's ``TrainRequest.warm_start``):
+    None = where it helps (:func:`helps`), True = always, False = never.
+
+    Raises ModelError naming the shipped file when it is missing or damaged.
+    """
+    if warm_start is False or (warm_start is None and not helps(dataset)):
+        return None
+    from segdesk.ml.generalist import warm_model
+
+    model, meta = warm_model(dataset.class_names, seed=config.seed)
+    if _architecture_fixed(config, model.config):
+        return None  # the person (or the caller's config) asked for another width or depth
+    return WarmStart(model, list(dataset.class_names), str(meta["generalist"]["name"]))
+
+
+def _architecture_fixed(config: Any, shipped: Any) -> bool:
+    """Whether ``config`` fixes a width or depth other than the generalist's: the plan's rule of what
+    was fixed (``plan.planned``: the CLI's overrides, a field that differs from TrainConfig's default)."""
+    from segdesk.ml.training.train import TrainConfig
+
+    defaults = TrainConfig()
+    fixed = (config.plan or {}).get("overrides") or {}
+    for key in ("base_width", "depth"):
+        value = fixed.get(key, getattr(config, key))
+        if (key in fixed or value != getattr(defaults, key)) and value != getattr(shipped, key):
+            return True
+    return False
+
+
+def note_in_plan(config: Any, name: str | None) -> Any:
+    """``config`` whose saved plan says the run started from the generalist ``name`` (None: as is)."""
+    if not name or config.plan is None:
+        return config
+    plan = dict(config.plan)
+    plan["warm_start"] = name
+    plan["reasons"] = [*plan.get("reasons", []), f"started {FROM_GENERALIST} ({name}), a new head"]
+    return dataclasses.replace(config, plan=plan)
+
+
+def plan_line(plan: Any, warm_start: str | None) -> str:
+    """The plan's one line, plus where the run started when that was the generalist."""
+    if plan is None:
+        return FROM_GENERALIST if warm_start else ""
+    return f"{plan.summary()}, {FROM_GENERALIST}" if warm_start else plan.summary()
+
+
+__all__ = ["FROM_GENERALIST", "WarmStart", "helps", "note_in_plan", "plan_line", "starting_model"]
