@@ -178,7 +178,7 @@ def _run_rank(
     say: Any,
     bar: Any,
 ) -> int:
-    from segdesk.commands.train import announce, finish_training, report_events
+    from segdesk.commands.train import announce, finish_training, report_events, warm_label
     from segdesk.ml.checkpoint import ModelStore
 
     rank, world = dist.get_rank(), dist.get_world_size()
@@ -198,11 +198,17 @@ def _run_rank(
         dataset = _dataset_of(folder, plan)
     version = plan["base_version"]
     model, classes = None, None
+    warm = plan.get("warm_start")
     if version is not None:
         model, meta = store.load(version)
         classes = list(meta["classes"])
+    elif warm:  # the shipped generalist with a new head from a fixed seed: the same on every rank
+        from segdesk.ml.generalist import warm_model
+
+        model, _meta = warm_model(dataset.class_names, seed=config.seed)
+        classes = list(dataset.class_names)
     if rank == 0:
-        announce(dataset, version, say, ranks=world)
+        announce(dataset, version or warm_label(warm), say, ranks=world)
         say(f"global batch {config.batch_size} ({config.batch_size // world} per rank)")
     trainer = DistributedTrainer(dataset, config, cancel, model, classes)
     events = _events(trainer, config)
@@ -210,7 +216,7 @@ def _run_rank(
     outcome: dict[str, Any] = {}
     if rank == 0:
         try:
-            outcome = {"version": finish_training(result, dataset, store, version, say)}
+            outcome = {"version": finish_training(result, dataset, store, version, say, warm)}
         except SegdeskError as exc:
             outcome = {"error": str(exc)}
     try:
@@ -246,14 +252,16 @@ def _plan(
     steps = train_project(
         folder, config, from_scratch=from_scratch, new_architecture=new_arch, val_fraction=val_fraction
     )
-    dataset, _store, version = next(steps)
+    prepared = next(steps)
     steps.close()
+    dataset = prepared.dataset
     plan = {
         "train": [s.name for s in dataset.train],
         "val": [s.name for s in dataset.val],
         "split": dataset.split,
         "classes": list(dataset.class_names),
-        "base_version": version,
+        "base_version": prepared.base_version,
+        "warm_start": prepared.warm_start,  # the service's rule decided it; every rank follows
     }
     return dataset, plan
 

@@ -55,7 +55,7 @@ def train_project(
 ) -> Iterator[Any]:
     """fine_tune on a project folder, prepared as the training service prepares every run.
 
-    Yields first ``(dataset, store, base_version or None)`` (so callers can save and compare), then
+    Yields first the service's ``Prepared`` (dataset, store, base version, warm start), then
     the ``Plan`` (``ml/training/plan.py``; ``overrides`` fix some of its fields), then fine_tune's records; the
     last one is a TrainResult. (The distributed trainer's rank 0 plans with it.)
     """
@@ -68,7 +68,7 @@ def train_project(
         warm_start=warm_start,
     )
     prepared = training.prepare(request, config)
-    yield prepared.dataset, prepared.store, prepared.base_version
+    yield prepared
     config = note_in_plan(planned(prepared.dataset, config, prepared.model, overrides), prepared.warm_start)
     yield plan_of(config)
     yield from fine_tune(
@@ -306,11 +306,16 @@ def say_outcome(outcome: training.TrainOutcome, out: Out) -> None:
 
 
 def finish_training(
-    result: TrainResult, dataset: TrainingSet, store: ModelStore, base_version: str | None, out: Out
+    result: TrainResult,
+    dataset: TrainingSet,
+    store: ModelStore,
+    base_version: str | None,
+    out: Out,
+    warm_start: str | None = None,
 ) -> str:
     """Decide promotion and save (the service's :func:`~segdesk.services.training.save_run`) for a run
     made elsewhere (rank 0 of a distributed run); say what happened. The version name."""
-    prepared = training.Prepared(dataset, store, None, None, base_version)
+    prepared = training.Prepared(dataset, store, None, None, base_version, warm_start=warm_start)
     saved = training.save_run(result, prepared)
     outcome = training.outcome_of(result, prepared, saved)
     say_outcome(outcome, out)

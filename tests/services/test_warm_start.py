@@ -142,3 +142,25 @@ def test_the_default_follows_the_measured_rule() -> None:
     assert not helps(data(lines, ["_background_", "crack"]))  # thin: ISBI / rods measured worse
     assert not helps(data(blobs, ["interior", "membrane"]))  # no background class (ISBI's form)
     assert not helps(data(blobs, ["_background_", "cell", "nucleus"]))  # several object classes
+
+
+def test_a_distributed_run_follows_the_same_warm_start_rule(tmp_path: Path) -> None:
+    """``train --distributed``: rank 0 plans through the service, so its plan carries the warm start
+    the service decided; every rank starts from the same generalist and the saved meta records it."""
+    from segdesk.commands.distributed import _plan
+    from segdesk.commands.train import finish_training
+    from segdesk.ml.checkpoint import ModelStore
+    from segdesk.ml.training.train import TrainResult, fine_tune
+
+    _project(tmp_path, ["_background_", "cell"])
+    config = training.resolve_config(QUICK)
+    dataset, plan = _plan(tmp_path, config, (False, False), 0.2)
+    assert plan["warm_start"] == generalist.NAME and plan["base_version"] is None
+    a, _ = generalist.warm_model(dataset.class_names, seed=config.seed)
+    b, _ = generalist.warm_model(dataset.class_names, seed=config.seed)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    result = [e for e in fine_tune(dataset, config, model=a, model_classes=dataset.class_names)][-1]
+    assert isinstance(result, TrainResult)
+    lines: list[str] = []
+    version = finish_training(result, dataset, ModelStore(tmp_path), None, lines.append, plan["warm_start"])
+    assert _meta(tmp_path, version)["warm_start"] == generalist.NAME
