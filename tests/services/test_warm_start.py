@@ -158,7 +158,9 @@ def test_a_distributed_run_follows_the_same_warm_start_rule(tmp_path: Path) -> N
     assert plan["warm_start"] == generalist.NAME and plan["base_version"] is None
     a, _ = generalist.warm_model(dataset.class_names, seed=config.seed)
     b, _ = generalist.warm_model(dataset.class_names, seed=config.seed)
-    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    assert all(
+        torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    )
     result = [e for e in fine_tune(dataset, config, model=a, model_classes=dataset.class_names)][-1]
     assert isinstance(result, TrainResult)
     lines: list[str] = []
