@@ -232,3 +232,36 @@ def test_edits_made_while_a_big_image_is_read_are_saved_before_it_shows(qtbot, t
     assert loaded.args[0].index == 1
     assert len(load_document(folder / "im0.json").shapes) == 2  # saved before image 1 replaced it
     session._loader.wait()
+
+
+def test_the_gc_pause_nests_across_threads_and_restores_the_collector() -> None:
+    import gc
+    import threading
+
+    from segdesk.ui.open_loader import gc_paused
+
+    assert gc.isenabled()
+    inside = threading.Event()
+    release = threading.Event()
+
+    def other() -> None:
+        with gc_paused():
+            inside.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=other)
+    with gc_paused():
+        assert not gc.isenabled()
+        thread.start()
+        assert inside.wait(5)
+    assert not gc.isenabled()  # the other thread still parses
+    release.set()
+    thread.join(5)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # a collector that was off stays off
+    finally:
+        gc.enable()
