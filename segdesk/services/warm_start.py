@@ -49,11 +49,11 @@ def helps(dataset: Any) -> bool:
     if len(names) != 2 or names[0] != BACKGROUND_LABEL:
         return False
     from segdesk.ml.training.fingerprint import measure
-    from segdesk.ml.training.plan import THIN_DIAMETER, choose_scale
+    from segdesk.ml.training.plan import choose_scale, thin_classes
 
     fp = measure(dataset.train, names)
     scale, _typical, _why = choose_scale(fp)
-    return not any(c.elongated and c.median_diameter * scale < THIN_DIAMETER for c in fp.foreground())
+    return not thin_classes(fp, scale)
 
 
 def starting_model(dataset: Any, config: Any, *, warm_start: bool | None = None) -> WarmStart | None:

@@ -117,6 +117,12 @@ def choose_scale(fp: Fingerprint) -> tuple[float, float, str]:
     return scale, typical, f"typical object ({which}) {typical:.0f} px across -> working scale {scale:g}x"
 
 
+def thin_classes(fp: Fingerprint, scale: float) -> list[str]:
+    """The object classes whose objects are thin at working scale ``scale`` (elongated and under
+    ``THIN_DIAMETER`` px across): more class-centred crops here, no warm start (services/warm_start.py)."""
+    return [c.name for c in fp.foreground() if c.elongated and c.median_diameter * scale < THIN_DIAMETER]
+
+
 def choose_patch(fp: Fingerprint, scale: float, multiple: int) -> int:
     side = max(fp.median_height, fp.median_width) * scale
     patch = min(MAX_PATCH, int(math.ceil(side / multiple)) * multiple)
@@ -166,7 +172,7 @@ def make_plan(
     depth = int(overrides.get("depth", plan.depth))
     plan.patch_size = choose_patch(fp, scale, 2**depth)
     rare = [c.name for c in fp.classes if 0 < c.pixel_fraction < RARE_FRACTION]
-    thin = [c.name for c in fp.foreground() if c.elongated and c.median_diameter * scale < THIN_DIAMETER]
+    thin = thin_classes(fp, scale)
     if rare or thin:
         plan.class_crop_p = 0.7
         plan.reasons.append(
@@ -332,4 +338,5 @@ __all__ = [
     "make_plan",
     "measure_throughput",
     "plan_training",
+    "thin_classes",
 ]
