@@ -143,11 +143,7 @@ class OpenLoader(QObject):
 
     def _run(self, token: int, part: str, fn: Any, path: Path | None = None) -> None:
         try:
-            if part in ("document", "json"):
-                with gc_paused():  # the parse makes ~10^5 containers: no GIL-holding scans meanwhile
-                    value = fn()
-            else:
-                value = fn()
+            value = fn()
         except Exception as exc:  # reported to the GUI thread, never lost
             value = exc
         try:
@@ -198,9 +194,11 @@ def read_with_pyramid(path: Path, bytes_read: threading.Event | None = None) -> 
 
 
 def _after(image_read: threading.Event, fn: Any) -> Any:
-    """``fn()`` once the image's bytes are read (see the module's text), or after READ_FIRST_WAIT_S."""
+    """The annotation's parse ``fn()`` once the image's bytes are read (see the module's text), or after
+    READ_FIRST_WAIT_S; with the collector paused (it makes ~10^5 containers: no GIL-holding scans)."""
     image_read.wait(READ_FIRST_WAIT_S)
-    return fn()
+    with gc_paused():
+        return fn()
 
 
 def _with_paths(document: Any) -> Any:
