@@ -106,7 +106,9 @@ class OpenLoader(QObject):
                 lambda: self._run(token, "image", lambda: read_with_pyramid(image_path, image_read))
             )
         self.pool.start(
-            lambda: self._run(token, "document", lambda: _with_paths(_after(image_read, load_document)))
+            lambda: self._run(
+                token, "document", lambda: _after(image_read, lambda: _with_paths(load_document()))
+            )
         )
 
     def read_json(self, path: Path, peek: Any, *, image_guess: Path | None = None) -> None:
