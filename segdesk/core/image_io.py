@@ -28,6 +28,7 @@ import numpy as np
 import PIL.Image
 
 from segdesk.core.errors import ImageReadError
+from segdesk.core.jpeg_fast import decode_jpeg
 from segdesk.core.pixel_limit import check_pixels, too_large_message
 from segdesk.core.png_fast import decode_png
 
@@ -186,9 +187,11 @@ def decode_image_bytes(
                 check_pixels(*im.size, source, place)  # before any pixel is decoded
                 truncates = _pil_truncates(im)  # before load(), which clears the tile list
                 tiff_orientation = _tiff_orientation(im)  # Pillow applies it in load() and drops the tag
-                im.load()
+                data = decode_jpeg(raw, im)  # one GIL-free call (jpeg_fast says when), else Pillow's
+                if data is None:
+                    im.load()
                 orientation = _orientation(im) if orient else 1
-                if not truncates:
+                if data is None and not truncates:
                     data = _pil_to_array(im)
                 elif orient and tiff_orientation:
                     orientation = tiff_orientation

@@ -1,0 +1,142 @@
+"""Issue 18: plain JPEGs are decoded by OpenCV in one GIL-free call (jpeg_fast): the same pixels as
+Pillow's path, the EXIF orientation still applied as Labelme does, and a cut-off or unusual file still
+goes through Pillow (its error naming the file, never part of an image)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import PIL.Image
+import pytest
+
+from segdesk.core import image_io, jpeg_fast, png_fast
+from segdesk.core.errors import ImageReadError
+from segdesk.core.image_io import decode_image_bytes, read_image
+
+H, W = 61, 87
+RNG = np.random.default_rng(18)
+
+
+def _smooth_rgb() -> np.ndarray:
+    small = RNG.integers(0, 256, (8, 11, 3), dtype=np.uint8)
+    return cv2.resize(small, (W, H), interpolation=cv2.INTER_CUBIC)
+
+
+def _jpeg(array: np.ndarray, mode: str | None = None, **save) -> bytes:
+    im = PIL.Image.fromarray(array)
+    if mode is not None:
+        im = im.convert(mode)
+    with io.BytesIO() as f:
+        im.save(f, format="JPEG", quality=90, **save)
+        return f.getvalue()
+
+
+def _pillow_pixels(raw: bytes) -> np.ndarray:
+    with PIL.Image.open(io.BytesIO(raw)) as im:
+        im.load()
+        return np.array(im.convert("RGB") if im.mode == "CMYK" else im)
+
+
+def _exif(orientation: int) -> bytes:
+    exif = PIL.Image.Exif()
+    exif[0x0112] = orientation
+    return exif.tobytes()
+
+
+@pytest.fixture
+def imdecode_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    calls: list[int] = []
+    real = cv2.imdecode
+
+    def spy(buf, flags):
+        calls.append(flags)
+        return real(buf, flags)
+
+    monkeypatch.setattr(jpeg_fast.cv2, "imdecode", spy)
+    yield calls
+
+
+FAST_CASES = {
+    "rgb 4:2:0": lambda: _jpeg(_smooth_rgb(), subsampling=2),
+    "rgb 4:2:2": lambda: _jpeg(_smooth_rgb(), subsampling=1),
+    "rgb 4:4:4": lambda: _jpeg(_smooth_rgb(), subsampling=0),
+    "rgb progressive": lambda: _jpeg(_smooth_rgb(), progressive=True),
+    "grey": lambda: _jpeg(_smooth_rgb()[:, :, 1]),
+    "grey progressive": lambda: _jpeg(_smooth_rgb()[:, :, 0], progressive=True),
+    "written by OpenCV": lambda: cv2.imencode(".jpg", _smooth_rgb())[1].tobytes(),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FAST_CASES))
+def test_plain_jpegs_take_one_opencv_call_with_pillows_pixels(case, imdecode_calls):
+    raw = FAST_CASES[case]()
+    expected = _pillow_pixels(raw)
+    got = decode_image_bytes(raw)
+    assert imdecode_calls, "a plain JPEG should take the GIL-free path"
+    assert got.dtype == np.uint8 and got.shape == expected.shape
+    assert np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_exif_orientation_is_applied_as_before(orientation, tmp_path: Path, imdecode_calls):
+    raw = _jpeg(_smooth_rgb(), exif=_exif(orientation))
+    (tmp_path / "o.jpg").write_bytes(raw)
+    loaded = read_image(tmp_path / "o.jpg")
+    assert imdecode_calls
+    upright = image_io._apply_orientation(_pillow_pixels(raw), orientation)
+    assert np.array_equal(loaded.data, upright)
+    if orientation in (6, 8):
+        assert loaded.data.shape[:2] == (W, H)
+    # imageData (embedded bytes) is used as stored, without orientation, as Labelme does
+    assert np.array_equal(decode_image_bytes(raw, orient=False), _pillow_pixels(raw))
+
+
+def test_cmyk_goes_through_pillow(imdecode_calls):
+    raw = _jpeg(_smooth_rgb(), mode="CMYK")
+    got = decode_image_bytes(raw)
+    assert not imdecode_calls
+    assert np.array_equal(got, _pillow_pixels(raw))
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.9])
+def test_a_cut_off_jpeg_is_refused_naming_the_file_not_shown_in_part(cut, tmp_path: Path, imdecode_calls):
+    raw = _jpeg(_smooth_rgb())
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(raw[: int(len(raw) * cut)])
+    with pytest.raises(ImageReadError) as err:
+        read_image(path)
+    assert "cut.jpg" in str(err.value)
+    assert not imdecode_calls
+
+
+def test_data_after_the_end_marker_goes_through_pillow(imdecode_calls):
+    raw = _jpeg(_smooth_rgb()) + b"trailing data some cameras append"
+    got = decode_image_bytes(raw)
+    assert not imdecode_calls
+    assert np.array_equal(got, _pillow_pixels(raw))
+
+
+def test_opencv_failing_leaves_the_file_to_pillow(monkeypatch: pytest.MonkeyPatch):
+    raw = _jpeg(_smooth_rgb())
+    monkeypatch.setattr(jpeg_fast.cv2, "imdecode", lambda buf, flags: None)
+    assert np.array_equal(decode_image_bytes(raw), _pillow_pixels(raw))
+
+
+def test_over_opencvs_limit_goes_through_pillow(monkeypatch: pytest.MonkeyPatch, imdecode_calls):
+    raw = _jpeg(_smooth_rgb())
+    monkeypatch.setattr(png_fast, "OPENCV_PIXELS", H * W - 1)
+    assert np.array_equal(decode_image_bytes(raw), _pillow_pixels(raw))
+    assert not imdecode_calls
+
+
+def test_a_png_or_other_data_is_not_this_paths():
+    with PIL.Image.open(io.BytesIO(_jpeg(_smooth_rgb()))) as im:
+        assert jpeg_fast.decode_jpeg(b"not the bytes Pillow opened", im) is None
+    with io.BytesIO() as f:
+        PIL.Image.fromarray(_smooth_rgb()).save(f, format="BMP")
+        with PIL.Image.open(io.BytesIO(f.getvalue())) as im:
+            assert jpeg_fast.decode_jpeg(f.getvalue(), im) is None
