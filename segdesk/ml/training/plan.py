@@ -204,11 +204,15 @@ def measure_throughput(device: Any, num_classes: int, *, warmup: int = 1, steps:
     import torch
 
     from segdesk.ml.model import UNet, UNetConfig
+    from segdesk.ml.training.step import channels_last_on
+
+    layout = torch.channels_last if channels_last_on(device) else torch.contiguous_format
 
     def rate(width: int, depth: int, patch: int, batch: int) -> float:
         model = UNet(UNetConfig(num_classes=num_classes, base_width=width, depth=depth)).to(device)
+        model = model.to(memory_format=layout)  # as the trainer lays it out
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-        x = torch.randn(batch, 3, patch, patch, device=device)
+        x = torch.randn(batch, 3, patch, patch, device=device).contiguous(memory_format=layout)
         y = torch.randint(0, num_classes, (batch, patch, patch), device=device)
         loss_fn = torch.nn.CrossEntropyLoss()
         start = 0.0

@@ -34,6 +34,18 @@ def cancel_hooks(model: UNet, cancel: CancelToken | None) -> list[Any]:
     return [b.register_forward_hook(on_output) for b in blocks]
 
 
+def channels_last_on(device: torch.device, asked: bool | None = None) -> bool:
+    """Whether training runs in the channels-last memory layout: as ``asked``, else on for CPU and CUDA.
+
+    With torch 2.13 on this project's CPU a width-8 UNet step (batch 4 x 256²) takes 31% less time on
+    one thread and 35% less on two (568 -> 391 ms, 380 -> 250 ms; docs/benchmarks.md); on CUDA it is
+    the layout tensor cores want. Results differ from the default layout only by float rounding.
+    """
+    if asked is not None:
+        return asked
+    return getattr(device, "type", str(device)) in ("cpu", "cuda")
+
+
 def amp_setup(config: AmpConfig, device: torch.device) -> tuple[torch.dtype | None, Any]:
     if not config.amp or device.type != "cuda":
         return None, None

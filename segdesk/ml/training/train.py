@@ -40,7 +40,7 @@ from segdesk.ml.training.setup import (
     _seed_everything,
     resolve_device,
 )
-from segdesk.ml.training.step import amp_setup, cancel_hooks, train_step
+from segdesk.ml.training.step import amp_setup, cancel_hooks, channels_last_on, train_step
 
 Device = str  # "auto", "cpu", "cuda", "cuda:N" or "mps"
 
@@ -67,7 +67,7 @@ class TrainConfig:
     seed: int = 0
     device: Device = "auto"
     amp: bool = True  # CUDA only: bf16 where supported, else fp16 with a GradScaler
-    channels_last: bool | None = None  # None = on CUDA only
+    channels_last: bool | None = None  # None = on (CPU and CUDA); see channels_last_on
     threads: int | None = None  # torch CPU threads while training; None = leave as is
     num_workers: int = 0
     class_crop_p: float = 0.5
@@ -202,8 +202,7 @@ class _Trainer:
         self.device = resolve_device(config.device)
         generator = _seed_everything(config.seed)
         model = _prepare_model(dataset, config, base, model_classes).to(self.device)
-        cl = config.channels_last
-        self.channels_last = cl if cl is not None else self.device.type == "cuda"
+        self.channels_last = channels_last_on(self.device, config.channels_last)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
