@@ -99,16 +99,20 @@ MIN_CONTACT_SHARE = 0.002
 
 
 def touching_classes(pairs: Iterable[tuple[np.ndarray, np.ndarray]], classes: Iterable[int]) -> set[int]:
-    """The class values among ``classes`` whose objects touch each other in (class map, instance map) pairs."""
+    """The class values among ``classes`` whose objects touch each other in (class map, instance map) pairs.
+
+    Only objects of the same class count: those are the ones connected components would merge. A
+    nucleus drawn inside its cell, or a cell beside a vessel, is kept apart by the class map already.
+    """
     wanted = set(classes)
     contact: dict[int, int] = dict.fromkeys(wanted, 0)
     total: dict[int, int] = dict.fromkeys(wanted, 0)
     for cls, ins in pairs:
-        touch = contact_pixels(ins)
+        ins = np.asarray(ins)
         for v in wanted:
             in_class = cls == v
             total[v] += int(np.count_nonzero(in_class))
-            contact[v] += int(np.count_nonzero(touch & in_class))
+            contact[v] += int(np.count_nonzero(contact_pixels(np.where(in_class, ins, 0))))
     return {v for v in wanted if total[v] and contact[v] >= MIN_CONTACT_SHARE * total[v]}
 
 

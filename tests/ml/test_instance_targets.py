@@ -106,3 +106,27 @@ def test_objects_that_never_touch_learn_no_boundary(tmp_path) -> None:
     dataset, chosen = instance_training_set_from_project(tmp_path)
     assert chosen == {"cell"}  # an object class (its objects split by components) ...
     assert dataset.class_names == ["_background_", "cell"]  # ... without a boundary class to learn
+
+
+def test_objects_touching_only_objects_of_other_classes_learn_no_boundary(tmp_path) -> None:
+    """A nucleus drawn inside its cell (the demo's layout) touches the cell, not another nucleus: the
+    class map keeps the two apart, so neither class needs a boundary class to split its objects."""
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((60, 80, 3), 120, np.uint8))
+    (tmp_path / "labels.txt").write_text("__ignore__\n_background_\ncell\nnucleus\n")
+    shapes = []
+    for k in range(5):
+        shapes.append(_square("cell", 3 + 15 * k, 10, 12))  # cells apart from each other ...
+        shapes.append(_square("nucleus", 7 + 15 * k, 14, 4))  # ... each with a nucleus inside, on top
+    save_document(
+        Document("a.png", 60, 80, shapes=shapes, extra=reviewed_extra("marked")), tmp_path / "a.json"
+    )
+    dataset, chosen = instance_training_set_from_project(tmp_path)
+    assert "nucleus" in chosen  # small closed shapes: an object class; it touches cells only
+    assert dataset.class_names == ["_background_", "cell", "nucleus"]
+    # touching objects of one class still learn their boundary beside them
+    shapes += [_square("nucleus", 10 + 6 * k, 40, 6) for k in range(4)]
+    save_document(
+        Document("a.png", 60, 80, shapes=shapes, extra=reviewed_extra("marked")), tmp_path / "a.json"
+    )
+    dataset, chosen = instance_training_set_from_project(tmp_path)
+    assert dataset.class_names == ["_background_", "cell", "nucleus", "nucleus::boundary"]
