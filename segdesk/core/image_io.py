@@ -29,13 +29,13 @@ import PIL.Image
 
 from segdesk.core.errors import ImageReadError
 from segdesk.core.jpeg_fast import decode_jpeg
+from segdesk.core.orientation import apply_orientation, exif_orientation, tiff_orientation
 from segdesk.core.pixel_limit import check_pixels, too_large_message
 from segdesk.core.png_fast import decode_png
 
 #: Image file extensions segdesk opens (lower case, with the dot).
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
-_EXIF_ORIENTATION_TAG = 0x0112
 #: Formats Pillow decodes completely (16-bit colour PNG aside, which it opens and OpenCV decodes).
 _PIL_DECODES_ALL = {"PNG", "JPEG", "MPO", "BMP", "WEBP", "GIF"}
 #: Signatures of those formats: data that starts so and that Pillow cannot open is damaged, and
@@ -112,7 +112,7 @@ def encode_image_data(path: str | Path) -> str:
         warnings.simplefilter("ignore")
         try:
             with PIL.Image.open(io.BytesIO(raw)) as im:
-                orientation = _orientation(im)
+                orientation = exif_orientation(im)
                 fmt = im.format
         except Exception:
             orientation, fmt = 1, None
@@ -132,7 +132,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
             warnings.simplefilter("ignore")
             with PIL.Image.open(path) as im:
                 width, height = im.size  # a TIFF's size is already upright
-                orientation = _orientation(im, allow_load=False)
+                orientation = exif_orientation(im, allow_load=False)
     except PIL.Image.DecompressionBombError as exc:
         raise ImageReadError(path, None, too_large_message()) from exc
     except Exception:
@@ -186,15 +186,15 @@ def decode_image_bytes(
                 pil_format = im.format
                 check_pixels(*im.size, source, place)  # before any pixel is decoded
                 truncates = _pil_truncates(im)  # before load(), which clears the tile list
-                tiff_orientation = _tiff_orientation(im)  # Pillow applies it in load() and drops the tag
+                tiff_turn = tiff_orientation(im)  # Pillow applies it in load() and drops the tag
                 data = decode_jpeg(raw, im)  # one GIL-free call (jpeg_fast says when), else Pillow's
                 if data is None:
                     im.load()
-                orientation = _orientation(im) if orient else 1
+                orientation = exif_orientation(im) if orient else 1
                 if data is None and not truncates:
                     data = _pil_to_array(im)
-                elif orient and tiff_orientation:
-                    orientation = tiff_orientation
+                elif orient and tiff_turn:
+                    orientation = tiff_turn
     except ImageReadError:
         raise
     except PIL.Image.DecompressionBombError as exc:
@@ -214,7 +214,7 @@ def decode_image_bytes(
     if data is None:
         reason = f": {pil_message(pil_error)}" if pil_error is not None else ""
         raise ImageReadError(source, place, f"cannot decode the image{reason}")
-    return _apply_orientation(data, orientation)
+    return apply_orientation(data, orientation)
 
 
 def pil_message(exc: BaseException) -> str:
@@ -266,52 +266,6 @@ def _b64decode(image_data: str | bytes, source: str | Path | None) -> bytes:
         return base64.b64decode(image_data, validate=False)
     except (binascii.Error, ValueError) as exc:
         raise ImageReadError(source, "imageData", f"not valid base64: {exc}") from exc
-
-
-def _orientation(im: PIL.Image.Image, *, allow_load: bool = True) -> int:
-    """EXIF orientation where Labelme looks for it (classes with ``_getexif``), else 1."""
-    getexif = getattr(im, "_getexif", None)
-    if getexif is None:
-        return 1
-    if not allow_load and im.format == "PNG" and "exif" not in im.info:
-        return 1  # an eXIf chunk after the pixel data would need a full decode to find
-    try:
-        exif = getexif()
-    except Exception:  # a damaged EXIF block: Labelme would fail; showing the image unrotated is kinder
-        return 1
-    if not exif:
-        return 1
-    value = exif.get(_EXIF_ORIENTATION_TAG)
-    return value if isinstance(value, int) and 1 <= value <= 8 else 1
-
-
-def _tiff_orientation(im: PIL.Image.Image) -> int:
-    """The orientation Pillow itself applies to a TIFF when it loads it (0 for none or not TIFF)."""
-    if im.format != "TIFF":
-        return 0
-    value = getattr(im, "tag_v2", {}).get(_EXIF_ORIENTATION_TAG)
-    return value if isinstance(value, int) and 2 <= value <= 8 else 0
-
-
-def _apply_orientation(a: np.ndarray, orientation: int) -> np.ndarray:
-    """Labelme's apply_exif_orientation on arrays (ROTATE_270 = a quarter turn clockwise)."""
-    if orientation == 2:
-        a = a[:, ::-1]
-    elif orientation == 3:
-        a = a[::-1, ::-1]
-    elif orientation == 4:
-        a = a[::-1]
-    elif orientation == 5:
-        a = np.rot90(a, -1)[:, ::-1]
-    elif orientation == 6:
-        a = np.rot90(a, -1)
-    elif orientation == 7:
-        a = np.rot90(a, 1)[:, ::-1]
-    elif orientation == 8:
-        a = np.rot90(a, 1)
-    else:
-        return a
-    return np.ascontiguousarray(a)
 
 
 def _pil_truncates(im: PIL.Image.Image) -> bool:

@@ -13,9 +13,10 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from segdesk.core import image_io, jpeg_fast, png_fast
+from segdesk.core import jpeg_fast, png_fast
 from segdesk.core.errors import ImageReadError
 from segdesk.core.image_io import decode_image_bytes, read_image
+from segdesk.core.orientation import apply_orientation
 
 H, W = 61, 87
 RNG = np.random.default_rng(18)
@@ -87,7 +88,7 @@ def test_exif_orientation_is_applied_as_before(orientation, tmp_path: Path, imde
     (tmp_path / "o.jpg").write_bytes(raw)
     loaded = read_image(tmp_path / "o.jpg")
     assert imdecode_calls
-    upright = image_io._apply_orientation(_pillow_pixels(raw), orientation)
+    upright = apply_orientation(_pillow_pixels(raw), orientation)
     assert np.array_equal(loaded.data, upright)
     if orientation in (6, 8):
         assert loaded.data.shape[:2] == (W, H)
