@@ -37,7 +37,7 @@ from torch.nn.parallel import DistributedDataParallel
 from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, TrainingError
 from segdesk.ml.data import TrainingSet
-from segdesk.ml.metrics import SegmentationMetrics
+from segdesk.ml.metrics import SegmentationMetrics, shown_classes
 from segdesk.ml.model import UNet
 from segdesk.ml.training.augment import apply, build_augmentation
 from segdesk.ml.training.evaluate import confusion
@@ -214,7 +214,8 @@ class DistributedTrainer(_Trainer):
         total = torch.from_numpy(cm.matrix).to(self.device)
         dist.all_reduce(total)
         cm.matrix = total.cpu().numpy().astype(np.int64)
-        return cm.compute(ds.class_names)
+        folded, names = shown_classes(cm, ds.class_names)
+        return folded.compute(names)
 
     def validate(self, losses: list[float]) -> Any:
         event = super().validate(losses)

@@ -14,7 +14,7 @@ import torch
 from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled
 from segdesk.ml.data import Sample
-from segdesk.ml.metrics import ConfusionMatrix, SegmentationMetrics
+from segdesk.ml.metrics import ConfusionMatrix, SegmentationMetrics, shown_classes
 from segdesk.ml.model import UNet
 from segdesk.ml.normalize import standardize
 from segdesk.ml.rescale import is_native, resize_image
@@ -74,14 +74,16 @@ def evaluate(
     cancel: CancelToken | None = None,
     scale: float = 1.0,
 ) -> SegmentationMetrics:
-    """Metrics over all ``samples`` at full resolution from one confusion matrix.
+    """Metrics over all ``samples`` at full resolution from one confusion matrix, over the classes a
+    person sees (boundary classes folded into their classes: ``metrics.shown_classes``).
 
     ``scale``: the model's working scale (images are predicted there, logits resized back).
     """
     cm = confusion(
         model, samples, len(class_names), device=device, tile=tile, tta=tta, cancel=cancel, scale=scale
     )
-    return cm.compute(class_names)
+    folded, names = shown_classes(cm, class_names)
+    return folded.compute(names)
 
 
 def confusion(

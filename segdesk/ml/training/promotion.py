@@ -26,10 +26,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from segdesk.core.instances import is_boundary_class
 from segdesk.ml.checkpoint import ModelStore
 from segdesk.ml.data import TrainingSet
-from segdesk.ml.metrics import ConfusionMatrix
+from segdesk.ml.metrics import ConfusionMatrix, shown_classes, shown_mask
 from segdesk.ml.training.evaluate import evaluate
 from segdesk.ml.training.train import TrainResult
 
@@ -86,17 +85,26 @@ def otsu_foreground(unit_image: np.ndarray) -> np.ndarray:
     return above.astype(bool)
 
 
+@dataclass(frozen=True)
+class _Shown:
+    """A held-out sample with its mask in the shown classes' indices (for the baselines)."""
+
+    image: np.ndarray
+    mask: np.ndarray
+
+
 def judge(cm: ConfusionMatrix, samples: Sequence[Any], class_names: Sequence[str]) -> Verdict:
-    """The verdict on a candidate whose confusion matrix on ``samples`` is ``cm`` (rows = truth)."""
-    names = list(class_names)
+    """The verdict on a candidate whose confusion matrix on ``samples`` is ``cm`` (rows = truth), over
+    the classes a person sees (boundary classes folded into their classes, as in its proposals)."""
+    folded, names = shown_classes(cm, class_names)
+    if len(names) != len(class_names):
+        samples = [_Shown(s.image, shown_mask(s.mask, class_names)) for s in samples]
+    cm = folded
     miou = cm.compute(names).miou
     truth = cm.matrix.sum(1)
     predicted = cm.matrix.sum(0)
-    # a boundary class (issue 17) only separates objects: its class being found is what counts
     missing = [
-        names[i]
-        for i in range(len(names))
-        if truth[i] > 0 and predicted[i] <= MISSING_SHARE * truth[i] and not is_boundary_class(names[i])
+        names[i] for i in range(len(names)) if truth[i] > 0 and predicted[i] <= MISSING_SHARE * truth[i]
     ]
     baselines = {k: round(v, 4) for k, v in baseline_scores(samples, names).items()}
     where = f"the {len(samples)} held-out image(s)"
