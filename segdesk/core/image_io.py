@@ -28,7 +28,7 @@ import numpy as np
 import PIL.Image
 
 from segdesk.core.errors import ImageReadError
-from segdesk.core.jpeg_fast import decode_jpeg
+from segdesk.core.fast_decode import decode_plain
 from segdesk.core.orientation import apply_orientation, exif_orientation, tiff_orientation
 from segdesk.core.pixel_limit import check_pixels, too_large_message
 from segdesk.core.png_fast import decode_png
@@ -187,7 +187,7 @@ def decode_image_bytes(
                 check_pixels(*im.size, source, place)  # before any pixel is decoded
                 truncates = _pil_truncates(im)  # before load(), which clears the tile list
                 tiff_turn = tiff_orientation(im)  # Pillow applies it in load() and drops the tag
-                data = decode_jpeg(raw, im)  # one GIL-free call (jpeg_fast says when), else Pillow's
+                data = decode_plain(raw, im)  # one GIL-free call (fast_decode says when), else Pillow's
                 if data is None:
                     im.load()
                 orientation = exif_orientation(im) if orient else 1

@@ -1,6 +1,6 @@
-"""Issue 18: plain JPEGs are decoded by OpenCV in one GIL-free call (jpeg_fast): the same pixels as
-Pillow's path, the EXIF orientation still applied as Labelme does, and a cut-off or unusual file still
-goes through Pillow (its error naming the file, never part of an image)."""
+"""Issue 18: plain JPEGs and TIFFs are decoded by OpenCV in one GIL-free call (fast_decode): the same
+pixels as Pillow's path, the EXIF orientation still applied as Labelme does, and a cut-off or unusual
+file still goes through Pillow (its error naming the file, never part of an image)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from segdesk.core import jpeg_fast, png_fast
+from segdesk.core import fast_decode, png_fast
 from segdesk.core.errors import ImageReadError
 from segdesk.core.image_io import decode_image_bytes, read_image
 from segdesk.core.orientation import apply_orientation
@@ -57,7 +57,7 @@ def imdecode_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
         calls.append(flags)
         return real(buf, flags)
 
-    monkeypatch.setattr(jpeg_fast.cv2, "imdecode", spy)
+    monkeypatch.setattr(fast_decode.cv2, "imdecode", spy)
     yield calls
 
 
@@ -123,7 +123,7 @@ def test_data_after_the_end_marker_goes_through_pillow(imdecode_calls):
 
 def test_opencv_failing_leaves_the_file_to_pillow(monkeypatch: pytest.MonkeyPatch):
     raw = _jpeg(_smooth_rgb())
-    monkeypatch.setattr(jpeg_fast.cv2, "imdecode", lambda buf, flags: None)
+    monkeypatch.setattr(fast_decode.cv2, "imdecode", lambda buf, flags: None)
     assert np.array_equal(decode_image_bytes(raw), _pillow_pixels(raw))
 
 
@@ -136,8 +136,77 @@ def test_over_opencvs_limit_goes_through_pillow(monkeypatch: pytest.MonkeyPatch,
 
 def test_a_png_or_other_data_is_not_this_paths():
     with PIL.Image.open(io.BytesIO(_jpeg(_smooth_rgb()))) as im:
-        assert jpeg_fast.decode_jpeg(b"not the bytes Pillow opened", im) is None
+        assert fast_decode.decode_plain(b"not the bytes Pillow opened", im) is None
     with io.BytesIO() as f:
         PIL.Image.fromarray(_smooth_rgb()).save(f, format="BMP")
         with PIL.Image.open(io.BytesIO(f.getvalue())) as im:
-            assert jpeg_fast.decode_jpeg(f.getvalue(), im) is None
+            assert fast_decode.decode_plain(f.getvalue(), im) is None
+
+
+def _tiff(array: np.ndarray, mode: str | None = None, **save) -> bytes:
+    im = PIL.Image.fromarray(array)
+    if mode is not None:
+        im = im.convert(mode)
+    with io.BytesIO() as f:
+        im.save(f, format="TIFF", **save)
+        return f.getvalue()
+
+
+def _rgba() -> np.ndarray:
+    return np.dstack([_smooth_rgb(), RNG.integers(0, 256, (H, W), dtype=np.uint8)])
+
+
+TIFF_FAST = {
+    "rgb plain": lambda: _tiff(_smooth_rgb()),
+    "rgb lzw": lambda: _tiff(_smooth_rgb(), compression="tiff_lzw"),
+    "rgb deflate": lambda: _tiff(_smooth_rgb(), compression="tiff_adobe_deflate"),
+    "rgb packbits": lambda: _tiff(_smooth_rgb(), compression="packbits"),
+    "grey lzw": lambda: _tiff(_smooth_rgb()[:, :, 2], compression="tiff_lzw"),
+    "written by OpenCV": lambda: cv2.imencode(".tif", _smooth_rgb())[1].tobytes(),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TIFF_FAST))
+def test_plain_tiffs_take_one_opencv_call_with_pillows_pixels(case, imdecode_calls):
+    raw = TIFF_FAST[case]()
+    expected = _pillow_pixels(raw)
+    got = decode_image_bytes(raw)
+    assert imdecode_calls, "a plain TIFF should take the GIL-free path"
+    assert got.dtype == np.uint8 and got.shape == expected.shape
+    assert np.array_equal(got, expected)
+
+
+TIFF_PILLOW = {
+    "rgba (OpenCV premultiplies)": lambda: _tiff(_rgba(), compression="tiff_lzw"),
+    "jpeg-compressed": lambda: _tiff(_smooth_rgb(), compression="jpeg"),
+    "16-bit grey": lambda: cv2.imencode(".tif", RNG.integers(0, 65536, (H, W), dtype=np.uint16))[1].tobytes(),
+    "palette": lambda: _tiff(_smooth_rgb(), mode="P"),
+    "bilevel": lambda: _tiff(_smooth_rgb()[:, :, 0], mode="1"),
+    "cmyk": lambda: _tiff(_smooth_rgb(), mode="CMYK"),
+    "turned by its orientation tag": lambda: _tiff(_smooth_rgb(), tiffinfo={0x0112: 6}),
+    "two pages": lambda: _two_pages(),
+}
+
+
+def _two_pages() -> bytes:
+    a, b = PIL.Image.fromarray(_smooth_rgb()), PIL.Image.fromarray(_smooth_rgb())
+    with io.BytesIO() as f:
+        a.save(f, format="TIFF", save_all=True, append_images=[b])
+        return f.getvalue()
+
+
+@pytest.mark.parametrize("case", sorted(TIFF_PILLOW))
+def test_other_tiffs_go_through_pillow_as_before(case):
+    raw = TIFF_PILLOW[case]()
+    with PIL.Image.open(io.BytesIO(raw)) as im:
+        assert fast_decode.decode_plain(raw, im) is None
+    assert decode_image_bytes(raw).size > 0  # still decoded, by Pillow's path
+
+
+def test_a_cut_off_tiff_is_refused_naming_the_file(tmp_path: Path):
+    raw = _tiff(_smooth_rgb(), compression="tiff_lzw")
+    path = tmp_path / "cut.tif"
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ImageReadError) as err:
+        read_image(path)
+    assert "cut.tif" in str(err.value)
