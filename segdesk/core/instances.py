@@ -147,6 +147,29 @@ def instance_target(
     return out
 
 
+def fold_boundary_classes(
+    class_map: np.ndarray, class_names: Sequence[str], *, ignore_value: int = 255
+) -> tuple[np.ndarray, list[str]]:
+    """(class map, names) with every ``<label>::boundary`` class folded back into ``<label>``: the
+    object classes as a person drew them. ``ignore_value`` pixels and values beyond the names stay
+    as they are; a boundary class whose base class is missing becomes background."""
+    names = list(class_names)
+    keep = [i for i, n in enumerate(names) if not is_boundary_class(n)]
+    folded = [names[i] for i in keep]
+    cm = np.asarray(class_map)
+    if len(keep) == len(names):
+        return cm, folded
+    top = max(len(names), int(cm.max()) + 1 if cm.size else 0, ignore_value + 1)
+    lut = np.arange(top, dtype=np.int64)
+    for new, old in enumerate(keep):
+        lut[old] = new
+    for i, n in enumerate(names):
+        if is_boundary_class(n):
+            base = base_class_name(n)
+            lut[i] = folded.index(base) if base in folded else 0
+    return lut[cm].astype(cm.dtype), folded
+
+
 def with_boundary_classes(
     class_names: Sequence[str], object_classes: Iterable[str]
 ) -> tuple[list[str], dict[int, int]]:
@@ -259,6 +282,7 @@ __all__ = [
     "class_shape_stats",
     "contact_pixels",
     "default_object_classes",
+    "fold_boundary_classes",
     "instance_target",
     "is_boundary_class",
     "object_classes",

@@ -51,6 +51,17 @@ def main() -> None:
     ap.add_argument("--scale", default="1", help="1 (native) or plan (the engine's working scale)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", help="build the project here (kept) instead of a temporary folder")
+    ap.add_argument(
+        "--warm",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="the warm start: the rule (auto), forced, never",
+    )
+    ap.add_argument(
+        "--no-boundary",
+        action="store_true",
+        help="mark nucleus 'not an object' before training: the plain 2-class model",
+    )
     args = ap.parse_args()
     names = sorted(p.stem for p in (DATA / "images").glob("*.png"))
     train_names, test_names = names[:10], names[-30:]
@@ -75,8 +86,13 @@ def main() -> None:
         seed=args.seed,
         plan={"overrides": fixed},
     )
+    if args.no_boundary:
+        from segdesk.core.instance_settings import write_object_setting
+
+        write_object_setting(root, {"nucleus": False})
     project = Project(root)
-    request = training.request_for(project)
+    warm = {"auto": None, "on": True, "off": False}[args.warm]
+    request = training.request_for(project, warm_start=warm)
     t0 = time.perf_counter()
     outcome = training.train(request, config, threading.Event())
     meta = ModelStore(root).path(outcome.version)
@@ -87,7 +103,9 @@ def main() -> None:
     info = (
         json.loads((meta.parent / "model.json").read_text()) if (meta.parent / "model.json").is_file() else {}
     )
-    print(f"[wired] classes {info.get('classes')} instances {info.get('instances')}")
+    print(
+        f"[wired] classes {info.get('classes')} instances {info.get('instances')} warm_start {info.get('warm_start')}"
+    )
 
     predictor = load_predictor(meta, backend="torch")
     wired, merged, class_maps = [], [], []

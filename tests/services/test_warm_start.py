@@ -166,3 +166,43 @@ def test_a_distributed_run_follows_the_same_warm_start_rule(tmp_path: Path) -> N
     lines: list[str] = []
     version = finish_training(result, dataset, ModelStore(tmp_path), None, lines.append, plan["warm_start"])
     assert _meta(tmp_path, version)["warm_start"] == generalist.NAME
+
+
+def test_an_instance_project_with_one_object_class_starts_warm_with_its_boundary_class(
+    tmp_path: Path,
+) -> None:
+    """The derived ``::boundary`` class does not count as an object class (issue 17): touching discs
+    are the generalist's form; the new head gets all three classes."""
+    from segdesk.core.instance_settings import write_object_setting
+    from tests.services.test_instance_training import _project as disc_project
+    from tests.services.test_instance_training import disc_pairs
+
+    project = disc_project(tmp_path, [disc_pairs(s) for s in range(3)])
+    write_object_setting(tmp_path, {"disc": True})
+    config = training.resolve_config(QUICK)  # the generalist's width and depth
+    prepared = training.prepare(training.request_for(project), config)
+    assert prepared.dataset.class_names == ["_background_", "disc", "disc::boundary"]
+    assert prepared.warm_start == generalist.NAME
+    assert prepared.model_classes == ["_background_", "disc", "disc::boundary"]
+    assert prepared.model.head.out_channels == 3
+    # the person's "not an object": no boundary class, still the warm start's form (2 classes)
+    write_object_setting(tmp_path, {"disc": False})
+    plain = training.prepare(training.request_for(project), config)
+    assert plain.model_classes == ["_background_", "disc"] and plain.warm_start == generalist.NAME
+
+
+def test_two_object_classes_with_boundary_classes_stay_cold() -> None:
+    """Two object classes are two, boundary classes or not: the rule is not fooled by the folding."""
+    from segdesk.ml.data import Sample, TrainingSet
+    from segdesk.services.warm_start import helps
+
+    mask = np.zeros((64, 64), np.uint8)
+    cv2.circle(mask, (20, 20), 10, 1, -1)
+    cv2.circle(mask, (44, 44), 10, 2, -1)
+    image = np.repeat((mask[..., None] * 0.4).astype(np.float32), 3, axis=2)
+    names = ["_background_", "cell", "nucleus", "cell::boundary", "nucleus::boundary"]
+    one = TrainingSet(
+        ["_background_", "cell", "cell::boundary"], [Sample(image, np.minimum(mask, 1), "a")], []
+    )
+    two = TrainingSet(names, [Sample(image, mask, "a")], [])
+    assert helps(one) and not helps(two)
