@@ -39,6 +39,7 @@ class InstanceTrainingSet(TrainingSet):
     object_classes: list[str] = field(default_factory=list)  # object-like (setting over the default)
     boundary_classes: list[str] = field(default_factory=list)  # the ones that learn a boundary
     boundary_width: int = DEFAULT_BOUNDARY_WIDTH
+    contact_only: bool = False  # the band only where objects meet (``core.instances.contact_band``)
 
 
 def instance_meta(dataset: TrainingSet) -> dict[str, Any]:
@@ -50,6 +51,7 @@ def instance_meta(dataset: TrainingSet) -> dict[str, Any]:
             "object_classes": sorted(dataset.object_classes),
             "boundary_classes": sorted(dataset.boundary_classes),
             "boundary_width": int(dataset.boundary_width),
+            **({"contact_only": True} if dataset.contact_only else {}),
         }
     }
 
@@ -60,11 +62,13 @@ def add_boundary_targets(
     objects: Iterable[str],
     *,
     width: int = DEFAULT_BOUNDARY_WIDTH,
+    contact_only: bool = False,
 ) -> TrainingSet:
     """A copy of ``dataset`` whose class maps carry the boundary class of every class in ``objects``.
 
     ``instance_maps`` maps a sample name to its instance map (same size as the sample); a sample
-    without one keeps its class map (no boundary is taught there).
+    without one keeps its class map (no boundary is taught there). ``contact_only``: the band only
+    where objects meet.
     """
     names, mapping = with_boundary_classes(dataset.class_names, objects)
     cache: dict[int, Sample] = {}
@@ -74,7 +78,9 @@ def add_boundary_targets(
             ins = instance_maps.get(sample.name)
             mask = sample.mask
             if ins is not None and mapping:
-                mask = instance_target(sample.mask, ins, mapping, width=width).astype(np.uint8)
+                mask = instance_target(
+                    sample.mask, ins, mapping, width=width, contact_only=contact_only
+                ).astype(np.uint8)
             cache[id(sample)] = Sample(sample.image, mask, sample.name)
         return cache[id(sample)]
 
@@ -90,6 +96,7 @@ def add_boundary_targets(
         notes,
         boundary_classes=[names[v] for v in mapping.values()],
         boundary_width=width,
+        contact_only=contact_only,
     )
 
 
@@ -98,6 +105,7 @@ def instance_training_set_from_project(
     *,
     object_setting: Mapping[str, bool] | None = None,
     width: int = DEFAULT_BOUNDARY_WIDTH,
+    contact_only: bool = False,
     **kwargs: Any,
 ) -> tuple[TrainingSet, set[str]]:
     """The project's training set with boundary classes, and the object-like classes it used.
@@ -133,7 +141,7 @@ def instance_training_set_from_project(
     touching = touching_classes(maps.values(), {dataset.class_names.index(label) for label in chosen})
     learned = sorted(dataset.class_names[v] for v in touching)
     instance_maps = {name: ins for name, (_, ins) in maps.items()}
-    out = add_boundary_targets(dataset, instance_maps, learned, width=width)
+    out = add_boundary_targets(dataset, instance_maps, learned, width=width, contact_only=contact_only)
     out.object_classes = sorted(chosen)
     return out, chosen
 
