@@ -24,8 +24,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 #: What the plan's line and the CLI say about a warm start.
 FROM_GENERALIST = "from the shipped generalist model"
 
@@ -42,27 +40,22 @@ def helps(dataset: Any) -> bool:
     ``_background_`` class and one object class, whose objects are not thin at the working scale.
 
     The derived ``<label>::boundary`` classes of an instance project (``core/instances.py``) do not
-    count: they are the outline band of the object class, folded back into it before the object
-    class is measured (so a nucleus project with its boundary class is still the generalist's form;
-    the new head gets every class, the boundary class included).
+    count: the fingerprint folds them back into their class (``fingerprint.measure``), so a nucleus
+    project with its boundary class is still the generalist's form; the new head gets every class,
+    the boundary class included.
 
     Measured at 300 fixed steps (docs/benchmarks.md, "The warm start"): DSB nuclei (background +
     nucleus) +0.045 mIoU; the demo (3 classes) no difference; ISBI (membrane / interior, no background)
     -0.022; generated 16-bit (cell + thin rod) -0.24, the rods lost. So: off elsewhere.
     """
-    from segdesk.core.instances import fold_boundary_classes
     from segdesk.core.project import BACKGROUND_LABEL
-
-    names = list(dataset.class_names)
-    _, objects = fold_boundary_classes(np.zeros((1, 1), np.uint8), names)
-    if len(objects) != 2 or objects[0] != BACKGROUND_LABEL:
-        return False
-    from segdesk.ml.data import Sample
     from segdesk.ml.training.fingerprint import measure
     from segdesk.ml.training.plan import choose_scale, thin_classes
 
-    samples = [Sample(s.image, fold_boundary_classes(s.mask, names)[0], s.name) for s in dataset.train]
-    fp = measure(samples, objects)
+    fp = measure(dataset.train, dataset.class_names)  # the drawn classes: boundary classes folded in
+    names = [c.name for c in fp.classes]
+    if len(names) != 2 or names[0] != BACKGROUND_LABEL:
+        return False
     scale, _typical, _why = choose_scale(fp)
     return not thin_classes(fp, scale)
 

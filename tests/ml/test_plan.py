@@ -121,3 +121,29 @@ def test_the_summary_estimates_the_steps_from_the_measured_speed():
     assert plan.expected_steps() == 360 and plan.summary().endswith("about 360 steps")
     slow = make_plan(fp, budget_s=120, throughput=lambda w, d, p, b: 0.5)
     assert slow.expected_steps() == slow.min_steps  # the minimum holds however slow the machine
+
+
+def test_an_instance_projects_boundary_class_is_folded_into_its_class_before_planning() -> None:
+    """Issue 17: the 2-px ``::boundary`` band is not an object of its own: it does not set the scale
+    (4 px 'objects' would pin large cells at 1x), nor make the class rare or thin (more crops,
+    balanced loss weights). The plan is the plain 2-class project's."""
+    from segdesk.core.instances import instance_target
+
+    image, mask = _disks(512, 24, 30)
+    import cv2
+
+    from segdesk.core.instances import relabel_sequential
+
+    _, ins = cv2.connectedComponents(mask.astype(np.uint8))
+    target = instance_target(mask, relabel_sequential(ins), {1: 2}, width=2).astype(np.uint8)
+    assert (target == 2).any()
+    plain = measure(
+        training_set_from_arrays([image], [mask], ["_background_", "cell"]).train, ["_background_", "cell"]
+    )
+    names = ["_background_", "cell", "cell::boundary"]
+    folded = measure(training_set_from_arrays([image], [target], names).train, names)
+    assert [c.name for c in folded.classes] == ["_background_", "cell"]
+    assert folded.classes == plain.classes
+    a, b = make_plan(plain, budget_s=None), make_plan(folded, budget_s=None)
+    assert (a.scale, a.class_crop_p, a.class_weights) == (b.scale, b.class_crop_p, b.class_weights)
+    assert b.scale < 1.0 and b.class_weights == "none"

@@ -8,6 +8,11 @@ merge, which does not change their *width*), and an object's size is its **inscr
 round nucleus and the thickness of a membrane, so a network of thin membranes is "small" (it must
 not be downsampled) while big blobs are "large" (they can be, as Cellpose does with its diameter).
 
+The classes are the ones a person drew: an instance project's derived ``<label>::boundary`` classes
+(issue 17, ``core/instances.py``) are folded back into their class before measuring, so a 2-px outline
+band is neither the "typical object" that sets the scale nor a "rare" or "thin" class that changes
+the sampling and the loss weights.
+
 Torch-free (numpy + OpenCV): cheap enough to run before every training.
 """
 
@@ -21,6 +26,7 @@ import cv2
 import numpy as np
 
 from segdesk.core.errors import TrainingError
+from segdesk.core.instances import fold_boundary_classes
 
 IGNORE = 255
 #: An object whose area is more than this many times its inscribed diameter squared is elongated
@@ -76,12 +82,16 @@ def object_diameters(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def measure(samples: Sequence[Any], class_names: Sequence[str]) -> Fingerprint:
-    """The fingerprint of ``samples`` (objects with ``.image`` HxWx3 in [0, 1] and ``.mask``)."""
+    """The fingerprint of ``samples`` (objects with ``.image`` HxWx3 in [0, 1] and ``.mask``), over
+    the drawn classes: ``::boundary`` classes folded into their class (``classes`` then has fewer
+    entries than ``class_names``)."""
     samples = list(samples)
     if not samples:
         raise TrainingError("no reviewed images to measure")
-    heights = [s.mask.shape[0] for s in samples]
-    widths = [s.mask.shape[1] for s in samples]
+    masks = [fold_boundary_classes(s.mask, class_names, ignore_value=IGNORE)[0] for s in samples]
+    class_names = fold_boundary_classes(np.zeros((1, 1), np.uint8), class_names)[1]
+    heights = [m.shape[0] for m in masks]
+    widths = [m.shape[1] for m in masks]
     grey = all(
         np.allclose(s.image[::4, ::4, 0], s.image[::4, ::4, 1])
         and np.allclose(s.image[::4, ::4, 0], s.image[::4, ::4, 2])
@@ -92,12 +102,12 @@ def measure(samples: Sequence[Any], class_names: Sequence[str]) -> Fingerprint:
     counts = np.zeros(n, dtype=np.int64)
     diameters: list[list[np.ndarray]] = [[] for _ in range(n)]
     areas: list[list[np.ndarray]] = [[] for _ in range(n)]
-    for s in samples:
-        counts += np.bincount(s.mask[s.mask != IGNORE].ravel(), minlength=n)[:n]
-        for c in np.unique(s.mask):
+    for mask in masks:
+        counts += np.bincount(mask[mask != IGNORE].ravel(), minlength=n)[:n]
+        for c in np.unique(mask):
             if c == IGNORE or c >= n:
                 continue
-            d, a = object_diameters(s.mask == c)
+            d, a = object_diameters(mask == c)
             diameters[c].append(d)
             areas[c].append(a)
     total = max(int(counts.sum()), 1)
