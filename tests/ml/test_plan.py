@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
+from segdesk.core.instances import instance_target, relabel_sequential
 from segdesk.ml.data import training_set_from_arrays
 from segdesk.ml.training.fingerprint import measure, object_diameters
 from segdesk.ml.training.plan import CANONICAL_DIAMETER, Plan, make_plan, plan_training
@@ -127,13 +129,7 @@ def test_an_instance_projects_boundary_class_is_folded_into_its_class_before_pla
     """Issue 17: the 2-px ``::boundary`` band is not an object of its own: it does not set the scale
     (4 px 'objects' would pin large cells at 1x), nor make the class rare or thin (more crops,
     balanced loss weights). The plan is the plain 2-class project's."""
-    from segdesk.core.instances import instance_target
-
     image, mask = _disks(512, 24, 30)
-    import cv2
-
-    from segdesk.core.instances import relabel_sequential
-
     _, ins = cv2.connectedComponents(mask.astype(np.uint8))
     target = instance_target(mask, relabel_sequential(ins), {1: 2}, width=2).astype(np.uint8)
     assert (target == 2).any()
