@@ -55,7 +55,7 @@ def foreground(probs: np.ndarray, names: list[str]) -> np.ndarray:
 def diagnose(tag: str, probs_list, truths, names) -> None:
     tp = fp = fn = 0
     edge_hit = edge_all = core_hit = core_all = 0
-    per_t = {t: np.zeros(3, np.int64) for t in (0.3, 0.4, 0.5, 0.6, 0.7)}
+    per_t = {t: np.zeros(3, np.int64) for t in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)}
     k = np.ones((5, 5), np.uint8)
     for probs, ins in zip(probs_list, truths, strict=True):
         truth = ins > 0
@@ -76,7 +76,7 @@ def diagnose(tag: str, probs_list, truths, names) -> None:
         for t, acc in per_t.items():
             p = fg > t
             acc += [int((p & truth).sum()), int((p & ~truth).sum()), int((~p & truth).sum())]
-    iou_t = {t: round(a[0] / max(a.sum(), 1), 4) for t, a in per_t.items()}
+    iou_t = {t: round(float(a[0] / max(a.sum(), 1)), 4) for t, a in per_t.items()}
     print(
         f"[{tag}] nucleus IoU {tp / max(tp + fp + fn, 1):.4f} precision {tp / max(tp + fp, 1):.4f} "
         f"recall {tp / max(tp + fn, 1):.4f} | recall at the outline (2 px) {edge_hit / max(edge_all, 1):.4f} "
@@ -129,8 +129,8 @@ def main() -> None:
         return
     default = (0.5, SplitSettings().h, SplitSettings().smooth, SplitSettings().interior_maxima)
     grid = sorted(
-        set(itertools.product((0.3, 0.4, 0.5, 0.6), (0.5, 1.0, 1.5, 2.5), (0.0, 1.0, 2.0), (True,)))
-        | set(itertools.product((0.3, 0.4, 0.5, 0.6), (1.5,), (1.0,), (False,)))
+        set(itertools.product((0.4, 0.5, 0.6, 0.7, 0.8), (0.75, 1.5, 3.0), (0.0, 1.0, 2.0), (True,)))
+        | set(itertools.product((0.4, 0.5, 0.6, 0.7, 0.8), (1.5,), (1.0,), (False,)))
     )
     t0 = time.perf_counter()
     rows = sweep(tune_probs, tune_truth, tune_names, names, objects, grid)
