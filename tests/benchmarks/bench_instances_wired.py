@@ -65,9 +65,6 @@ def main() -> None:
     ap.add_argument(
         "--boundary-width", type=int, default=None, help="the band's width (default: the engine's)"
     )
-    ap.add_argument(
-        "--fold-dice", action="store_true", help="LossConfig.fold_boundaries: Dice of nucleus + boundary"
-    )
     ap.add_argument("--contact-only", action="store_true", help="the band only where nuclei meet")
     args = ap.parse_args()
     if args.boundary_width is not None or args.contact_only:
@@ -102,10 +99,6 @@ def main() -> None:
         seed=args.seed,
         plan={"overrides": fixed},
     )
-    if args.fold_dice:
-        import dataclasses
-
-        config = dataclasses.replace(config, loss=dataclasses.replace(config.loss, fold_boundaries=True))
     if args.no_boundary:
         from segdesk.core.instance_settings import write_object_setting
 

@@ -36,10 +36,6 @@ class LossConfig:
     label_smoothing: float = 0.0
     boundary_weight: float = 0.0
     boundary_radius: int = 2
-    #: Instance models (issue 17): the soft Dice scores each object class with its ``::boundary``
-    #: class folded in (what the proposals show) beside the boundary class itself, instead of the
-    #: object's interior alone; cross-entropy still teaches interior against boundary.
-    fold_boundaries: bool = False
 
 
 def soft_dice_loss(
@@ -58,36 +54,6 @@ def soft_dice_loss(
     present = onehot.sum(dims) > 0
     if not bool(present.any()):
         return logits.sum() * 0.0
-    return 1.0 - dice[present].mean()
-
-
-def fold_for_dice(
-    logits: torch.Tensor, target: torch.Tensor, folds: dict[int, int], *, ignore_index: int = IGNORE_INDEX
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(probabilities, one-hot target, valid mask) with each boundary class ``b`` of ``folds`` ({b: c})
-    added to its class ``c`` (both in the probabilities and the target); the boundary channel stays."""
-    n_classes = logits.shape[1]
-    valid = target != ignore_index
-    probs = logits.float().softmax(1) * valid.unsqueeze(1)
-    onehot = F.one_hot(target.masked_fill(~valid, 0), n_classes).permute(0, 3, 1, 2).to(probs.dtype)
-    onehot = onehot * valid.unsqueeze(1)
-    add = torch.zeros_like(probs)
-    add_t = torch.zeros_like(onehot)
-    for b, c in folds.items():
-        add[:, c] += probs[:, b]
-        add_t[:, c] += onehot[:, b]
-    return probs + add, onehot + add_t, valid
-
-
-def dice_of(probs: torch.Tensor, onehot: torch.Tensor, *, eps: float = 1.0) -> torch.Tensor | None:
-    """1 - mean soft Dice over the channels present in ``onehot``; None when none is."""
-    dims = (0, 2, 3)
-    inter = (probs * onehot).sum(dims)
-    card = probs.sum(dims) + onehot.sum(dims)
-    dice = (2 * inter + eps) / (card + eps)
-    present = onehot.sum(dims) > 0
-    if not bool(present.any()):
-        return None
     return 1.0 - dice[present].mean()
 
 
@@ -135,18 +101,9 @@ def balanced_weights(pixel_counts: np.ndarray) -> list[float]:
 class SegmentationLoss(nn.Module):
     """The training loss configured by ``LossConfig``; ``weights`` resolved from pixel counts."""
 
-    def __init__(
-        self,
-        config: LossConfig,
-        *,
-        num_classes: int,
-        pixel_counts: np.ndarray | None = None,
-        folds: dict[int, int] | None = None,
-    ):
-        """``folds``: {boundary class: its object class}, used when ``config.fold_boundaries``."""
+    def __init__(self, config: LossConfig, *, num_classes: int, pixel_counts: np.ndarray | None = None):
         super().__init__()
         self.config = config
-        self.folds = dict(folds or {}) if config.fold_boundaries else {}
         cw = config.class_weights
         if cw == "balanced":
             weights = balanced_weights(pixel_counts if pixel_counts is not None else np.ones(num_classes))
@@ -181,11 +138,7 @@ class SegmentationLoss(nn.Module):
                 if not bool((target != IGNORE_INDEX).any()):
                     main = logits.sum() * 0.0
             total = total + cfg.ce_weight * main
-        if cfg.dice_weight and self.folds:
-            probs, onehot, _ = fold_for_dice(logits, target, self.folds)
-            dice = dice_of(probs, onehot)
-            total = total + cfg.dice_weight * (dice if dice is not None else logits.sum() * 0.0)
-        elif cfg.dice_weight:
+        if cfg.dice_weight:
             total = total + cfg.dice_weight * soft_dice_loss(logits, target)
         return total
 

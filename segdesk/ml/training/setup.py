@@ -60,18 +60,6 @@ def adapt_head(model: UNet, old_classes: Sequence[str], new_classes: Sequence[st
     return model
 
 
-def _boundary_folds(class_names: Sequence[str]) -> dict[int, int]:
-    """{value of ``<label>::boundary``: value of ``<label>``} over ``class_names`` (issue 17)."""
-    from segdesk.core.instances import base_class_name, is_boundary_class
-
-    names = list(class_names)
-    return {
-        i: names.index(base_class_name(n))
-        for i, n in enumerate(names)
-        if is_boundary_class(n) and base_class_name(n) in names
-    }
-
-
 def _check_dataset(dataset: TrainingSet) -> np.ndarray:
     if not dataset.train:
         raise TrainingError(f"{dataset.source}: no reviewed images to train on")

@@ -34,7 +34,6 @@ from segdesk.ml.training.evaluate import evaluate
 from segdesk.ml.training.losses import LossConfig, SegmentationLoss
 from segdesk.ml.training.schedule import WeightAverage, lr_at, run_fraction, steps_eta
 from segdesk.ml.training.setup import (
-    _boundary_folds,
     _check_dataset,
     _make_loader,
     _prepare_model,
@@ -210,9 +209,7 @@ class _Trainer:
         self.average = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
         self.fine_tuning = base is not None
         n = len(dataset.class_names)
-        self.criterion = SegmentationLoss(
-            config.loss, num_classes=n, pixel_counts=counts, folds=_boundary_folds(dataset.class_names)
-        ).to(self.device)
+        self.criterion = SegmentationLoss(config.loss, num_classes=n, pixel_counts=counts).to(self.device)
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.amp_dtype, self.scaler = amp_setup(config, self.device)
         self.loader, self.patches = _make_loader(dataset, config, generator)
