@@ -83,22 +83,14 @@ def boundary_band(instances: np.ndarray, width: int = 2) -> np.ndarray:
     return (ins > 0) & ((hi != f) | (lo != f))
 
 
-def contact_band(instances: np.ndarray, width: int = 1) -> np.ndarray:
-    """Bool HxW: object pixels with a pixel of *another object* within ``width`` pixels (chessboard);
-    background nearby does not count (the band where touching objects meet)."""
+def contact_pixels(instances: np.ndarray) -> np.ndarray:
+    """Bool HxW: object pixels with a pixel of another object among their 8 neighbours."""
     ins = np.asarray(instances, dtype=np.int32)
-    if width < 1:
-        return np.zeros(ins.shape, dtype=bool)
     f = ins.astype(np.float32)
-    k = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
+    k = np.ones((3, 3), np.uint8)
     hi = cv2.dilate(f, k, borderType=cv2.BORDER_REPLICATE)
     lo = cv2.erode(np.where(ins > 0, f, np.float32(1 << 24)), k, borderType=cv2.BORDER_REPLICATE)
     return (ins > 0) & ((hi > f) | (lo < f))
-
-
-def contact_pixels(instances: np.ndarray) -> np.ndarray:
-    """Bool HxW: object pixels with a pixel of another object among their 8 neighbours."""
-    return contact_band(instances, 1)
 
 
 #: An object class learns a boundary only when its objects touch: contact pixels are at least this
@@ -131,24 +123,21 @@ def instance_target(
     *,
     width: int = 2,
     ignore_value: int = 255,
-    contact_only: bool = False,
 ) -> np.ndarray:
     """The training class map with boundary classes: class v's boundary band becomes ``boundary_values[v]``.
 
     Only classes in ``boundary_values`` (the object-like ones) get a boundary; ignored pixels stay
     ignored. Objects so small that the band would swallow them keep their interior (the band is
-    thinned to 1 pixel there), so every object keeps a seed. ``contact_only``: the band only where an
-    object meets another one (:func:`contact_band`), the outline against the background stays the class.
+    thinned to 1 pixel there), so every object keeps a seed.
     """
     cls = np.asarray(class_map)
     out = cls.copy()
     if not boundary_values:
         return out
     ins = np.asarray(instances, dtype=np.int32)
-    band_of = contact_band if contact_only else boundary_band
-    band = band_of(ins, width)
+    band = boundary_band(ins, width)
     if width > 1:
-        thin = band_of(ins, 1)
+        thin = boundary_band(ins, 1)
         interior_left = np.bincount(ins[~band].ravel(), minlength=int(ins.max()) + 1)
         lost = interior_left[ins] == 0
         band = np.where(lost, thin, band)
@@ -291,7 +280,6 @@ __all__ = [
     "boundary_band",
     "boundary_class_name",
     "class_shape_stats",
-    "contact_band",
     "contact_pixels",
     "default_object_classes",
     "fold_boundary_classes",

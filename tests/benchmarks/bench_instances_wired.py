@@ -62,20 +62,7 @@ def main() -> None:
         action="store_true",
         help="mark nucleus 'not an object' before training: the plain 2-class model",
     )
-    ap.add_argument(
-        "--boundary-width", type=int, default=None, help="the band's width (default: the engine's)"
-    )
-    ap.add_argument("--contact-only", action="store_true", help="the band only where nuclei meet")
     args = ap.parse_args()
-    if args.boundary_width is not None or args.contact_only:
-        from functools import partial
-
-        from segdesk.ml.training import instance_targets
-
-        extra: dict = {"contact_only": True} if args.contact_only else {}
-        if args.boundary_width is not None:
-            extra["width"] = args.boundary_width
-        instance_targets.instance_training_set = partial(instance_targets.instance_training_set, **extra)
     names = sorted(p.stem for p in (DATA / "images").glob("*.png"))
     train_names, test_names = names[:10], names[-30:]
     test_images, test_instances = load(test_names)

@@ -117,19 +117,6 @@ def test_instance_target_keeps_ignore_and_seeds_of_tiny_objects() -> None:
     assert (t[10:14, 10:14] == 1).all() and (t[8:16, 8] == 2).all()
 
 
-def test_contact_only_targets_mark_where_objects_meet_not_their_outline() -> None:
-    ins = np.zeros((20, 30), np.int32)
-    ins[4:16, 2:12] = 1
-    ins[4:16, 12:22] = 2  # touches object 1 along x = 11 | 12
-    ins[4:16, 25:29] = 3  # alone
-    cls = (ins > 0).astype(np.uint8)
-    t = instance_target(cls, ins, {1: 2}, width=2, contact_only=True)
-    band = t == 2
-    assert band[4:16, 10:14].all() and not band[:, :10].any() and not band[:, 14:].any()
-    assert (t[4:16, 2:10] == 1).all() and (t[4:16, 25:29] == 1).all()  # outlines stay the class
-    assert np.array_equal(t > 0, ins > 0)
-
-
 def test_group_id_parts_are_one_object_in_targets() -> None:
     left = Shape(label="nucleus", points=np.array([[2, 2], [9, 2], [9, 12], [2, 12]], float), group_id=7)
     right = Shape(label="nucleus", points=np.array([[10, 2], [17, 2], [17, 12], [10, 12]], float), group_id=7)

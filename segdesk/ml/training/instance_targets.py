@@ -39,7 +39,6 @@ class InstanceTrainingSet(TrainingSet):
     object_classes: list[str] = field(default_factory=list)  # object-like (setting over the default)
     boundary_classes: list[str] = field(default_factory=list)  # the ones that learn a boundary
     boundary_width: int = DEFAULT_BOUNDARY_WIDTH
-    contact_only: bool = False  # the band only where objects meet (``core.instances.contact_band``)
 
 
 def instance_meta(dataset: TrainingSet) -> dict[str, Any]:
@@ -51,7 +50,6 @@ def instance_meta(dataset: TrainingSet) -> dict[str, Any]:
             "object_classes": sorted(dataset.object_classes),
             "boundary_classes": sorted(dataset.boundary_classes),
             "boundary_width": int(dataset.boundary_width),
-            **({"contact_only": True} if dataset.contact_only else {}),
         }
     }
 
@@ -62,13 +60,11 @@ def add_boundary_targets(
     objects: Iterable[str],
     *,
     width: int = DEFAULT_BOUNDARY_WIDTH,
-    contact_only: bool = False,
 ) -> TrainingSet:
     """A copy of ``dataset`` whose class maps carry the boundary class of every class in ``objects``.
 
     ``instance_maps`` maps a sample name to its instance map (same size as the sample); a sample
-    without one keeps its class map (no boundary is taught there). ``contact_only``: the band only
-    where objects meet.
+    without one keeps its class map (no boundary is taught there).
     """
     names, mapping = with_boundary_classes(dataset.class_names, objects)
     cache: dict[int, Sample] = {}
@@ -78,9 +74,7 @@ def add_boundary_targets(
             ins = instance_maps.get(sample.name)
             mask = sample.mask
             if ins is not None and mapping:
-                mask = instance_target(
-                    sample.mask, ins, mapping, width=width, contact_only=contact_only
-                ).astype(np.uint8)
+                mask = instance_target(sample.mask, ins, mapping, width=width).astype(np.uint8)
             cache[id(sample)] = Sample(sample.image, mask, sample.name)
         return cache[id(sample)]
 
@@ -96,7 +90,6 @@ def add_boundary_targets(
         notes,
         boundary_classes=[names[v] for v in mapping.values()],
         boundary_width=width,
-        contact_only=contact_only,
     )
 
 
@@ -105,7 +98,6 @@ def instance_training_set_from_project(
     *,
     object_setting: Mapping[str, bool] | None = None,
     width: int = DEFAULT_BOUNDARY_WIDTH,
-    contact_only: bool = False,
     **kwargs: Any,
 ) -> tuple[TrainingSet, set[str]]:
     """The project's training set with boundary classes, and the object-like classes it used.
@@ -141,7 +133,7 @@ def instance_training_set_from_project(
     touching = touching_classes(maps.values(), {dataset.class_names.index(label) for label in chosen})
     learned = sorted(dataset.class_names[v] for v in touching)
     instance_maps = {name: ins for name, (_, ins) in maps.items()}
-    out = add_boundary_targets(dataset, instance_maps, learned, width=width, contact_only=contact_only)
+    out = add_boundary_targets(dataset, instance_maps, learned, width=width)
     out.object_classes = sorted(chosen)
     return out, chosen
 
