@@ -147,27 +147,38 @@ def instance_target(
     return out
 
 
-def fold_boundary_classes(
-    class_map: np.ndarray, class_names: Sequence[str], *, ignore_value: int = 255
-) -> tuple[np.ndarray, list[str]]:
-    """(class map, names) with every ``<label>::boundary`` class folded back into ``<label>``: the
-    object classes as a person drew them. ``ignore_value`` pixels and values beyond the names stay
-    as they are; a boundary class whose base class is missing becomes background."""
+def boundary_folding(class_names: Sequence[str]) -> tuple[np.ndarray, list[str]] | None:
+    """(new index of each class, shown names) with every boundary class folded into its class (the
+    classes a person sees); None when there is none to fold. A boundary class whose class is missing
+    stays a class of its own."""
     names = list(class_names)
-    keep = [i for i, n in enumerate(names) if not is_boundary_class(n)]
-    folded = [names[i] for i in keep]
-    cm = np.asarray(class_map)
-    if len(keep) == len(names):
-        return cm, folded
-    top = max(len(names), int(cm.max()) + 1 if cm.size else 0, ignore_value + 1)
-    lut = np.arange(top, dtype=np.int64)
-    for new, old in enumerate(keep):
-        lut[old] = new
-    for i, n in enumerate(names):
-        if is_boundary_class(n):
-            base = base_class_name(n)
-            lut[i] = folded.index(base) if base in folded else 0
-    return lut[cm].astype(cm.dtype), folded
+    index = {n: i for i, n in enumerate(names)}
+    target = [index.get(base_class_name(n), i) if is_boundary_class(n) else i for i, n in enumerate(names)]
+    if target == list(range(len(names))):
+        return None
+    keep = [i for i in range(len(names)) if target[i] == i]
+    new_index = {old: new for new, old in enumerate(keep)}
+    return np.array([new_index[target[i]] for i in range(len(names))], dtype=np.int64), [
+        names[i] for i in keep
+    ]
+
+
+def folded_class_names(class_names: Sequence[str]) -> list[str]:
+    """``class_names`` less the boundary classes that fold into their class."""
+    folding = boundary_folding(class_names)
+    return list(class_names) if folding is None else folding[1]
+
+
+def fold_boundary_mask(mask: np.ndarray, class_names: Sequence[str]) -> np.ndarray:
+    """A class-index mask over ``class_names`` in the indices of :func:`folded_class_names` (other
+    values, e.g. ignore, unchanged)."""
+    folding = boundary_folding(class_names)
+    if folding is None:
+        return mask
+    fold, _ = folding
+    lut = np.arange(max(len(fold), int(mask.max(initial=0)) + 1), dtype=np.int64)
+    lut[: len(fold)] = fold
+    return lut[mask].astype(mask.dtype, copy=False)
 
 
 def with_boundary_classes(
@@ -279,10 +290,12 @@ __all__ = [
     "base_class_name",
     "boundary_band",
     "boundary_class_name",
+    "boundary_folding",
     "class_shape_stats",
     "contact_pixels",
     "default_object_classes",
-    "fold_boundary_classes",
+    "fold_boundary_mask",
+    "folded_class_names",
     "instance_target",
     "is_boundary_class",
     "object_classes",

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from segdesk.core.instances import base_class_name, is_boundary_class
+from segdesk.core.instances import boundary_folding, fold_boundary_mask
 from segdesk.ml.data import IGNORE_INDEX
 
 
@@ -86,21 +86,6 @@ class ConfusionMatrix:
         )
 
 
-def _folding(class_names: Sequence[str]) -> tuple[np.ndarray, list[str]] | None:
-    """(new index of each class, shown names) with boundary classes folded into their classes; None
-    when there is none to fold."""
-    names = list(class_names)
-    index = {n: i for i, n in enumerate(names)}
-    target = [index.get(base_class_name(n), i) if is_boundary_class(n) else i for i, n in enumerate(names)]
-    if target == list(range(len(names))):
-        return None
-    keep = [i for i in range(len(names)) if target[i] == i]
-    new_index = {old: new for new, old in enumerate(keep)}
-    return np.array([new_index[target[i]] for i in range(len(names))], dtype=np.int64), [
-        names[i] for i in keep
-    ]
-
-
 def shown_classes(cm: ConfusionMatrix, class_names: Sequence[str]) -> tuple[ConfusionMatrix, list[str]]:
     """The confusion matrix over the classes a person sees: each boundary class (``L::boundary``,
     issue 17) folded into its class ``L``, in truth and prediction alike, as proposals fold them.
@@ -109,7 +94,7 @@ def shown_classes(cm: ConfusionMatrix, class_names: Sequence[str]) -> tuple[Conf
     its own it pulled the held-out mIoU of the demo's model to 0.747 while its proposals reached 0.88:
     the number shown, the epoch kept and the promotion check all use the folded matrix.
     """
-    folding = _folding(class_names)
+    folding = boundary_folding(class_names)
     if folding is None:
         return cm, list(class_names)
     fold, names = folding
@@ -120,10 +105,4 @@ def shown_classes(cm: ConfusionMatrix, class_names: Sequence[str]) -> tuple[Conf
 
 def shown_mask(mask: np.ndarray, class_names: Sequence[str]) -> np.ndarray:
     """A class-index mask in the indices of ``shown_classes`` (other values, e.g. ignore, unchanged)."""
-    folding = _folding(class_names)
-    if folding is None:
-        return mask
-    fold, _ = folding
-    lut = np.arange(max(len(fold), int(mask.max(initial=0)) + 1), dtype=np.int64)
-    lut[: len(fold)] = fold
-    return lut[mask].astype(mask.dtype, copy=False)
+    return fold_boundary_mask(mask, class_names)

@@ -32,7 +32,7 @@ import numpy as np
 
 from segdesk.core.instance_metrics import score_images
 from segdesk.core.instance_split import SplitSettings, learned_object_classes, split_instances
-from segdesk.core.instances import fold_boundary_classes
+from segdesk.core.instances import fold_boundary_mask
 from segdesk.core.model_store import ModelStore
 from segdesk.core.postprocess import PostprocessConfig, postprocess
 from segdesk.services.proposals import load_predictor
@@ -59,7 +59,7 @@ def diagnose(tag: str, probs_list, truths, names) -> None:
     k = np.ones((5, 5), np.uint8)
     for probs, ins in zip(probs_list, truths, strict=True):
         truth = ins > 0
-        folded, _ = fold_boundary_classes(np.argmax(probs, 0), names)
+        folded = fold_boundary_mask(np.argmax(probs, 0), names)
         pred = folded > 0
         tp += int((pred & truth).sum())
         fp += int((pred & ~truth).sum())

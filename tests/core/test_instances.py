@@ -181,14 +181,14 @@ def test_interior_maxima_split_interiors_the_model_left_touching() -> None:
     assert min(best_ious(ins, two.instances)) >= 0.85
 
 
-def test_fold_boundary_classes_gives_back_the_drawn_classes() -> None:
-    from segdesk.core.instances import fold_boundary_classes
+def test_fold_boundary_mask_gives_back_the_drawn_classes() -> None:
+    from segdesk.core.instances import fold_boundary_mask, folded_class_names
 
-    names = ["_background_", "cell", "nucleus", "nucleus::boundary", "other::boundary"]
-    cm = np.array([[0, 1, 2, 3], [4, 255, 3, 2]], np.uint8)
-    folded, folded_names = fold_boundary_classes(cm, names)
-    assert folded_names == ["_background_", "cell", "nucleus"]
-    # the boundary becomes its class, an orphan boundary background, ignore stays ignore
-    assert folded.tolist() == [[0, 1, 2, 2], [0, 255, 2, 2]] and folded.dtype == np.uint8
-    same, plain = fold_boundary_classes(cm[:, :3], ["_background_", "cell", "nucleus"])
-    assert plain == ["_background_", "cell", "nucleus"] and np.array_equal(same, cm[:, :3])
+    names = ["_background_", "nucleus::boundary", "cell", "nucleus", "other::boundary"]
+    assert folded_class_names(names) == ["_background_", "cell", "nucleus", "other::boundary"]
+    cm = np.array([[0, 1, 2, 3], [4, 255, 1, 3]], np.uint8)
+    folded = fold_boundary_mask(cm, names)
+    # the boundary becomes its class (listed before it), an orphan boundary stays a class, ignore stays
+    assert folded.tolist() == [[0, 2, 1, 2], [3, 255, 2, 2]] and folded.dtype == np.uint8
+    plain = ["_background_", "cell"]
+    assert folded_class_names(plain) == plain and fold_boundary_mask(cm, plain) is cm

@@ -9,7 +9,8 @@ round nucleus and the thickness of a membrane, so a network of thin membranes is
 not be downsampled) while big blobs are "large" (they can be, as Cellpose does with its diameter).
 
 The classes are the ones a person drew: an instance project's derived ``<label>::boundary`` classes
-(issue 17, ``core/instances.py``) are folded back into their class before measuring, so a 2-px outline
+(issue 17, ``core/instances.py``) are folded back into their class before measuring (``core.instances.fold_boundary_mask``,
+as the held-out metrics fold them), so a 2-px outline
 band is neither the "typical object" that sets the scale nor a "rare" or "thin" class that changes
 the sampling and the loss weights.
 
@@ -26,7 +27,7 @@ import cv2
 import numpy as np
 
 from segdesk.core.errors import TrainingError
-from segdesk.core.instances import fold_boundary_classes
+from segdesk.core.instances import fold_boundary_mask, folded_class_names
 
 IGNORE = 255
 #: An object whose area is more than this many times its inscribed diameter squared is elongated
@@ -88,8 +89,8 @@ def measure(samples: Sequence[Any], class_names: Sequence[str]) -> Fingerprint:
     samples = list(samples)
     if not samples:
         raise TrainingError("no reviewed images to measure")
-    masks = [fold_boundary_classes(s.mask, class_names, ignore_value=IGNORE)[0] for s in samples]
-    class_names = fold_boundary_classes(np.zeros((1, 1), np.uint8), class_names)[1]
+    masks = [fold_boundary_mask(s.mask, class_names) for s in samples]
+    class_names = folded_class_names(class_names)
     heights = [m.shape[0] for m in masks]
     widths = [m.shape[1] for m in masks]
     grey = all(
