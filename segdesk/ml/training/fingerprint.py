@@ -9,10 +9,9 @@ round nucleus and the thickness of a membrane, so a network of thin membranes is
 not be downsampled) while big blobs are "large" (they can be, as Cellpose does with its diameter).
 
 The classes are the ones a person drew: an instance project's derived ``<label>::boundary`` classes
-(issue 17, ``core/instances.py``) are folded back into their class before measuring (``core.instances.fold_boundary_mask``,
-as the held-out metrics fold them), so a 2-px outline
-band is neither the "typical object" that sets the scale nor a "rare" or "thin" class that changes
-the sampling and the loss weights.
+(issue 17) are folded back into their class before measuring (``core.instances.fold_boundary_mask``,
+as the held-out metrics fold them), so a 2-px outline band is neither the "typical object" that sets
+the scale nor a "rare" or "thin" class that changes the sampling and the loss weights.
 
 Torch-free (numpy + OpenCV): cheap enough to run before every training.
 """
