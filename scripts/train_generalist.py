@@ -1,6 +1,6 @@
-"""Train segdesk's shipped generalist starting model (``segdesk/ml/weights/generalist-v1``).
+"""Train segdesk's shipped generalist starting model (``segdesk/ml/weights/generalist-v2``).
 
-    python scripts/train_generalist.py [--steps 3000] [--out segdesk/ml/weights/generalist-v1]
+    python scripts/train_generalist.py [--steps 3000] [--out segdesk/ml/weights/generalist-v2]
 
 What it learns from (every source may be redistributed; no image a benchmark scores):
 
@@ -141,7 +141,7 @@ def main() -> None:
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--generated", type=int, default=12, help="images of each generated kind")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", type=Path, default=ROOT / "segdesk" / "ml" / "weights" / "generalist-v1")
+    p.add_argument("--out", type=Path, default=ROOT / "segdesk" / "ml" / "weights" / "generalist-v2")
     p.add_argument("--probe", type=int, default=0, help="time this many steps and stop (no output)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 import signal
 import subprocess
@@ -36,6 +37,7 @@ import cv2
 import numpy as np
 import torch
 
+from segdesk.ml import generalist
 from segdesk.ml.data import make_sample, training_set_from_arrays
 from segdesk.ml.training.evaluate import evaluate
 from segdesk.ml.training.plan import Plan, plan_of, plan_training, planned
@@ -139,6 +141,14 @@ def run_one(data: str, recipe: str, args: argparse.Namespace) -> None:
         result.model, [make_sample(i, m) for i, m in zip(te_i, te_m, strict=True)], names, scale=cfg.scale
     )
     fg = " ".join(f"{n}={v:.3f}" for n, v in zip(names, test.iou, strict=True) if v is not None)
+    if args.per_image:  # each training image (held-out ones marked *) and each test image alone
+        for tag, samples in (("train", ds.train), ("train*", ds.val)):
+            for s in samples:
+                m = evaluate(result.model, [s], names, scale=cfg.scale)
+                print(f"    {tag} {s.name[:24]} {s.image.shape[:2]} IoU {[round(v or 0, 3) for v in m.iou]}")
+        for k, (i, mk) in enumerate(zip(te_i, te_m, strict=True)):
+            m = evaluate(result.model, [make_sample(i, mk)], names, scale=cfg.scale)
+            print(f"    test {k} {i.shape[:2]} IoU {[round(v or 0, 3) for v in m.iou]}")
     print(
         f"[{data}] {recipe}{' busy' if args.busy else ''}{f' warm={args.warm}' if args.warm else ''}: "
         f"steps={result.steps} train_s={result.elapsed_s:.0f} "
@@ -184,7 +194,13 @@ def main() -> None:
     p.add_argument("--dsb-train", type=int, default=10)
     p.add_argument("--busy", action="store_true", help="keep one core busy with another process")
     p.add_argument("--warm", choices=["on", "off"], default=None, help="engine: from the generalist or not")
+    p.add_argument(
+        "--generalist", default=None, help="with --warm on: this shipped generalist (a weights/ name)"
+    )
+    p.add_argument("--per-image", action="store_true", help="also each training and test image's IoU")
     args = p.parse_args()
+    if args.generalist:  # e.g. compare generalist-v1 and -v2 side by side before one replaces the other
+        generalist.generalist_path = functools.partial(generalist.generalist_path, args.generalist)
     if args.threads:
         torch.set_num_threads(args.threads)
     busy = subprocess.Popen([sys.executable, "-c", "while 1: pass"]) if args.busy else None

@@ -26,6 +26,8 @@ def test_the_shipped_model_is_package_data_and_loads() -> None:
     path = generalist_path()
     packaged = importlib.resources.files("segdesk.ml") / "weights" / NAME / "model.safetensors"
     assert path == Path(str(packaged)) and path.is_file()
+    # one shipped model: a retrained generalist replaces the old one (the wheel carries weights/*/*)
+    assert [p.name for p in (ROOT / "segdesk" / "ml" / "weights").iterdir() if p.is_dir()] == [NAME]
     assert path.stat().st_size <= MAX_BYTES
     model, meta = load_generalist()
     assert meta["classes"] == ["_background_", "object"] and model.config.num_classes == 2
