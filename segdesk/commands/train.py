@@ -231,10 +231,10 @@ def warm_label(warm_start: str | None) -> str | None:
 
 def announce(dataset: TrainingSet, base_version: str | None, out: Out, ranks: int = 1) -> None:
     """The first lines of a training run."""
-    from segdesk.core.instances import base_class_name, is_boundary_class
+    from segdesk.core.instances import base_class_name, folded_class_names, is_boundary_class
 
     where = f" on {ranks} ranks" if ranks > 1 else ""
-    shown = [n for n in dataset.class_names if not is_boundary_class(n)]
+    shown = folded_class_names(dataset.class_names)
     split = [base_class_name(n) for n in dataset.class_names if is_boundary_class(n)]
     objects = f" (separate objects: {', '.join(split)})" if split else ""
     out(

@@ -8,8 +8,10 @@ Embedded ``imageData`` is used as stored (Labelme checks its size without orient
 
 ``LoadedImage.data`` keeps the decoded values (uint8, uint16, int32 or float32; HxW or HxWxC with RGB
 channel order); ``LoadedImage.display`` is uint8 HxWx3 RGB, with 16-bit and float images stretched
-between robust minimum and maximum values. Pillow decodes what it can without loss; OpenCV takes the
-rest (16-bit colour PNG/TIFF, which Pillow truncates to 8 bits, and multi-channel float TIFF).
+between robust minimum and maximum values. Plain PNGs (``png_fast``) and plain JPEGs and TIFFs
+(``fast_decode``) are decoded by OpenCV in one GIL-free call, with Pillow's pixels; Pillow decodes the
+rest that it can without loss; OpenCV takes what is left (16-bit colour PNG/TIFF, which Pillow
+truncates to 8 bits, and multi-channel float TIFF).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from segdesk.core.instances import boundary_folding, fold_boundary_mask
+from segdesk.core.instances import boundary_folding
 from segdesk.ml.data import IGNORE_INDEX
 
 
@@ -101,8 +101,3 @@ def shown_classes(cm: ConfusionMatrix, class_names: Sequence[str]) -> tuple[Conf
     out = ConfusionMatrix(len(names), ignore_index=cm.ignore_index)
     np.add.at(out.matrix, (fold[:, None], fold[None, :]), cm.matrix)
     return out, names
-
-
-def shown_mask(mask: np.ndarray, class_names: Sequence[str]) -> np.ndarray:
-    """A class-index mask in the indices of ``shown_classes`` (other values, e.g. ignore, unchanged)."""
-    return fold_boundary_mask(mask, class_names)

@@ -5,8 +5,9 @@ the window freezes meanwhile. ``OpenLoader.start`` reads the annotation (``Proje
 image (``read_image``, whose decoders release the GIL) in parallel on ``QThreadPool`` threads and
 reports both together on the GUI thread through ``loaded``. The annotation's parse waits until the
 image's bytes are read: orjson holds the GIL for its whole parse (~0.1 s for 8 MB), and the image
-thread, back from reading the file, would wait for it before it could start its GIL-free decode. A newer ``start`` (or ``cancel``) makes
-results still on their way stale: they are dropped, never applied (nothing is ever terminated).
+thread, back from reading the file, would wait for it before it could start its GIL-free decode. A
+newer ``start`` (or ``cancel``) makes results still on their way stale: they are dropped, never
+applied (nothing is ever terminated).
 Workers touch files only, never a widget or a document the window shows.
 """
 

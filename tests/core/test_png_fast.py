@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -79,20 +78,6 @@ def _pillow_path(monkeypatch: pytest.MonkeyPatch, raw: bytes, **kw) -> np.ndarra
     with monkeypatch.context() as m:
         m.setattr(image_io, "decode_png", lambda *a, **k: None)
         return decode_image_bytes(raw, **kw)
-
-
-@pytest.fixture
-def imdecode_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """Counts the fast path's calls of cv2.imdecode."""
-    calls: list[int] = []
-    real = cv2.imdecode
-
-    def spy(buf, flags):
-        calls.append(flags)
-        return real(buf, flags)
-
-    monkeypatch.setattr(png_fast.cv2, "imdecode", spy)
-    yield calls
 
 
 FAST_CASES = {

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from segdesk.ml.metrics import ConfusionMatrix, shown_classes, shown_mask
+from segdesk.core.instances import fold_boundary_mask
+from segdesk.ml.metrics import ConfusionMatrix, shown_classes
 from segdesk.ml.training.promotion import judge
 
 NAMES = ["_background_", "nucleus", "cell", "nucleus::boundary"]
@@ -40,7 +41,7 @@ def test_without_boundary_classes_nothing_changes():
 def test_a_boundary_class_listed_before_others_still_folds_to_the_right_indices():
     names = ["_background_", "a::boundary", "a", "b"]
     mask = np.array([[0, 1, 2, 3, 255]], dtype=np.uint8)
-    assert shown_mask(mask, names).tolist() == [[0, 1, 1, 2, 255]]
+    assert fold_boundary_mask(mask, names).tolist() == [[0, 1, 1, 2, 255]]
     cm = ConfusionMatrix(4)
     cm.update(mask, mask)
     folded, shown = shown_classes(cm, names)

@@ -26,9 +26,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from segdesk.core.instances import fold_boundary_mask
 from segdesk.ml.checkpoint import ModelStore
 from segdesk.ml.data import TrainingSet
-from segdesk.ml.metrics import ConfusionMatrix, shown_classes, shown_mask
+from segdesk.ml.metrics import ConfusionMatrix, shown_classes
 from segdesk.ml.training.evaluate import evaluate
 from segdesk.ml.training.train import TrainResult
 
@@ -98,7 +99,7 @@ def judge(cm: ConfusionMatrix, samples: Sequence[Any], class_names: Sequence[str
     the classes a person sees (boundary classes folded into their classes, as in its proposals)."""
     folded, names = shown_classes(cm, class_names)
     if len(names) != len(class_names):
-        samples = [_Shown(s.image, shown_mask(s.mask, class_names)) for s in samples]
+        samples = [_Shown(s.image, fold_boundary_mask(s.mask, class_names)) for s in samples]
     cm = folded
     miou = cm.compute(names).miou
     truth = cm.matrix.sum(1)
