@@ -38,7 +38,7 @@ def channels_last_on(device: torch.device, asked: bool | None = None) -> bool:
     """Whether training runs in the channels-last memory layout: as ``asked``, else on for CPU and CUDA.
 
     With torch 2.13 on this project's CPU a width-8 UNet step (batch 4 x 256²) takes 31% less time on
-    one thread and 35% less on two (568 -> 391 ms, 380 -> 250 ms; docs/benchmarks.md); on CUDA it is
+    one thread and 25-35% less on two (``tests/benchmarks/bench_layout.py``, docs/benchmarks.md); on CUDA it is
     the layout tensor cores want. Results differ from the default layout only by float rounding.
     """
     if asked is not None:
