@@ -62,6 +62,7 @@ def main() -> None:
         action="store_true",
         help="mark nucleus 'not an object' before training: the plain 2-class model",
     )
+    ap.add_argument("--per-image", action="store_true", help="print each test image's score")
     args = ap.parse_args()
     names = sorted(p.stem for p in (DATA / "images").glob("*.png"))
     train_names, test_names = names[:10], names[-30:]
@@ -123,6 +124,12 @@ def main() -> None:
     for tag, maps in (("objects (wired)", wired), ("not objects (components)", merged)):
         scores = score_images(zip(test_names, test_instances, maps, strict=True))
         print(f"[wired] {tag:26s} {json.dumps(scores.to_dict())}", flush=True)
+        if args.per_image:
+            for s in scores.images:
+                print(
+                    f"    {s.name[:12]} true={s.n_true:4d} pred={s.n_pred:4d} ap50={s.precision[0.5]:.3f} "
+                    f"splits={s.splits} merges={s.merges}"
+                )
     print(f"end load {os.getloadavg()} project {root}")
 
 
