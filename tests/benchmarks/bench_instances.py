@@ -50,7 +50,8 @@ CLASSES = ["_background_", "nucleus"]
 def load(names: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     images, instances = [], []
     for n in names:
-        im = cv2.imread(str(DATA / "images" / f"{n}.png"), cv2.IMREAD_COLOR)
+        # RGB, as segdesk reads images (the app and the CLI): OpenCV gives BGR
+        im = cv2.imread(str(DATA / "images" / f"{n}.png"), cv2.IMREAD_COLOR)[:, :, ::-1].copy()
         ins = cv2.imread(str(DATA / "masks_instances" / f"{n}.png"), cv2.IMREAD_UNCHANGED)
         images.append(im)
         instances.append(relabel_sequential(ins.astype(np.int32)))
