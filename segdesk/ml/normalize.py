@@ -8,12 +8,19 @@ photos, 16-bit fluorescence and float data, whose value ranges have nothing in c
 
 1. channels: grey -> repeated to RGB, RGBA -> alpha dropped, 2 channels -> the first one repeated,
    more than 4 -> the first three;
-2. the 0.5th and 99.5th percentiles over all channels together (so colour balance is kept) are
-   mapped to 0 and 1 and the result is clipped to [0, 1] (augmentation works in this space);
-3. standardized: ``(x - 0.5) / 0.25``.
+2. white balance (colour images only): each channel is scaled so that its 99.5th percentile meets
+   the brightest channel's (a gain of at most 2). The bright ground of a stained slide or a
+   brightfield photo becomes neutral whatever the stain's or the lamp's tint, so a tinted ground is
+   not mistaken for stained objects. A grey image has equal channels: its gains are 1, nothing changes.
+   Measured on DSB 2018 dev (docs/benchmarks.md, issue 16): two stained test images on a flat
+   lavender ground were called "nucleus" everywhere (80,000 false pixels each).
+3. the 0.5th and 99.5th percentiles over all channels together are mapped to 0 and 1 and the
+   result is clipped to [0, 1] (augmentation works in this space);
+4. standardized: ``(x - 0.5) / 0.25``.
 
-The parameters are in ``NORMALIZATION`` and are stored in every checkpoint (``meta["normalization"]``);
-``check_normalization`` refuses a checkpoint trained with other parameters.
+The parameters are in ``NORMALIZATION`` and are stored in every checkpoint (``meta["normalization"]``).
+A checkpoint of an earlier segdesk (``LEGACY_NORMALIZATION``: no white balance) is still read and is
+predicted as it was trained (``white_balance_of``); ``check_normalization`` refuses any other.
 """
 
 from __future__ import annotations
@@ -38,6 +45,14 @@ NORMALIZATION: dict[str, Any] = {
     "max_stat_pixels": 1_000_000,
 }
 
+#: Before the white balance (segdesk 0.x models up to 2026-12-05, and the shipped generalist v1).
+LEGACY_NORMALIZATION: dict[str, Any] = dict(NORMALIZATION)
+
+NORMALIZATION["white_balance"] = {"percentile": 99.5, "max_gain": 2.0}
+
+#: (low, high) or (low, high, per-channel gains): what ``intensity_range`` measures on a whole image.
+ValueRange = tuple[float, ...]
+
 
 def to_rgb(image: np.ndarray) -> np.ndarray:
     """Any HxW / HxWxC array -> HxWx3 (same dtype) following ``NORMALIZATION["channels"]``."""
@@ -51,16 +66,47 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
     return image[:, :, :3]
 
 
-def intensity_range(image: np.ndarray) -> tuple[float, float]:
-    """The robust (low, high) intensity of an image: the values mapped to 0 and 1.
+def white_balance_of(meta_norm: Any) -> bool:
+    """Whether a checkpoint's recorded normalization includes the white balance (None: this code's)."""
+    return meta_norm is None or (isinstance(meta_norm, dict) and "white_balance" in meta_norm)
+
+
+def channel_gains(sample: np.ndarray) -> tuple[float, float, float]:
+    """Step 2's gains for an HxWx3 float sample: 1 for grey, at most ``max_gain``."""
+    wb = NORMALIZATION["white_balance"]
+    if np.array_equal(sample[..., 0], sample[..., 1]) and np.array_equal(sample[..., 1], sample[..., 2]):
+        return 1.0, 1.0, 1.0
+    highs = []
+    for c in range(3):
+        ch = sample[..., c]
+        ch = ch[np.isfinite(ch)]
+        highs.append(float(np.percentile(ch, wb["percentile"])) if ch.size else 0.0)
+    top = max(highs)
+    if not top > 0:
+        return 1.0, 1.0, 1.0
+    gains = [min(top / h, wb["max_gain"]) if h > 0 else 1.0 for h in highs]
+    return gains[0], gains[1], gains[2]
+
+
+def intensity_range(image: np.ndarray, *, white_balance: bool = True) -> ValueRange:
+    """The robust (low, high[, gains]) of an image: the values mapped to 0 and 1, after the gains.
 
     Computed on at most ``max_stat_pixels`` pixels (a regular stride), so a huge image costs little;
-    a tiled predictor computes it once on the whole image and applies it to every tile.
+    a tiled predictor computes it once on the whole image and applies it to every tile. Gains are
+    returned only when some differ from 1 (``white_balance=False``: never, as a legacy model wants).
     """
     image = np.asarray(image)
     step = max(1, int(np.ceil(np.sqrt(image.shape[0] * image.shape[1] / NORMALIZATION["max_stat_pixels"]))))
     # Stride first, then pick channels: no full-size copy of a huge image.
     sample = to_rgb(image[::step, ::step]).astype(np.float64, copy=False)
+    gains = channel_gains(sample) if white_balance else (1.0, 1.0, 1.0)
+    if gains != (1.0, 1.0, 1.0):
+        sample = sample * np.asarray(gains)
+    lo, hi = _percentile_range(sample)
+    return (lo, hi) if gains == (1.0, 1.0, 1.0) else (lo, hi, *gains)
+
+
+def _percentile_range(sample: np.ndarray) -> tuple[float, float]:
     finite = sample[np.isfinite(sample)]
     if finite.size == 0:
         return 0.0, 1.0
@@ -73,11 +119,14 @@ def intensity_range(image: np.ndarray) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def scale_to_unit(image: np.ndarray, value_range: tuple[float, float] | None = None) -> np.ndarray:
-    """Steps 1-2 of the normalization: HxWx3 float32 in [0, 1]."""
+def scale_to_unit(image: np.ndarray, value_range: ValueRange | None = None) -> np.ndarray:
+    """Steps 1-3 of the normalization: HxWx3 float32 in [0, 1]."""
     rgb = to_rgb(np.asarray(image))
-    lo, hi = value_range if value_range is not None else intensity_range(rgb)
+    value_range = value_range if value_range is not None else intensity_range(rgb)
+    lo, hi = value_range[0], value_range[1]
     out = rgb.astype(np.float32)
+    if len(value_range) == 5:
+        out *= np.asarray(value_range[2:], dtype=np.float32)
     out -= np.float32(lo)
     out *= np.float32(1.0 / (hi - lo))
     np.nan_to_num(out, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
@@ -86,14 +135,14 @@ def scale_to_unit(image: np.ndarray, value_range: tuple[float, float] | None = N
 
 
 def standardize(unit: np.ndarray) -> np.ndarray:
-    """Step 3: HxWx3 [0, 1] -> float32 (3, H, W) model input."""
+    """Step 4: HxWx3 [0, 1] -> float32 (3, H, W) model input."""
     out = np.ascontiguousarray(unit.transpose(2, 0, 1), dtype=np.float32)
     out -= np.float32(NORMALIZATION["mean"])
     out *= np.float32(1.0 / NORMALIZATION["std"])
     return out
 
 
-def prepare_image(image: np.ndarray, value_range: tuple[float, float] | None = None) -> np.ndarray:
+def prepare_image(image: np.ndarray, value_range: ValueRange | None = None) -> np.ndarray:
     """Normalize any image (uint8/uint16/float, grey/RGB/RGBA) to the model's float32 (3, H, W) input.
 
     ``value_range`` (from ``intensity_range`` on the whole image) lets a tiled predictor normalize
@@ -103,8 +152,8 @@ def prepare_image(image: np.ndarray, value_range: tuple[float, float] | None = N
 
 
 def check_normalization(meta_norm: Any, *, source: str | Path | None = None) -> None:
-    """Raise ModelError when a checkpoint's normalization differs from this code's."""
-    if meta_norm != NORMALIZATION:
+    """Raise ModelError when a checkpoint's normalization is neither this code's nor the legacy one."""
+    if meta_norm != NORMALIZATION and meta_norm != LEGACY_NORMALIZATION:
         raise ModelError(
             source,
             "normalization",

@@ -133,7 +133,7 @@ def _extra_peak(p: Predictor, img: np.ndarray) -> int:
 def test_working_memory_does_not_grow_with_image_height(net: UNet, monkeypatch) -> None:
     # The intensity statistics sample at most NORMALIZATION["max_stat_pixels"] pixels (a constant,
     # tested in tests/ml for data.py); leave them out so that only the tiling is measured here.
-    monkeypatch.setattr("segdesk.ml.inference.infer.whole_image_range", lambda image: (0.0, 255.0))
+    monkeypatch.setattr("segdesk.ml.inference.infer.whole_image_range", lambda image, **_: (0.0, 255.0))
     p = predictor(net, tile=32, overlap=0.25)
     short, _ = blob_image(128, 96, seed=1)
     tall, _ = blob_image(1024, 96, seed=1)

@@ -42,7 +42,14 @@ from segdesk.ml.inference.tiling import (
     ramp_window,
     tile_positions,
 )
-from segdesk.ml.normalize import NORMALIZATION, check_normalization, intensity_range, prepare_image
+from segdesk.ml.normalize import (
+    NORMALIZATION,
+    ValueRange,
+    check_normalization,
+    intensity_range,
+    prepare_image,
+    white_balance_of,
+)
 from segdesk.ml.rescale import is_native, resize_image, upsample_prediction, working_scale
 
 if TYPE_CHECKING:
@@ -76,7 +83,7 @@ _OPTIONS = frozenset(
 )
 
 
-def whole_image_range(image: np.ndarray) -> tuple[float, float]:
+def whole_image_range(image: np.ndarray, *, white_balance: bool = True) -> ValueRange:
     """``normalize.intensity_range(image)`` without its full-size RGB copy of a huge grey image.
 
     ``intensity_range`` samples every ``step``-th row and column after converting to RGB; striding
@@ -86,8 +93,8 @@ def whole_image_range(image: np.ndarray) -> tuple[float, float]:
     step = max(1, math.ceil(math.sqrt(h * w / NORMALIZATION["max_stat_pixels"])))
     sub = image[::step, ::step]
     if math.ceil(math.sqrt(sub.shape[0] * sub.shape[1] / NORMALIZATION["max_stat_pixels"])) <= 1:
-        return intensity_range(sub)
-    return intensity_range(image)
+        return intensity_range(sub, white_balance=white_balance)
+    return intensity_range(image, white_balance=white_balance)
 
 
 class Predictor:
@@ -156,6 +163,8 @@ class Predictor:
         if not 0.0 <= overlap < 1.0:
             raise ValueError(f"overlap must be in [0, 1), got {overlap}")
         self.model_version = model_version_of(meta)
+        # a model of an earlier segdesk was trained without the white balance: predict as it was trained
+        self.white_balance = white_balance_of(meta.get("normalization"))
         self.multiple = multiple
         self.tile = max(self.multiple, int(tile) // self.multiple * self.multiple)
         self.overlap = overlap
@@ -340,7 +349,8 @@ class Predictor:
     ) -> Prediction:
         """Predict ``img`` at its own size."""
         h, w = img.shape[:2]
-        value_range = whole_image_range(img)  # once for the whole image, so tiles match it
+        # once for the whole image, so tiles match it
+        value_range = whole_image_range(img, white_balance=self.white_balance)
         acc = BandAccumulator(
             h,
             w,
@@ -361,7 +371,7 @@ class Predictor:
     def _run_tiles(
         self,
         img: np.ndarray,
-        value_range: tuple[float, float],
+        value_range: ValueRange,
         acc: BandAccumulator,
         *,
         cancel: CancelToken | None,
