@@ -72,7 +72,9 @@ def test_a_tile_with_the_whole_image_range_matches_the_whole_image():
     img = _lavender_slide(120, 140)
     vr = whole_image_range(img)
     assert len(vr) == 5
-    np.testing.assert_allclose(prepare_image(img[30:90, 40:120], vr), prepare_image(img)[:, 30:90, 40:120], atol=1e-6)
+    np.testing.assert_allclose(
+        prepare_image(img[30:90, 40:120], vr), prepare_image(img)[:, 30:90, 40:120], atol=1e-6
+    )
 
 
 def test_legacy_checkpoints_are_read_and_predicted_without_the_white_balance():
