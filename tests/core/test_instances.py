@@ -79,6 +79,29 @@ def test_each_object_has_its_own_confidence() -> None:
     assert "confidence" in shape.extra
 
 
+def test_grow_gives_back_the_outline_a_model_under_reaches() -> None:
+    ins = touching_discs()
+    shrunk = np.zeros_like(ins)
+    for k in (1, 2):  # the model's objects: each disc 1 px short of its outline
+        shrunk[cv2.erode((ins == k).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0] = k
+    target = instance_target((shrunk > 0).astype(np.uint8), shrunk, {1: 2}, width=2)
+    probs = np.stack([(target == k).astype(np.float32) * 0.8 + 0.1 for k in range(3)])
+    plain = split_instances(WITH_BOUNDARY, OBJECTS, probabilities=probs)
+    grown = split_instances(
+        WITH_BOUNDARY, SplitSettings(object_classes={"nucleus"}, grow=1), probabilities=probs
+    )
+    assert len(plain.objects) == len(grown.objects) == 2
+    assert min(best_ious(ins, plain.instances)) < 0.95 <= min(best_ious(ins, grown.instances))
+    added = (grown.instances > 0) & (plain.instances == 0)
+    assert added.any() and (plain.class_map[added] == 0).all()  # only into the background
+    assert not ((grown.instances > 0) & ~cv2.dilate((shrunk > 0).astype(np.uint8), np.ones((3, 3)))).any()
+    # a grown pixel counts for its object's confidence with its own (low) class probability
+    assert max(o.confidence for o in grown.objects) < max(o.confidence for o in plain.objects)
+    # a class that is not split into objects is never grown
+    other = split_instances(WITH_BOUNDARY, SplitSettings(object_classes={"x"}, grow=2), probabilities=probs)
+    assert sum(o.area for o in other.objects) == int((plain.class_map == 1).sum())
+
+
 def test_distance_baseline_splits_touching_discs_without_a_boundary_output() -> None:
     ins = touching_discs()
     split = split_instances(NAMES, OBJECTS, class_map=(ins > 0).astype(np.uint8))

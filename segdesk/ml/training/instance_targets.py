@@ -39,6 +39,9 @@ class InstanceTrainingSet(TrainingSet):
     object_classes: list[str] = field(default_factory=list)  # object-like (setting over the default)
     boundary_classes: list[str] = field(default_factory=list)  # the ones that learn a boundary
     boundary_width: int = DEFAULT_BOUNDARY_WIDTH
+    #: Held-out samples' instance maps, objects of the boundary classes only (0 elsewhere): what the
+    #: split settings are calibrated on after training (services/split_calibration.py).
+    val_instances: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def instance_meta(dataset: TrainingSet) -> dict[str, Any]:
@@ -78,6 +81,11 @@ def add_boundary_targets(
             cache[id(sample)] = Sample(sample.image, mask, sample.name)
         return cache[id(sample)]
 
+    val_instances = {
+        s.name: np.where(np.isin(s.mask, list(mapping)), instance_maps[s.name], 0).astype(np.int32)
+        for s in dataset.val
+        if mapping and s.name in instance_maps and np.shape(instance_maps[s.name]) == s.mask.shape
+    }
     notes = list(dataset.notes)
     if mapping:
         notes.append(f"instance boundary classes: {sorted(names[v] for v in mapping.values())}")
@@ -90,6 +98,7 @@ def add_boundary_targets(
         notes,
         boundary_classes=[names[v] for v in mapping.values()],
         boundary_width=width,
+        val_instances=val_instances,
     )
 
 

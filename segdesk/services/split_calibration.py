@@ -1,0 +1,139 @@
+"""Per-model split calibration (issue 17): the split settings a new model's objects come out best with.
+
+The proposals separate touching objects by a seeded watershed (``core/instance_split.py``) whose
+settings suit one model better than another (measured on DSB dev: the best settings differ from
+model to model, docs/benchmarks.md). So after training, :func:`calibrate_split` runs the proposals'
+own steps 2-4 (:func:`segdesk.services.proposals.derive_shapes`, default ``ProposalSettings``) on the
+run's **held-out** images that have instance maps, for each setting of a small grid (:data:`GRID`),
+and keeps the one of best mean AP@0.5 (TP / (TP + FP + FN) per image, then the mean). The checkpoint
+records it (``meta["instances"]["split"]``, ``core/split_record.py``) and the proposals of the app and
+of ``segdesk predict`` use it. Only the training run's own validation images are looked at.
+
+Guards, each keeping today's defaults (recorded as ``{"skipped": why}``): no held-out split (fewer
+than 3 images: validation would be the training images), fewer than :data:`MIN_OBJECTS` held-out
+objects, or a best setting that beats the defaults by less than :data:`MIN_GAIN` (a handful of
+images cannot tell smaller differences from noise).
+
+Torch-free except :func:`calibrate_model`, which predicts the held-out images with the new model.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from segdesk.core.instance_metrics import score_images
+from segdesk.core.instance_split import SplitSettings, fold_probabilities, learned_object_classes
+from segdesk.core.instances import shapes_to_instances
+from segdesk.core.split_record import skipped_record, split_record
+from segdesk.services.proposals import ProposalSettings, derive_shapes
+
+#: The settings tried: seed height h (pixels above the saddle) x growth into the background (pixels).
+GRID: tuple[dict[str, Any], ...] = tuple(
+    {"h": h, "grow": g} for h, g in itertools.product((0.75, 1.5, 3.0), (0, 1))
+)
+#: Fewer held-out objects than this: keep the defaults.
+MIN_OBJECTS = 30
+#: The best setting must beat the defaults' mean AP@0.5 by this much, else the defaults stay.
+MIN_GAIN = 0.01
+
+
+def default_split() -> dict[str, Any]:
+    d = SplitSettings()
+    return {"h": d.h, "grow": d.grow}
+
+
+def score_split(
+    probabilities: Sequence[np.ndarray],
+    truths: Sequence[np.ndarray],
+    class_names: Sequence[str],
+    split: Mapping[str, Any],
+    settings: ProposalSettings | None = None,
+) -> float:
+    """Mean AP@0.5 of the proposals (objects of the learned object classes) made with ``split``."""
+    settings = settings or ProposalSettings()
+    objects = learned_object_classes(class_names, settings.not_objects)
+    pairs = []
+    for k, (probs, truth) in enumerate(zip(probabilities, truths, strict=True)):
+        class_map, confidence, shown = fold_probabilities(probs, class_names)
+        shapes = derive_shapes(
+            class_map,
+            confidence,
+            shown,
+            settings,
+            model_version=None,
+            probabilities=probs,
+            model_class_names=class_names,
+            split=split,
+        )
+        mine = [s for s in shapes if s.label in objects]
+        pairs.append((str(k), truth, shapes_to_instances(truth.shape, mine, shown)[1]))
+    return score_images(pairs).ap(0.5)
+
+
+def calibrate_split(
+    probabilities: Sequence[np.ndarray],
+    truths: Sequence[np.ndarray],
+    class_names: Sequence[str],
+    *,
+    grid: Sequence[Mapping[str, Any]] = GRID,
+) -> dict[str, Any]:
+    """The split record (``core/split_record.py``) chosen on held-out ``probabilities`` (C, H, W,
+    boundary classes included) and their true instance maps (objects of the learned classes)."""
+    objects = sum(len(np.unique(t[t > 0])) for t in truths)
+    if not learned_object_classes(class_names):
+        return skipped_record("the model has no boundary class")
+    if objects < MIN_OBJECTS:
+        return skipped_record(f"{objects} held-out objects (fewer than {MIN_OBJECTS})")
+    default = default_split()
+    scores = {tuple(sorted(s.items())): score_split(probabilities, truths, class_names, s) for s in grid}
+    key = tuple(sorted(default.items()))
+    base = scores[key] if key in scores else score_split(probabilities, truths, class_names, default)
+    best = max(scores, key=lambda k: (scores[k], k == key))  # a tie keeps the defaults
+    if scores[best] < base + MIN_GAIN:
+        best = key
+    chosen = dict(best)
+    return split_record(
+        chosen["h"],
+        chosen["grow"],
+        images=len(truths),
+        objects=objects,
+        ap50=scores.get(best, base),
+        default_ap50=base,
+    )
+
+
+def calibrate_model(model: Any, meta: Mapping[str, Any], dataset: Any) -> dict[str, Any] | None:
+    """The split record of a freshly trained model on ``dataset``'s held-out images (an
+    ``InstanceTrainingSet``), or None when the model has no boundary class (nothing to record)."""
+    names = [str(c) for c in meta.get("classes") or []]
+    if not learned_object_classes(names):
+        return None
+    truths = getattr(dataset, "val_instances", {}) or {}
+    if getattr(dataset, "split", "") != "held-out":
+        return skipped_record("no held-out images (validation is the training images)")
+    samples = [s for s in dataset.val if s.name in truths]
+    if not samples:
+        return skipped_record("no held-out image with objects")
+    from segdesk.ml.inference.infer import Predictor
+
+    predictor = Predictor(model, dict(meta), device="cpu", backend="torch")
+    probs = [
+        np.asarray(predictor.predict(s.image, return_probabilities=True).probabilities, np.float32)
+        for s in samples
+    ]
+    return calibrate_split(probs, [truths[s.name] for s in samples], names)
+
+
+__all__ = [
+    "GRID",
+    "MIN_GAIN",
+    "MIN_OBJECTS",
+    "calibrate_model",
+    "calibrate_split",
+    "default_split",
+    "score_split",
+]
