@@ -4,7 +4,8 @@
 settings that split the model's held-out objects best) and read by the proposals
 (``services/proposals.py``) for the app and ``segdesk predict`` alike. Two forms:
 
-- calibrated: ``{"h": 1.5, "grow": 1, "images": 2, "objects": 83, "ap50": 0.71, "default_ap50": 0.66}``
+- calibrated: ``{"h": 1.5, "grow": 1, "images": 2, "objects": 83, "ap50": 0.71, "map": 0.42,
+  "default_ap50": 0.66, "default_map": 0.35}``
   (``h`` and ``grow`` are :class:`~segdesk.core.instance_split.SplitSettings` fields; the rest says
   what they were chosen on);
 - not calibrated: ``{"skipped": "why"}`` (too few held-out objects, no held-out images ...).
@@ -26,16 +27,19 @@ LIMITS: dict[str, tuple[float, float]] = {"h": (0.05, 50.0), "grow": (0, 10)}
 
 
 def split_record(
-    h: float, grow: int, *, images: int, objects: int, ap50: float, default_ap50: float
+    h: float, grow: int, *, images: int, objects: int, scores: Any, default_scores: Any
 ) -> dict[str, Any]:
-    """The calibrated record (JSON-ready)."""
+    """The calibrated record (JSON-ready); ``scores`` / ``default_scores`` are the held-out
+    ``InstanceScores`` (``core/instance_metrics.py``) of the chosen setting and of the defaults."""
     return {
         "h": float(h),
         "grow": int(grow),
         "images": int(images),
         "objects": int(objects),
-        "ap50": round(float(ap50), 4),
-        "default_ap50": round(float(default_ap50), 4),
+        "ap50": round(float(scores.ap(0.5)), 4),
+        "map": round(float(scores.mean_ap), 4),
+        "default_ap50": round(float(default_scores.ap(0.5)), 4),
+        "default_map": round(float(default_scores.mean_ap), 4),
     }
 
 

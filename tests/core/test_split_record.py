@@ -5,12 +5,22 @@ from __future__ import annotations
 import pytest
 
 from segdesk.core.errors import ModelError
+from segdesk.core.instance_metrics import ImageScore, InstanceScores
 from segdesk.core.instance_split import SplitSettings
 from segdesk.core.split_record import skipped_record, split_overrides, split_record
 
 
 def test_a_calibrated_record_gives_its_split_settings() -> None:
-    record = split_record(0.75, 1, images=2, objects=80, ap50=0.7, default_ap50=0.6)
+    a, b = InstanceScores(), InstanceScores()
+    a.add(ImageScore("x", 4, 4, {0.5: 1.0, 0.75: 0.5}, 0, 0))
+    b.add(ImageScore("x", 4, 3, {0.5: 0.5, 0.75: 0.0}, 0, 1))
+    record = split_record(0.75, 1, images=2, objects=80, scores=a, default_scores=b)
+    assert (record["ap50"], record["map"], record["default_ap50"], record["default_map"]) == (
+        1.0,
+        0.75,
+        0.5,
+        0.25,
+    )
     overrides = split_overrides({"instances": {"object_classes": ["nucleus"], "split": record}})
     assert overrides == {"h": 0.75, "grow": 1}
     settings = SplitSettings(object_classes={"nucleus"}, **overrides)

@@ -94,7 +94,7 @@ def test_retrain_on_touching_discs_learns_a_boundary_and_proposes_one_polygon_pe
     }
     # calibrated on the held-out image (never a training image): one setting of the small grid
     assert {"h": split["h"], "grow": split["grow"]} in list(split_calibration.GRID)
-    assert (split["images"], split["objects"]) == (1, 4) and split["ap50"] >= split["default_ap50"]
+    assert (split["images"], split["objects"]) == (1, 4) and split["map"] >= split["default_map"]
     assert meta["metrics"]["val_images"] and meta["metrics"]["val_images"][0] not in meta["images"]
     info = read_info(tmp_path, outcome.version)
     assert info is not None and info.classes == ["_background_", "disc"] and info.object_classes == ["disc"]
