@@ -4,7 +4,7 @@ Re-reads the project's training set exactly as its Retrain did (same seed: same 
 runs ``services.split_calibration.calibrate_model`` on the kept model (what a Retrain on this branch
 records in the checkpoint) and scores the 30 test images' proposals (``propose_image``) with the
 defaults and with the calibrated split. With ``--tune`` it also scores each setting of the grid (and
-growth 2) on DSB dev images 10-29 (neither training nor test images), to see which settings matter.
+growth 2, smoothing 1 and 2) on DSB dev images 10-29 (neither training nor test images), to see which settings matter.
 
     SEGDESK_SHARED=/work/shared OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python \
         tests/benchmarks/calibrate_kept.py /tmp/kept --seed 0 [--tune]
@@ -85,10 +85,11 @@ def main() -> None:
             split = split_overrides({"instances": {"split": record}}) if record else {}
             print(f"[test] calibrated {split} {json.dumps(score(results, names, truths, split))}", flush=True)
         else:
-            for h in (0.75, 1.5, 3.0):
-                for grow in (0, 1, 2):
-                    s = score(results, names, truths, {"h": h, "grow": grow})
-                    print(f"[tune] h {h} grow {grow} {json.dumps(s)}", flush=True)
+            for smooth in (1.0, 2.0):
+                for h in (0.75, 1.5, 3.0):
+                    for grow in (0, 1, 2):
+                        s = score(results, names, truths, {"h": h, "grow": grow, "smooth": smooth})
+                        print(f"[tune] smooth {smooth} h {h} grow {grow} {json.dumps(s)}", flush=True)
     print(f"end load {os.getloadavg()}")
 
 

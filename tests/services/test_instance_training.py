@@ -75,7 +75,8 @@ def test_retrain_on_touching_discs_learns_a_boundary_and_proposes_one_polygon_pe
 ) -> None:
     from segdesk.services import split_calibration
 
-    monkeypatch.setattr(split_calibration, "MIN_OBJECTS", 4)  # the one held-out image has 4 discs
+    monkeypatch.setattr(split_calibration, "MIN_IMAGES", 1)  # one held-out image with 4 discs
+    monkeypatch.setattr(split_calibration, "MIN_OBJECTS", 4)
     torch.manual_seed(0)
     maps = [disc_pairs(s) for s in range(4)]
     project = _project(tmp_path, maps)
@@ -206,7 +207,7 @@ def test_segdesk_train_learns_the_same_boundary_class(tmp_path: Path) -> None:
         "object_classes"
     ] == ["disc"]
     # too few held-out objects to choose split settings: the defaults, and why
-    assert meta["instances"]["split"] == {"skipped": "4 held-out objects (fewer than 30)"}
+    assert meta["instances"]["split"] == {"skipped": "1 held-out image(s) (fewer than 3)"}
 
 
 def test_segdesk_train_names_the_object_classes_not_their_boundary_classes(tmp_path: Path) -> None:

@@ -69,8 +69,10 @@ def test_a_model_that_is_right_keeps_the_defaults() -> None:
     assert (record["ap50"], record["map"]) == (record["default_ap50"], record["default_map"])
 
 
-def test_too_few_held_out_objects_keep_the_defaults() -> None:
+def test_too_few_held_out_images_or_objects_keep_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     probs, truths = held_out(2, shrink=2)
+    assert calibrate_split(probs, truths, NAMES) == {"skipped": "2 held-out image(s) (fewer than 3)"}
+    monkeypatch.setattr(split_calibration, "MIN_IMAGES", 2)
     record = calibrate_split(probs, truths, NAMES)
     assert record == {"skipped": f"8 held-out objects (fewer than {MIN_OBJECTS})"}
 
