@@ -5,7 +5,9 @@ so the model, the loss and the training loop are unchanged: the hook into traini
 training set. ``fine_tune(instance_training_set(...))`` trains a model whose classes include the
 boundary classes; ``core.instance_split.split_instances`` turns its output into objects.
 
-Measured against the alternatives in ``tests/benchmarks/bench_instances.py`` (docs/benchmarks.md).
+Measured against the alternatives in ``tests/benchmarks/bench_instances.py`` and, through the training
+service, ``bench_instances_wired.py`` (docs/benchmarks.md). The held-out samples' instance maps travel
+with the set (``val_instances``) so that the split settings can be calibrated after training.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from segdesk.core.instances import (
 )
 from segdesk.ml.data import Sample, TrainingSet, training_set_from_project
 
-#: Boundary band width in pixels (measured: 2 separates touching nuclei and leaves small ones a seed).
+#: Boundary band width in pixels: object pixels this close to another object of their class learn
+#: the boundary (measured for the every-outline band: 2 separates touching nuclei and leaves small ones
+#: a seed; kept for the contact band, docs/benchmarks.md issue 17).
 DEFAULT_BOUNDARY_WIDTH = 2
 
 
