@@ -117,3 +117,38 @@ def test_proposals_split_with_the_models_recorded_settings() -> None:
     broken = {"classes": NAMES, "instances": {"split": {"grow": "lots"}}}
     with pytest.raises(ModelError, match=r"meta\.instances\.split\.grow"):
         propose_image(RecordedPredictor(probs, broken), image, ProposalSettings())
+
+
+def test_held_out_predictions_are_bounded_and_skip_a_missing_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The calibration predicts at most MAX_IMAGES held-out images (and MAX_PIXELS in all), only
+    those with instance maps, and nothing when validation is the training images."""
+    pytest.importorskip("torch")
+    from types import SimpleNamespace
+
+    import segdesk.ml.inference.infer as infer
+
+    seen: list[int] = []
+
+    class Counting:
+        def __init__(self, model: Any, meta: Any, **kw: Any) -> None:
+            assert kw == {"device": "cpu", "backend": "torch"}
+
+        def predict(self, image: np.ndarray, **kw: Any) -> _Pred:
+            seen.append(image.shape[0])
+            return _Pred(probabilities(touching_pairs(0)))
+
+    monkeypatch.setattr(infer, "Predictor", Counting)
+    val = [
+        SimpleNamespace(name=f"v{i}", image=np.zeros((72 + i, 72)), mask=np.zeros((72 + i, 72)))
+        for i in range(12)
+    ]
+    truths = {f"v{i}": touching_pairs(i) for i in range(12) if i != 1}
+    dataset = SimpleNamespace(split="held-out", val=val, val_instances=truths)
+    probs, got = split_calibration.held_out_predictions(None, {"classes": NAMES}, dataset)
+    assert seen == [72, 74, 75, 76, 77, 78, 79, 80] and len(probs) == len(got) == split_calibration.MAX_IMAGES
+    seen.clear()
+    monkeypatch.setattr(split_calibration, "MAX_PIXELS", 72 * 72 * 3)
+    probs, _ = split_calibration.held_out_predictions(None, {"classes": NAMES}, dataset)
+    assert seen == [72, 74] and len(probs) == 2  # the next image would pass the pixel budget
+    dataset.split = "all-for-both"
+    assert "no held-out images" in split_calibration.held_out_predictions(None, {"classes": NAMES}, dataset)
