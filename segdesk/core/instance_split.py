@@ -41,6 +41,10 @@ class SplitSettings:
     # interiors that still touch) rather than one seed per interior component. Measured on DSB dev
     # (docs/benchmarks.md): merges per image 8.8 -> 4.8, AP@0.5 0.336 -> 0.355.
     interior_maxima: bool = True
+    # Objects grown by up to this many pixels into the background around them (geodesic dilation,
+    # never into another object or class): a model calibrated to under-reach outlines
+    # (services/split_calibration.py chooses it per model on its held-out images; 0 = as predicted).
+    grow: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "object_classes", frozenset(self.object_classes))
@@ -246,6 +250,9 @@ def split_instances(
         if fprobs is not None
         else confidence
     )
+    if settings.grow > 0:
+        values = {v for v in range(1, len(names)) if names[v] in settings.object_classes}
+        conf_map = _grow_objects(instances, owner, folded, values, settings.grow, fprobs, conf_map)
     objects = _objects(instances, owner, names, conf_map, settings.min_area)
     kept = np.zeros_like(instances)
     for k, obj in enumerate(objects, start=1):
@@ -253,6 +260,31 @@ def split_instances(
         kept[y : y + h, x : x + w][obj.mask] = k
     out_map = folded.astype(np.uint8 if len(names) <= 256 else np.uint16)
     return InstanceSplit(out_map, names, relabel_sequential(kept), objects)
+
+
+def _grow_objects(
+    instances: np.ndarray,
+    owner: Mapping[int, int],
+    folded: np.ndarray,
+    object_values: Collection[int],
+    steps: int,
+    fprobs: np.ndarray | None,
+    conf_map: np.ndarray | None,
+) -> np.ndarray | None:
+    """Grows the objects of the classes ``object_values`` (in place) by ``steps`` px into background
+    pixels of the folded class map; a grown pixel's confidence is its object's class probability."""
+    lut = np.zeros(int(instances.max()) + 1, np.int64)
+    for i, v in owner.items():
+        lut[i] = v if v in object_values else 0
+    objects = np.where(lut[instances] > 0, instances, 0)
+    grown = _grow(objects.copy(), (objects > 0) | ((instances == 0) & (folded == 0)), steps)
+    new = (grown > 0) & (instances == 0)
+    instances[new] = grown[new]
+    if fprobs is None or conf_map is None:
+        return conf_map
+    out = np.array(conf_map, dtype=np.float32, copy=True)
+    out[new] = np.take_along_axis(fprobs, lut[grown][None], axis=0)[0][new]
+    return out
 
 
 def _objects(

@@ -14,7 +14,9 @@ Objects (issue 17): a model trained with boundary classes (``<label>::boundary``
 (the kept class map, confidence and class names never show a boundary class), and step 4 separates
 touching objects of those classes (``core.instance_split``: seeded watershed, one polygon per object
 with its own confidence). Other classes, and a class the project marks as not an object
-(``ProposalSettings.not_objects``, :func:`with_object_setting`), stay connected components.
+(``ProposalSettings.not_objects``, :func:`with_object_setting`), stay connected components. The
+split's settings are the model's own when its checkpoint records them (``meta["instances"]["split"]``,
+chosen after training on its held-out images: ``services/split_calibration.py``), else the defaults.
 
 Steps 2-4 are cheap and need no model: :func:`derive_shapes` re-runs them on the kept prediction when
 a setting changes (and :class:`KeptPredictions` keeps one prediction per image and model version), so
@@ -30,7 +32,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,7 @@ from segdesk.core.instance_split import (
 from segdesk.core.instances import base_class_name, boundary_class_name, is_boundary_class
 from segdesk.core.postprocess import PostprocessConfig, postprocess
 from segdesk.core.shapes import Shape
+from segdesk.core.split_record import split_overrides
 from segdesk.core.vectorize import class_map_to_shapes
 
 #: How the app and ``segdesk predict`` tile an image unless told otherwise (pixels, fraction shared).
@@ -114,6 +117,8 @@ class PredictionResult:
     #: and its class names; None otherwise.
     probabilities: np.ndarray | None = None
     model_class_names: list[str] | None = None
+    #: The model's own split settings (``core/split_record.py``; {} = the defaults).
+    split: dict[str, Any] = field(default_factory=dict)
 
     @property
     def mean_confidence(self) -> float:
@@ -152,12 +157,14 @@ def derive_shapes(
     model_version: str | None,
     probabilities: np.ndarray | None = None,
     model_class_names: Sequence[str] | None = None,
+    split: Mapping[str, Any] | None = None,
 ) -> list[Shape]:
     """Steps 2-4: the proposal shapes of a kept prediction under ``settings``.
 
     With ``probabilities`` and ``model_class_names`` of a model that has boundary classes, the
     object classes come out one shape per object (``class_map`` / ``confidence`` are then the
-    folded ones, as :func:`propose_image` keeps them).
+    folded ones, as :func:`propose_image` keeps them), split with ``split`` (``SplitSettings``
+    fields: the model's own, :func:`~segdesk.core.split_record.split_overrides`) over the defaults.
     """
     cleaned = cleaned_class_map(class_map, confidence, settings)
     provenance = {"source": "model", "proposal": True, "model_version": model_version}
@@ -169,7 +176,9 @@ def derive_shapes(
     if objects:
         split = split_instances(
             list(model_class_names or ()),
-            SplitSettings(object_classes=objects, min_area=max(int(settings.min_area), 1)),
+            SplitSettings(
+                object_classes=objects, min_area=max(int(settings.min_area), 1), **dict(split or {})
+            ),
             probabilities=probabilities,
             region_map=cleaned,
         )
@@ -203,6 +212,7 @@ def rederive(result: PredictionResult, settings: ProposalSettings) -> list[Shape
         model_version=result.model_version,
         probabilities=result.probabilities,
         model_class_names=result.model_class_names,
+        split=result.split,
     )
     result.shapes, result.settings = shapes, settings
     return shapes
@@ -221,7 +231,8 @@ def propose_image(
     """Predict one image and make its proposal shapes (steps 1-4). Raises ModelError, Cancelled.
 
     ``class_names`` renames the model's classes (same count and order); class 0 is background. A
-    model with boundary classes is asked for its probabilities (see the module doc).
+    model with boundary classes is asked for its probabilities (see the module doc). Raises
+    ModelError for a damaged split record in the model's meta.
     """
     names = list(class_names) if class_names is not None else list(predictor.class_names)
     if len(names) != len(predictor.class_names):
@@ -239,6 +250,7 @@ def propose_image(
         for n in predictor.class_names
     ]
     instances = any(is_boundary_class(n) for n in names)
+    split = split_overrides(getattr(predictor, "meta", None), predictor.model_version) if instances else {}
     start = time.perf_counter()
     if instances:
         pred = predictor.predict(image, cancel=cancel, progress=progress, return_probabilities=True)
@@ -258,6 +270,7 @@ def propose_image(
         tiles=int(getattr(pred, "tiles", 1)),
         probabilities=pred.probabilities if instances else None,
         model_class_names=names if instances else None,
+        split=split,
     )
     rederive(result, settings)
     result.elapsed_s = time.perf_counter() - start

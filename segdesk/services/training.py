@@ -174,6 +174,12 @@ def save_run(result: Any, prepared: Prepared, *, verdict: Callable[..., Any] | N
     meta["promotion"] = dataclasses.asdict(decision)
     meta["base_version"] = prepared.base_version
     meta.update(instance_meta(prepared.dataset))  # which classes are objects (issue 17)
+    if "instances" in meta:  # the split settings its objects come out best with (held-out images)
+        from segdesk.services.split_calibration import calibrate_model
+
+        record = calibrate_model(result.model, meta, prepared.dataset)
+        if record is not None:
+            meta["instances"]["split"] = record
     meta["warm_start"] = prepared.warm_start
     # A fine-tune's history starts with the base model's validation (no training loss).
     version = prepared.store.add_version(result.model, finite(meta), make_current=decision.promote)

@@ -7,10 +7,12 @@ on the first 10 images by name, test on the last 30. In one run:
   (connected components of the class map) and the non-learned baseline (distance transform of the
   predicted foreground, h-maxima seeds, watershed);
 - ``boundary``: the same budget on the instance targets (background / nucleus / nucleus::boundary,
-  ``--width`` pixels); proposals by ``split_instances`` with one seed per interior component
+  ``--width`` pixels; ``core.instances.instance_target``: since h17band the band only where nuclei
+  touch, before it along every outline); proposals by ``split_instances`` with one seed per interior component
   (``split``) and with h-maxima seeds inside the interior (``split+maxima``, the default), and, for
   comparison, its connected components;
-- with ``--contact``: a third model whose boundary class is only where two objects touch.
+- with ``--contact``: a third model whose boundary class is only where two objects touch (the first
+  prototype of today's target, without its 1-pixel band for objects the band would swallow).
 
 Reports per method AP@0.5, AP@0.75, mAP 0.5:0.95 (DSB 2018: TP/(TP+FP+FN), mean over images),
 splits and merges per image, and the semantic IoU of the nucleus class and mIoU (pooled confusion).

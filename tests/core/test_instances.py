@@ -79,6 +79,29 @@ def test_each_object_has_its_own_confidence() -> None:
     assert "confidence" in shape.extra
 
 
+def test_grow_gives_back_the_outline_a_model_under_reaches() -> None:
+    ins = touching_discs()
+    shrunk = np.zeros_like(ins)
+    for k in (1, 2):  # the model's objects: each disc 1 px short of its outline
+        shrunk[cv2.erode((ins == k).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0] = k
+    target = instance_target((shrunk > 0).astype(np.uint8), shrunk, {1: 2}, width=2)
+    probs = np.stack([(target == k).astype(np.float32) * 0.8 + 0.1 for k in range(3)])
+    plain = split_instances(WITH_BOUNDARY, OBJECTS, probabilities=probs)
+    grown = split_instances(
+        WITH_BOUNDARY, SplitSettings(object_classes={"nucleus"}, grow=1), probabilities=probs
+    )
+    assert len(plain.objects) == len(grown.objects) == 2
+    assert min(best_ious(ins, plain.instances)) < 0.95 <= min(best_ious(ins, grown.instances))
+    added = (grown.instances > 0) & (plain.instances == 0)
+    assert added.any() and (plain.class_map[added] == 0).all()  # only into the background
+    assert not ((grown.instances > 0) & ~cv2.dilate((shrunk > 0).astype(np.uint8), np.ones((3, 3)))).any()
+    # a grown pixel counts for its object's confidence with its own (low) class probability
+    assert max(o.confidence for o in grown.objects) < max(o.confidence for o in plain.objects)
+    # a class that is not split into objects is never grown
+    other = split_instances(WITH_BOUNDARY, SplitSettings(object_classes={"x"}, grow=2), probabilities=probs)
+    assert sum(o.area for o in other.objects) == int((plain.class_map == 1).sum())
+
+
 def test_distance_baseline_splits_touching_discs_without_a_boundary_output() -> None:
     ins = touching_discs()
     split = split_instances(NAMES, OBJECTS, class_map=(ins > 0).astype(np.uint8))
@@ -105,16 +128,42 @@ def test_boundary_band_marks_contacts_and_outlines_only() -> None:
     assert not band[45, 42]  # a disc centre
 
 
+def test_instance_target_teaches_the_boundary_only_where_objects_touch() -> None:
+    ins = touching_discs()
+    t = instance_target((ins > 0).astype(np.uint8), ins, {1: 2}, width=2)
+    assert (t == 2).any() and not (t[ins == 0] != 0).any()
+    assert ins[45, 61] == 1 and ins[45, 62] == 2  # the contact line
+    assert (t[45, 60:64] == 2).all()  # both sides of it, 2 px each
+    assert t[45, 59] == 1 and t[45, 66] == 1
+    assert (t[45, 20:23] == 1).all() and (t[23:26, 42] == 1).all()  # outlines against background stay nucleus
+    # An object alone, or objects of another class, never get a boundary.
+    alone = np.where(ins == 1, 1, 0).astype(np.int32)
+    assert not (instance_target(alone.astype(np.uint8), alone, {1: 2}, width=2) == 2).any()
+    two_classes = np.where(ins == 2, 3, ins).astype(np.uint8)
+    t2 = instance_target(two_classes, ins, {1: 2, 3: 4}, width=2)
+    assert not np.isin(t2, [2, 4]).any()
+
+
+def test_instance_target_marks_objects_that_nearly_touch() -> None:
+    ins = np.zeros((12, 20), np.int32)
+    ins[2:10, 2:9] = 1
+    ins[2:10, 10:18] = 2  # a 1-pixel gap (column 9)
+    t = instance_target((ins > 0).astype(np.uint8), ins, {1: 2}, width=2)
+    assert (t[2:10, 8] == 2).all() and (t[2:10, 10] == 2).all()  # 1 px from the other object
+    assert (t[2:10, 7] == 1).all() and (t[2:10, 11] == 1).all()  # 2 px away: the gap pixel counts
+    assert (t[:, 9] == 0).all()  # the gap itself stays background
+
+
 def test_instance_target_keeps_ignore_and_seeds_of_tiny_objects() -> None:
     ins = np.zeros((20, 20), np.int32)
-    ins[2:5, 2:5] = 1  # 3x3: a 2-pixel band would swallow it
-    ins[8:16, 8:16] = 2
+    ins[2:4, 2:4] = 1  # 2x2 beside a larger object: a 2-pixel contact band would swallow it
+    ins[2:10, 4:12] = 2
     cls = (ins > 0).astype(np.uint8)
     cls[0, :] = 255
     t = instance_target(cls, ins, {1: 2}, width=2)
     assert (t[0] == 255).all()
-    assert (t[2:5, 2:5] == 1).sum() == 1  # thinned to a 1-pixel band: the centre stays interior
-    assert (t[10:14, 10:14] == 1).all() and (t[8:16, 8] == 2).all()
+    assert (t[2:4, 2] == 1).all() and (t[2:4, 3] == 2).all()  # thinned to 1 pixel: a seed stays
+    assert (t[2:4, 4:6] == 2).all() and (t[2:10, 6:12] == 1).all()
 
 
 def test_group_id_parts_are_one_object_in_targets() -> None:
@@ -171,8 +220,8 @@ def test_object_setting_round_trips_and_bad_files_name_the_field(tmp_path) -> No
 def test_interior_maxima_split_interiors_the_model_left_touching() -> None:
     ins = touching_discs()
     union = (ins > 0).astype(np.uint8)
-    # The model found the outer outline but no boundary between the two discs.
-    target = instance_target(union, union.astype(np.int32), {1: 2}, width=2)
+    # The model found a boundary along the outer outline but none between the two discs.
+    target = np.where(boundary_band(union.astype(np.int32), 2), 2, union).astype(np.uint8)
     components = SplitSettings(object_classes={"nucleus"}, interior_maxima=False)
     one = split_instances(WITH_BOUNDARY, components, class_map=target)
     assert len(one.objects) == 1

@@ -130,8 +130,10 @@ def test_an_instance_projects_boundary_class_is_folded_into_its_class_before_pla
     (4 px 'objects' would pin large cells at 1x), nor make the class rare or thin (more crops,
     balanced loss weights). The plan is the plain 2-class project's."""
     image, mask = _disks(512, 24, 30)
-    _, ins = cv2.connectedComponents(mask.astype(np.uint8))
-    target = instance_target(mask, relabel_sequential(ins), {1: 2}, width=2).astype(np.uint8)
+    _, ins, _, centres = cv2.connectedComponentsWithStats(mask.astype(np.uint8))
+    # each disk two touching objects (left and right half): a boundary band where they touch
+    halves = np.where(ins > 0, 2 * ins - (np.arange(mask.shape[1])[None] < centres[ins, 0]), 0)
+    target = instance_target(mask, relabel_sequential(halves), {1: 2}, width=2).astype(np.uint8)
     assert (target == 2).any()
     plain = measure(
         training_set_from_arrays([image], [mask], ["_background_", "cell"]).train, ["_background_", "cell"]

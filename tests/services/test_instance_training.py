@@ -71,8 +71,12 @@ def _mask(shape: Shape) -> np.ndarray:
 
 
 def test_retrain_on_touching_discs_learns_a_boundary_and_proposes_one_polygon_per_disc(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from segdesk.services import split_calibration
+
+    monkeypatch.setattr(split_calibration, "MIN_IMAGES", 1)  # one held-out image with 4 discs
+    monkeypatch.setattr(split_calibration, "MIN_OBJECTS", 4)
     torch.manual_seed(0)
     maps = [disc_pairs(s) for s in range(4)]
     project = _project(tmp_path, maps)
@@ -83,11 +87,16 @@ def test_retrain_on_touching_discs_learns_a_boundary_and_proposes_one_polygon_pe
     )
     meta = json.loads((tmp_path / ".segdesk/models" / outcome.version / "model.json").read_text())
     assert meta["classes"] == ["_background_", "disc", "disc::boundary"]
+    split = meta["instances"].pop("split")
     assert meta["instances"] == {
         "object_classes": ["disc"],
         "boundary_classes": ["disc::boundary"],
         "boundary_width": 2,
     }
+    # calibrated on the held-out image (never a training image): one setting of the small grid
+    assert {"h": split["h"], "grow": split["grow"]} in list(split_calibration.GRID)
+    assert (split["images"], split["objects"]) == (1, 4) and split["map"] >= split["default_map"]
+    assert meta["metrics"]["val_images"] and meta["metrics"]["val_images"][0] not in meta["images"]
     info = read_info(tmp_path, outcome.version)
     assert info is not None and info.classes == ["_background_", "disc"] and info.object_classes == ["disc"]
     assert all("::boundary" not in name for name in info.class_iou)
@@ -95,6 +104,7 @@ def test_retrain_on_touching_discs_learns_a_boundary_and_proposes_one_polygon_pe
     predictor = load_predictor(ModelStore(tmp_path).path(outcome.version), backend="torch")
     image = cv2.imread(str(tmp_path / "img_0.png"), cv2.IMREAD_UNCHANGED)
     result = propose_image(predictor, image, ProposalSettings(), image_path=tmp_path / "img_0.png")
+    assert result.split == {"h": split["h"], "grow": split["grow"]}  # the model's own split settings
     discs = [s for s in result.shapes if s.label == "disc"]
     assert len(discs) == 4, [s.label for s in result.shapes]  # two touching pairs: four objects
     for k in range(1, 5):
@@ -196,6 +206,8 @@ def test_segdesk_train_learns_the_same_boundary_class(tmp_path: Path) -> None:
     assert meta["classes"] == ["_background_", "disc", "disc::boundary"] and meta["instances"][
         "object_classes"
     ] == ["disc"]
+    # too few held-out objects to choose split settings: the defaults, and why
+    assert meta["instances"]["split"] == {"skipped": "1 held-out image(s) (fewer than 3)"}
 
 
 def test_segdesk_train_names_the_object_classes_not_their_boundary_classes(tmp_path: Path) -> None:

@@ -5,7 +5,9 @@ so the model, the loss and the training loop are unchanged: the hook into traini
 training set. ``fine_tune(instance_training_set(...))`` trains a model whose classes include the
 boundary classes; ``core.instance_split.split_instances`` turns its output into objects.
 
-Measured against the alternatives in ``tests/benchmarks/bench_instances.py`` (docs/benchmarks.md).
+Measured against the alternatives in ``tests/benchmarks/bench_instances.py`` and, through the training
+service, ``bench_instances_wired.py`` (docs/benchmarks.md). The held-out samples' instance maps travel
+with the set (``val_instances``) so that the split settings can be calibrated after training.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from segdesk.core.instances import (
 )
 from segdesk.ml.data import Sample, TrainingSet, training_set_from_project
 
-#: Boundary band width in pixels (measured: 2 separates touching nuclei and leaves small ones a seed).
+#: Boundary band width in pixels: object pixels this close to another object of their class learn
+#: the boundary (measured for the every-outline band: 2 separates touching nuclei and leaves small ones
+#: a seed; kept for the contact band, docs/benchmarks.md issue 17).
 DEFAULT_BOUNDARY_WIDTH = 2
 
 
@@ -39,6 +43,9 @@ class InstanceTrainingSet(TrainingSet):
     object_classes: list[str] = field(default_factory=list)  # object-like (setting over the default)
     boundary_classes: list[str] = field(default_factory=list)  # the ones that learn a boundary
     boundary_width: int = DEFAULT_BOUNDARY_WIDTH
+    #: Held-out samples' instance maps, objects of the boundary classes only (0 elsewhere): what the
+    #: split settings are calibrated on after training (services/split_calibration.py).
+    val_instances: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def instance_meta(dataset: TrainingSet) -> dict[str, Any]:
@@ -78,6 +85,11 @@ def add_boundary_targets(
             cache[id(sample)] = Sample(sample.image, mask, sample.name)
         return cache[id(sample)]
 
+    val_instances = {
+        s.name: np.where(np.isin(s.mask, list(mapping)), instance_maps[s.name], 0).astype(np.int32)
+        for s in dataset.val
+        if mapping and s.name in instance_maps and np.shape(instance_maps[s.name]) == s.mask.shape
+    }
     notes = list(dataset.notes)
     if mapping:
         notes.append(f"instance boundary classes: {sorted(names[v] for v in mapping.values())}")
@@ -90,6 +102,7 @@ def add_boundary_targets(
         notes,
         boundary_classes=[names[v] for v in mapping.values()],
         boundary_width=width,
+        val_instances=val_instances,
     )
 
 

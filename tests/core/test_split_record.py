@@ -1,0 +1,60 @@
+"""Issue 17: a model's own split settings as its checkpoint records them (core/split_record.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from segdesk.core.errors import ModelError
+from segdesk.core.instance_metrics import ImageScore, InstanceScores
+from segdesk.core.instance_split import SplitSettings
+from segdesk.core.split_record import skipped_record, split_overrides, split_record
+
+
+def test_a_calibrated_record_gives_its_split_settings() -> None:
+    a, b = InstanceScores(), InstanceScores()
+    a.add(ImageScore("x", 4, 4, {0.5: 1.0, 0.75: 0.5}, 0, 0))
+    b.add(ImageScore("x", 4, 3, {0.5: 0.5, 0.75: 0.0}, 0, 1))
+    record = split_record(0.75, 1, images=2, objects=80, scores=a, default_scores=b)
+    assert (record["ap50"], record["map"], record["default_ap50"], record["default_map"]) == (
+        1.0,
+        0.75,
+        0.5,
+        0.25,
+    )
+    overrides = split_overrides({"instances": {"object_classes": ["nucleus"], "split": record}})
+    assert overrides == {"h": 0.75, "grow": 1}
+    settings = SplitSettings(object_classes={"nucleus"}, **overrides)
+    assert (settings.h, settings.grow) == (0.75, 1)
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [
+        {},
+        None,
+        {"instances": {"object_classes": ["nucleus"]}},
+        {"instances": {"split": skipped_record("few")}},
+    ],
+)
+def test_older_checkpoints_and_skipped_calibrations_keep_the_defaults(meta) -> None:
+    assert split_overrides(meta) == {}
+
+
+@pytest.mark.parametrize(
+    ("split", "field"),
+    [
+        ({"h": "big"}, "meta.instances.split.h"),
+        ({"h": -1}, "meta.instances.split.h"),
+        ({"h": float("nan")}, "meta.instances.split.h"),
+        ({"grow": 1.5}, "meta.instances.split.grow"),
+        ({"grow": True}, "meta.instances.split.grow"),
+        ({"grow": 99}, "meta.instances.split.grow"),
+        ([1, 2], "meta.instances.split"),
+    ],
+)
+def test_a_damaged_record_is_refused_naming_the_file_and_field(split, field) -> None:
+    with pytest.raises(ModelError, match=field.replace(".", r"\.")) as info:
+        split_overrides({"instances": {"split": split}}, "models/v3/model.safetensors")
+    assert "v3" in str(info.value)
+    with pytest.raises(ModelError, match=r"meta\.instances"):
+        split_overrides({"instances": ["nucleus"]}, "m")
