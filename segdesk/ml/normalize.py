@@ -49,7 +49,7 @@ NORMALIZATION: dict[str, Any] = {
 #: Before the white balance (segdesk 0.x models up to 2026-12-05, and the shipped generalist v1).
 LEGACY_NORMALIZATION: dict[str, Any] = dict(NORMALIZATION)
 
-NORMALIZATION["white_balance"] = {"ground_share": 25.0, "min_ground": 0.5, "max_gain": 2.0}
+NORMALIZATION["white_balance"] = {"ground_share": 25.0, "min_ground": 0.5, "max_gain": 2.0, "max_pixels": 65536}
 
 #: (low, high) or (low, high, per-channel gains): what ``intensity_range`` measures on a whole image.
 ValueRange = tuple[float, ...]
@@ -84,6 +84,7 @@ def channel_gains(sample: np.ndarray) -> tuple[float, float, float]:
     if np.array_equal(sample[..., 0], sample[..., 1]) and np.array_equal(sample[..., 1], sample[..., 2]):
         return 1.0, 1.0, 1.0
     flat = sample.reshape(-1, 3)
+    flat = flat[:: max(1, flat.shape[0] // wb["max_pixels"])]  # robust statistics: a sample is enough
     flat = flat[np.isfinite(flat).all(axis=1)]
     if flat.shape[0] == 0 or flat.min() < 0:  # gains scale light from 0: not for signed data
         return 1.0, 1.0, 1.0
