@@ -8,9 +8,10 @@ images; ``seed`` runs the seeds' recipe (``/work/shared/tools/seed_recipe.py``) 
 Data: ``isbi`` (train 0-4, test 20-29), ``dsb`` (``shared/data/dsb2018_nuclei_dev``: train the first
 ``--dsb-train`` (10) by name, test the last 30), ``colour`` / ``fluo16`` (generated, bench_train's),
 ``demo`` (``resources/make_demo.py``: train on the truth of its 3 reviewed images, test its 3 others).
-``--warm on|off``: the engine recipe starts from the shipped generalist or from random weights, through
-the service's own rule (``services/warm_start.starting_model``), the width and depth fixed to the
-generalist's either way (the same fine-tune otherwise).
+``--warm on|off|auto``: the engine recipe starts from the shipped generalist, from random weights, or
+where the rule says (``auto``: ``warm_start.helps``), through the service's own
+``services/warm_start.starting_model``, the width and depth fixed to the generalist's either way (the
+same fine-tune otherwise).
 ``--steps N`` trains N optimizer steps (load-independent); else ``--seconds`` (120) of wall clock.
 ``--busy`` keeps one core busy with another process (``python -c "while 1: pass"``) for the run.
 Every line states the load average at its start and end.
@@ -110,7 +111,7 @@ def configure(recipe: str, ds, args: argparse.Namespace) -> tuple[TrainConfig, P
     overrides = {"min_steps": args.steps, "target_steps": args.steps} if args.steps else None
     warm = None
     if args.warm:  # the service's rule, then its planning (a given model keeps its width and depth)
-        warm = starting_model(ds, base, warm_start=args.warm == "on")
+        warm = starting_model(ds, base, warm_start={"on": True, "off": False, "auto": None}[args.warm])
         fixed = {**(overrides or {}), "base_width": 8, "depth": 4}  # the generalist's, on or off
         cfg = note_in_plan(planned(ds, base, warm.model if warm else None, fixed), warm and warm.name)
         plan = plan_of(cfg)
@@ -150,7 +151,8 @@ def run_one(data: str, recipe: str, args: argparse.Namespace) -> None:
             m = evaluate(result.model, [make_sample(i, mk)], names, scale=cfg.scale)
             print(f"    test {k} {i.shape[:2]} IoU {[round(v or 0, 3) for v in m.iou]}")
     print(
-        f"[{data}] {recipe}{' busy' if args.busy else ''}{f' warm={args.warm}' if args.warm else ''}: "
+        f"[{data}] {recipe}{' busy' if args.busy else ''}{f' warm={args.warm}' if args.warm else ''}"
+        f"{f' (from {warm.name})' if warm else ''}: "
         f"steps={result.steps} train_s={result.elapsed_s:.0f} "
         f"plan_s={plan_s:.1f} stop={result.stop_reason} test mIoU={test.miou:.4f} ({fg}) "
         f"useful={verdict.useful} ({verdict.reason}) load {load0:.2f}->{os.getloadavg()[0]:.2f}"
@@ -193,9 +195,14 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dsb-train", type=int, default=10)
     p.add_argument("--busy", action="store_true", help="keep one core busy with another process")
-    p.add_argument("--warm", choices=["on", "off"], default=None, help="engine: from the generalist or not")
     p.add_argument(
-        "--generalist", default=None, help="with --warm on: this shipped generalist (a weights/ name)"
+        "--warm",
+        choices=["on", "off", "auto"],
+        default=None,
+        help="engine: from the generalist, not, or where the service's rule says (auto)",
+    )
+    p.add_argument(
+        "--generalist", default=None, help="with --warm on or auto: this shipped generalist (a weights/ name)"
     )
     p.add_argument("--per-image", action="store_true", help="also each training and test image's IoU")
     args = p.parse_args()

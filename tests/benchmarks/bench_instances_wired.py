@@ -14,11 +14,14 @@ batches of 4), width 8, depth 4, ``--scale`` 1 (native, as the earlier table) or
 engine's working scale).
 
     SEGDESK_SHARED=/work/shared OMP_NUM_THREADS=1 .venv/bin/python tests/benchmarks/bench_instances_wired.py --steps 352 --threads 1
+
+``--generalist NAME`` warms from another folder under ``segdesk/ml/weights/`` than ``generalist.NAME``.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -37,6 +40,7 @@ from segdesk.core.instance_metrics import score_images
 from segdesk.core.instances import shapes_to_instances
 from segdesk.core.model_store import ModelStore
 from segdesk.core.project import Project
+from segdesk.ml import generalist
 from segdesk.services import training
 from segdesk.services.proposals import ProposalSettings, load_predictor, propose_image, rederive
 from tests.benchmarks.bench_instances import DATA, load, semantic
@@ -63,7 +67,12 @@ def main() -> None:
         help="mark nucleus 'not an object' before training: the plain 2-class model",
     )
     ap.add_argument("--per-image", action="store_true", help="print each test image's score")
+    ap.add_argument(
+        "--generalist", default=None, help="warm from this shipped generalist (a weights/ name), not NAME's"
+    )
     args = ap.parse_args()
+    if args.generalist:  # compare generalist-v1 and -v2 before one replaces the other (as bench_engine)
+        generalist.generalist_path = functools.partial(generalist.generalist_path, args.generalist)
     names = sorted(p.stem for p in (DATA / "images").glob("*.png"))
     train_names, test_names = names[:10], names[-30:]
     test_images, test_instances = load(test_names)
