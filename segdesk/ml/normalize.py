@@ -49,7 +49,12 @@ NORMALIZATION: dict[str, Any] = {
 #: Before the white balance (segdesk 0.x models up to 2026-12-05, and the shipped generalist v1).
 LEGACY_NORMALIZATION: dict[str, Any] = dict(NORMALIZATION)
 
-NORMALIZATION["white_balance"] = {"ground_share": 25.0, "min_ground": 0.5, "max_gain": 2.0, "max_pixels": 65536}
+NORMALIZATION["white_balance"] = {
+    "ground_share": 25.0,
+    "min_ground": 0.5,
+    "max_gain": 2.0,
+    "max_pixels": 65536,
+}
 
 #: (low, high) or (low, high, per-channel gains): what ``intensity_range`` measures on a whole image.
 ValueRange = tuple[float, ...]
