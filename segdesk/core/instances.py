@@ -102,11 +102,6 @@ def contact_band(instances: np.ndarray, width: int = 1) -> np.ndarray:
     return (ins > 0) & ((hi > f) | (lo < f))
 
 
-def contact_pixels(instances: np.ndarray) -> np.ndarray:
-    """Bool HxW: object pixels with a pixel of another object among their 8 neighbours."""
-    return contact_band(instances, 1)
-
-
 #: An object class learns a boundary only when its objects touch: contact pixels are at least this
 #: share of its pixels in the reviewed images (separated objects are split by connected components).
 MIN_CONTACT_SHARE = 0.002
@@ -126,7 +121,7 @@ def touching_classes(pairs: Iterable[tuple[np.ndarray, np.ndarray]], classes: It
         for v in wanted:
             in_class = cls == v
             total[v] += int(np.count_nonzero(in_class))
-            contact[v] += int(np.count_nonzero(contact_pixels(np.where(in_class, ins, 0))))
+            contact[v] += int(np.count_nonzero(contact_band(np.where(in_class, ins, 0))))
     return {v for v in wanted if total[v] and contact[v] >= MIN_CONTACT_SHARE * total[v]}
 
 
@@ -311,7 +306,6 @@ __all__ = [
     "boundary_folding",
     "class_shape_stats",
     "contact_band",
-    "contact_pixels",
     "default_object_classes",
     "fold_boundary_mask",
     "folded_class_names",

@@ -166,9 +166,14 @@ def prepare_image(image: np.ndarray, value_range: ValueRange | None = None) -> n
     return standardize(scale_to_unit(image, value_range))
 
 
+def is_known_normalization(meta_norm: Any) -> bool:
+    """Whether a checkpoint's recorded normalization is one this code can repeat (today's or the legacy one)."""
+    return meta_norm == NORMALIZATION or meta_norm == LEGACY_NORMALIZATION
+
+
 def check_normalization(meta_norm: Any, *, source: str | Path | None = None) -> None:
     """Raise ModelError when a checkpoint's normalization is neither this code's nor the legacy one."""
-    if meta_norm != NORMALIZATION and meta_norm != LEGACY_NORMALIZATION:
+    if not is_known_normalization(meta_norm):
         raise ModelError(
             source,
             "normalization",

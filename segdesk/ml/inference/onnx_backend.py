@@ -153,7 +153,7 @@ class OnnxBackend:
 
 def meta_problem(meta: Mapping[str, Any]) -> str | None:
     """Why checkpoint metadata would not load (``checkpoint.load_checkpoint``'s checks), or None."""
-    from segdesk.ml.normalize import LEGACY_NORMALIZATION, NORMALIZATION
+    from segdesk.ml.normalize import is_known_normalization
 
     try:
         num_classes, _ = _graph_shape(meta.get("config"), None)
@@ -162,7 +162,7 @@ def meta_problem(meta: Mapping[str, Any]) -> str | None:
     classes = meta.get("classes")
     if not isinstance(classes, list) or len(classes) != num_classes:
         return f"expected {num_classes} class names, got {classes!r}"
-    if meta.get("normalization") not in (NORMALIZATION, LEGACY_NORMALIZATION):
+    if not is_known_normalization(meta.get("normalization")):
         return "trained with another normalization"
     return None
 
