@@ -7,7 +7,6 @@ there.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ import torch
 import torch.utils.data
 
 from segdesk.core.errors import Cancelled, TrainingError
+from segdesk.ml.holdout import choose_held_out, kinds_of
 from segdesk.ml.normalize import (
     scale_to_unit,
     standardize,
@@ -93,14 +93,15 @@ class TrainingSet:
 def split_samples(
     samples: Sequence[Sample], *, val_fraction: float = 0.2, seed: int = 0
 ) -> tuple[list[Sample], list[Sample], str]:
-    """Hold out ``val_fraction`` of the images (at least 1); with fewer than 3, use all for both."""
+    """Hold out ``val_fraction`` of the images (at least 1); with fewer than 3, use all for both.
+
+    Which ones: a seeded random draw that never takes the last training images of a kind of image
+    while another kind has more (``ml/holdout.py``); with one kind, the plain random draw."""
     samples = list(samples)
     if len(samples) < 3 or val_fraction <= 0:
         return samples, samples, "all-for-both"
     n_val = max(1, int(round(len(samples) * val_fraction)))
-    order = list(range(len(samples)))
-    random.Random(seed).shuffle(order)
-    val_idx = set(order[:n_val])
+    val_idx = set(choose_held_out(kinds_of(samples), n_val, seed))
     train = [s for i, s in enumerate(samples) if i not in val_idx]
     val = [s for i, s in enumerate(samples) if i in val_idx]
     return train, val, "held-out"
