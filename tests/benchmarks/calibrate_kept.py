@@ -33,7 +33,7 @@ from segdesk.core.training_plan import plan_training
 from segdesk.ml.checkpoint import load_checkpoint
 from segdesk.ml.training.instance_targets import instance_training_set
 from segdesk.services.proposals import ProposalSettings, load_predictor, propose_image, rederive
-from segdesk.services.split_calibration import calibrate_model, calibration_table, held_out_predictions
+from segdesk.services.split_calibration import calibrate_model, calibration_predictions, calibration_table
 from tests.benchmarks.bench_instances import DATA, load
 
 
@@ -68,10 +68,11 @@ def main() -> None:
         f"record {json.dumps(record)} in {time.perf_counter() - t0:.1f}s",
         flush=True,
     )
-    held_out = held_out_predictions(model, meta, dataset)
-    if not isinstance(held_out, str):
-        for split, scores in calibration_table(*held_out, list(meta["classes"])):
-            print(f"[held-out] {split} {json.dumps(scores.to_dict())}")
+    found = calibration_predictions(model, meta, dataset)
+    if not isinstance(found, str):
+        probs, truths, on = found
+        for split, scores in calibration_table(probs, truths, list(meta["classes"])):
+            print(f"[{on}] {split} {json.dumps(scores.to_dict())}")
     names_all = sorted(p.stem for p in (DATA / "images").glob("*.png"))
     predictor = load_predictor(path, backend="torch")
     sets = {"test": names_all[-30:]}

@@ -130,3 +130,33 @@ def test_objects_touching_only_objects_of_other_classes_learn_no_boundary(tmp_pa
     )
     dataset, chosen = instance_training_set_from_project(tmp_path)
     assert dataset.class_names == ["_background_", "cell", "nucleus", "nucleus::boundary"]
+
+
+def test_instance_maps_for_the_calibration_are_bounded_held_out_first(monkeypatch) -> None:
+    """The maps that travel with the set for the split calibration: held-out samples first, then
+    training ones, at most CALIBRATION_IMAGES and CALIBRATION_PIXELS in all (a too-large image is
+    passed over for a smaller one)."""
+    from segdesk.ml import data
+    from segdesk.ml.training import instance_targets
+
+    def sample(name: str, size: int) -> data.Sample:
+        mask = np.zeros((size, size), np.uint8)
+        mask[2:6, 2:6] = mask[2:6, 6:10] = 1
+        return data.Sample(np.zeros((size, size, 3), np.float32), mask, name)
+
+    def instances(s: data.Sample) -> np.ndarray:
+        ins = np.zeros(s.mask.shape, np.int32)
+        ins[2:6, 2:6], ins[2:6, 6:10] = 1, 2
+        return ins
+
+    val = [sample("v0", 20), sample("v1", 20)]
+    train = [sample(f"t{i}", 40 if i == 1 else 20) for i in range(10)]
+    dataset = data.TrainingSet(["_background_", "cell"], train, val)
+    maps = {s.name: instances(s) for s in [*val, *train]}
+    out = instance_targets.add_boundary_targets(dataset, maps, ["cell"])
+    assert list(out.val_instances) == ["v0", "v1"]
+    assert list(out.train_instances) == [f"t{i}" for i in range(6)]  # 8 in all
+    assert set(np.unique(out.train_instances["t0"])) == {0, 1, 2}
+    monkeypatch.setattr(instance_targets, "CALIBRATION_PIXELS", 5 * 20 * 20)
+    out = instance_targets.add_boundary_targets(dataset, maps, ["cell"])
+    assert list(out.train_instances) == ["t0", "t2", "t3"]  # t1 (40 x 40) does not fit

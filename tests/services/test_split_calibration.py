@@ -119,36 +119,51 @@ def test_proposals_split_with_the_models_recorded_settings() -> None:
         propose_image(RecordedPredictor(probs, broken), image, ProposalSettings())
 
 
-def test_held_out_predictions_are_bounded_and_skip_a_missing_split(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The calibration predicts at most MAX_IMAGES held-out images (and MAX_PIXELS in all), only
-    those with instance maps, and nothing when validation is the training images."""
+def test_calibration_uses_held_out_images_and_adds_training_ones_when_too_few(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Enough held-out images: only those are predicted. Too few (10 reviewed images hold out 2):
+    the training images whose maps travel with the set join them, and the record says so. Nothing
+    when validation is the training images."""
     pytest.importorskip("torch")
     from types import SimpleNamespace
 
     import segdesk.ml.inference.infer as infer
 
-    seen: list[int] = []
+    seen: list[str] = []
 
     class Counting:
         def __init__(self, model: Any, meta: Any, **kw: Any) -> None:
             assert kw == {"device": "cpu", "backend": "torch"}
 
-        def predict(self, image: np.ndarray, **kw: Any) -> _Pred:
-            seen.append(image.shape[0])
-            return _Pred(probabilities(touching_pairs(0)))
+        def predict(self, image: Any, **kw: Any) -> _Pred:
+            seen.append(image)
+            return _Pred(probabilities(touching_pairs(int(image[1:])), shrink=2))
 
     monkeypatch.setattr(infer, "Predictor", Counting)
-    val = [
-        SimpleNamespace(name=f"v{i}", image=np.zeros((72 + i, 72)), mask=np.zeros((72 + i, 72)))
-        for i in range(12)
-    ]
-    truths = {f"v{i}": touching_pairs(i) for i in range(12) if i != 1}
-    dataset = SimpleNamespace(split="held-out", val=val, val_instances=truths)
-    probs, got = split_calibration.held_out_predictions(None, {"classes": NAMES}, dataset)
-    assert seen == [72, 74, 75, 76, 77, 78, 79, 80] and len(probs) == len(got) == split_calibration.MAX_IMAGES
+
+    def samples(prefix: str, ids: range) -> list[SimpleNamespace]:
+        return [SimpleNamespace(name=f"{prefix}{i}", image=f"{prefix}{i}") for i in ids]
+
+    maps = {f"{p}{i}": touching_pairs(i) for p in "vt" for i in range(10)}
+    dataset = SimpleNamespace(
+        split="held-out",
+        val=samples("v", range(9)),
+        train=samples("t", range(8)),
+        val_instances={f"v{i}": maps[f"v{i}"] for i in range(9) if i != 1},  # v1: no map travelled
+        train_instances={f"t{i}": maps[f"t{i}"] for i in range(6)},
+    )
+    probs, truths, on = split_calibration.calibration_predictions(None, {"classes": NAMES}, dataset)
+    assert on == "held-out" and seen == ["v0", "v2", "v3", "v4", "v5", "v6", "v7", "v8"] and len(probs) == 8
     seen.clear()
-    monkeypatch.setattr(split_calibration, "MAX_PIXELS", 72 * 72 * 3)
-    probs, _ = split_calibration.held_out_predictions(None, {"classes": NAMES}, dataset)
-    assert seen == [72, 74] and len(probs) == 2  # the next image would pass the pixel budget
+    dataset.val, dataset.val_instances = samples("v", range(2)), {"v0": maps["v0"], "v1": maps["v1"]}
+    probs, truths, on = split_calibration.calibration_predictions(None, {"classes": NAMES}, dataset)
+    assert on == "held-out and training" and seen == ["v0", "v1", "t0", "t1", "t2", "t3", "t4", "t5"]
+    record = split_calibration.calibrate_model(None, {"classes": NAMES}, dataset)
+    assert record["on"] == "held-out and training" and record["images"] == 8 and record["grow"] == 1
+    dataset.train_instances = {}
+    assert split_calibration.calibrate_model(None, {"classes": NAMES}, dataset) == {
+        "skipped": "2 held-out image(s) (fewer than 3)"
+    }
     dataset.split = "all-for-both"
-    assert "no held-out images" in split_calibration.held_out_predictions(None, {"classes": NAMES}, dataset)
+    assert "no held-out images" in split_calibration.calibration_predictions(None, {"classes": NAMES}, dataset)

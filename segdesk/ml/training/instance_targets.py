@@ -7,7 +7,8 @@ boundary classes; ``core.instance_split.split_instances`` turns its output into 
 
 Measured against the alternatives in ``tests/benchmarks/bench_instances.py`` and, through the training
 service, ``bench_instances_wired.py`` (docs/benchmarks.md). The held-out samples' instance maps travel
-with the set (``val_instances``) so that the split settings can be calibrated after training.
+with the set (``val_instances``, and a few training samples' in ``train_instances``) so that the split
+settings can be calibrated after training.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ from segdesk.ml.data import Sample, TrainingSet, training_set_from_project
 #: the boundary (measured for the every-outline band: 2 separates touching nuclei and leaves small ones
 #: a seed; kept for the contact band, docs/benchmarks.md issue 17).
 DEFAULT_BOUNDARY_WIDTH = 2
+#: The most images, and pixels in all, whose instance maps travel with the set for the split
+#: calibration (it predicts them on the CPU after training and must stay a few seconds).
+CALIBRATION_IMAGES = 8
+CALIBRATION_PIXELS = 16_000_000
 
 
 @dataclass
@@ -46,6 +51,9 @@ class InstanceTrainingSet(TrainingSet):
     #: Held-out samples' instance maps, objects of the boundary classes only (0 elsewhere): what the
     #: split settings are calibrated on after training (services/split_calibration.py).
     val_instances: dict[str, np.ndarray] = field(default_factory=dict)
+    #: The same for the first training samples (at most CALIBRATION_IMAGES / CALIBRATION_PIXELS with
+    #: the held-out ones): the calibration adds them when the held-out images alone are too few.
+    train_instances: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def instance_meta(dataset: TrainingSet) -> dict[str, Any]:
@@ -85,11 +93,22 @@ def add_boundary_targets(
             cache[id(sample)] = Sample(sample.image, mask, sample.name)
         return cache[id(sample)]
 
-    val_instances = {
-        s.name: np.where(np.isin(s.mask, list(mapping)), instance_maps[s.name], 0).astype(np.int32)
-        for s in dataset.val
-        if mapping and s.name in instance_maps and np.shape(instance_maps[s.name]) == s.mask.shape
-    }
+    def objects_of(samples: Sequence[Sample], budget: list[int]) -> dict[str, np.ndarray]:
+        out = {}
+        for s in samples:
+            if not mapping or s.name not in instance_maps or np.shape(instance_maps[s.name]) != s.mask.shape:
+                continue
+            if budget[0] <= 0:
+                break
+            if budget[1] < s.mask.size and (out or budget[0] < CALIBRATION_IMAGES):
+                continue  # the pixel budget is spent on others; a smaller image may still fit
+            out[s.name] = np.where(np.isin(s.mask, list(mapping)), instance_maps[s.name], 0).astype(np.int32)
+            budget[0], budget[1] = budget[0] - 1, budget[1] - s.mask.size
+        return out
+
+    budget = [CALIBRATION_IMAGES, CALIBRATION_PIXELS]  # images, pixels left: held-out ones first
+    val_instances = objects_of(dataset.val, budget)
+    train_instances = objects_of(dataset.train, budget)
     notes = list(dataset.notes)
     if mapping:
         notes.append(f"instance boundary classes: {sorted(names[v] for v in mapping.values())}")
@@ -103,6 +122,7 @@ def add_boundary_targets(
         boundary_classes=[names[v] for v in mapping.values()],
         boundary_width=width,
         val_instances=val_instances,
+        train_instances=train_instances,
     )
 
 
@@ -183,6 +203,8 @@ def targets_from_instance_maps(
 
 
 __all__ = [
+    "CALIBRATION_IMAGES",
+    "CALIBRATION_PIXELS",
     "DEFAULT_BOUNDARY_WIDTH",
     "InstanceTrainingSet",
     "add_boundary_targets",
