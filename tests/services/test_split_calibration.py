@@ -166,4 +166,6 @@ def test_calibration_uses_held_out_images_and_adds_training_ones_when_too_few(
         "skipped": "2 held-out image(s) (fewer than 3)"
     }
     dataset.split = "all-for-both"
-    assert "no held-out images" in split_calibration.calibration_predictions(None, {"classes": NAMES}, dataset)
+    assert "no held-out images" in split_calibration.calibration_predictions(
+        None, {"classes": NAMES}, dataset
+    )
