@@ -206,8 +206,8 @@ def test_segdesk_train_learns_the_same_boundary_class(tmp_path: Path) -> None:
     assert meta["classes"] == ["_background_", "disc", "disc::boundary"] and meta["instances"][
         "object_classes"
     ] == ["disc"]
-    # too few held-out objects to choose split settings: the defaults, and why
-    assert meta["instances"]["split"] == {"skipped": "1 held-out image(s) (fewer than 3)"}
+    # too few objects to choose split settings, even with the training images: the defaults, and why
+    assert meta["instances"]["split"] == {"skipped": "16 held-out and training objects (fewer than 30)"}
 
 
 def test_segdesk_train_names_the_object_classes_not_their_boundary_classes(tmp_path: Path) -> None:
