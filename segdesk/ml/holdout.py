@@ -59,7 +59,8 @@ def image_kind(image: np.ndarray, class_map: np.ndarray, ignore: int = 255) -> t
 
 def _scale_bin(class_map: np.ndarray, ignore: int) -> int | None:
     areas: list[int] = []
-    for value in np.unique(class_map):
+    present = np.nonzero(np.bincount(class_map.ravel().astype(np.int64, copy=False)))[0]
+    for value in present:
         if value == 0 or value == ignore:
             continue
         _, _, stats, _ = cv2.connectedComponentsWithStats(
