@@ -293,6 +293,8 @@ def say_outcome(outcome: training.TrainOutcome, out: Out) -> None:
         out("note: fewer than 3 reviewed images, so validation used the training images (optimistic)")
     if outcome.note:
         out(f"note: {outcome.note}")
+    if outcome.objects_note:
+        out(outcome.objects_note)
     if outcome.promoted:
         out(f"saved {outcome.version} and made it current ({outcome.reason})")
     elif outcome.useless:

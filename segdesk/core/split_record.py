@@ -78,4 +78,22 @@ def split_overrides(meta: Mapping[str, Any] | None, source: str | Path | None = 
     return out
 
 
-__all__ = ["LIMITS", "skipped_record", "split_overrides", "split_record"]
+def describe_split(record: Any) -> str:
+    """One line for a person: how a model's objects are split and on what the settings were chosen
+    ("" for a model without a record). Never raises: a damaged record is described as such."""
+    if not isinstance(record, Mapping) or not record:
+        return ""
+    if "skipped" in record:
+        return f"objects split with the default settings ({record['skipped']})"
+    try:
+        on = str(record.get("on", "held-out"))
+        return (
+            f"objects split with h {float(record['h']):g}, grow {int(record['grow'])}, chosen on "
+            f"{int(record['images'])} {on} image(s) ({int(record['objects'])} objects): AP@0.5 "
+            f"{float(record['ap50']):.2f} against {float(record['default_ap50']):.2f} with the defaults"
+        )
+    except (KeyError, TypeError, ValueError):
+        return "objects split with a damaged record (meta.instances.split)"
+
+
+__all__ = ["LIMITS", "describe_split", "skipped_record", "split_overrides", "split_record"]

@@ -15,6 +15,7 @@ from typing import Any
 
 from segdesk.core.instances import base_class_name, is_boundary_class
 from segdesk.core.model_store import META_NAME, ModelStore, models_folder
+from segdesk.core.split_record import describe_split
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class ModelInfo:
     object_classes: list[str] = field(default_factory=list)
     reason: str = ""
     split: str = ""
+    #: How its objects are split and why (``core.split_record.describe_split``; "" without objects).
+    objects_note: str = ""
     #: Held-out IoU per class (None: the class was in neither the truth nor the prediction).
     class_iou: dict[str, float | None] = field(default_factory=dict)
 
@@ -62,6 +65,9 @@ def info_from_meta(version: str, path: Path, meta: dict[str, Any]) -> ModelInfo:
         promoted=promotion.get("promote") if isinstance(promotion, dict) else None,
         reason=str(promotion.get("reason", "")) if isinstance(promotion, dict) else "",
         split=str(metrics.get("split", "")),
+        objects_note=describe_split((meta.get("instances") or {}).get("split"))
+        if isinstance(meta.get("instances"), dict)
+        else "",
         class_iou=_class_iou(metrics.get("iou")),
     )
 

@@ -25,6 +25,7 @@ from typing import Any
 from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, TrainingError
 from segdesk.core.project import ImageEntry, Project
+from segdesk.core.split_record import describe_split
 from segdesk.services.onnx_export import export_here
 from segdesk.services.warm_start import note_in_plan, plan_line, starting_model
 
@@ -162,6 +163,7 @@ def finite(value: Any) -> Any:
 class Saved:
     version: str
     promotion: Any  # segdesk.ml.training.promotion.Promotion
+    objects_note: str = ""  # how its objects are split (core.split_record.describe_split)
 
 
 def save_run(result: Any, prepared: Prepared, *, verdict: Callable[..., Any] | None = None) -> Saved:
@@ -183,7 +185,7 @@ def save_run(result: Any, prepared: Prepared, *, verdict: Callable[..., Any] | N
     meta["warm_start"] = prepared.warm_start
     # A fine-tune's history starts with the base model's validation (no training loss).
     version = prepared.store.add_version(result.model, finite(meta), make_current=decision.promote)
-    return Saved(version, decision)
+    return Saved(version, decision, describe_split(meta.get("instances", {}).get("split")))
 
 
 @dataclass
@@ -207,6 +209,7 @@ class TrainOutcome:
     useless: bool = False  # kept as a version but not made current (ml/training/promotion.py says why)
     note: str = ""  # e.g. that the time cap cut training short of the planned steps
     plan: str = ""  # the plan's line (ml/training/plan.py)
+    objects_note: str = ""  # how its objects are split and why ("" without objects)
 
 
 #: What ``train`` tells ``on_event`` besides fine_tune's records.
@@ -282,6 +285,7 @@ def outcome_of(result: Any, prepared: Prepared, saved: Saved) -> TrainOutcome:
         useless=bool(getattr(decision, "useless", False)),
         note=result.note,
         plan=plan_line(prepared.plan, prepared.warm_start),
+        objects_note=saved.objects_note,
     )
 
 

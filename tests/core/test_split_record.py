@@ -58,3 +58,24 @@ def test_a_damaged_record_is_refused_naming_the_file_and_field(split, field) -> 
     assert "v3" in str(info.value)
     with pytest.raises(ModelError, match=r"meta\.instances"):
         split_overrides({"instances": ["nucleus"]}, "m")
+
+
+def test_a_person_reads_how_the_objects_are_split() -> None:
+    from segdesk.core.split_record import describe_split
+
+    a, b = InstanceScores(), InstanceScores()
+    a.add(ImageScore("x", 4, 4, {0.5: 0.63}, 0, 0))
+    b.add(ImageScore("x", 4, 3, {0.5: 0.55}, 0, 1))
+    record = {
+        **split_record(3.0, 0, images=8, objects=279, scores=a, default_scores=b),
+        "on": "held-out and training",
+    }
+    assert describe_split(record) == (
+        "objects split with h 3, grow 0, chosen on 8 held-out and training image(s) (279 objects): "
+        "AP@0.5 0.63 against 0.55 with the defaults"
+    )
+    assert describe_split(skipped_record("2 held-out image(s) (fewer than 3)")) == (
+        "objects split with the default settings (2 held-out image(s) (fewer than 3))"
+    )
+    assert describe_split(None) == "" and describe_split({}) == ""
+    assert "damaged" in describe_split({"h": "x"})

@@ -77,6 +77,14 @@ def test_the_model_panel_never_lists_a_boundary_class(window: MainWindow, tmp_pa
     window.model_panel.show_model(info, [info])
     text = window.model_panel.info.text()
     assert "nucleus (separate objects)" in text and "::boundary" not in text
+    meta["instances"] = {
+        "object_classes": ["nucleus"],
+        "split": {"skipped": "2 held-out image(s) (fewer than 3)"},
+    }
+    window.model_panel.show_model(info_from_meta("v3", tmp_path / "model.pt", meta), [info])
+    assert "objects split with the default settings (2 held-out image(s) (fewer than 3))" in (
+        window.model_panel.info.text()
+    )
 
 
 def test_the_window_proposes_one_polygon_per_object_and_a_class_set_not_objects_at_once(

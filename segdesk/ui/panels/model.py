@@ -7,6 +7,7 @@ Parts: panels/training_chart.py, panels/overlay_controls.py, panels/model_layout
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal
@@ -322,6 +323,7 @@ class ModelPanel(QDockWidget):
                 f"<b>Model {info.version}</b> &middot; classes: {classes}<br>"
                 f"trained on {info.images} reviewed image(s) &middot; held-out mIoU {miou}{note}<br>"
                 f"device {info.device or device or '?'} &middot; {info.date[:16].replace('T', ' ')}"
+                + (f"<br><small>{html.escape(info.objects_note)}</small>" if info.objects_note else "")
             )
         self.health.setText(not_useful_text(info))
         self.health.setVisible(bool(self.health.text()))
