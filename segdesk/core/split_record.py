@@ -84,16 +84,17 @@ def describe_split(record: Any) -> str:
     if not isinstance(record, Mapping) or not record:
         return ""
     if "skipped" in record:
-        return f"objects split with the default settings ({record['skipped']})"
+        return f"touching objects split with the default settings ({record['skipped']})"
     try:
         on = str(record.get("on", "held-out"))
         return (
-            f"objects split with h {float(record['h']):g}, grow {int(record['grow'])}, chosen on "
-            f"{int(record['images'])} {on} image(s) ({int(record['objects'])} objects): AP@0.5 "
-            f"{float(record['ap50']):.2f} against {float(record['default_ap50']):.2f} with the defaults"
+            f"touching objects split with seed height {float(record['h']):g} px, growth "
+            f"{int(record['grow'])} px (chosen on {int(record['images'])} {on} image(s), "
+            f"{int(record['objects'])} objects: AP@0.5 {float(record['ap50']):.2f} against "
+            f"{float(record['default_ap50']):.2f} with the defaults)"
         )
     except (KeyError, TypeError, ValueError):
-        return "objects split with a damaged record (meta.instances.split)"
+        return "touching objects split with the default settings (damaged record: meta.instances.split)"
 
 
 __all__ = ["LIMITS", "describe_split", "skipped_record", "split_overrides", "split_record"]

@@ -71,11 +71,11 @@ def test_a_person_reads_how_the_objects_are_split() -> None:
         "on": "held-out and training",
     }
     assert describe_split(record) == (
-        "objects split with h 3, grow 0, chosen on 8 held-out and training image(s) (279 objects): "
-        "AP@0.5 0.63 against 0.55 with the defaults"
+        "touching objects split with seed height 3 px, growth 0 px (chosen on 8 held-out and training "
+        "image(s), 279 objects: AP@0.5 0.63 against 0.55 with the defaults)"
     )
     assert describe_split(skipped_record("2 held-out image(s) (fewer than 3)")) == (
-        "objects split with the default settings (2 held-out image(s) (fewer than 3))"
+        "touching objects split with the default settings (2 held-out image(s) (fewer than 3))"
     )
     assert describe_split(None) == "" and describe_split({}) == ""
     assert "damaged" in describe_split({"h": "x"})

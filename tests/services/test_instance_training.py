@@ -209,7 +209,8 @@ def test_segdesk_train_learns_the_same_boundary_class(tmp_path: Path) -> None:
     # too few objects to choose split settings, even with the training images: the defaults, and why
     assert meta["instances"]["split"] == {"skipped": "16 held-out and training objects (fewer than 30)"}
     assert (
-        "objects split with the default settings (16 held-out and training objects (fewer than 30))" in lines
+        "touching objects split with the default settings (16 held-out and training objects (fewer than 30))"
+        in lines
     )
 
 

@@ -82,7 +82,7 @@ def test_the_model_panel_never_lists_a_boundary_class(window: MainWindow, tmp_pa
         "split": {"skipped": "2 held-out image(s) (fewer than 3)"},
     }
     window.model_panel.show_model(info_from_meta("v3", tmp_path / "model.pt", meta), [info])
-    assert "objects split with the default settings (2 held-out image(s) (fewer than 3))" in (
+    assert "touching objects split with the default settings (2 held-out image(s) (fewer than 3))" in (
         window.model_panel.info.text()
     )
 
