@@ -52,10 +52,6 @@ from segdesk.ml.training.train import EpochEnd, TrainConfig, TrainProgress, Trai
 from tests.benchmarks import bench_train, shared_data  # noqa: E402
 
 CLASSES = ["_background_", "object"]
-#: ``--boundary``: also the contact class of touching objects (issue 17), taught where DSB's instance
-#: maps say two nuclei touch (``core.instances.instance_target``), so a nucleus project with its
-#: boundary class starts from a head that already knows contacts (``ml/generalist.warm_model``).
-BOUNDARY_CLASSES = ["_background_", "object", "object::boundary"]
 DSB = Path(os.environ.get("SEGDESK_DSB") or shared_data.DATA / "dsb2018_nuclei_dev")
 DSB_HELD_OUT = 30  # the last 30 by name: the dev benchmark's test images
 SEED = 16
@@ -77,33 +73,13 @@ def dsb_training_names() -> list[str]:
     return names[:-DSB_HELD_OUT]
 
 
-def load_dsb(names: list[str], *, instances: bool = False) -> list[tuple]:
-    """(image, union mask, name) per image, plus its instance map with ``instances``."""
+def load_dsb(names: list[str]) -> list[tuple[np.ndarray, np.ndarray, str]]:
     out = []
     for name in names:
         image = cv2.imread(str(DSB / "images" / name), cv2.IMREAD_COLOR)[:, :, ::-1].copy()
         mask = (cv2.imread(str(DSB / "masks" / name), cv2.IMREAD_GRAYSCALE) > 127).astype(np.uint8)
-        if instances:
-            ins = cv2.imread(str(DSB / "masks_instances" / name), cv2.IMREAD_UNCHANGED).astype(np.int32)
-            out.append((image, mask, f"dsb/{name}", ins))
-        else:
-            out.append((image, mask, f"dsb/{name}"))
+        out.append((image, mask, f"dsb/{name}"))
     return out
-
-
-def with_contacts(sample: Sample, instances: np.ndarray | None) -> Sample:
-    """``sample`` (at its working scale) whose objects touching another object learn the boundary
-    class (value 2) where they touch; generated images (no instance map): their connected regions."""
-    from segdesk.core.instances import instance_target
-
-    if instances is None:
-        _, instances = cv2.connectedComponents(sample.mask.astype(np.uint8), connectivity=8)
-    h, w = sample.mask.shape
-    ins = cv2.resize(instances.astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST_EXACT).astype(
-        np.int32
-    )
-    target = instance_target(sample.mask, np.where(sample.mask == 1, ins, 0), {1: 2}, width=2)
-    return dataclasses.replace(sample, mask=target.astype(np.uint8))
 
 
 def membranes(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
@@ -146,15 +122,13 @@ def generated(seed: int, count: int) -> list[tuple[np.ndarray, np.ndarray, str]]
     return out
 
 
-def at_own_scale(items: list[tuple], *, boundary: bool = False) -> tuple[list[Sample], list[float]]:
-    """Each image resampled to its own working scale (``choose_scale`` on its fingerprint); with
-    ``boundary``, its contacts taught at that scale (:func:`with_contacts`)."""
+def at_own_scale(items: list[tuple[np.ndarray, np.ndarray, str]]) -> tuple[list[Sample], list[float]]:
+    """Each image resampled to its own working scale (``choose_scale`` on its fingerprint)."""
     samples, scales = [], []
-    for image, mask, name, *rest in items:
+    for image, mask, name in items:
         s = make_sample(image, mask, name=name)
         scale, _typical, _why = choose_scale(measure([s], CLASSES))
-        s = resample_sample(s, scale)
-        samples.append(with_contacts(s, rest[0] if rest else None) if boundary else s)
+        samples.append(resample_sample(s, scale))
         scales.append(scale)
     return samples, scales
 
@@ -169,22 +143,20 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=ROOT / "segdesk" / "ml" / "weights" / "generalist-v2")
     p.add_argument("--probe", type=int, default=0, help="time this many steps and stop (no output)")
-    p.add_argument("--boundary", action="store_true", help="also learn where touching objects meet")
     args = p.parse_args()
-    classes = BOUNDARY_CLASSES if args.boundary else CLASSES
     torch.set_num_threads(args.threads)
     t0 = time.time()
     names = dsb_training_names()
-    train_items = load_dsb(names, instances=args.boundary) + generated(SEED, args.generated)
+    train_items = load_dsb(names) + generated(SEED, args.generated)
     val_items = generated(SEED + 1, 2)
-    train, train_scales = at_own_scale(train_items, boundary=args.boundary)
-    val, _ = at_own_scale(val_items, boundary=args.boundary)
+    train, train_scales = at_own_scale(train_items)
+    val, _ = at_own_scale(val_items)
     print(
         f"data: {len(train)} training images ({len(names)} DSB), {len(val)} validation; "
         f"scales {sorted(set(train_scales))}; prepared in {time.time() - t0:.0f}s",
         flush=True,
     )
-    dataset = TrainingSet(classes, train, val, split="held-out", source="generalist")
+    dataset = TrainingSet(CLASSES, train, val, split="held-out", source="generalist")
     per_epoch = args.patches_per_epoch // 4
     epochs = max(1, -(-args.steps // per_epoch)) if not args.probe else 1
     cfg = TrainConfig(
@@ -218,10 +190,10 @@ def main() -> None:
     )
     if args.probe:
         return
-    zero_shot = dsb_zero_shot(result.model, classes)
+    zero_shot = dsb_zero_shot(result.model)
     card = {
         "name": args.out.name,
-        "classes": classes,
+        "classes": CLASSES,
         "data": {
             "dsb2018_nuclei_dev": {
                 "images": names,
@@ -271,12 +243,12 @@ def main() -> None:
     print(f"wrote {args.out} ({size / 1e6:.2f} MB)\n{json.dumps(card['metrics'], indent=1)}")
 
 
-def dsb_zero_shot(model: torch.nn.Module, classes: list[str]) -> dict[str, float | None]:
+def dsb_zero_shot(model: torch.nn.Module) -> dict[str, float | None]:
     """The generalist as it is on the dev benchmark's 30 test images (never trained or selected on)."""
     names = sorted(p.name for p in (DSB / "images").glob("*.png"))[-DSB_HELD_OUT:]
     items = load_dsb(names)
     samples, _scales = at_own_scale(items)  # the truth's own scale: an upper bound on the scale choice
-    m = evaluate(model, samples, classes)  # a boundary class is folded into its object
+    m = evaluate(model, samples, CLASSES)
     return {
         "miou": round(m.miou, 4),
         "object_iou": None if m.iou[1] is None else round(m.iou[1], 4),
@@ -290,10 +262,8 @@ def card_markdown(card: dict) -> str:
         [
             f"# {card['name']}: segdesk's generalist starting model",
             "",
-            f"Classes {', '.join(f'`{c}`' for c in card['classes'])}. A new project starts from its encoder and"
-            " decoder with a new head for its own classes (`segdesk/services/warm_start.py`; a project with one",
-            "object class and its boundary class starts from these classes' head rows, `ml/generalist.warm_model`).",
-            "Made by `scripts/train_generalist.py`.",
+            "Classes `_background_`, `object`. A new project starts from its encoder and decoder with a new",
+            "head for its own classes (`segdesk/services/warm_start.py`). Made by `scripts/train_generalist.py`.",
             "",
             "## Data",
             f"- DSB 2018 dev, first {len(data['dsb2018_nuclei_dev']['images'])} images by name "

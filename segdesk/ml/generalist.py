@@ -7,8 +7,7 @@ checkpoint format (safetensors, never pickle; ``checkpoint.load_checkpoint`` val
 
 :func:`warm_model` gives a copy for a project's classes: the encoder and decoder as shipped, a new
 head (every row freshly initialised: the generalist's ``object`` says nothing about a project's
-classes), except for an instance project of the generalist's own form with a generalist that learned
-contacts (:func:`shared_rows`). Whether a run starts from it is the training service's rule (``services/warm_start.py``).
+classes). Whether a run starts from it is the training service's rule (``services/warm_start.py``).
 """
 
 from __future__ import annotations
@@ -87,36 +86,7 @@ def warm_model(
         fresh = torch.nn.Conv2d(head.in_channels, head.out_channels, 1)
         head.weight.copy_(fresh.weight)
         head.bias.copy_(fresh.bias)
-        for new, old in shared_rows(list(meta.get("classes") or []), list(classes)).items():
-            head.weight[new].copy_(shipped.head.weight[old])
-            head.bias[new].copy_(shipped.head.bias[old])
     return model, meta
 
 
-def shared_rows(shipped: Sequence[str], classes: Sequence[str]) -> dict[int, int]:
-    """{project class index: generalist class index} of the head rows a project starts from.
-
-    Only an instance project of the generalist's own form shares rows: ``_background_``, one object
-    class ``X`` and its ``X::boundary``, from a generalist that learned ``object`` and
-    ``object::boundary`` (``scripts/train_generalist.py --boundary``); the contact row is what the
-    project's boundary class would otherwise learn from scratch in a 2-minute budget. Every other
-    project gets a new head (the generalist's ``object`` says nothing about its classes).
-    """
-    from segdesk.core.instances import base_class_name, is_boundary_class
-
-    wanted = ["_background_", "object", "object::boundary"]
-    boundaries = [c for c in classes if is_boundary_class(c)]
-    if not all(c in shipped for c in wanted) or len(classes) != 3 or len(boundaries) != 1:
-        return {}
-    label = base_class_name(boundaries[0])
-    if classes[0] != "_background_" or label not in classes:
-        return {}
-    ours = {
-        "_background_": 0,
-        "object": classes.index(label),
-        "object::boundary": classes.index(boundaries[0]),
-    }
-    return {ours[c]: shipped.index(c) for c in wanted}
-
-
-__all__ = ["MAX_BYTES", "NAME", "card", "generalist_path", "load_generalist", "shared_rows", "warm_model"]
+__all__ = ["MAX_BYTES", "NAME", "card", "generalist_path", "load_generalist", "warm_model"]

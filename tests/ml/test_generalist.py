@@ -71,29 +71,3 @@ def test_a_damaged_shipped_file_is_a_clear_error_naming_it(tmp_path: Path, damag
     with pytest.raises(ModelError) as info:
         load_generalist(path)
     assert str(path) in str(info.value)
-
-
-def test_an_instance_project_starts_from_a_contact_aware_generalists_head_rows(tmp_path: Path) -> None:
-    """A generalist that learned ``object::boundary`` gives a nucleus project with its boundary class
-    those head rows (background, object, contact) in the project's order; any other project, or a
-    generalist without contacts, gets a new head."""
-    from segdesk.ml.checkpoint import save_checkpoint
-    from segdesk.ml.generalist import shared_rows
-    from segdesk.ml.model import UNet, UNetConfig
-
-    shipped = UNet(UNetConfig(num_classes=3, base_width=4, depth=2))
-    classes = ["_background_", "object", "object::boundary"]
-    meta = {"classes": classes, "generalist": {"name": "test-contacts"}}
-    path = tmp_path / "model.safetensors"
-    save_checkpoint(shipped, meta, path)
-    project = ["_background_", "nucleus::boundary", "nucleus"]  # another order than the generalist's
-    assert shared_rows(classes, project) == {0: 0, 2: 1, 1: 2}
-    model, _ = warm_model(project, path, seed=1)
-    w, b = shipped.head.weight, shipped.head.bias
-    assert torch.equal(model.head.weight[2], w[1]) and torch.equal(model.head.weight[1], w[2])
-    assert torch.equal(model.head.bias[0], b[0])
-    assert shared_rows(classes, ["_background_", "cell", "nucleus"]) == {}  # no contact class
-    assert shared_rows(["_background_", "object"], project) == {}  # a generalist without contacts
-    assert shared_rows(classes, ["_background_", "a", "a::boundary", "b", "b::boundary"]) == {}
-    plain, _ = warm_model(["_background_", "cell"], path, seed=1)
-    assert not torch.equal(plain.head.weight[1], w[1])
