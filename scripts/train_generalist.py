@@ -1,6 +1,8 @@
-"""Train segdesk's shipped generalist starting model (``segdesk/ml/weights/generalist-v2``).
+"""Train segdesk's shipped generalist starting model (``segdesk/ml/weights/generalist-v3``).
 
-    python scripts/train_generalist.py [--steps 3000] [--out segdesk/ml/weights/generalist-v2]
+    python scripts/train_generalist.py [--steps 3000] [--out segdesk/ml/weights/generalist-v4]
+
+The shipped generalist-v3 was made with ``--steps 2400`` (1143 s on one thread of this 2-core CPU).
 
 What it learns from (every source may be redistributed; no image a benchmark scores):
 
@@ -141,7 +143,7 @@ def main() -> None:
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--generated", type=int, default=12, help="images of each generated kind")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", type=Path, default=ROOT / "segdesk" / "ml" / "weights" / "generalist-v2")
+    p.add_argument("--out", type=Path, default=ROOT / "segdesk" / "ml" / "weights" / "generalist-v4")
     p.add_argument("--probe", type=int, default=0, help="time this many steps and stop (no output)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)

@@ -1,6 +1,6 @@
 """The shipped generalist starting model: a small UNet that a new project starts from.
 
-``segdesk/ml/weights/generalist-v1/model.safetensors`` is package data in the model store's own
+``segdesk/ml/weights/generalist-v3/model.safetensors`` is package data in the model store's own
 checkpoint format (safetensors, never pickle; ``checkpoint.load_checkpoint`` validates it) with a
 ``generalist`` card in its metadata: the data it saw, the recipe and its metrics. It is made by
 ``scripts/train_generalist.py`` (docs/benchmarks.md, "The warm start").
@@ -24,7 +24,7 @@ from segdesk.core.errors import ModelError
 from segdesk.ml.checkpoint import load_checkpoint
 from segdesk.ml.model import UNet
 
-NAME = "generalist-v1"
+NAME = "generalist-v3"
 WEIGHTS_FILE = "model.safetensors"
 #: The largest file the package may carry (the issue's budget).
 MAX_BYTES = 10 * 1024 * 1024

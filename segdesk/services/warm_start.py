@@ -32,7 +32,7 @@ FROM_GENERALIST = "from the shipped generalist model"
 class WarmStart:
     model: Any  # segdesk.ml.model.UNet with a new head for the project's classes
     classes: list[str]
-    name: str  # the generalist's name, e.g. "generalist-v1"
+    name: str  # the generalist's name, e.g. "generalist-v3"
 
 
 def helps(dataset: Any) -> bool:

@@ -12,6 +12,12 @@ A trained candidate is *useless* when, on the held-out images,
   most frequent classes on either side, the better polarity). The tolerance is there because on
   data a threshold solves (bright squares on a dark ground) the threshold scores ~1.0 and a good
   model 0.99: that model is useful, while one far below a threshold has learnt nothing worth using.
+  0.10 rather than 0.05: held-out images are drawn from the most common kind of image
+  (``ml/holdout.py``), often the kind a threshold suits; on DSB dev two sparse fluorescence images
+  held out gave a threshold 0.885 and two good models 0.833 (their test mIoU 0.883 and 0.898, above
+  the models a 0.05 tolerance passed), while the collapsed models this check exists for sit far
+  lower (every pixel one class, a class predicted nowhere, discs 3 px too wide all round: 0.66
+  against 1.0; docs/benchmarks.md).
 
 Such a candidate is still saved as a version (the person may look at it) but not made current; the
 verdict says why and what to do next. :func:`promote_decision` asks this first.
@@ -36,7 +42,7 @@ from segdesk.ml.training.train import TrainResult
 #: A present class counts as "predicted nowhere" when the candidate predicts it on at most this
 #: share of the number of pixels where it truly is.
 MISSING_SHARE = 0.005
-THRESHOLD_TOLERANCE = 0.05
+THRESHOLD_TOLERANCE = 0.10
 
 
 @dataclass
