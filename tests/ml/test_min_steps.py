@@ -116,6 +116,21 @@ def test_a_fine_tunes_starting_model_still_competes(monkeypatch):
     assert result.metrics.miou == 0.7
 
 
+def test_a_warm_starts_fresh_head_never_competes(monkeypatch):
+    """The generalist with a new head (the plan records ``warm_start``) is validated, for the chart,
+    but never kept: the first epoch at the minimum replaces it."""
+    import dataclasses
+
+    from segdesk.ml.model import UNet, UNetConfig
+
+    start = UNet(UNetConfig(num_classes=len(CLASSES), base_width=4, depth=2))
+    _scripted_scores(monkeypatch, [0.95, 0.9, 0.3, 0.5, 0.6])
+    cfg = _config(minutes=60.0, min_steps=12, target_steps=16, patience=0)
+    cfg = dataclasses.replace(cfg, plan={"warm_start": "generalist-test"})
+    result = list(fine_tune(_dataset(), cfg, model=start, model_classes=CLASSES))[-1]
+    assert [h["val_miou"] for h in result.history][0] == 0.95 and result.metrics.miou == 0.6
+
+
 def test_without_a_minimum_the_best_epoch_is_kept(monkeypatch):
     _scripted_scores(monkeypatch, [0.9, 0.3, 0.5, 0.4])
     cfg = _config(minutes=None, max_epochs=4, patience=0)
