@@ -11,7 +11,8 @@ same kept prediction, with the class marked "not objects" (connected components)
 
 Fixed steps (load-independent): ``--steps`` (352) with 32 steps per epoch (128 patches of 256² in
 batches of 4), width 8, depth 4, ``--scale`` 1 (native, as the earlier table) or ``plan`` (the
-engine's working scale).
+engine's working scale). The model kept is the app's: epochs before ``--steps`` do not compete (the
+plan's min_steps), the warm start's fresh head never does.
 
     SEGDESK_SHARED=/work/shared OMP_NUM_THREADS=1 .venv/bin/python tests/benchmarks/bench_instances_wired.py --steps 352 --threads 1
 
@@ -86,8 +87,12 @@ def main() -> None:
     fixed = {"base_width": 8, "depth": 4, "patch_size": 256, "batch_size": 4}
     if args.scale != "plan":
         fixed["scale"] = float(args.scale)
+    # The app's model selection at fixed steps: only epochs from min_steps on compete (min_steps =
+    # target = --steps, no clock), so the last model is kept as in a Retrain of that many steps
+    # (with minutes=None every epoch competed: step 32 of 352 was kept once).
+    fixed.update(min_steps=args.steps, target_steps=args.steps)
     config = training.default_config(
-        minutes=None,
+        minutes=10**6 / 60,
         max_epochs=math.ceil(args.steps / STEPS_PER_EPOCH),
         patience=0,
         patches_per_epoch=STEPS_PER_EPOCH * 4,
