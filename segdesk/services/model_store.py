@@ -50,6 +50,7 @@ def info_from_meta(version: str, path: Path, meta: dict[str, Any]) -> ModelInfo:
     metrics = meta.get("metrics") or {}
     training = meta.get("training") or {}
     promotion = meta.get("promotion") or {}
+    instances = meta.get("instances")
     miou = metrics.get("miou")
     return ModelInfo(
         version=version,
@@ -65,9 +66,7 @@ def info_from_meta(version: str, path: Path, meta: dict[str, Any]) -> ModelInfo:
         promoted=promotion.get("promote") if isinstance(promotion, dict) else None,
         reason=str(promotion.get("reason", "")) if isinstance(promotion, dict) else "",
         split=str(metrics.get("split", "")),
-        objects_note=describe_split((meta.get("instances") or {}).get("split"))
-        if isinstance(meta.get("instances"), dict)
-        else "",
+        objects_note=describe_split(instances.get("split")) if isinstance(instances, dict) else "",
         class_iou=_class_iou(metrics.get("iou")),
     )
 

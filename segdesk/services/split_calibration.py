@@ -115,10 +115,10 @@ def calibrate_split(
     """The split record (``core/split_record.py``) chosen on held-out ``probabilities`` (C, H, W,
     boundary classes included) and their true instance maps (objects of the learned classes);
     ``on`` names those images in the record ("held-out", or "held-out and training")."""
-    objects = sum(len(np.unique(t[t > 0])) for t in truths)
     if not learned_object_classes(class_names):
         return skipped_record("the model has no boundary class")
-    too_few = _too_few(truths, on)
+    objects = _object_count(truths)
+    too_few = _too_few(len(truths), objects, on)
     if too_few is not None:
         return skipped_record(too_few)
     table = calibration_table(probabilities, truths, class_names, grid)
@@ -145,11 +145,14 @@ def _samples_with_objects(dataset: Any) -> tuple[list[Any], list[np.ndarray], li
     return held, [val[s.name] for s in held], trained, [train[s.name] for s in trained]
 
 
-def _too_few(truths: Sequence[np.ndarray], on: str = "held-out") -> str | None:
-    """Why these instance maps are too few to calibrate on, or None."""
-    objects = sum(len(np.unique(t[t > 0])) for t in truths)
-    if len(truths) < MIN_IMAGES:
-        return f"{len(truths)} {on} image(s) (fewer than {MIN_IMAGES})"
+def _object_count(truths: Sequence[np.ndarray]) -> int:
+    return sum(len(np.unique(t[t > 0])) for t in truths)
+
+
+def _too_few(images: int, objects: int, on: str = "held-out") -> str | None:
+    """Why these images and objects are too few to calibrate on, or None."""
+    if images < MIN_IMAGES:
+        return f"{images} {on} image(s) (fewer than {MIN_IMAGES})"
     if objects < MIN_OBJECTS:
         return f"{objects} {on} objects (fewer than {MIN_OBJECTS})"
     return None
@@ -174,7 +177,7 @@ def calibration_predictions(
     if not held:
         return "no held-out image with objects"
     samples, truths, on = held, held_truths, "held-out"
-    if _too_few(held_truths) is not None and trained:
+    if _too_few(len(held_truths), _object_count(held_truths)) is not None and trained:
         samples, truths, on = held + trained, held_truths + trained_truths, "held-out and training"
     from segdesk.ml.inference.infer import Predictor
 

@@ -3,6 +3,8 @@
 ``Predictor`` measures ``whole_image_range`` once per image before its tiles; a model trained with the
 white balance also measures the channel gains there. Times it with and without, on generated bright-
 ground colour images (a tinted slide with dark nuclei) and a grey one, median of ``--repeat`` calls.
+Also what choosing the held-out images by kind costs per reviewed image when a training set is built
+(``ml/holdout.image_kind`` on the normalized image and its class map).
 
     .venv/bin/python tests/benchmarks/bench_normalize.py [--repeat 7]
 """
@@ -20,7 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import numpy as np
 
+from segdesk.ml.holdout import image_kind
 from segdesk.ml.inference.infer import whole_image_range
+from segdesk.ml.normalize import scale_to_unit
 
 
 def slide(h: int, w: int, *, grey: bool = False) -> np.ndarray:
@@ -43,6 +47,17 @@ def ms(image: np.ndarray, white_balance: bool, repeat: int) -> float:
     return statistics.median(times)
 
 
+def kind_ms(image: np.ndarray, repeat: int) -> float:
+    unit = scale_to_unit(image)
+    class_map = (unit.mean(axis=2) < 0.6).astype(np.uint8)  # the dark nuclei
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        image_kind(unit, class_map)
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=7)
@@ -53,6 +68,9 @@ def main() -> None:
         off, on = ms(image, False, args.repeat), ms(image, True, args.repeat)
         kind = "grey" if grey else "colour"
         print(f"{h}x{w} {kind}: without {off:.1f} ms, with the white balance {on:.1f} ms (+{on - off:.1f})")
+        print(
+            f"{h}x{w} {kind}: image_kind (held-out choice, per training image) {kind_ms(image, args.repeat):.1f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -93,22 +93,23 @@ def add_boundary_targets(
             cache[id(sample)] = Sample(sample.image, mask, sample.name)
         return cache[id(sample)]
 
-    def objects_of(samples: Sequence[Sample], budget: list[int]) -> dict[str, np.ndarray]:
-        out = {}
+    # The calibration's instance maps: held-out samples first, then training ones, within the budget
+    # (the first image always fits; a later one too large for the pixels left is passed over).
+    travelling: list[dict[str, np.ndarray]] = [{}, {}]
+    images, pixels = 0, 0
+    for part, samples in enumerate((dataset.val, dataset.train) if mapping else ()):
         for s in samples:
-            if not mapping or s.name not in instance_maps or np.shape(instance_maps[s.name]) != s.mask.shape:
-                continue
-            if budget[0] <= 0:
+            if images == CALIBRATION_IMAGES:
                 break
-            if budget[1] < s.mask.size and (out or budget[0] < CALIBRATION_IMAGES):
-                continue  # the pixel budget is spent on others; a smaller image may still fit
-            out[s.name] = np.where(np.isin(s.mask, list(mapping)), instance_maps[s.name], 0).astype(np.int32)
-            budget[0], budget[1] = budget[0] - 1, budget[1] - s.mask.size
-        return out
-
-    budget = [CALIBRATION_IMAGES, CALIBRATION_PIXELS]  # images, pixels left: held-out ones first
-    val_instances = objects_of(dataset.val, budget)
-    train_instances = objects_of(dataset.train, budget)
+            if s.name not in instance_maps or np.shape(instance_maps[s.name]) != s.mask.shape:
+                continue
+            if images and pixels + s.mask.size > CALIBRATION_PIXELS:
+                continue
+            travelling[part][s.name] = np.where(
+                np.isin(s.mask, list(mapping)), instance_maps[s.name], 0
+            ).astype(np.int32)
+            images, pixels = images + 1, pixels + s.mask.size
+    val_instances, train_instances = travelling
     notes = list(dataset.notes)
     if mapping:
         notes.append(f"instance boundary classes: {sorted(names[v] for v in mapping.values())}")
