@@ -33,11 +33,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from segdesk.ml.normalize import bright_ground
+
 #: Mean absolute difference between channels (image scaled to [0, 1]) above which an image is colour.
 COLOUR_SPREAD = 0.02
-#: Bright ground: median brightness at least this share of the 99.5th percentile (the white
-#: balance's rule for transmitted light, ``ml/normalize.py``).
-BRIGHT_GROUND = 0.5
 #: Object scale bins: median object area in powers of this factor.
 SCALE_FACTOR = 4.0
 #: Pixels looked at per image (a regular stride): the kind is a coarse statistic.
@@ -56,9 +55,7 @@ def image_kind(image: np.ndarray, class_map: np.ndarray, ignore: int = 255) -> t
         and float(np.mean(np.abs(flat[:, 0] - flat[:, 1]) + np.abs(flat[:, 1] - flat[:, 2]))) / 2
         > COLOUR_SPREAD
     )
-    light = flat.mean(axis=1) if flat.shape[0] else np.zeros(1, np.float32)
-    top = float(np.percentile(light, 99.5))
-    bright = bool(top > 0 and float(np.median(light)) >= BRIGHT_GROUND * top)
+    bright = bright_ground(flat)  # the white balance's rule for transmitted light
     return colour, bright, _scale_bin(np.asarray(class_map), ignore)
 
 

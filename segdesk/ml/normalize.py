@@ -77,6 +77,17 @@ def white_balance_of(meta_norm: Any) -> bool:
     return meta_norm is None or (isinstance(meta_norm, dict) and "white_balance" in meta_norm)
 
 
+def bright_ground(flat: np.ndarray) -> bool:
+    """Whether finite (N, 3) pixel values show transmitted light (brightfield, a stained slide): the
+    median brightness is at least ``min_ground`` of the high percentile (a dark ground: fluorescence)."""
+    if flat.shape[0] == 0:
+        return False
+    top = float(np.percentile(flat, NORMALIZATION["high_percentile"]))
+    return (
+        top > 0 and float(np.median(flat.mean(axis=1))) >= NORMALIZATION["white_balance"]["min_ground"] * top
+    )
+
+
 def channel_gains(sample: np.ndarray) -> tuple[float, float, float]:
     """Step 2's gains for an HxWx3 float sample: 1 for grey and for a dark ground, at most ``max_gain``.
 
@@ -93,10 +104,9 @@ def channel_gains(sample: np.ndarray) -> tuple[float, float, float]:
     flat = flat[np.isfinite(flat).all(axis=1)]
     if flat.shape[0] == 0 or flat.min() < 0:  # gains scale light from 0: not for signed data
         return 1.0, 1.0, 1.0
-    light = flat.mean(axis=1)
-    top = float(np.percentile(flat, NORMALIZATION["high_percentile"]))
-    if not top > 0 or float(np.median(light)) < wb["min_ground"] * top:
+    if not bright_ground(flat):
         return 1.0, 1.0, 1.0
+    light = flat.mean(axis=1)
     ground = np.median(flat[light >= np.percentile(light, 100.0 - wb["ground_share"])], axis=0)
     ref = float(ground.max())
     gains = [min(ref / g, wb["max_gain"]) if g > 0 else wb["max_gain"] for g in ground]
