@@ -5,7 +5,7 @@ by choosing them; the base version; the classes) -> :func:`prepare` (rasterize t
 base model) -> ``segdesk.ml.training.train.fine_tune`` -> a promotion verdict (``segdesk.ml.training.promotion``; any
 function of that signature plugs in) -> :func:`save_run` (a new version, NaN-free metadata, current
 when promoted) -> optionally the ONNX export for fast CPU proposals. Progress goes to ``on_event``:
-fine_tune's records, which :class:`StatusTracker` turns into the panel's :class:`TrainStatus`. A run
+fine_tune's records (``services/train_status.py`` turns them into the panel's records). A run
 without a base model starts from the shipped generalist (the warm start: ``services/warm_start.py``).
 
 The defaults are stated here, once: :func:`default_config` (the budget) and :func:`niceness` (a
@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -289,99 +289,6 @@ def outcome_of(result: Any, prepared: Prepared, saved: Saved) -> TrainOutcome:
     )
 
 
-@dataclass
-class TrainStatus:
-    """A progress record for the panel; carries the whole epoch history so none is lost to throttling.
-
-    ``loss`` is None until a training step has run; ``history`` holds (epoch, training loss or None,
-    held-out mIoU): epoch 0 is the starting model's validation, which has no training loss.
-    """
-
-    phase: str  # "loading" | "training" | "saving" | "exporting"
-    fraction: float = 0.0
-    epoch: int = 0
-    step: int = 0
-    loss: float | None = None
-    eta_s: float | None = None
-    elapsed_s: float = 0.0
-    history: list[tuple[int, float | None, float]] = field(default_factory=list)
-    message: str = ""
-
-    def text(self) -> str:
-        """One line for the panel (never "nan")."""
-        if self.phase != "training":
-            return {
-                "loading": "Reading the reviewed images ...",
-                "saving": "Saving the new model ...",
-            }.get(self.phase, "Preparing the fast CPU model ...")
-        parts = [f"epoch {self.epoch + 1}"]
-        parts.append("validating the starting model" if self.loss is None else f"loss {self.loss:.4f}")
-        if self.history:
-            parts.append(f"mIoU {self.history[-1][2]:.3f}")
-        if self.eta_s is not None:
-            parts.append(f"ETA {int(self.eta_s) // 60}:{int(self.eta_s) % 60:02d}")
-        line = " - ".join(parts)
-        # the plan's line above it (ml/training/plan.py): "working scale 1x, patches 256, width 8, about 364 steps"
-        return f"{self.message}\n{line}" if self.message else line
-
-
-class StatusTracker:
-    """Turns ``train``'s events into :class:`TrainStatus` records (copies, safe to send)."""
-
-    def __init__(self, config: Any, images: int) -> None:
-        self.budget_s = (config.minutes or 0) * 60
-        self.max_epochs = max(int(config.max_epochs), 1)
-        self.status = TrainStatus(phase="loading", message=f"reading {images} image(s)")
-
-    def update(self, event: object) -> TrainStatus | None:
-        from segdesk.ml.training.train import EpochEnd, TrainProgress
-
-        s = self.status
-        if isinstance(event, Phase):
-            if event.name == "started":
-                p = event.prepared
-                s.phase, s.message = "training", plan_line(p.plan, p.warm_start) if p is not None else ""
-                return None
-            s.phase = event.name
-            if event.name in ("saving", "exporting"):
-                s.fraction = 1.0
-        elif isinstance(event, TrainProgress):
-            s.epoch, s.step, s.elapsed_s = event.epoch, event.step, event.elapsed_s
-            s.loss = event.loss if math.isfinite(event.loss) else s.loss
-            s.eta_s = event.eta_s if math.isfinite(event.eta_s) and event.eta_s >= 0 else None
-            total = event.elapsed_s + (s.eta_s or 0.0)
-            s.fraction = event.elapsed_s / total if total > 0 else 0.0
-        elif isinstance(event, EpochEnd):
-            loss = event.train_loss if math.isfinite(event.train_loss) else None
-            s.history = [*s.history, (event.epoch, loss, float(event.metrics.miou))]
-            if self.budget_s <= 0:
-                s.fraction = (event.epoch + 1) / self.max_epochs
-        else:
-            return None
-        return dataclasses.replace(s, history=list(s.history))
-
-
-def app_training(request: TrainRequest, config: Any = None, export_onnx: bool = True) -> Any:
-    """The job function the app's training process runs: ``fn(cancel, report) -> TrainOutcome``.
-
-    ``config``: None (the defaults), a dict of TrainConfig overrides, or a TrainConfig. Module-level
-    and Qt-free: the spawned process imports only this module's world (never PySide6).
-    """
-
-    def run(cancel: CancelToken, report: Callable[[object], None]) -> TrainOutcome:
-        cfg = resolve_config(config)
-        tracker = StatusTracker(cfg, len(request.entries))
-
-        def on_event(event: object) -> None:
-            status = tracker.update(event)
-            if status is not None:
-                report(status)
-
-        return train(request, cfg, cancel, on_event, export_onnx=export_onnx)
-
-    return run
-
-
 __all__ = [
     "APP_NICENESS",
     "DEFAULT_MINUTES",
@@ -389,11 +296,8 @@ __all__ = [
     "Phase",
     "Prepared",
     "Saved",
-    "StatusTracker",
     "TrainOutcome",
     "TrainRequest",
-    "TrainStatus",
-    "app_training",
     "default_config",
     "export_here",
     "finite",

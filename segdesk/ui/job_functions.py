@@ -33,14 +33,8 @@ from segdesk.services.proposals import (
     load_predictor,
     propose_image,
 )
-from segdesk.services.training import (
-    TrainOutcome,
-    TrainRequest,
-    TrainStatus,
-    app_training,
-    niceness,
-    request_for,
-)
+from segdesk.services.train_status import TrainStatus, app_training
+from segdesk.services.training import TrainOutcome, TrainRequest, niceness, request_for
 
 # --- training ---------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from segdesk.services.training import app_training
+from segdesk.services.train_status import app_training
 
 
 def training_then_modules(request: Any, config: Any) -> Any:

@@ -17,7 +17,7 @@ from segdesk.core.labelme_io import save_document
 from segdesk.core.model_store import ModelStore
 from segdesk.core.project import Project
 from segdesk.core.shapes import Shape
-from segdesk.services import training
+from segdesk.services import train_status, training
 from segdesk.services.child_process import in_child
 from tests.services._child_probe import training_then_modules
 
@@ -43,7 +43,7 @@ def test_progress_never_says_nan_and_the_history_has_no_nan() -> None:
     from segdesk.ml.metrics import SegmentationMetrics
     from segdesk.ml.training.train import EpochEnd, TrainProgress
 
-    tracker = training.StatusTracker(training.default_config(), images=3)
+    tracker = train_status.StatusTracker(training.default_config(), images=3)
     metrics = SegmentationMetrics(["_background_", "cell"], [0.5, 0.34], [0.6, 0.5], 0.42, 0.55, 0.9, 100)
     texts = []
     for event in (
@@ -92,7 +92,7 @@ def test_the_training_process_never_imports_qt(tmp_path: Path) -> None:
     # and what the window starts is that same factory, by reference
     job = job_functions.train_in_child(request, TINY)
     cells = [c.cell_contents for c in job.__closure__ or ()]
-    assert training.app_training in cells
+    assert train_status.app_training in cells
 
 
 def test_the_gui_modules_import_no_torch_and_the_services_no_qt() -> None:
