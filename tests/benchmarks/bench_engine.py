@@ -7,7 +7,9 @@ images; ``seed`` runs the seeds' recipe (``/work/shared/tools/seed_recipe.py``) 
 
 Data: ``isbi`` (train 0-4, test 20-29), ``dsb`` (``shared/data/dsb2018_nuclei_dev``: train the first
 ``--dsb-train`` (10) by name, test the last 30), ``colour`` / ``fluo16`` (generated, bench_train's),
-``demo`` (``resources/make_demo.py``: train on the truth of its 3 reviewed images, test its 3 others).
+``vessels`` (generated fundus-like photos, DRIVE's 565 x 584; ``vessels-hr``: the same enlarged
+``--enlarge`` times), ``demo`` (``resources/make_demo.py``: train on the truth of its 3 reviewed
+images, test its 3 others).
 ``--warm on|off|auto``: the engine recipe starts from the shipped generalist, from random weights, or
 where the rule says (``auto``: ``warm_start.helps``), through the service's own
 ``services/warm_start.starting_model``, the width and depth fixed to the generalist's either way (the
@@ -84,6 +86,13 @@ def load_demo() -> tuple[list, list, list, list, list[str]]:
     )
 
 
+def _enlarge(image: np.ndarray, mask: np.ndarray, f: float) -> tuple[np.ndarray, np.ndarray]:
+    return (
+        cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_LINEAR),
+        cv2.resize(mask, None, fx=f, fy=f, interpolation=cv2.INTER_NEAREST),
+    )
+
+
 def load(data: str, args: argparse.Namespace) -> tuple[list, list, list, list, list[str]]:
     if data == "isbi":
         tr_i, tr_m = bench_train.load_isbi(list(range(5)))
@@ -94,6 +103,18 @@ def load(data: str, args: argparse.Namespace) -> tuple[list, list, list, list, l
     if data == "demo":
         return load_demo()
     rng = np.random.default_rng(7)
+    if data in ("vessels", "vessels-hr"):  # thin structures in colour: 5 fundus-like photos, 6 to test
+        tr = [bench_train.synth_vessels(rng, 584, 565) for _ in range(5)]
+        te = [bench_train.synth_vessels(rng, 584, 565) for _ in range(6)]
+        if data == "vessels-hr":  # the same photos at --enlarge (2.5) x: HRF-like, vessels 2.5-15 px wide
+            tr, te = ([_enlarge(i, m, args.enlarge) for i, m in pairs] for pairs in (tr, te))
+        return (
+            [p[0] for p in tr],
+            [p[1] for p in tr],
+            [p[0] for p in te],
+            [p[1] for p in te],
+            ["_background_", "vessel"],
+        )
     make = bench_train.synth_colour if data == "colour" else bench_train.synth_fluo
     sizes = [(300, 420, True), (640, 480, False), (512, 700, True), (380, 380, False), (600, 350, True)]
     test_sizes = [(500, 500, True), (700, 400, False)] * 3
@@ -189,6 +210,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", nargs="+", default=["isbi", "dsb", "colour", "fluo16"])
     p.add_argument("--recipes", nargs="+", default=["engine", "defaults", "seed"])
+    p.add_argument("--enlarge", type=float, default=2.5, help="vessels-hr: the photos enlarged this much")
     p.add_argument("--seconds", type=float, default=120.0)
     p.add_argument("--steps", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="0: the engine picks (idle cores)")
