@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import json
 import os
 import signal
 import subprocess
@@ -129,7 +130,11 @@ def configure(recipe: str, ds, args: argparse.Namespace) -> tuple[TrainConfig, P
     base = TrainConfig(minutes=args.seconds / 60, threads=args.threads or None, seed=args.seed)
     if recipe == "defaults":
         return bench_train.fixed_steps(base, ds, args.steps), None, None
-    overrides = {"min_steps": args.steps, "target_steps": args.steps} if args.steps else None
+    overrides = {"min_steps": args.steps, "target_steps": args.steps} if args.steps else {}
+    for item in args.plan:  # --plan scale=0.75: any plan field, over what the plan derives
+        key, _, raw = item.partition("=")
+        overrides[key] = json.loads(raw)
+    overrides = overrides or None
     warm = None
     if args.warm:  # the service's rule, then its planning (a given model keeps its width and depth)
         warm = starting_model(ds, base, warm_start={"on": True, "off": False, "auto": None}[args.warm])
@@ -210,6 +215,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", nargs="+", default=["isbi", "dsb", "colour", "fluo16"])
     p.add_argument("--recipes", nargs="+", default=["engine", "defaults", "seed"])
+    p.add_argument("--plan", nargs="*", default=[], help="plan overrides, e.g. scale=0.75")
     p.add_argument("--enlarge", type=float, default=2.5, help="vessels-hr: the photos enlarged this much")
     p.add_argument("--seconds", type=float, default=120.0)
     p.add_argument("--steps", type=int, default=0)
