@@ -55,6 +55,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--scale", default="1", help="1 (native) or plan (the engine's working scale)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--patch", type=int, default=256, help="patch side (the plan's CPU default is 128 x 16)")
+    ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--keep", help="build the project here (kept) instead of a temporary folder")
     ap.add_argument(
         "--warm",
@@ -84,7 +86,7 @@ def main() -> None:
     report = import_instances(src, DATA / "masks_instances", "nucleus", out_dir=root, overwrite=True)
     print(f"load {os.getloadavg()} imported {len(report.json_paths)} images, {report.shape_count} nuclei")
 
-    fixed = {"base_width": 8, "depth": 4, "patch_size": 256, "batch_size": 4}
+    fixed = {"base_width": 8, "depth": 4, "patch_size": args.patch, "batch_size": args.batch}
     if args.scale != "plan":
         fixed["scale"] = float(args.scale)
     # The app's model selection at fixed steps: only epochs from min_steps on compete (min_steps =
@@ -95,7 +97,7 @@ def main() -> None:
         minutes=10**6 / 60,
         max_epochs=math.ceil(args.steps / STEPS_PER_EPOCH),
         patience=0,
-        patches_per_epoch=STEPS_PER_EPOCH * 4,
+        patches_per_epoch=STEPS_PER_EPOCH * args.batch,
         threads=args.threads,
         device="cpu",
         seed=args.seed,

@@ -145,3 +145,14 @@ def test_an_instance_projects_boundary_class_is_folded_into_its_class_before_pla
     a, b = make_plan(plain, budget_s=None), make_plan(folded, budget_s=None)
     assert (a.scale, a.class_crop_p, a.class_weights) == (b.scale, b.class_crop_p, b.class_weights)
     assert b.scale < 1.0 and b.class_weights == "none"
+
+
+def test_a_cpu_takes_more_smaller_patches_and_small_images_stay_whole():
+    fp, _ = _fingerprint(radius=6, count=40)  # 512² images
+    cpu, gpu = make_plan(fp), make_plan(fp, device_type="cuda")
+    assert (cpu.patch_size, cpu.batch_size) == (128, 16)  # the pixels of 4 x 256², in more views
+    assert (gpu.patch_size, gpu.batch_size) == (256, 16)
+    small, _ = _fingerprint(radius=6, count=4, size=96)
+    assert (make_plan(small).patch_size, make_plan(small).batch_size) == (96, 4)
+    fixed = make_plan(fp, overrides={"patch_size": 256, "batch_size": 4})
+    assert (fixed.patch_size, fixed.batch_size) == (256, 4)
