@@ -51,7 +51,7 @@ class TrainStatus:
         if self.eta_s is not None:
             parts.append(f"ETA {int(self.eta_s) // 60}:{int(self.eta_s) % 60:02d}")
         line = " - ".join(parts)
-        # the plan's line above it (ml/training/plan.py): "working scale 1x, patches 256, width 8, about 364 steps"
+        # the plan's line above it (ml/training/plan.py): "working scale 1x, patches 128, width 8, about 600 steps"
         return f"{self.message}\n{line}" if self.message else line
 
 

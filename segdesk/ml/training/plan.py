@@ -37,9 +37,9 @@ SCALE_STEP = 0.125  # scales are multiples of this (stable across near-identical
 WIDTHS = (8, 16, 32, 64)
 MAX_PATCH = 256
 #: On a CPU, where the plan would take 256² patches in batches of 4 it takes 128² patches in batches
-#: of 16 (the same pixels per step, ~7% slower per step): at fixed steps never worse on ISBI, DSB dev,
-#: the generated colour / 16-bit / vessel sets and the demo, better on most (ISBI +0.005 over three
-#: seeds; docs/benchmarks.md, session 11). More, smaller views per batch: steadier batch statistics.
+#: of 16: the same pixels and the same time per step (bench_layout.py --shapes), and at fixed steps
+#: better on 8 of 9 paired runs over ISBI, DSB dev and the generated colour / 16-bit / vessel sets
+#: (one 0.003 lower), the demo equal (docs/benchmarks.md, session 11). More, smaller views per batch.
 CPU_SMALL_PATCH = (128, 16)
 RARE_FRACTION = 0.05
 THIN_DIAMETER = 8.0  # px at the working scale
@@ -177,7 +177,7 @@ def make_plan(
     scale = float(overrides.get("scale", plan.scale))
     depth = int(overrides.get("depth", plan.depth))
     plan.patch_size = choose_patch(fp, scale, 2**depth)
-    if not gpu and plan.patch_size == MAX_PATCH and 2**depth <= CPU_SMALL_PATCH[0]:
+    if not gpu and plan.patch_size == MAX_PATCH:
         plan.patch_size, plan.batch_size = CPU_SMALL_PATCH
     rare = [c.name for c in fp.classes if 0 < c.pixel_fraction < RARE_FRACTION]
     thin = thin_classes(fp, scale)
