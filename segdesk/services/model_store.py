@@ -38,6 +38,9 @@ class ModelInfo:
     split: str = ""
     #: How its objects are split and why (``core.split_record.describe_split``; "" without objects).
     objects_note: str = ""
+    #: What the training run said about itself: the time cap cut it short, a class it was losing
+    #: was given weight (``TrainResult.note``); "" when nothing happened.
+    training_note: str = ""
     #: Held-out IoU per class (None: the class was in neither the truth nor the prediction).
     class_iou: dict[str, float | None] = field(default_factory=dict)
 
@@ -67,6 +70,7 @@ def info_from_meta(version: str, path: Path, meta: dict[str, Any]) -> ModelInfo:
         reason=str(promotion.get("reason", "")) if isinstance(promotion, dict) else "",
         split=str(metrics.get("split", "")),
         objects_note=describe_split(instances.get("split")) if isinstance(instances, dict) else "",
+        training_note=str(training.get("note") or ""),
         class_iou=_class_iou(metrics.get("iou")),
     )
 

@@ -87,6 +87,18 @@ def test_the_model_panel_never_lists_a_boundary_class(window: MainWindow, tmp_pa
     )
 
 
+def test_the_model_panel_says_what_the_training_run_noted(window: MainWindow, tmp_path: Path) -> None:
+    note = "the 2-minute cap stopped training after 140 of 300 planned steps"
+    meta = {"classes": ["_background_", "cell"], "metrics": {"miou": 0.8}, "training": {"note": note}}
+    info = info_from_meta("v2", tmp_path / "model.pt", meta)
+    assert info.training_note == note
+    window.model_panel.show_model(info, [info])
+    assert note in window.model_panel.info.text()
+    del meta["training"]
+    window.model_panel.show_model(info_from_meta("v2", tmp_path / "model.pt", meta), [info])
+    assert "cap" not in window.model_panel.info.text()
+
+
 def test_the_window_proposes_one_polygon_per_object_and_a_class_set_not_objects_at_once(
     qtbot, window: MainWindow, tmp_path: Path
 ) -> None:

@@ -323,7 +323,11 @@ class ModelPanel(QDockWidget):
                 f"<b>Model {info.version}</b> &middot; classes: {classes}<br>"
                 f"trained on {info.images} reviewed image(s) &middot; held-out mIoU {miou}{note}<br>"
                 f"device {info.device or device or '?'} &middot; {info.date[:16].replace('T', ' ')}"
-                + (f"<br><small>{html.escape(info.objects_note)}</small>" if info.objects_note else "")
+                + "".join(
+                    f"<br><small>{html.escape(n)}</small>"
+                    for n in (info.objects_note, info.training_note)
+                    if n
+                )
             )
         self.health.setText(not_useful_text(info))
         self.health.setVisible(bool(self.health.text()))
