@@ -8,7 +8,8 @@ images; ``seed`` runs the seeds' recipe (``/work/shared/tools/seed_recipe.py``) 
 Data: ``isbi`` (train 0-4, test 20-29), ``dsb`` (``shared/data/dsb2018_nuclei_dev``: train the first
 ``--dsb-train`` (10) by name, test the last 30), ``colour`` / ``fluo16`` (generated, bench_train's),
 ``vessels`` (generated fundus-like photos, DRIVE's 565 x 584; ``vessels-hr``: the same enlarged
-``--enlarge`` times), ``demo`` (``resources/make_demo.py``: train on the truth of its 3 reviewed
+``--enlarge`` times), ``aerial`` (generated aerial-like tiles, five classes from 0.5% to 85% of the
+pixels: ``bench_train.synth_aerial``), ``demo`` (``resources/make_demo.py``: train on the truth of its 3 reviewed
 images, test its 3 others).
 ``--warm on|off|auto``: the engine recipe starts from the shipped generalist, from random weights, or
 where the rule says (``auto``: ``warm_start.helps``), through the service's own
@@ -116,6 +117,11 @@ def load(data: str, args: argparse.Namespace) -> tuple[list, list, list, list, l
             [p[1] for p in te],
             ["_background_", "vessel"],
         )
+    if data == "aerial":  # five imbalanced classes in colour: 5 aerial-like tiles, 6 to test
+        tr = [bench_train.synth_aerial(rng, h, w) for h, w in [(512, 512), (400, 600), (600, 450)] * 2][:5]
+        te = [bench_train.synth_aerial(rng, 512, 512) for _ in range(6)]
+        names = ["_background_", "building", "road", "water", "car"]
+        return [p[0] for p in tr], [p[1] for p in tr], [p[0] for p in te], [p[1] for p in te], names
     make = bench_train.synth_colour if data == "colour" else bench_train.synth_fluo
     sizes = [(300, 420, True), (640, 480, False), (512, 700, True), (380, 380, False), (600, 350, True)]
     test_sizes = [(500, 500, True), (700, 400, False)] * 3

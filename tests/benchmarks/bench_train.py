@@ -272,6 +272,56 @@ def synth_vessels(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray,
     return (np.clip(img, 0, 1) * 255).astype(np.uint8), mask
 
 
+def synth_aerial(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """An aerial-photo-like 8-bit RGB tile with five classes of very different sizes and shares:
+    vegetation (0), buildings (1: rotated grey / reddish roofs, ~10%), roads (2: grey bands that
+    look like roofs up close, ~8%), water (3: dark smooth blobs, ~5%) and cars (4: small bright
+    rectangles on the roads, under 1%): the many-class, imbalanced kind of data a person in remote
+    sensing brings, where a rare class is easily lost."""
+    mask = np.zeros((h, w), np.uint8)
+    for _ in range(int(rng.integers(1, 3))):  # water first: everything else may cover it
+        cy, cx = int(rng.integers(h)), int(rng.integers(w))
+        axes = (int(rng.integers(20, 60)), int(rng.integers(15, 40)))
+        cv2.ellipse(mask, (cx, cy), axes, float(rng.uniform(0, 180)), 0, 360, 3, -1)
+    roads = []
+    for _ in range(int(rng.integers(2, 4))):
+        if rng.random() < 0.5:
+            p, q = (0, int(rng.integers(h))), (w - 1, int(rng.integers(h)))
+        else:
+            p, q = (int(rng.integers(w)), 0), (int(rng.integers(w)), h - 1)
+        width = int(rng.integers(7, 12))
+        cv2.line(mask, p, q, 2, width)
+        roads.append((p, q))
+    roofs = np.zeros((h, w, 3), np.float32)
+    for _ in range(int(h * w / 3500)):
+        cy, cx = int(rng.integers(h)), int(rng.integers(w))
+        size = (float(rng.uniform(14, 40)), float(rng.uniform(12, 30)))
+        box = cv2.boxPoints(((cx, cy), size, float(rng.uniform(0, 90)))).astype(np.int32)
+        if (mask[max(cy - 20, 0) : cy + 20, max(cx - 20, 0) : cx + 20] == 2).any():
+            continue  # not on a road
+        cv2.fillPoly(mask, [box], 1)
+        tone = [0.55, 0.55, 0.57] if rng.random() < 0.6 else [0.62, 0.38, 0.32]
+        cv2.fillPoly(roofs, [box], [float(t + rng.normal(0, 0.04)) for t in tone])
+    cars = np.zeros((h, w, 3), np.float32)
+    for p, q in roads:
+        for t in rng.uniform(0, 1, int(rng.integers(4, 12))):
+            cx, cy = p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])
+            angle = float(np.degrees(np.arctan2(q[1] - p[1], q[0] - p[0])))
+            box = cv2.boxPoints(((cx, cy), (9.0, 4.0), angle)).astype(np.int32)
+            cv2.fillPoly(mask, [box], 4)
+            cv2.fillPoly(cars, [box], [float(v) for v in rng.uniform(0.1, 0.95, 3)])
+    tex = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 3)
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = np.array([0.32, 0.45, 0.24]) + rng.uniform(-0.04, 0.04, 3)
+    img += 0.06 * tex[..., None] * np.array([1.0, 1.2, 0.8])
+    img[mask == 1] = roofs[mask == 1]
+    img[mask == 2] = np.array([0.5, 0.5, 0.5]) + 0.03 * tex[mask == 2][:, None]
+    img[mask == 3] = np.array([0.12, 0.2, 0.28]) + 0.02 * tex[mask == 3][:, None]
+    img[mask == 4] = cars[mask == 4]
+    img = cv2.GaussianBlur(img, (0, 0), 0.8) + rng.normal(0, 0.025, img.shape)
+    return (np.clip(img, 0, 1) * 255).astype(np.uint8), mask
+
+
 def run_synth(args) -> None:
     rng = np.random.default_rng(7)
     sizes = [(300, 420, True), (640, 480, False), (512, 700, True), (380, 380, False), (600, 350, True)]
