@@ -188,7 +188,8 @@ def run_one(data: str, recipe: str, args: argparse.Namespace) -> None:
         f"steps={result.steps} train_s={result.elapsed_s:.0f} "
         f"plan_s={plan_s:.1f} stop={result.stop_reason} test mIoU={test.miou:.4f} ({fg}) "
         f"useful={verdict.useful} ({verdict.reason}) load {load0:.2f}->{os.getloadavg()[0]:.2f}"
-        + (f"\n    plan: {plan.summary()}; {'; '.join(plan.reasons)}" if plan else ""),
+        + (f"\n    plan: {plan.summary()}; {'; '.join(plan.reasons)}" if plan else "")
+        + (f"\n    note: {result.note}" if result.note else ""),
         flush=True,
     )
 

@@ -116,6 +116,7 @@ def main() -> None:
     print(
         f"[wired] {outcome.version} steps={outcome.steps} train_s={time.perf_counter() - t0:.1f} "
         f"plan: {outcome.plan} load={os.getloadavg()[0]:.2f} promoted={outcome.promoted} ({outcome.reason})"
+        + (f" note: {outcome.note}" if outcome.note else "")
     )
     info = (
         json.loads((meta.parent / "model.json").read_text()) if (meta.parent / "model.json").is_file() else {}

@@ -186,7 +186,9 @@ class DistributedTrainer(_Trainer):
                 logits = self.ddp(x)
             loss = self.criterion(logits.float(), y)
         else:
-            loss = self.criterion(self.ddp(x), y)
+            logits = self.ddp(x)
+            loss = self.criterion(logits, y)
+        self.observe(logits.detach(), y)
         mean = loss.detach().clone()
         dist.all_reduce(mean)
         value = float(mean) / self.world
@@ -203,6 +205,12 @@ class DistributedTrainer(_Trainer):
             loss.backward()
             self.optimizer.step()
         return value
+
+    def reduce_hits(self, hits: torch.Tensor) -> torch.Tensor:
+        """Every rank's batch share summed: all ranks see the same counts and switch together."""
+        total = hits.to(self.device)
+        dist.all_reduce(total)
+        return total.cpu()
 
     def score(self, model: UNet) -> SegmentationMetrics:
         """Each rank scores its share of the validation images; the confusion matrices are summed."""

@@ -118,6 +118,14 @@ class SegmentationLoss(nn.Module):
             "weight", torch.tensor(weights, dtype=torch.float32) if weights else torch.ones(0)
         )
 
+    def use_balanced_weights(self, pixel_counts: np.ndarray) -> None:
+        """Switch to balanced class weights mid-run (``class_watch``: a class being lost)."""
+        self.set_weights(balanced_weights(pixel_counts))
+
+    def set_weights(self, weights: list[float]) -> None:
+        self.weights = [float(w) for w in weights]
+        self.weight = torch.tensor(self.weights, dtype=torch.float32, device=self.weight.device)
+
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         cfg = self.config
         weight = self.weight if self.weight.numel() else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import torch
@@ -62,14 +63,19 @@ def train_step(
     y: torch.Tensor,
     amp_dtype: torch.dtype | None,
     scaler: Any,
+    observe: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
 ) -> float:
+    """One step; ``observe(logits, target)``, when given, sees the step's logits (detached)."""
     optimizer.zero_grad(set_to_none=True)
     if amp_dtype is not None:
         with torch.autocast(device_type=x.device.type, dtype=amp_dtype):
             logits = model(x)
         loss = criterion(logits.float(), y)
     else:
-        loss = criterion(model(x), y)
+        logits = model(x)
+        loss = criterion(logits, y)
+    if observe is not None:
+        observe(logits.detach(), y)
     if not torch.isfinite(loss):
         return float(loss.detach())
     if scaler is not None:

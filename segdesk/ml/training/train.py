@@ -28,9 +28,10 @@ from segdesk.core.errors import Cancelled, TrainingError
 from segdesk.ml.data import TrainingSet
 from segdesk.ml.metrics import SegmentationMetrics
 from segdesk.ml.model import UNet, Upsample
-from segdesk.ml.normalize import NORMALIZATION
 from segdesk.ml.training.augment import AugmentConfig
+from segdesk.ml.training.class_watch import ClassRescue, class_hits
 from segdesk.ml.training.evaluate import evaluate
+from segdesk.ml.training.events import EpochEnd, TrainEvent, TrainProgress, TrainResult
 from segdesk.ml.training.losses import LossConfig, SegmentationLoss
 from segdesk.ml.training.schedule import WeightAverage, lr_at, run_fraction, steps_eta
 from segdesk.ml.training.setup import (
@@ -64,6 +65,7 @@ class TrainConfig:
     warmup_steps: int = 20
     min_lr_ratio: float = 0.02
     ema_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
+    class_watch: bool = True  # balanced class weights when a class is being lost (class_watch.py)
     seed: int = 0
     device: Device = "auto"
     amp: bool = True  # CUDA only: bf16 where supported, else fp16 with a GradScaler
@@ -92,71 +94,6 @@ class TrainConfig:
         d["augment"] = self.augment.to_dict()
         d["loss"] = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.loss).items()}
         return d
-
-
-@dataclass
-class TrainProgress:
-    step: int
-    epoch: int
-    loss: float
-    lr: float
-    patches_per_s: float
-    eta_s: float
-    elapsed_s: float
-
-
-@dataclass
-class EpochEnd:
-    epoch: int
-    step: int
-    elapsed_s: float
-    train_loss: float
-    metrics: SegmentationMetrics
-    best_miou: float
-    improved: bool
-
-
-@dataclass
-class TrainResult:
-    """The final record. ``model`` holds the weights of the best validation epoch."""
-
-    model: UNet
-    class_names: list[str]
-    metrics: SegmentationMetrics
-    history: list[dict[str, Any]]
-    split: str
-    images: list[str]
-    val_images: list[str]
-    steps: int
-    epochs: int
-    elapsed_s: float
-    stop_reason: str
-    config: dict[str, Any]
-    device: str
-    note: str = ""  # e.g. that the time cap cut training short of the planned steps
-
-    def meta(self) -> dict[str, Any]:
-        """Checkpoint metadata for ``checkpoint.save_checkpoint``."""
-        return {
-            "classes": list(self.class_names),
-            "normalization": dict(NORMALIZATION),
-            "plan": self.config.get("plan") or {"scale": self.config.get("scale", 1.0)},
-            "metrics": {**self.metrics.to_dict(), "split": self.split, "val_images": self.val_images},
-            "history": self.history,
-            "images": list(self.images),
-            "training": {
-                "steps": self.steps,
-                "epochs": self.epochs,
-                "elapsed_s": round(self.elapsed_s, 2),
-                "stop_reason": self.stop_reason,
-                "note": self.note,
-                "device": self.device,
-                "config": self.config,
-            },
-        }
-
-
-TrainEvent = TrainProgress | EpochEnd | TrainResult
 
 
 def fine_tune(
@@ -215,6 +152,8 @@ class _Trainer:
         self.start_competes = self.fine_tuning and not (config.plan or {}).get("warm_start")
         n = len(dataset.class_names)
         self.criterion = SegmentationLoss(config.loss, num_classes=n, pixel_counts=counts).to(self.device)
+        self.rescue = ClassRescue(self.criterion, counts, dataset.class_names) if config.class_watch else None
+        self.hits: torch.Tensor | None = None
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.amp_dtype, self.scaler = amp_setup(config, self.device)
         self.loader, self.patches = _make_loader(dataset, config, generator)
@@ -305,6 +244,7 @@ class _Trainer:
             if self.average is not None:
                 self.average.update(self.model, self.step)
             self.step += 1
+            self.watch_classes()
             self.seen += x.shape[0]
             elapsed = self.elapsed()
             if elapsed - last_report >= self.config.progress_interval_s or self.step == 1:
@@ -326,7 +266,9 @@ class _Trainer:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         y = y.to(self.device, non_blocking=True)
-        loss = train_step(self.model, self.criterion, self.optimizer, x, y, self.amp_dtype, self.scaler)
+        loss = train_step(
+            self.model, self.criterion, self.optimizer, x, y, self.amp_dtype, self.scaler, self.observe
+        )
         self.check_cancel()
         if not math.isfinite(loss):
             raise TrainingError(
@@ -334,6 +276,18 @@ class _Trainer:
                 "lower the learning rate (lr) or check the images"
             )
         return loss
+
+    def observe(self, logits: torch.Tensor, target: torch.Tensor) -> None:
+        if self.rescue is not None:
+            self.hits = class_hits(logits, target)
+
+    def watch_classes(self) -> None:
+        """After a step: a class the network has stopped predicting gets weight (``class_watch``)."""
+        if self.rescue is not None and self.hits is not None:
+            self.rescue.after_step(self.reduce_hits(self.hits), self.step)
+
+    def reduce_hits(self, hits: torch.Tensor) -> torch.Tensor:
+        return hits  # one process: its own batch is the whole batch
 
     def validate(self, losses: list[float]) -> EpochEnd:
         t_val = time.perf_counter()
@@ -385,9 +339,9 @@ class _Trainer:
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
         model = self.model.to("cpu").to(memory_format=torch.contiguous_format).eval()
-        note = ""
+        notes = [self.rescue.note()] if self.rescue is not None and self.rescue.events else []
         if stop_reason == "time_budget" and self.config.target_steps > self.step:
-            note = (
+            notes.append(
                 f"the {self.budget / 60:g}-minute cap stopped training after {self.step} of "
                 f"{self.config.target_steps} planned steps"
             )
@@ -407,5 +361,5 @@ class _Trainer:
             stop_reason=stop_reason,
             config=self.config.to_dict(),
             device=str(self.device),
-            note=note,
+            note="; ".join(notes),
         )
