@@ -221,3 +221,18 @@ def test_costly_validation_is_skipped_under_a_time_budget_but_the_last_epoch_val
     assert validated[0] == 1 and validated[-1] == result.epochs
     assert len(validated) < result.epochs / 2, (validated, result.epochs)
     assert [h["epoch"] for h in result.history] == validated
+
+
+def test_a_warm_starts_untrained_start_never_competes_even_without_a_minimum():
+    # min_steps 0 (a TrainConfig without a plan: fine_tune called directly; the app and the CLI always
+    # plan a minimum) once let epoch 0 compete: on these tiny images no trained epoch scored higher,
+    # so the untrained start, a fresh head on the generalist, was returned.
+    model = UNet(UNetConfig(num_classes=2, base_width=8, depth=2))
+    start = {k: v.detach().clone() for k, v in model.named_parameters()}
+    config = TrainConfig(minutes=None, max_epochs=2, patience=0, plan={"warm_start": "g"}, **TINY)
+    result, _ = _run(_dataset(), config, model=model)
+    assert result.history[0]["step"] == 0  # the start was scored ...
+    assert not torch.equal(dict(result.model.named_parameters())["head.weight"], start["head.weight"])
+    own = TrainConfig(minutes=None, max_epochs=2, patience=0, **TINY)  # ... a project's own model competes
+    result, _ = _run(_dataset(), own, model=model)
+    assert result.history[0]["step"] == 0

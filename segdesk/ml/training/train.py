@@ -298,7 +298,11 @@ class _Trainer:
         # warm start's):
         # earlier ones, at a high learning rate, are kept only until one does, so two held-out
         # images cannot crown a half-trained model by chance (DSB dev: step 88 of 300 was kept).
-        competes = self.step >= self.config.min_steps or (self.epoch == 0 and self.start_competes)
+        # (Epoch 0, the untrained start, competes only by start_competes, even when min_steps is 0.)
+        if self.epoch == 0:
+            competes = self.start_competes
+        else:
+            competes = self.step >= self.config.min_steps
         improved = not self.best_competed or (competes and metrics.miou > self.best_miou + 1e-4)
         if improved:
             self.best_competed = competes
