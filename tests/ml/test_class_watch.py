@@ -77,7 +77,8 @@ def test_the_rescue_balances_the_weights_then_doubles_the_lost_class_up_to_a_cap
         rescue.after_step(fine, step)
     assert loss.weights == pytest.approx(balanced)
     assert rescue.note() == (
-        "'rod' went unpredicted on its own pixels for 1 steps: at step 2 balanced class weights, "
+        "'rod' was not being learnt (predicted on almost none of its pixels for 1 steps): "
+        "at step 2 balanced class weights, "
         "at step 3 its weight x2, at step 4 its weight x4, at step 5 its weight x8, "
         "at step 16 back to x4, at step 17 back to x2, at step 18 back to x1"
     )
@@ -139,7 +140,7 @@ def test_a_run_that_loses_a_class_weights_it_and_says_so(monkeypatch):
     result = _train(lr=0.0)
     assert len(switched) == 2 and switched[1][2] == pytest.approx(2 * switched[0][2])
     assert result.note == (
-        "'b' went unpredicted on its own pixels for 12 steps: "
+        "'b' was not being learnt (predicted on almost none of its pixels for 12 steps): "
         "at step 20 balanced class weights, at step 32 its weight x2"
     )
     assert result.meta()["training"]["note"] == result.note

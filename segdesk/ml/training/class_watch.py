@@ -145,7 +145,7 @@ class ClassRescue:
     def note(self) -> str:
         names = self.watch.class_names
         return "; ".join(
-            f"'{names[c]}' went unpredicted on its own pixels for {self.watch.window} steps: "
-            + ", ".join(done)
+            f"'{names[c]}' was not being learnt (predicted on almost none of its pixels for "
+            f"{self.watch.window} steps): " + ", ".join(done)
             for c, done in sorted(self.events.items())
         )

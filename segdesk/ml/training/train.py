@@ -65,7 +65,7 @@ class TrainConfig:
     warmup_steps: int = 20
     min_lr_ratio: float = 0.02
     ema_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
-    class_watch: bool = True  # balanced class weights when a class is being lost (class_watch.py)
+    class_watch: bool = True  # a class the network stops predicting gets weight (class_watch.py)
     seed: int = 0
     device: Device = "auto"
     amp: bool = True  # CUDA only: bf16 where supported, else fp16 with a GradScaler
