@@ -41,6 +41,7 @@ def _cmd_import_masks(args: argparse.Namespace) -> int:
             tolerance=args.tolerance,
             min_area=args.min_area,
             overwrite=args.overwrite,
+            skip_unmasked=args.skip_unmasked,
         )
     if not args.labels:
         print("import-masks: --labels is required (or --instances LABEL for instance masks)", file=sys.stderr)
@@ -53,6 +54,7 @@ def _cmd_import_masks(args: argparse.Namespace) -> int:
         tolerance=args.tolerance,
         min_area=args.min_area,
         overwrite=args.overwrite,
+        skip_unmasked=args.skip_unmasked,
     )
 
 
@@ -135,6 +137,11 @@ def _build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=float, default=1.0, help="polygon simplification in pixels")
     p.add_argument("--min-area", type=float, default=10.0, help="drop components smaller than this (px)")
     p.add_argument("--overwrite", action="store_true", help="replace existing JSON files / image copies")
+    p.add_argument(
+        "--skip-unmasked",
+        action="store_true",
+        help="images without a mask stay unlabelled (copied with --out) instead of stopping the import",
+    )
     p.set_defaults(handler=_cmd_import_masks)
 
     # train, predict and export onnx keep their options in the ml package: torch loads only when asked for

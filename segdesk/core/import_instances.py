@@ -13,7 +13,6 @@ image, an empty or unreadable mask file), as ``import_masks`` does for class mas
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +30,9 @@ from segdesk.core.import_masks import (
     MaskImportError,
     _natural_key,
     _write_labels_txt,
+    copy_into,
     import_images,
+    print_unmasked,
     read_mask_image,
 )
 from segdesk.core.instance_split import InstanceObject, _bboxes, object_shape
@@ -108,23 +109,27 @@ def import_instances(
     tolerance: float = 1.0,
     min_area: float = DEFAULT_MIN_AREA,
     overwrite: bool = False,
+    skip_unmasked: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
     """One polygon per object (class ``label``) per image, status reviewed, and labels.txt.
 
-    Raises MaskImportError listing every problem before anything is written.
+    Raises MaskImportError listing every problem before anything is written. ``skip_unmasked``: as
+    in ``import_masks`` (an image without masks stays unlabelled, copied to ``out_dir``).
     """
     images_dir, masks_dir = Path(images_dir), Path(masks_dir)
     if not label or label in (BACKGROUND_LABEL, IGNORE_LABEL):
         raise ProjectError(masks_dir, "label", f"objects need a class name, got {label!r}")
     project_dir = Path(out_dir) if out_dir is not None else images_dir
-    pairs = _check(images_dir, masks_dir, project_dir, overwrite=overwrite)
+    pairs, unmasked = _check(
+        images_dir, masks_dir, project_dir, overwrite=overwrite, skip_unmasked=skip_unmasked
+    )
     project_dir.mkdir(parents=True, exist_ok=True)
     report = ImportReport(project_dir)
+    for image in unmasked:
+        report.unmasked.append(copy_into(image, project_dir))
     for n, (image, instances) in enumerate(pairs):
-        copy = project_dir / image.name
-        if not copy.exists() or not copy.samefile(image):
-            shutil.copy2(image, copy)
+        copy = copy_into(image, project_dir)
         shapes = []
         for obj in instance_objects(instances, label):
             shape = object_shape(obj, tolerance=tolerance) if obj.area >= min_area else None
@@ -157,12 +162,15 @@ def _save(image: Path, size: tuple[int, int], shapes: list, project_dir: Path) -
 
 
 def _check(
-    images_dir: Path, masks_dir: Path, project_dir: Path, *, overwrite: bool
-) -> list[tuple[Path, np.ndarray]]:
+    images_dir: Path, masks_dir: Path, project_dir: Path, *, overwrite: bool, skip_unmasked: bool = False
+) -> tuple[list[tuple[Path, np.ndarray]], list[Path]]:
     images = import_images(images_dir, masks_dir)
-    pairs, problems = [], []
+    pairs, problems, unmasked = [], [], []
     for image in images:
         found = find_instances(image, masks_dir)
+        if found is None and skip_unmasked:
+            unmasked.append(image)
+            continue
         if found is None:
             problems.append(
                 f"{image}: no instance map ({image.stem}.png) or mask folder ({image.stem}/) in {masks_dir}"
@@ -185,7 +193,9 @@ def _check(
         pairs.append((image, instances))
     if problems:
         raise MaskImportError(masks_dir, problems)
-    return pairs
+    if not pairs:
+        raise MaskImportError(masks_dir, [f"{images_dir}: no image has masks in {masks_dir}"])
+    return pairs, unmasked
 
 
 def run_import_instances(
@@ -197,6 +207,7 @@ def run_import_instances(
     tolerance: float = 1.0,
     min_area: float = DEFAULT_MIN_AREA,
     overwrite: bool = False,
+    skip_unmasked: bool = False,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
@@ -211,6 +222,7 @@ def run_import_instances(
             tolerance=tolerance,
             min_area=min_area,
             overwrite=overwrite,
+            skip_unmasked=skip_unmasked,
         )
     except SegdeskError as exc:
         print(str(exc), file=err)
@@ -220,6 +232,7 @@ def run_import_instances(
         f"{report.project_dir}",
         file=out,
     )
+    print_unmasked(report, out)
     return 0
 
 

@@ -56,6 +56,8 @@ class ImportReport:
     shape_count: int = 0
     labels: list[str] = field(default_factory=list)
     empty_images: list[Path] = field(default_factory=list)
+    #: Images without a mask, left unlabelled (``skip_unmasked``; copied too when writing elsewhere).
+    unmasked: list[Path] = field(default_factory=list)
 
 
 def parse_labels_spec(spec: str | Mapping[int, str]) -> dict[int, str]:
@@ -187,6 +189,7 @@ def import_masks(
     tolerance: float = 1.0,
     min_area: float = DEFAULT_MIN_AREA,
     overwrite: bool = False,
+    skip_unmasked: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
     """Write a Labelme JSON (polygons, status reviewed) per image from its mask, and labels.txt.
@@ -195,21 +198,25 @@ def import_masks(
     Raises MaskImportError (a ProjectError) listing every problem, one per line and in its
     ``problems`` list, before anything is written; ImageReadError / AnnotationWriteError when a
     later read or write fails. ``overwrite`` replaces existing JSON (and image copies in ``out_dir``).
+    ``skip_unmasked``: an image without a mask is no problem; it stays unlabelled (no JSON), and is
+    copied to ``out_dir`` like the others so the project holds the images to propose on.
     """
     images_dir, masks_dir = Path(images_dir), Path(masks_dir)
     values = parse_labels_spec(labels_spec)
     project_dir = Path(out_dir) if out_dir is not None else images_dir
-    pairs = _collect_pairs(images_dir, masks_dir, values, project_dir, overwrite=overwrite)
+    pairs, unmasked = _collect_pairs(
+        images_dir, masks_dir, values, project_dir, overwrite=overwrite, skip_unmasked=skip_unmasked
+    )
     class_names = _class_names(values)
     lut = np.zeros(max(values) + 1, dtype=np.uint16)
     for value, name in values.items():
         lut[value] = class_names.index(name)
     project_dir.mkdir(parents=True, exist_ok=True)
     report = ImportReport(project_dir)
+    for image in unmasked:
+        report.unmasked.append(copy_into(image, project_dir))
     for n, pair in enumerate(pairs):
-        image_path = project_dir / pair.image.name
-        if not image_path.exists() or not image_path.samefile(pair.image):
-            shutil.copy2(pair.image, image_path)
+        image_path = copy_into(pair.image, project_dir)
         class_map = lut[read_mask_image(pair.mask).astype(np.int64)]
         json_path, count = _write_json(pair, class_map, class_names, project_dir, tolerance, min_area)
         report.json_paths.append(json_path)
@@ -239,13 +246,32 @@ def import_images(images_dir: Path, masks_dir: Path) -> list[Path]:
     return images
 
 
+def copy_into(image: Path, project_dir: Path) -> Path:
+    """``image`` in ``project_dir`` (copied unless it is that very file); its path there."""
+    copy = project_dir / image.name
+    if not copy.exists() or not copy.samefile(image):
+        shutil.copy2(image, copy)
+    return copy
+
+
 def _collect_pairs(
-    images_dir: Path, masks_dir: Path, values: Mapping[int, str], project_dir: Path, *, overwrite: bool
-) -> list[_Pair]:
-    """Every image with its checked mask; raises MaskImportError with all the problems found."""
+    images_dir: Path,
+    masks_dir: Path,
+    values: Mapping[int, str],
+    project_dir: Path,
+    *,
+    overwrite: bool,
+    skip_unmasked: bool = False,
+) -> tuple[list[_Pair], list[Path]]:
+    """Every image with its checked mask, and the images without one when ``skip_unmasked``;
+    raises MaskImportError with all the problems found."""
     images = import_images(images_dir, masks_dir)
-    pairs, problems = [], []
+    pairs, problems, unmasked = [], [], []
     for image in images:
+        if skip_unmasked and _find_mask(image, masks_dir) is None:
+            unmasked.append(image)
+            problems += _copy_problem(image, project_dir, overwrite)
+            continue
         pair, found = _check_pair(image, masks_dir, values)
         problems += found
         if pair is None:
@@ -256,12 +282,19 @@ def _collect_pairs(
         json_path = project_dir / f"{image.stem}.json"
         if json_path.exists():
             problems.append(f"{json_path}: exists (use overwrite to replace it)")
-        copy = project_dir / image.name
-        if copy.exists() and not copy.samefile(image):
-            problems.append(f"{copy}: another file with this name exists (use overwrite to replace it)")
+        problems += _copy_problem(image, project_dir, overwrite)
     if problems:
         raise MaskImportError(masks_dir, problems)
-    return pairs
+    if not pairs:
+        raise MaskImportError(masks_dir, [f"{images_dir}: no image has a mask in {masks_dir}"])
+    return pairs, unmasked
+
+
+def _copy_problem(image: Path, project_dir: Path, overwrite: bool) -> list[str]:
+    copy = project_dir / image.name
+    if overwrite or not copy.exists() or copy.samefile(image):
+        return []
+    return [f"{copy}: another file with this name exists (use overwrite to replace it)"]
 
 
 def _write_json(
@@ -303,6 +336,7 @@ def run_import_masks(
     tolerance: float = 1.0,
     min_area: float = DEFAULT_MIN_AREA,
     overwrite: bool = False,
+    skip_unmasked: bool = False,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
@@ -318,6 +352,7 @@ def run_import_masks(
             tolerance=tolerance,
             min_area=min_area,
             overwrite=overwrite,
+            skip_unmasked=skip_unmasked,
         )
     except SegdeskError as exc:
         print(str(exc), file=err)
@@ -327,12 +362,21 @@ def run_import_masks(
         f"(labels: {', '.join(report.labels)})",
         file=out,
     )
+    print_unmasked(report, out)
     for path in report.empty_images:
         print(f"{path}: mask has no object of min-area {min_area:g} px; the JSON has no shapes", file=out)
     return 0
 
 
+def print_unmasked(report: ImportReport, out: TextIO) -> None:
+    if report.unmasked:
+        names = ", ".join(p.name for p in report.unmasked[:5]) + (" ..." if len(report.unmasked) > 5 else "")
+        print(f"{len(report.unmasked)} image(s) without a mask left unlabelled: {names}", file=out)
+
+
 __all__ = [
+    "copy_into",
+    "print_unmasked",
     "import_images",
     "ImportReport",
     "MaskImportError",

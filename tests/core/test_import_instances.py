@@ -139,3 +139,22 @@ def test_group_id_parts_are_one_object_in_coco(tmp_path) -> None:
     annotations = json.loads((tmp_path / "coco" / "annotations.json").read_text())["annotations"]
     assert len(annotations) == 2
     assert sorted(len(a["segmentation"]) for a in annotations) == [1, 2]  # the parts are one object
+
+
+def test_images_without_masks_can_stay_unlabelled_from_the_cli(tmp_path, maps) -> None:
+    images, masks, _ = maps
+    (masks / "img1.png").unlink()
+    project = tmp_path / "p"
+    argv = ["import-masks", str(images), str(masks), "--instances", "cell", "--out", str(project)]
+    assert cli_main(argv) == 1  # stops by default: the mask may have been forgotten
+    assert not project.exists()
+    assert cli_main([*argv, "--skip-unmasked"]) == 0
+    assert sorted(p.name for p in project.iterdir()) == ["img0.json", "img0.png", "img1.png", "labels.txt"]
+    # The class-mask import takes the same option (every object value read as one class here).
+    values = np.unique(cv2.imread(str(masks / "img0.png"), cv2.IMREAD_UNCHANGED))
+    spec = ",".join(["0=_background_", *(f"{int(v)}=cell" for v in values if v)])
+    semantic = tmp_path / "s"
+    argv = ["import-masks", str(images), str(masks), "--labels", spec, "--out", str(semantic)]
+    assert cli_main(argv) == 1 and not semantic.exists()
+    assert cli_main([*argv, "--skip-unmasked"]) == 0
+    assert sorted(p.name for p in semantic.iterdir()) == ["img0.json", "img0.png", "img1.png", "labels.txt"]

@@ -186,3 +186,34 @@ def test_run_import_masks_exit_codes(dataset):
     assert "mask values not in LABELS: 20, 30" in err.getvalue()
     assert run_import_masks(images, masks / "nope", SPEC, stdout=out, stderr=err) == 1
     assert "folder not found" in err.getvalue()
+
+
+def test_images_without_a_mask_can_stay_unlabelled(tmp_path, dataset):
+    images, masks, truth = dataset
+    (masks / "img1.png").unlink()  # a partly labelled folder: img1 has no mask
+    with pytest.raises(MaskImportError, match="img1.png: no mask in"):
+        import_masks(images, masks, SPEC)  # the default still stops: a forgotten mask is a mistake
+    out = tmp_path / "project"
+    report = import_masks(images, masks, SPEC, out_dir=out, skip_unmasked=True)
+    assert [p.name for p in report.unmasked] == ["img1.png"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["img0.png", "img0.json", "img1.png", "img2.png", "img2.json", "labels.txt"]
+    )  # img1 is in the project, to be proposed on, with no JSON
+    assert load_document(out / "img2.json").status == "reviewed"
+    # An unmasked image that would overwrite another file in the project is still a problem.
+    (masks / "img0.png").unlink()
+    (out / "img0.png").write_bytes(b"another file")
+    with pytest.raises(MaskImportError, match="img0.png: another file with this name exists"):
+        import_masks(images, masks, SPEC, out_dir=out, skip_unmasked=True, overwrite=False)
+    for name in ("img0.png", "img2.png"):
+        (masks / name).unlink(missing_ok=True)
+    with pytest.raises(MaskImportError, match="no image has a mask in"):
+        import_masks(images, masks, SPEC, out_dir=tmp_path / "empty", skip_unmasked=True)
+    out_text, err_text = io.StringIO(), io.StringIO()
+    _write(masks / "img2.png", truth["img2"] * 10)
+    code = run_import_masks(
+        images, masks, SPEC, out_dir=tmp_path / "p2", skip_unmasked=True, stdout=out_text, stderr=err_text
+    )
+    assert (
+        code == 0 and "2 image(s) without a mask left unlabelled: img0.png, img1.png" in out_text.getvalue()
+    )
