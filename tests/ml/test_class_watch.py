@@ -24,6 +24,13 @@ def test_class_hits_count_each_class_and_its_correct_arg_max():
     logits[0, 1, 0, 2] = 2.0  # ... but one class-1 pixel right
     hits = class_hits(logits, target)
     assert hits.tolist() == [[2, 2, 3], [2, 1, 0]]
+    # The trainer's channels-last logits give the same counts (and so would ties: first class wins).
+    many = torch.randn(4, 5, 16, 16)
+    labels = torch.randint(0, 5, (4, 16, 16))
+    labels[:, :2] = IGNORE_INDEX
+    last = many.contiguous(memory_format=torch.channels_last)
+    assert torch.equal(class_hits(many, labels), class_hits(last, labels))
+    assert class_hits(many, labels)[0].sum() == 4 * 14 * 16
 
 
 def test_a_class_unpredicted_for_a_window_of_steps_is_lost_and_judged_again_a_window_later():
