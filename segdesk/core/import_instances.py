@@ -31,6 +31,7 @@ from segdesk.core.import_masks import (
     _natural_key,
     _write_labels_txt,
     copy_into,
+    copy_problem,
     import_images,
     print_unmasked,
     read_mask_image,
@@ -170,6 +171,7 @@ def _check(
         found = find_instances(image, masks_dir)
         if found is None and skip_unmasked:
             unmasked.append(image)
+            problems += copy_problem(image, project_dir, overwrite)  # never over another file
             continue
         if found is None:
             problems.append(

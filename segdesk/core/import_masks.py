@@ -137,8 +137,9 @@ class _Pair:
     width: int
 
 
-def _check_pair(image: Path, masks_dir: Path, values: Mapping[int, str]) -> tuple[_Pair | None, list[str]]:
-    mask_path = _find_mask(image, masks_dir)
+def _check_pair(
+    image: Path, mask_path: Path | None, masks_dir: Path, values: Mapping[int, str]
+) -> tuple[_Pair | None, list[str]]:
     if mask_path is None:
         names = ", ".join(f"{image.stem}{e}" for e in MASK_EXTENSIONS)
         return None, [f"{image}: no mask in {masks_dir} (looked for {image.name}, {names})"]
@@ -268,11 +269,12 @@ def _collect_pairs(
     images = import_images(images_dir, masks_dir)
     pairs, problems, unmasked = [], [], []
     for image in images:
-        if skip_unmasked and _find_mask(image, masks_dir) is None:
+        mask_path = _find_mask(image, masks_dir)
+        if skip_unmasked and mask_path is None:
             unmasked.append(image)
-            problems += _copy_problem(image, project_dir, overwrite)
+            problems += copy_problem(image, project_dir, overwrite)
             continue
-        pair, found = _check_pair(image, masks_dir, values)
+        pair, found = _check_pair(image, mask_path, masks_dir, values)
         problems += found
         if pair is None:
             continue
@@ -282,7 +284,7 @@ def _collect_pairs(
         json_path = project_dir / f"{image.stem}.json"
         if json_path.exists():
             problems.append(f"{json_path}: exists (use overwrite to replace it)")
-        problems += _copy_problem(image, project_dir, overwrite)
+        problems += copy_problem(image, project_dir, overwrite)
     if problems:
         raise MaskImportError(masks_dir, problems)
     if not pairs:
@@ -290,7 +292,8 @@ def _collect_pairs(
     return pairs, unmasked
 
 
-def _copy_problem(image: Path, project_dir: Path, overwrite: bool) -> list[str]:
+def copy_problem(image: Path, project_dir: Path, overwrite: bool) -> list[str]:
+    """The problem of copying ``image`` into ``project_dir`` over another file of its name ([] if none)."""
     copy = project_dir / image.name
     if overwrite or not copy.exists() or copy.samefile(image):
         return []
@@ -376,6 +379,7 @@ def print_unmasked(report: ImportReport, out: TextIO) -> None:
 
 __all__ = [
     "copy_into",
+    "copy_problem",
     "print_unmasked",
     "import_images",
     "ImportReport",

@@ -95,6 +95,11 @@ def _enlarge(image: np.ndarray, mask: np.ndarray, f: float) -> tuple[np.ndarray,
     )
 
 
+def _unzip(tr: list, te: list, names: list[str]) -> tuple[list, list, list, list, list[str]]:
+    """(train images, train masks, test images, test masks, class names) from (image, mask) pairs."""
+    return [p[0] for p in tr], [p[1] for p in tr], [p[0] for p in te], [p[1] for p in te], names
+
+
 def load(data: str, args: argparse.Namespace) -> tuple[list, list, list, list, list[str]]:
     if data == "isbi":
         tr_i, tr_m = bench_train.load_isbi(list(range(5)))
@@ -110,25 +115,17 @@ def load(data: str, args: argparse.Namespace) -> tuple[list, list, list, list, l
         te = [bench_train.synth_vessels(rng, 584, 565) for _ in range(6)]
         if data == "vessels-hr":  # the same photos at --enlarge (2.5) x: HRF-like, vessels 2.5-15 px wide
             tr, te = ([_enlarge(i, m, args.enlarge) for i, m in pairs] for pairs in (tr, te))
-        return (
-            [p[0] for p in tr],
-            [p[1] for p in tr],
-            [p[0] for p in te],
-            [p[1] for p in te],
-            ["_background_", "vessel"],
-        )
+        return _unzip(tr, te, ["_background_", "vessel"])
     if data == "aerial":  # five imbalanced classes in colour: 5 aerial-like tiles, 6 to test
         tr = [bench_train.synth_aerial(rng, h, w) for h, w in [(512, 512), (400, 600), (600, 450)] * 2][:5]
         te = [bench_train.synth_aerial(rng, 512, 512) for _ in range(6)]
-        names = ["_background_", "building", "road", "water", "car"]
-        return [p[0] for p in tr], [p[1] for p in tr], [p[0] for p in te], [p[1] for p in te], names
+        return _unzip(tr, te, ["_background_", "building", "road", "water", "car"])
     make = bench_train.synth_colour if data == "colour" else bench_train.synth_fluo
     sizes = [(300, 420, True), (640, 480, False), (512, 700, True), (380, 380, False), (600, 350, True)]
     test_sizes = [(500, 500, True), (700, 400, False)] * 3
     tr = [make(rng, h, w, dense=d) for h, w, d in sizes]
     te = [make(rng, h, w, dense=d) for h, w, d in test_sizes]
-    names = ["_background_", "cell", "rod"]
-    return [p[0] for p in tr], [p[1] for p in tr], [p[0] for p in te], [p[1] for p in te], names
+    return _unzip(tr, te, ["_background_", "cell", "rod"])
 
 
 def configure(recipe: str, ds, args: argparse.Namespace) -> tuple[TrainConfig, Plan | None, object]:

@@ -158,3 +158,15 @@ def test_images_without_masks_can_stay_unlabelled_from_the_cli(tmp_path, maps) -
     assert cli_main(argv) == 1 and not semantic.exists()
     assert cli_main([*argv, "--skip-unmasked"]) == 0
     assert sorted(p.name for p in semantic.iterdir()) == ["img0.json", "img0.png", "img1.png", "labels.txt"]
+
+
+def test_an_unmasked_image_never_overwrites_another_file_in_the_project(tmp_path, maps) -> None:
+    images, masks, _ = maps
+    (masks / "img1.png").unlink()
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "img1.png").write_bytes(b"someone else's file")
+    with pytest.raises(MaskImportError, match="img1.png: another file with this name exists"):
+        import_instances(images, masks, "cell", out_dir=project, skip_unmasked=True)
+    assert (project / "img1.png").read_bytes() == b"someone else's file"
+    assert not (project / "img0.json").exists()
