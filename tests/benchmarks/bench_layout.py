@@ -1,7 +1,8 @@
 """One optimizer step of the CPU plan's UNet in the default and the channels-last layout (issue 16;
 a plain script). ``step.channels_last_on`` turns channels-last on for the CPU on these figures.
 ``--shapes 256x4 128x16``: the step in the channels-last layout for each patch x batch (the plan's
-``CPU_SMALL_PATCH`` against the old 256 x 4) instead.
+``CPU_SMALL_PATCH`` against the old 256 x 4) instead, and what the class watch's per-step counting
+(``class_watch.class_hits``) costs beside it.
 
     .venv/bin/python tests/benchmarks/bench_layout.py [--threads 1 2] [--steps 12] [--shapes 256x4 128x16]
 """
@@ -20,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import torch
 
 from segdesk.ml.model import UNet, UNetConfig
+from segdesk.ml.training.class_watch import class_hits
 
 
 def step_ms(channels_last: bool, steps: int, patch: int = 256, batch: int = 4) -> float:
@@ -40,6 +42,18 @@ def step_ms(channels_last: bool, steps: int, patch: int = 256, batch: int = 4) -
     return statistics.median(times[2:]) * 1e3
 
 
+def hits_ms(steps: int, patch: int, batch: int, classes: int = 3) -> float:
+    """Median ms of ``class_hits`` on one step's channels-last logits."""
+    logits = torch.randn(batch, classes, patch, patch).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, classes, (batch, patch, patch))
+    times = []
+    for _ in range(steps + 2):
+        t = time.perf_counter()
+        class_hits(logits, y)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times[2:]) * 1e3
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -54,10 +68,13 @@ def main() -> int:
         for _ in range(2):
             if args.shapes:
                 shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes]
-                ms = [step_ms(True, args.steps, p, b) for p, b in shapes]
+                ms = [(step_ms(True, args.steps, p, b), hits_ms(args.steps, p, b)) for p, b in shapes]
                 print(
                     f"{threads} thread(s): "
-                    + ", ".join(f"{s} {t:.0f} ms" for s, t in zip(args.shapes, ms, strict=True))
+                    + ", ".join(
+                        f"{s} {t:.0f} ms (class watch {h:.1f} ms)"
+                        for s, (t, h) in zip(args.shapes, ms, strict=True)
+                    )
                 )
                 continue
             plain, last = step_ms(False, args.steps), step_ms(True, args.steps)
