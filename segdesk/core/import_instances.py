@@ -171,7 +171,7 @@ def _check(
         found = find_instances(image, masks_dir)
         if found is None and skip_unmasked:
             unmasked.append(image)
-            problems += copy_problem(image, project_dir, overwrite)  # never over another file
+            problems += copy_problem(image, project_dir, overwrite)
             continue
         if found is None:
             problems.append(
@@ -192,6 +192,7 @@ def _check(
         json_path = project_dir / f"{image.stem}.json"
         if not overwrite and json_path.exists():
             problems.append(f"{json_path}: exists (use overwrite to replace it)")
+        problems += copy_problem(image, project_dir, overwrite)
         pairs.append((image, instances))
     if problems:
         raise MaskImportError(masks_dir, problems)

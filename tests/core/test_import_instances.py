@@ -160,13 +160,20 @@ def test_images_without_masks_can_stay_unlabelled_from_the_cli(tmp_path, maps) -
     assert sorted(p.name for p in semantic.iterdir()) == ["img0.json", "img0.png", "img1.png", "labels.txt"]
 
 
-def test_an_unmasked_image_never_overwrites_another_file_in_the_project(tmp_path, maps) -> None:
+def test_an_import_never_copies_over_another_file_in_the_project(tmp_path, maps) -> None:
     images, masks, _ = maps
     (masks / "img1.png").unlink()
     project = tmp_path / "p"
     project.mkdir()
-    (project / "img1.png").write_bytes(b"someone else's file")
+    (project / "img1.png").write_bytes(b"someone else's file")  # where an unmasked image would go
     with pytest.raises(MaskImportError, match="img1.png: another file with this name exists"):
         import_instances(images, masks, "cell", out_dir=project, skip_unmasked=True)
     assert (project / "img1.png").read_bytes() == b"someone else's file"
     assert not (project / "img0.json").exists()
+    (project / "img1.png").unlink()
+    (project / "img0.png").write_bytes(b"another")  # where a masked image would go, as import_masks
+    with pytest.raises(MaskImportError, match="img0.png: another file with this name exists"):
+        import_instances(images, masks, "cell", out_dir=project, skip_unmasked=True)
+    assert (project / "img0.png").read_bytes() == b"another"
+    import_instances(images, masks, "cell", out_dir=project, skip_unmasked=True, overwrite=True)
+    assert (project / "img0.json").is_file() and (project / "img0.png").read_bytes() != b"another"
