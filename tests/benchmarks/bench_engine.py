@@ -16,7 +16,8 @@ where the rule says (``auto``: ``warm_start.helps``), through the service's own
 ``services/warm_start.starting_model``, the width and depth fixed to the generalist's either way (the
 same fine-tune otherwise).
 ``--steps N`` trains N optimizer steps (load-independent); else ``--seconds`` (120) of wall clock.
-``--busy`` keeps one core busy with another process (``python -c "while 1: pass"``) for the run.
+``--tta`` also scores the same model with its prediction averaged over 2, 4 and 8 flipped and turned
+views. ``--busy`` keeps one core busy with another process (``python -c "while 1: pass"``) for the run.
 Every line states the load average at its start and end.
 
     .venv/bin/python tests/benchmarks/bench_engine.py --data dsb isbi --recipes engine defaults --busy
@@ -151,6 +152,28 @@ def configure(recipe: str, ds, args: argparse.Namespace) -> tuple[TrainConfig, P
     return cfg, plan, warm
 
 
+def _ious(names: list[str], metrics) -> str:
+    return " ".join(f"{n}={v:.3f}" for n, v in zip(names, metrics.iou, strict=True) if v is not None)
+
+
+class _Views(torch.nn.Module):
+    """Probabilities averaged over the first ``views`` of the 8 flips and quarter turns: identity,
+    h-flip, each turned by 180 degrees (4: the flips, as ``evaluate``'s ``tta``), then by 90 and 270."""
+
+    def __init__(self, model: torch.nn.Module, views: int) -> None:
+        super().__init__()
+        self.model, self.views, self.config = model, views, model.config
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        acc = 0
+        for k in range(self.views):
+            rot, flip = (0, 2, 1, 3)[k // 2], k % 2
+            v = torch.rot90(x.flip(-1) if flip else x, rot, (-2, -1))
+            p = torch.rot90(self.model(v).softmax(1), -rot, (-2, -1))
+            acc = acc + (p.flip(-1) if flip else p)
+        return (acc / self.views).log()
+
+
 def run_one(data: str, recipe: str, args: argparse.Namespace) -> None:
     tr_i, tr_m, te_i, te_m, names = load(data, args)
     ds = training_set_from_arrays(tr_i, tr_m, names, val_fraction=0.2, seed=args.seed)
@@ -170,7 +193,12 @@ def run_one(data: str, recipe: str, args: argparse.Namespace) -> None:
     test = evaluate(
         result.model, [make_sample(i, m) for i, m in zip(te_i, te_m, strict=True)], names, scale=cfg.scale
     )
-    fg = " ".join(f"{n}={v:.3f}" for n, v in zip(names, test.iou, strict=True) if v is not None)
+    fg = _ious(names, test)
+    if args.tta:  # the same model, views averaged at prediction
+        samples = [make_sample(i, m) for i, m in zip(te_i, te_m, strict=True)]
+        for views, what in ((2, "identity + h-flip"), (4, "flips"), (8, "flips and rotations")):
+            m = evaluate(_Views(result.model, views), samples, names, scale=cfg.scale)
+            print(f"    {views} views ({what}): test mIoU={m.miou:.4f} ({_ious(names, m)})", flush=True)
     if args.per_image:  # each training image (held-out ones marked *) and each test image alone
         for tag, samples in (("train", ds.train), ("train*", ds.val)):
             for s in samples:
@@ -236,6 +264,7 @@ def main() -> None:
     p.add_argument(
         "--generalist", default=None, help="with --warm on or auto: this shipped generalist (a weights/ name)"
     )
+    p.add_argument("--tta", action="store_true", help="also the test score with 2, 4, 8 views averaged")
     p.add_argument("--per-image", action="store_true", help="also each training and test image's IoU")
     args = p.parse_args()
     if args.generalist:  # e.g. compare generalist-v1 and -v2 side by side before one replaces the other

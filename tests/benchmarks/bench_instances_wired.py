@@ -9,9 +9,9 @@ object. Scored as ``bench_instances.py`` scores (AP@0.5, AP@0.75, mAP 0.5:0.95, 
 image, nucleus IoU / mIoU pooled), for the proposals as wired (one polygon per object) and, from the
 same kept prediction, with the class marked "not objects" (connected components).
 
-Fixed steps (load-independent): ``--steps`` (352) with 32 steps per epoch (128 patches of 256² in
-batches of 4), width 8, depth 4, ``--scale`` 1 (native, as the earlier table) or ``plan`` (the
-engine's working scale). The model kept is the app's: epochs before ``--steps`` do not compete (the
+Fixed steps (load-independent): ``--steps`` (352) with 32 steps per epoch (``--patch`` x ``--batch``:
+the plan's CPU choice, 128² in batches of 16), width 8, depth 4, ``--scale`` 1 (native, as the
+earlier table) or ``plan`` (the engine's working scale). The model kept is the app's: epochs before ``--steps`` do not compete (the
 plan's min_steps), the warm start's fresh head never does.
 
     SEGDESK_SHARED=/work/shared OMP_NUM_THREADS=1 .venv/bin/python tests/benchmarks/bench_instances_wired.py --steps 352 --threads 1
@@ -42,6 +42,7 @@ from segdesk.core.instances import shapes_to_instances
 from segdesk.core.model_store import ModelStore
 from segdesk.core.project import Project
 from segdesk.ml import generalist
+from segdesk.ml.training.plan import CPU_SMALL_PATCH
 from segdesk.services import training
 from segdesk.services.proposals import ProposalSettings, load_predictor, propose_image, rederive
 from tests.benchmarks.bench_instances import DATA, load, semantic
@@ -55,8 +56,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--scale", default="1", help="1 (native) or plan (the engine's working scale)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--patch", type=int, default=256, help="patch side (the plan's CPU default is 128 x 16)")
-    ap.add_argument("--batch", type=int, default=4)
+    # The plan's choice on a CPU for DSB's images (plan.CPU_SMALL_PATCH); the tables before session 13
+    # used 256 x 4 (``--patch 256 --batch 4``).
+    ap.add_argument("--patch", type=int, default=CPU_SMALL_PATCH[0], help="patch side")
+    ap.add_argument("--batch", type=int, default=CPU_SMALL_PATCH[1], help="patches per step")
     ap.add_argument("--keep", help="build the project here (kept) instead of a temporary folder")
     ap.add_argument(
         "--warm",
