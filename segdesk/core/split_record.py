@@ -7,7 +7,8 @@ settings that split the model's held-out objects best) and read by the proposals
 - calibrated: ``{"h": 1.5, "grow": 1, "images": 2, "objects": 83, "ap50": 0.71, "map": 0.42,
   "default_ap50": 0.66, "default_map": 0.35}``
   (``h`` and ``grow`` are :class:`~segdesk.core.instance_split.SplitSettings` fields; the rest says
-  what they were chosen on);
+  what they were chosen on), and ``"min_area": 42`` when smaller objects are better not proposed
+  (the proposals then drop objects under that many pixels, or under the panel's minimum if larger);
 - not calibrated: ``{"skipped": "why"}`` (too few held-out objects, no held-out images ...).
 
 A checkpoint without the record (older ones, models without a boundary class) keeps the defaults.
@@ -23,17 +24,26 @@ from typing import Any
 from segdesk.core.errors import ModelError
 
 #: The fields a record may set, with their inclusive bounds (anything else is kept but not used).
-LIMITS: dict[str, tuple[float, float]] = {"h": (0.05, 50.0), "grow": (0, 10)}
+LIMITS: dict[str, tuple[float, float]] = {"h": (0.05, 50.0), "grow": (0, 10), "min_area": (1, 10**7)}
 
 
 def split_record(
-    h: float, grow: int, *, images: int, objects: int, scores: Any, default_scores: Any
+    h: float,
+    grow: int,
+    *,
+    images: int,
+    objects: int,
+    scores: Any,
+    default_scores: Any,
+    min_area: int | None = None,
 ) -> dict[str, Any]:
     """The calibrated record (JSON-ready); ``scores`` / ``default_scores`` are the held-out
     ``InstanceScores`` (``core/instance_metrics.py``) of the chosen setting and of the defaults."""
+    area = {} if min_area is None else {"min_area": int(min_area)}
     return {
         "h": float(h),
         "grow": int(grow),
+        **area,
         "images": int(images),
         "objects": int(objects),
         "ap50": round(float(scores.ap(0.5)), 4),
@@ -87,9 +97,10 @@ def describe_split(record: Any) -> str:
         return f"touching objects split with the default settings ({record['skipped']})"
     try:
         on = str(record.get("on", "held-out"))
+        smallest = f", none under {int(record['min_area'])} px" if "min_area" in record else ""
         return (
             f"touching objects split with seed height {float(record['h']):g} px, growth "
-            f"{int(record['grow'])} px (chosen on {int(record['images'])} {on} image(s), "
+            f"{int(record['grow'])} px{smallest} (chosen on {int(record['images'])} {on} image(s), "
             f"{int(record['objects'])} objects: AP@0.5 {float(record['ap50']):.2f} against "
             f"{float(record['default_ap50']):.2f} with the defaults)"
         )

@@ -174,11 +174,12 @@ def derive_shapes(
         else frozenset()
     )
     if objects:
+        split = dict(split or {})
+        # The model's own smallest object (its calibration's), or the panel's minimum if larger.
+        min_area = max(int(settings.min_area), int(split.pop("min_area", 0)), 1)
         split = split_instances(
             list(model_class_names or ()),
-            SplitSettings(
-                object_classes=objects, min_area=max(int(settings.min_area), 1), **dict(split or {})
-            ),
+            SplitSettings(object_classes=objects, min_area=min_area, **split),
             probabilities=probabilities,
             region_map=cleaned,
         )
@@ -186,7 +187,7 @@ def derive_shapes(
             split,
             objects,
             tolerance=float(settings.tolerance),
-            min_area=max(int(settings.min_area), 1),
+            min_area=min_area,
             provenance=provenance,
             confidence=confidence,
         )

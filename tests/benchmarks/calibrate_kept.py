@@ -3,8 +3,9 @@
 Re-reads the project's training set exactly as its Retrain did (same seed: same held-out images),
 runs ``services.split_calibration.calibrate_model`` on the kept model (what a Retrain on this branch
 records in the checkpoint) and scores the 30 test images' proposals (``propose_image``) with the
-defaults and with the calibrated split. With ``--tune`` it also scores each setting of the grid (and
-growth 2, smoothing 1 and 2) on DSB dev images 10-29 (neither training nor test images), to see which settings matter.
+defaults and with the calibrated split. With ``--tune`` it also scores both on DSB dev images 10-29
+(neither training nor test images), and with ``--grid`` each setting of the grid there (and growth 2,
+smoothing 1 and 2), to see which settings matter.
 
     SEGDESK_SHARED=/work/shared OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python \
         tests/benchmarks/calibrate_kept.py /tmp/kept --seed 0 [--tune]
@@ -51,6 +52,7 @@ def main() -> None:
     ap.add_argument("project")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tune", action="store_true")
+    ap.add_argument("--grid", action="store_true", help="with --tune: also every split setting there")
     args = ap.parse_args()
     torch.set_num_threads(1)
     root = Path(args.project)
@@ -81,11 +83,10 @@ def main() -> None:
     for tag, names in sets.items():
         images, truths = load(names)
         results = [propose_image(predictor, im, ProposalSettings()) for im in images]
-        if tag == "test":
-            print(f"[test] default {json.dumps(score(results, names, truths, {}))}")
-            split = split_overrides({"instances": {"split": record}}) if record else {}
-            print(f"[test] calibrated {split} {json.dumps(score(results, names, truths, split))}", flush=True)
-        else:
+        print(f"[{tag}] default {json.dumps(score(results, names, truths, {}))}")
+        split = split_overrides({"instances": {"split": record}}) if record else {}
+        print(f"[{tag}] calibrated {split} {json.dumps(score(results, names, truths, split))}", flush=True)
+        if tag == "tune" and args.grid:
             for smooth in (1.0, 2.0):
                 for h in (0.75, 1.5, 3.0):
                     for grow in (0, 1, 2):

@@ -49,6 +49,9 @@ def test_older_checkpoints_and_skipped_calibrations_keep_the_defaults(meta) -> N
         ({"grow": 1.5}, "meta.instances.split.grow"),
         ({"grow": True}, "meta.instances.split.grow"),
         ({"grow": 99}, "meta.instances.split.grow"),
+        ({"min_area": "lots"}, "meta.instances.split.min_area"),
+        ({"min_area": 0}, "meta.instances.split.min_area"),
+        ({"min_area": 12.5}, "meta.instances.split.min_area"),
         ([1, 2], "meta.instances.split"),
     ],
 )
@@ -74,6 +77,9 @@ def test_a_person_reads_how_the_objects_are_split() -> None:
         "touching objects split with seed height 3 px, growth 0 px (chosen on 8 held-out and training "
         "image(s), 279 objects: AP@0.5 0.63 against 0.55 with the defaults)"
     )
+    smallest = split_record(3.0, 0, images=8, objects=279, scores=a, default_scores=b, min_area=42)
+    assert split_overrides({"instances": {"split": smallest}}) == {"h": 3.0, "grow": 0, "min_area": 42}
+    assert "growth 0 px, none under 42 px (chosen on 8 held-out image(s)" in describe_split(smallest)
     assert describe_split(skipped_record("2 held-out image(s) (fewer than 3)")) == (
         "touching objects split with the default settings (2 held-out image(s) (fewer than 3))"
     )

@@ -84,6 +84,36 @@ def test_a_model_without_a_boundary_class_is_not_calibrated() -> None:
     assert split_calibration.calibrate_model(None, {"classes": NAMES[:2]}, None) is None
 
 
+def with_specks(probs: np.ndarray, truth: np.ndarray, seed: int) -> np.ndarray:
+    """``probs`` with a 5 x 5 object no person drew in each free corner that has room."""
+    probs = probs.copy()
+    for y, x in ((1, 1), (1, 66), (66, 1), (66, 66)):
+        if not truth[y : y + 5, x : x + 5].any() and (seed + y + x) % 3:
+            probs[:, y : y + 5, x : x + 5] = np.array([0.05, 0.9, 0.05], np.float32)[:, None, None]
+    return probs
+
+
+def test_specks_smaller_than_the_drawn_objects_are_left_out_when_that_helps() -> None:
+    """A model that proposes specks (25 px) beside the drawn discs (~80 px): the calibration records
+    the small end of the drawn objects' areas as the smallest object to propose, and the proposals
+    drop the specks; a model without specks records no such minimum."""
+    probs, truths = held_out(8, shrink=0)
+    speckled = [with_specks(p, t, k) for k, (p, t) in enumerate(zip(probs, truths, strict=True))]
+    record = calibrate_split(speckled, truths, NAMES)
+    smallest = split_calibration.smallest_drawn_area(truths)
+    assert 25 < record["min_area"] == smallest <= 81
+    assert record["default_ap50"] < 0.8 and record["ap50"] > 0.95
+    assert "min_area" not in calibrate_split(probs, truths, NAMES)
+    image = np.zeros(truths[0].shape, np.uint8)
+    meta = {"classes": NAMES, "instances": {"split": record}}
+    plain = propose_image(RecordedPredictor(speckled[0], {"classes": NAMES}), image, ProposalSettings())
+    recorded = propose_image(RecordedPredictor(speckled[0], meta), image, ProposalSettings())
+    assert len(recorded.shapes) == 4 < len(plain.shapes)
+    # the panel's minimum still applies when it is the larger one
+    bigger = propose_image(RecordedPredictor(speckled[0], meta), image, ProposalSettings(min_area=500))
+    assert bigger.shapes == []
+
+
 class _Pred:
     def __init__(self, probs: np.ndarray) -> None:
         self.probabilities = probs
