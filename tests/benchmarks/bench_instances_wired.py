@@ -16,6 +16,9 @@ plan's min_steps), the warm start's fresh head never does.
 
     SEGDESK_SHARED=/work/shared OMP_NUM_THREADS=1 .venv/bin/python tests/benchmarks/bench_instances_wired.py --steps 352 --threads 1
 
+``--data cells`` runs the same on generated touching cells (``synth_cells.py``: 10 fields reviewed, 30
+tested) instead of DSB dev, a second instance set to check a change on.
+
 ``--generalist NAME`` warms from another folder under ``segdesk/ml/weights/`` than ``generalist.NAME``.
 """
 
@@ -36,6 +39,9 @@ from pathlib import Path
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+import cv2
+import numpy as np
+
 from segdesk.core.import_instances import import_instances
 from segdesk.core.instance_metrics import score_images
 from segdesk.core.instances import shapes_to_instances
@@ -46,12 +52,14 @@ from segdesk.ml.training.plan import CPU_SMALL_PATCH
 from segdesk.services import training
 from segdesk.services.proposals import ProposalSettings, load_predictor, propose_image, rederive
 from tests.benchmarks.bench_instances import DATA, load, semantic
+from tests.benchmarks.synth_cells import synth_cells
 
 STEPS_PER_EPOCH = 32
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--data", choices=("dsb", "cells"), default="dsb", help="DSB dev, or generated cells")
     ap.add_argument("--steps", type=int, default=352)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--scale", default="1", help="1 (native) or plan (the engine's working scale)")
@@ -79,14 +87,26 @@ def main() -> None:
     args = ap.parse_args()
     if args.generalist:  # compare generalist-v1 and -v2 before one replaces the other (as bench_engine)
         generalist.generalist_path = functools.partial(generalist.generalist_path, args.generalist)
-    names = sorted(p.stem for p in (DATA / "images").glob("*.png"))
-    train_names, test_names = names[:10], names[-30:]
-    test_images, test_instances = load(test_names)
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_inst_"))
     src = Path(tempfile.mkdtemp(prefix="bench_inst_src_"))
-    for n in train_names:
-        shutil.copy2(DATA / "images" / f"{n}.png", src / f"{n}.png")
-    report = import_instances(src, DATA / "masks_instances", "nucleus", out_dir=root, overwrite=True)
+    if args.data == "cells":  # generated: 10 fields to review, 30 to test, always the same ones
+        rng = np.random.default_rng(11)
+        train = [synth_cells(rng) for _ in range(10)]
+        test = [synth_cells(rng) for _ in range(30)]
+        test_names = [f"test{k:02d}" for k in range(30)]
+        test_images, test_instances = [t[0] for t in test], [t[1] for t in test]
+        masks = Path(tempfile.mkdtemp(prefix="bench_inst_masks_"))
+        for k, (image, instances) in enumerate(train):
+            cv2.imwrite(str(src / f"cells{k:02d}.png"), image)
+            cv2.imwrite(str(masks / f"cells{k:02d}.png"), instances.astype(np.uint16))
+    else:
+        names = sorted(p.stem for p in (DATA / "images").glob("*.png"))
+        train_names, test_names = names[:10], names[-30:]
+        test_images, test_instances = load(test_names)
+        masks = DATA / "masks_instances"
+        for n in train_names:
+            shutil.copy2(DATA / "images" / f"{n}.png", src / f"{n}.png")
+    report = import_instances(src, masks, "nucleus", out_dir=root, overwrite=True)
     print(f"load {os.getloadavg()} imported {len(report.json_paths)} images, {report.shape_count} nuclei")
 
     fixed = {"base_width": 8, "depth": 4, "patch_size": args.patch, "batch_size": args.batch}
