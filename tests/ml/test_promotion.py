@@ -128,3 +128,20 @@ def test_a_candidate_no_better_than_a_trivial_baseline_is_useless():
         blurred.update(s.mask, cv2.dilate(s.mask, np.ones((7, 7), np.uint8)))
     verdict = judge(blurred, ds.val, CLASSES)
     assert not verdict.useful and "intensity threshold" in verdict.reason
+    assert 0.6 < verdict.miou < 0.7
+
+
+def test_a_good_candidate_behind_a_threshold_on_easy_images_is_still_useful():
+    """Discs one pixel too wide all round (0.85 against a threshold's 1.0) make proposals worth
+    correcting: not useless (a 5-image DSB run was refused this way with a 0.86 test mIoU)."""
+    from segdesk.ml.metrics import ConfusionMatrix
+    from segdesk.ml.training.promotion import USEFUL_MIOU, judge
+
+    ds = _dataset()
+    wider = ConfusionMatrix(2)
+    for s in ds.val:
+        wider.update(s.mask, cv2.dilate(s.mask, np.ones((3, 3), np.uint8)))
+    verdict = judge(wider, ds.val, CLASSES)
+    assert USEFUL_MIOU < verdict.miou < verdict.baselines["intensity threshold"] - 0.1
+    assert verdict.useful, verdict.reason
+

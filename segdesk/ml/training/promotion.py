@@ -17,7 +17,11 @@ A trained candidate is *useless* when, on the held-out images,
   held out gave a threshold 0.885 and two good models 0.833 (their test mIoU 0.883 and 0.898, above
   the models a 0.05 tolerance passed), while the collapsed models this check exists for sit far
   lower (every pixel one class, a class predicted nowhere, discs 3 px too wide all round: 0.66
-  against 1.0; docs/benchmarks.md).
+  against 1.0; docs/benchmarks.md). And a candidate at ``USEFUL_MIOU`` or above is never called
+  useless for trailing a threshold: with 5 reviewed DSB images the one held-out image was a sparse
+  fluorescence field a threshold solves (0.957), and a model at 0.845 there (0.862 on the 30 test
+  images) was refused, leaving the person no proposals at all; a model that good (discs 1 px too
+  wide all round score 0.85) gives proposals worth correcting.
 
 Such a candidate is still saved as a version (the person may look at it) but not made current; the
 verdict says why and what to do next. :func:`promote_decision` asks this first.
@@ -43,6 +47,7 @@ from segdesk.ml.training.train import TrainResult
 #: share of the number of pixels where it truly is.
 MISSING_SHARE = 0.005
 THRESHOLD_TOLERANCE = 0.10
+USEFUL_MIOU = 0.80
 
 
 @dataclass
@@ -129,7 +134,8 @@ def judge(cm: ConfusionMatrix, samples: Sequence[Any], class_names: Sequence[str
         )
     majority, threshold = baselines["majority class"], baselines["intensity threshold"]
     best_name, best = max(baselines.items(), key=lambda kv: kv[1])
-    if miou <= majority + 1e-6 or miou < threshold - THRESHOLD_TOLERANCE:
+    trails_threshold = miou < threshold - THRESHOLD_TOLERANCE and miou < USEFUL_MIOU
+    if miou <= majority + 1e-6 or trails_threshold:
         worse_than_majority = miou <= majority + 1e-6
         best_name = "majority class" if worse_than_majority else "intensity threshold"
         best = majority if worse_than_majority else threshold
@@ -200,6 +206,7 @@ def promote_decision(result: TrainResult, dataset: TrainingSet, store: ModelStor
 __all__ = [
     "MISSING_SHARE",
     "THRESHOLD_TOLERANCE",
+    "USEFUL_MIOU",
     "Promotion",
     "Verdict",
     "VerdictFn",
