@@ -263,7 +263,13 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.5,
         help="a pixel less sure than this becomes background (default: 0.5, as in the app)",
     )
-    parser.add_argument("--min-area", type=int, default=16, help="drop islands smaller than this (px)")
+    parser.add_argument(
+        "--min-area",
+        type=int,
+        default=16,
+        help="drop islands smaller than this (px); a model that records a larger minimum for its"
+        " objects ('none under N px' in segdesk train's output) uses that for them",
+    )
     parser.add_argument("--max-hole-area", type=int, default=64, help="fill enclosed holes up to this (px)")
     parser.add_argument("--smooth", type=int, default=0, help="majority filter size, odd; 0 = off")
     parser.add_argument("--tolerance", type=float, default=1.0, help="polygon simplification (px)")

@@ -124,6 +124,10 @@ class ModelPanel(QDockWidget):
         self.min_area = QSpinBox(minimum=0, maximum=1_000_000, singleStep=8, value=16)
         self.min_area.setObjectName("min_area_spin")
         self.min_area.setSuffix(" px")
+        self.min_area.setToolTip(
+            "Shapes smaller than this are not proposed; a model that records a larger minimum for its"
+            " objects (its note above: 'none under N px') uses that for them"
+        )
         self.tolerance = QDoubleSpinBox(decimals=1, minimum=0.0, maximum=20.0, singleStep=0.5, value=1.0)
         self.tolerance.setObjectName("tolerance_spin")
         self.tolerance.setSuffix(" px")
