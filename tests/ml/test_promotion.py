@@ -144,4 +144,3 @@ def test_a_good_candidate_behind_a_threshold_on_easy_images_is_still_useful():
     verdict = judge(wider, ds.val, CLASSES)
     assert USEFUL_MIOU < verdict.miou < verdict.baselines["intensity threshold"] - 0.1
     assert verdict.useful, verdict.reason
-
