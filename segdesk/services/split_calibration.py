@@ -16,7 +16,7 @@ images alone were measured to choose badly (+0.074 AP@0.5 for one model, -0.022 
 held-out and training images together gained +0.041 AP@0.5 on the test images for one model of five
 and moved the other four by 0.002 or less (docs/benchmarks.md).
 
-A second stage tries leaving out objects smaller than all but the smallest 5% of the true ones
+A second stage tries leaving out proposed objects under the 5th percentile of the true objects' areas
 (:func:`smallest_drawn_area`): the record's ``min_area``, kept when it gains :data:`MIN_GAIN` again.
 
 Guards, each keeping today's defaults (recorded as ``{"skipped": why}``): no held-out split (fewer
@@ -52,8 +52,8 @@ MIN_IMAGES = 3
 MIN_OBJECTS = 30
 #: The best setting must beat the defaults' criterion (:func:`_criterion`) by this much, else the defaults stay.
 MIN_GAIN = 0.01
-#: Then objects smaller than all but this share of the drawn ones are left out of the proposals, when
-#: that gains MIN_GAIN again: a width-8 model trained for minutes proposes specks no person drew (on
+#: Then proposed objects under this percentile of the drawn objects' areas are left out, when that
+#: gains MIN_GAIN again: a width-8 model trained for minutes proposes specks no person drew (on
 #: DSB dev's test images 14 of one model's 87 proposals under 64 px matched a nucleus; docs/benchmarks.md).
 SMALL_OBJECTS_PERCENT = 5
 
