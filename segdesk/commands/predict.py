@@ -97,7 +97,7 @@ def _summary(name: str, result: PredictionResult, seconds: float, action: str) -
     kinds = ", ".join(f"{label} {n}" for label, n in counts.most_common()) or "none"
     return (
         f"{name}: {len(result.shapes)} proposals ({kinds}), mean confidence {result.mean_confidence:.3f}, "
-        f"uncertainty {result.mean_entropy:.3f}, {result.tiles} tile(s), {seconds:.2f} s{action}"
+        f"uncertainty {result.uncertainty:.3f}, {result.tiles} tile(s), {seconds:.2f} s{action}"
     )
 
 

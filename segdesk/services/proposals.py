@@ -52,6 +52,7 @@ from segdesk.core.instances import base_class_name, boundary_class_name, is_boun
 from segdesk.core.postprocess import PostprocessConfig, postprocess
 from segdesk.core.shapes import Shape
 from segdesk.core.split_record import split_overrides
+from segdesk.core.uncertainty import doubt_near_objects
 from segdesk.core.vectorize import class_map_to_shapes
 
 #: How the app and ``segdesk predict`` tile an image unless told otherwise (pixels, fraction shared).
@@ -123,6 +124,12 @@ class PredictionResult:
     @property
     def mean_confidence(self) -> float:
         return float(self.confidence.mean()) if self.confidence.size else 0.0
+
+    @property
+    def uncertainty(self) -> float:
+        """The doubt near the predicted objects (``core/uncertainty.py``): what "Next most
+        uncertain" ranks by and ``segdesk predict`` prints."""
+        return doubt_near_objects(self.class_map, self.confidence)
 
     def rasterized(self) -> np.ndarray:
         """The class map exactly as the proposals draw it (what ``--masks-out`` writes)."""

@@ -169,7 +169,7 @@ def batch_job(
                 result = predict_image(
                     predictor, _read_image(entry), Path(entry.image_path), settings, cancel
                 )
-                scores.append((index, result.mean_entropy))
+                scores.append((index, result.uncertainty))
                 if write and result.shapes and write_proposals(project, entry, result.shapes, stamp).written:
                     written.append(index)
             except SegdeskError as exc:
