@@ -181,17 +181,17 @@ def derive_shapes(
         else frozenset()
     )
     if objects:
-        split = dict(split or {})
+        overrides = dict(split or {})
         # The model's own smallest object (its calibration's), or the panel's minimum if larger.
-        min_area = max(int(settings.min_area), int(split.pop("min_area", 0)), 1)
-        split = split_instances(
+        min_area = max(int(settings.min_area), int(overrides.pop("min_area", 0)), 1)
+        separated = split_instances(
             list(model_class_names or ()),
-            SplitSettings(object_classes=objects, min_area=min_area, **split),
+            SplitSettings(object_classes=objects, min_area=min_area, **overrides),
             probabilities=probabilities,
             region_map=cleaned,
         )
         return split_to_shapes(
-            split,
+            separated,
             objects,
             tolerance=float(settings.tolerance),
             min_area=min_area,

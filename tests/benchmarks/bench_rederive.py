@@ -6,7 +6,8 @@ A plain script, not collected by pytest:
     .venv/bin/python tests/benchmarks/bench_rederive.py [--sizes 512 2048 4096] [--repeat 5]
 
 The "prediction" is synthetic (discs of two classes with a confidence ramp), so the figures are those
-of the clean-up and vectorization steps alone.
+of the clean-up and vectorization steps alone; the last line per size times the uncertainty score
+(``core/uncertainty.py``) that ``segdesk predict`` prints and the app's batch ranks by.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from segdesk.core.uncertainty import doubt_near_objects
 from segdesk.services.proposals import ProposalSettings, derive_shapes
 
 
@@ -59,6 +61,12 @@ def main() -> None:
             print(
                 f"{size}x{size} {label:14s}: {statistics.median(times) * 1000:7.1f} ms median, {count} shapes"
             )
+        times = []
+        for _ in range(args.repeat):  # the uncertainty "Next most uncertain" ranks by (per image)
+            t0 = time.perf_counter()
+            doubt_near_objects(cm, conf)
+            times.append(time.perf_counter() - t0)
+        print(f"{size}x{size} {'uncertainty':14s}: {statistics.median(times) * 1000:7.1f} ms median")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from segdesk.core.instances import relabel_sequential
+
 
 def synth_cells(rng: np.random.Generator, h: int = 256, w: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """(8-bit grey image, int32 instance map) of one generated field of cells."""
@@ -37,7 +39,7 @@ def synth_cells(rng: np.random.Generator, h: int = 256, w: int = 256) -> tuple[n
             continue  # mostly hidden: leave it out
         ins[free] = k
         centres.append((cy, cx, a))
-    ins = _relabel(ins)
+    ins = relabel_sequential(ins)
     img = np.zeros((h, w), np.float32)
     for i in range(1, int(ins.max()) + 1):
         m = (ins == i).astype(np.uint8)
@@ -49,13 +51,6 @@ def synth_cells(rng: np.random.Generator, h: int = 256, w: int = 256) -> tuple[n
     img = cv2.GaussianBlur(img, (0, 0), 1.0) + 0.06
     img = img * float(rng.uniform(0.5, 1.0)) + rng.normal(0, float(rng.uniform(0.01, 0.04)), img.shape)
     return (np.clip(img, 0, 1) * 255).astype(np.uint8), ins
-
-
-def _relabel(ins: np.ndarray) -> np.ndarray:
-    ids = np.unique(ins[ins > 0])
-    lut = np.zeros(int(ins.max()) + 1, np.int32)
-    lut[ids] = np.arange(1, len(ids) + 1, dtype=np.int32)
-    return lut[ins]
 
 
 __all__ = ["synth_cells"]

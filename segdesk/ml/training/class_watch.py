@@ -125,29 +125,26 @@ class ClassRescue:
                 self.events.setdefault(c, []).append(f"at step {step} balanced class weights")
             return
         raised = [c for c in lost if self.boost[c] < self.max_boost]
-        if not raised:
-            return
-        weights = np.asarray(self.criterion.weights, dtype=np.float64)
-        for c in raised:
-            self.boost[c] *= 2.0
-            weights[c] *= 2.0
-            self.events.setdefault(c, []).append(f"at step {step} its weight x{self.boost[c]:g}")
-        self.criterion.set_weights(weights.tolist())
+        self._scale(raised, 2.0, step, "its weight")
 
     def ease(self, step: int) -> None:
         """A boosted class predicted on half its pixels again for a window: its boost halves."""
         learnt = (self.boost > 1) & (self.watch.recall >= 0.5)
         self.healthy[learnt] += 1
         self.healthy[~learnt] = 0
-        eased = np.flatnonzero(self.healthy >= self.watch.window)
-        if not len(eased):
+        eased = [int(c) for c in np.flatnonzero(self.healthy >= self.watch.window)]
+        self.healthy[eased] = 0
+        self._scale(eased, 0.5, step, "back to")
+
+    def _scale(self, classes: list[int], factor: float, step: int, what: str) -> None:
+        """Multiply ``classes``' boost and loss weight by ``factor``, and say so in the events."""
+        if not classes:
             return
         weights = np.asarray(self.criterion.weights, dtype=np.float64)
-        for c in eased:
-            self.boost[c] /= 2.0
-            weights[c] /= 2.0
-            self.healthy[c] = 0
-            self.events.setdefault(int(c), []).append(f"at step {step} back to x{self.boost[c]:g}")
+        for c in classes:
+            self.boost[c] *= factor
+            weights[c] *= factor
+            self.events.setdefault(c, []).append(f"at step {step} {what} x{self.boost[c]:g}")
         self.criterion.set_weights(weights.tolist())
 
     def note(self) -> str:
