@@ -45,12 +45,12 @@ import torch
 
 from segdesk.ml import generalist
 from segdesk.ml.data import make_sample, training_set_from_arrays
-from segdesk.ml.training.evaluate import evaluate
+from segdesk.ml.training.evaluate import evaluate, predict_classes
 from segdesk.ml.training.plan import Plan, plan_of, plan_training, planned
 from segdesk.ml.training.promotion import check_candidate
 from segdesk.ml.training.train import EpochEnd, TrainConfig, TrainResult, fine_tune
 from segdesk.services.warm_start import note_in_plan, starting_model
-from tests.benchmarks import bench_train, shared_data
+from tests.benchmarks import bench_train, shared_data, synth_plates
 
 ROOT = Path(__file__).resolve().parents[2]
 DSB = Path(os.environ.get("SEGDESK_DSB") or shared_data.DATA / "dsb2018_nuclei_dev")
@@ -117,6 +117,11 @@ def load(data: str, args: argparse.Namespace) -> tuple[list, list, list, list, l
         if data == "vessels-hr":  # the same photos at --enlarge (2.5) x: HRF-like, vessels 2.5-15 px wide
             tr, te = ([_enlarge(i, m, args.enlarge) for i, m in pairs] for pairs in (tr, te))
         return _unzip(tr, te, ["_background_", "vessel"])
+    if (
+        data == "plates"
+    ):  # inspection: rare scratches and pits on brushed metal, 8 photos (2 clean), 6 to test
+        tr, te = synth_plates.plates(rng, 8), synth_plates.plates(np.random.default_rng(8), 6, clean_every=3)
+        return _unzip(tr, te, ["_background_", "scratch", "pit"])
     if data == "aerial":  # five imbalanced classes in colour: 5 aerial-like tiles, 6 to test
         tr = [bench_train.synth_aerial(rng, h, w) for h, w in [(512, 512), (400, 600), (600, 450)] * 2][:5]
         te = [bench_train.synth_aerial(rng, 512, 512) for _ in range(6)]
@@ -199,6 +204,11 @@ def run_one(data: str, recipe: str, args: argparse.Namespace) -> None:
         for views, what in ((2, "identity + h-flip"), (4, "flips"), (8, "flips and rotations")):
             m = evaluate(_Views(result.model, views), samples, names, scale=cfg.scale)
             print(f"    {views} views ({what}): test mIoU={m.miou:.4f} ({_ious(names, m)})", flush=True)
+    if args.alarms:  # false alarms: predicted components of a class that touch none of its true pixels
+        print(
+            f"    false alarms per test image: {_alarms(result.model, te_i, te_m, names, cfg.scale)}",
+            flush=True,
+        )
     if args.per_image:  # each training image (held-out ones marked *) and each test image alone
         for tag, samples in (("train", ds.train), ("train*", ds.val)):
             for s in samples:
@@ -216,6 +226,24 @@ def run_one(data: str, recipe: str, args: argparse.Namespace) -> None:
         + (f"\n    plan: {plan.summary()}; {'; '.join(plan.reasons)}" if plan else "")
         + (f"\n    note: {result.note}" if result.note else ""),
         flush=True,
+    )
+
+
+def _alarms(model, images: list, masks: list, names: list[str], scale: float) -> str:
+    """Per foreground class: predicted 8-connected components touching none of the class's true
+    pixels, and true objects no prediction touches, each over all test images."""
+    false, missed = np.zeros(len(names), int), np.zeros(len(names), int)
+    for image, mask in zip(images, masks, strict=True):
+        pred = predict_classes(
+            model, make_sample(image, mask).image, mask.shape, "cpu", 512, False, None, scale
+        )
+        for c in range(1, len(names)):
+            for a, b, out in ((pred, mask, false), (mask, pred, missed)):
+                n, comp = cv2.connectedComponents((a == c).astype(np.uint8), connectivity=8)
+                hit = np.unique(comp[(b == c) & (comp > 0)])
+                out[c] += n - 1 - len(hit)
+    return ", ".join(
+        f"{names[c]} {false[c] / len(images):.1f} false, {missed[c]} missed" for c in range(1, len(names))
     )
 
 
@@ -265,6 +293,7 @@ def main() -> None:
         "--generalist", default=None, help="with --warm on or auto: this shipped generalist (a weights/ name)"
     )
     p.add_argument("--tta", action="store_true", help="also the test score with 2, 4, 8 views averaged")
+    p.add_argument("--alarms", action="store_true", help="also false alarms and missed objects per class")
     p.add_argument("--per-image", action="store_true", help="also each training and test image's IoU")
     args = p.parse_args()
     if args.generalist:  # e.g. compare generalist-v1 and -v2 side by side before one replaces the other
