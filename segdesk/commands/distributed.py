@@ -259,6 +259,7 @@ def _plan(
         "train": [s.name for s in dataset.train],
         "val": [s.name for s in dataset.val],
         "split": dataset.split,
+        "known": sorted(dataset.known),
         "classes": list(dataset.class_names),
         "base_version": prepared.base_version,
         "warm_start": prepared.warm_start,  # the service's rule decided it; every rank follows
@@ -289,6 +290,7 @@ def _dataset_of(folder: str | Path, plan: dict[str, Any]) -> TrainingSet:
         [by_name[n] for n in plan["val"]],
         plan["split"],
         source=str(project.root),
+        known=frozenset(plan.get("known") or ()),
     )
 
 

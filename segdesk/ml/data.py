@@ -7,7 +7,7 @@ there.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,6 +75,15 @@ class TrainingSet:
     split: str = "held-out"
     source: str = "<memory>"
     notes: list[str] = field(default_factory=list)
+    #: The images the project's current model trained on (its checkpoint's ``images``; empty when
+    #: there is none or it does not say): the held-out draw avoids them, and a training image
+    #: outside them is new to that model (``new_images``; ``ml/training/promotion.py``).
+    known: frozenset[str] = frozenset()
+
+    @property
+    def new_images(self) -> list[str]:
+        """Training images the current model never trained on (none when ``known`` is empty)."""
+        return [s.name for s in self.train if s.name not in self.known] if self.known else []
 
     @property
     def image_names(self) -> list[str]:
@@ -91,17 +100,21 @@ class TrainingSet:
 
 
 def split_samples(
-    samples: Sequence[Sample], *, val_fraction: float = 0.2, seed: int = 0
+    samples: Sequence[Sample], *, val_fraction: float = 0.2, seed: int = 0, known: Collection[str] = ()
 ) -> tuple[list[Sample], list[Sample], str]:
     """Hold out ``val_fraction`` of the images (at least 1); with fewer than 3, use all for both.
 
     Which ones: a seeded random draw that never takes the last training images of a kind of image
-    while another kind has more (``ml/holdout.py``); with one kind, the plain random draw."""
+    while another kind has more (``ml/holdout.py``); with one kind, the plain random draw. Images
+    named in ``known`` (what the current model trained on) are held out only when the others do
+    not suffice: on images it trained on the current model looks better than it is, and a
+    retrain's candidate, compared with it there, was refused (DSB dev, docs/benchmarks.md)."""
     samples = list(samples)
     if len(samples) < 3 or val_fraction <= 0:
         return samples, samples, "all-for-both"
     n_val = max(1, int(round(len(samples) * val_fraction)))
-    val_idx = set(choose_held_out(kinds_of(samples), n_val, seed))
+    seen = [s.name in known for s in samples]
+    val_idx = set(choose_held_out(kinds_of(samples), n_val, seed, seen))
     train = [s for i, s in enumerate(samples) if i not in val_idx]
     val = [s for i, s in enumerate(samples) if i in val_idx]
     return train, val, "held-out"
@@ -150,11 +163,13 @@ def training_set_from_project(
     val_fraction: float = 0.2,
     seed: int = 0,
     cancel: Any = None,
+    known: Collection[str] = (),
 ) -> TrainingSet:
     """The REVIEWED images of a project, rasterized; ``__ignore__`` and unknown labels -> 255.
 
     ``entries``: the images to use (the app passes its plan made at the moment of Retrain);
     default: ``core.training_plan.plan_training(project)`` now (the one rule of what trains). ``cancel`` (``is_set()``) is checked per image.
+    ``known``: the images the current model trained on (``split_samples``; kept as ``known``).
     Raises TrainingError when there is no image, Cancelled when cancelled.
     """
     from segdesk.core.image_source import load_image
@@ -193,8 +208,8 @@ def training_set_from_project(
                 f"does not match the image {entry.image_path} ({image.shape[0]}x{image.shape[1]})"
             )
         samples.append(make_sample(image, class_map, name=Path(entry.image_path).name))
-    train, val, split = split_samples(samples, val_fraction=val_fraction, seed=seed)
-    return TrainingSet(names, train, val, split, source=str(project.root))
+    train, val, split = split_samples(samples, val_fraction=val_fraction, seed=seed, known=known)
+    return TrainingSet(names, train, val, split, source=str(project.root), known=frozenset(known))
 
 
 # --- random patches -------------------------------------------------------------------------------

@@ -74,16 +74,25 @@ def _scale_bin(class_map: np.ndarray, ignore: int) -> int | None:
     return int(round(math.log(max(float(np.median(areas)), 1.0), SCALE_FACTOR)))
 
 
-def choose_held_out(kinds: Sequence[Hashable], n_val: int, seed: int = 0) -> list[int]:
+def choose_held_out(
+    kinds: Sequence[Hashable], n_val: int, seed: int = 0, seen: Sequence[bool] | None = None
+) -> list[int]:
     """Indices of ``n_val`` held-out images among images of ``kinds``, in the seeded random order,
-    each taken only while its kind has the most training images left (see the module doc)."""
+    each taken only while its kind has the most training images left (see the module doc).
+
+    ``seen``: which images the current model trained on. Among the images the kind rule allows, one
+    it never saw is taken first, so that the candidate and the current model are compared on
+    images neither trained on (see ``split_samples``); with none seen, the draw is as before.
+    """
     order = list(range(len(kinds)))
     random.Random(seed).shuffle(order)
+    seen = list(seen) if seen is not None else [False] * len(kinds)
     left = Counter(kinds)
     chosen: list[int] = []
     while len(chosen) < min(n_val, len(kinds)):
         most = max(left.values())
-        i = next(i for i in order if i not in chosen and left[kinds[i]] == most)
+        allowed = [i for i in order if i not in chosen and left[kinds[i]] == most]
+        i = next((i for i in allowed if not seen[i]), allowed[0])
         chosen.append(i)
         left[kinds[i]] -= 1
     return chosen

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from segdesk.core.cancel import CancelToken
-from segdesk.core.errors import Cancelled, TrainingError
+from segdesk.core.errors import Cancelled, SegdeskError, TrainingError
 from segdesk.core.project import ImageEntry, Project
 from segdesk.core.split_record import describe_split
 from segdesk.services.onnx_export import export_here
@@ -127,7 +127,9 @@ def prepare(request: TrainRequest, config: Any, cancel: CancelToken | None = Non
     from segdesk.ml.checkpoint import ModelStore
     from segdesk.ml.training.instance_targets import instance_training_set
 
-    # the reviewed images, with a boundary class for object classes whose objects touch (issue 17)
+    store = ModelStore(request.root)
+    # the reviewed images, with a boundary class for object classes whose objects touch (issue 17);
+    # held out where the current model never trained, so that the two compare fairly
     dataset = instance_training_set(
         request.root,
         class_names=request.class_names,
@@ -135,8 +137,8 @@ def prepare(request: TrainRequest, config: Any, cancel: CancelToken | None = Non
         val_fraction=request.val_fraction,
         seed=config.seed,
         cancel=cancel,
+        known=trained_on(store, store.current()),
     )
-    store = ModelStore(request.root)
     if request.base_version is not None:
         model, meta = store.load(request.base_version)
         other = model.config.base_width != config.base_width or model.config.depth != config.depth
@@ -146,6 +148,18 @@ def prepare(request: TrainRequest, config: Any, cancel: CancelToken | None = Non
     if warm is None:
         return Prepared(dataset, store, None, None, None)
     return Prepared(dataset, store, warm.model, warm.classes, None, warm_start=warm.name)
+
+
+def trained_on(store: Any, version: str | None) -> frozenset[str]:
+    """The image names model ``version`` trained on (its checkpoint's ``images``); empty when there
+    is no such model or its file does not say (an older or damaged checkpoint: nothing is avoided)."""
+    if version is None:
+        return frozenset()
+    try:
+        images = store.info(version).get("images")
+    except SegdeskError:
+        return frozenset()
+    return frozenset(str(n) for n in images) if isinstance(images, list) else frozenset()
 
 
 def finite(value: Any) -> Any:

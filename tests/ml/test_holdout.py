@@ -72,3 +72,26 @@ def test_split_keeps_the_rare_stained_images_training():
         train, val, split = split_samples(samples, val_fraction=0.25, seed=seed)
         assert split == "held-out" and len(val) == 2
         assert {s.name for s in train} >= {"stain0.png", "stain1.png"}
+
+
+def test_images_the_current_model_trained_on_are_held_out_last():
+    kinds = ["fluo"] * 6 + ["stain"] * 2
+    seen = [True] * 3 + [False] * 5  # the current model trained on the first three
+    for seed in range(20):
+        held = choose_held_out(kinds, 2, seed, seen)
+        assert all(not seen[i] and kinds[i] == "fluo" for i in held), (seed, held)
+    assert choose_held_out(kinds, 2, 3, [False] * 8) == choose_held_out(kinds, 2, 3)  # none seen: as before
+    # too few unseen images of the kind the rule allows: a seen one is held out rather than a last stain
+    for seed in range(10):
+        held = choose_held_out(kinds, 2, seed, [True] * 5 + [False] * 3)  # one unseen fluo image: 5
+        assert 5 in held and all(kinds[i] == "fluo" for i in held), (seed, held)
+    held = choose_held_out(kinds, 3, 0, [True] * 6 + [False] * 2)
+    assert len(held) == 3 and all(kinds[i] == "fluo" for i in held)
+
+
+def test_split_holds_out_what_the_current_model_never_saw():
+    samples = [make_sample(*_grey_fluorescence(i), name=f"fluo{i}.png") for i in range(10)]
+    known = {f"fluo{i}.png" for i in range(7)}
+    for seed in range(10):
+        _, val, _ = split_samples(samples, val_fraction=0.2, seed=seed, known=known)
+        assert not {s.name for s in val} & known, seed

@@ -144,3 +144,45 @@ def test_a_good_candidate_behind_a_threshold_on_easy_images_is_still_useful():
     verdict = judge(wider, ds.val, CLASSES)
     assert USEFUL_MIOU < verdict.miou < verdict.baselines["intensity threshold"] - 0.1
     assert verdict.useful, verdict.reason
+
+
+def _scored_current(monkeypatch, old: float) -> None:
+    """The current model scores ``old`` on the held-out images (the candidate: its result's mIoU)."""
+    import segdesk.ml.training.promotion as promotion
+
+    real = promotion.evaluate
+
+    def fake_evaluate(*args, **kwargs):
+        metrics = real(*args, **kwargs)
+        metrics.miou = old
+        return metrics
+
+    monkeypatch.setattr(promotion, "evaluate", fake_evaluate)
+
+
+def test_a_candidate_that_learnt_from_new_images_may_trail_by_what_few_held_out_images_can_tell(
+    tmp_path: Path, monkeypatch
+):
+    from segdesk.ml.training.promotion import HELD_OUT_SPREAD, held_out_tolerance
+
+    ds = _dataset()  # 2 training and 2 held-out images
+    store = ModelStore(tmp_path)
+    current = finish_training(_result(fresh_copy(trained_tiny_model()), ds), ds, store, None, lambda _: None)
+    candidate = _result(fresh_copy(trained_tiny_model()), ds)
+    candidate.metrics.miou = 0.80
+    tolerance = HELD_OUT_SPREAD / 2**0.5
+    _scored_current(monkeypatch, 0.80 + tolerance - 0.01)
+    # retrained on the same images: strictly not worse, as before
+    ds.known = frozenset(s.name for s in ds.train)
+    assert held_out_tolerance(ds) == 0.0
+    assert not promote_decision(candidate, ds, store).promote
+    # one training image the current model never saw: a small deficit is within the held-out's noise
+    ds.known = frozenset({ds.train[0].name})
+    assert held_out_tolerance(ds) == tolerance
+    decision = promote_decision(candidate, ds, store)
+    assert decision.promote and decision.current_version == current
+    assert (
+        "2 held-out image(s) can tell apart" in decision.reason and "1 reviewed image(s)" in decision.reason
+    )
+    _scored_current(monkeypatch, 0.80 + tolerance + 0.01)  # beyond it: the current model stays
+    assert not promote_decision(candidate, ds, store).promote

@@ -236,3 +236,33 @@ def test_a_warm_starts_untrained_start_never_competes_even_without_a_minimum():
     own = TrainConfig(minutes=None, max_epochs=2, patience=0, **TINY)  # ... a project's own model competes
     result, _ = _run(_dataset(), own, model=model)
     assert result.history[0]["step"] == 0
+
+
+def test_the_start_does_not_compete_when_images_it_never_saw_train(monkeypatch):
+    """The app's loop on DSB dev: the model of the first 2 reviewed images won every later retrain on
+    the held-out images. A start that has not seen every training image is no candidate."""
+    start, _ = _run(_dataset(), TrainConfig(minutes=None, max_epochs=1, **TINY))
+    real = train_mod.evaluate
+
+    def scripted(scores):
+        it = iter(scores)
+
+        def fake_evaluate(*args, **kwargs):
+            metrics = real(*args, **kwargs)
+            metrics.miou = next(it)
+            return metrics
+
+        monkeypatch.setattr(train_mod, "evaluate", fake_evaluate)
+
+    config = TrainConfig(minutes=None, max_epochs=2, **TINY)
+    grown = _dataset()
+    grown.known = frozenset({grown.train[0].name})  # the start trained on one of the two images
+    assert grown.new_images == [grown.train[1].name]
+    scripted([0.9, 0.5, 0.6])  # epoch 0 (the start) scores best
+    result, _ = _run(grown, config, model=start.model, model_classes=start.class_names)
+    assert result.metrics.miou == 0.6
+    same = _dataset()
+    same.known = frozenset(s.name for s in same.train)  # nothing new: the start competes as before
+    scripted([0.9, 0.5, 0.6])
+    result, _ = _run(same, config, model=start.model, model_classes=start.class_names)
+    assert result.metrics.miou == 0.9

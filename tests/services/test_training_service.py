@@ -26,12 +26,13 @@ TINY = {"base_width": 4, "depth": 2, "minutes": None, "max_epochs": 2, "patience
         "batch_size": 2, "patches_per_epoch": 4, "threads": 1, "device": "cpu"}  # fmt: skip
 
 
-def _project(root: Path) -> Project:
-    for i in range(2):
+def _project(root: Path, n: int = 2) -> Project:
+    for i in range(n):
         image = np.full((48, 64), 40, np.uint8)
-        cv2.circle(image, (20 + 10 * i, 24), 9, 200, -1)
+        x = 20 + 10 * (i % 3)
+        cv2.circle(image, (x, 24), 9, 200, -1)
         cv2.imwrite(str(root / f"img_{i}.png"), image)
-        pts = [[20 + 10 * i + 9 * np.cos(a), 24 + 9 * np.sin(a)] for a in np.linspace(0, 6.2, 12)]
+        pts = [[x + 9 * np.cos(a), 24 + 9 * np.sin(a)] for a in np.linspace(0, 6.2, 12)]
         doc = Document(f"img_{i}.png", 48, 64, shapes=[Shape("cell", np.array(pts))])
         doc.set_status("reviewed")
         save_document(doc, root / f"img_{i}.json")
@@ -77,6 +78,23 @@ def test_the_saved_history_is_nan_free_json(tmp_path: Path) -> None:
     meta = json.loads((tmp_path / ".segdesk/models" / again.version / "model.json").read_text())
     assert meta["base_version"] == "v1" and meta["history"][0]["train_loss"] is None
     assert "nan" not in json.dumps(meta).lower()
+
+
+def test_a_retrain_holds_out_images_the_current_model_never_trained_on(tmp_path: Path) -> None:
+    project = _project(tmp_path, 5)
+    first = training.train(training.request_for(project), training.resolve_config(TINY), threading.Event())
+    ModelStore(tmp_path).set_current(first.version)  # a toy run may be judged not useful yet
+    seen = set(
+        json.loads((tmp_path / ".segdesk/models" / first.version / "model.json").read_text())["images"]
+    )
+    assert len(seen) == 4
+    project = _project(tmp_path, 7)  # two more reviewed images
+    for seed in range(4):
+        config = training.resolve_config({**TINY, "seed": seed})
+        prepared = training.prepare(training.request_for(project), config)
+        assert prepared.dataset.known == seen and prepared.base_version == first.version
+        assert not {s.name for s in prepared.dataset.val} & seen, seed
+        assert prepared.dataset.new_images
 
 
 def test_the_training_process_never_imports_qt(tmp_path: Path) -> None:

@@ -88,6 +88,15 @@ def test_offer_appears_only_when_not_promoted_and_is_not_modal(window: MainWindo
     assert _save_model(root, 0.8, current=True) == "v3"
     win.assist.apply_training_outcome(_outcome("v3", promoted=True, miou=0.8))
     assert not bar.isVisible() and "Model v3" in panel.info.text()
+    # Made current while trailing on the held-out images (it learnt from images v1 never saw): says why.
+    assert _save_model(root, 0.72, current=True) == "v4"
+    trailing = dataclasses.replace(
+        _outcome("v4", promoted=True, miou=0.72),
+        reason="mIoU 0.720 against 0.740 of v1: within the 0.11 that 2 held-out image(s) can tell apart",
+    )
+    win.assist.apply_training_outcome(trailing)
+    assert not bar.isVisible()
+    assert "is now current (mIoU 0.720 against 0.740 of v1: within the 0.11" in panel.train_status.text()
 
 
 def test_use_the_new_version(qtbot, window: MainWindow, tmp_path: Path) -> None:

@@ -120,6 +120,7 @@ def add_boundary_targets(
         dataset.split,
         dataset.source,
         notes,
+        dataset.known,
         boundary_classes=[names[v] for v in mapping.values()],
         boundary_width=width,
         val_instances=val_instances,

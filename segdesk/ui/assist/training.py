@@ -90,6 +90,8 @@ class TrainingController(QObject):
             text = f"New model {outcome.version} (held-out mIoU {outcome.miou:.3f}) is current"
         elif outcome.promoted:
             text = f"New model {outcome.version} (held-out mIoU {outcome.miou:.3f}) is now current"
+            if outcome.previous_miou is not None and outcome.miou < outcome.previous_miou:
+                text += f" ({outcome.reason})"  # trailing by less than the held-out images can tell
         else:
             text = (
                 f"{outcome.version} was saved but {outcome.previous_version} stays current ({outcome.reason})"
