@@ -43,6 +43,7 @@ import cv2
 import numpy as np
 import torch
 
+from segdesk.core.vectorize import DEFAULT_MIN_AREA
 from segdesk.ml import generalist
 from segdesk.ml.data import make_sample, training_set_from_arrays
 from segdesk.ml.training.evaluate import evaluate, predict_classes
@@ -230,18 +231,21 @@ def run_one(data: str, recipe: str, args: argparse.Namespace) -> None:
 
 
 def _alarms(model, images: list, masks: list, names: list[str], scale: float) -> str:
-    """Per foreground class: predicted 8-connected components touching none of the class's true
-    pixels, and true objects no prediction touches, each over all test images."""
+    """Per foreground class: predicted 8-connected components of at least the proposals' minimum
+    area (what the person would see) touching none of the class's true pixels, and true objects no
+    prediction touches, each over all test images."""
     false, missed = np.zeros(len(names), int), np.zeros(len(names), int)
     for image, mask in zip(images, masks, strict=True):
         pred = predict_classes(
             model, make_sample(image, mask).image, mask.shape, "cpu", 512, False, None, scale
         )
         for c in range(1, len(names)):
-            for a, b, out in ((pred, mask, false), (mask, pred, missed)):
-                n, comp = cv2.connectedComponents((a == c).astype(np.uint8), connectivity=8)
-                hit = np.unique(comp[(b == c) & (comp > 0)])
-                out[c] += n - 1 - len(hit)
+            for a, b, out, least in ((pred, mask, false, DEFAULT_MIN_AREA), (mask, pred, missed, 1)):
+                n, comp, stats, _ = cv2.connectedComponentsWithStats(
+                    (a == c).astype(np.uint8), connectivity=8
+                )
+                hit = set(np.unique(comp[(b == c) & (comp > 0)]).tolist())
+                out[c] += sum(1 for k in range(1, n) if k not in hit and stats[k, cv2.CC_STAT_AREA] >= least)
     return ", ".join(
         f"{names[c]} {false[c] / len(images):.1f} false, {missed[c]} missed" for c in range(1, len(names))
     )

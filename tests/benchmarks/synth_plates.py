@@ -4,7 +4,9 @@ The kind of data an inspection engineer brings, unlike every other set here: lar
 of brushed metal (streaks along one axis, uneven lighting, sensor noise) with rare defects: thin
 scratches (2-3 px wide, 60-350 px long, a little curved) and small pits (ellipses 6-18 px across),
 together well under 0.5% of the pixels, and some plates with no defect at all. What goes wrong here
-is not the defects' outline but false alarms on the texture: a streak looks like a scratch.
+is not the defects' outline but false alarms on the texture: a dark streak looks like a faint
+scratch (scratches are drawn 55-80 grey levels dark, beyond the streaks' darkest, so that the truth
+itself is not ambiguous).
 Classes: 0 background, 1 scratch, 2 pit.
 """
 
@@ -37,14 +39,14 @@ def synth_plate(
             points.append((x, y))
         line = np.zeros_like(mask)
         cv2.polylines(line, [np.array(points, np.int32)], False, 1, int(rng.integers(2, 4)))
-        img[line > 0] -= rng.uniform(25, 45)
+        img[line > 0] -= rng.uniform(55, 80)  # past the streaks' darkest (about 4 sigma = 40 grey levels)
         mask[line > 0] = 1
     for _ in range(int(rng.integers(1, 6)) if defects else 0):
         pit = np.zeros_like(mask)
         centre = (int(rng.integers(20, w - 20)), int(rng.integers(20, h - 20)))
         axes = (int(rng.integers(3, 9)), int(rng.integers(3, 9)))
         cv2.ellipse(pit, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
-        img[pit > 0] -= rng.uniform(30, 60)
+        img[pit > 0] -= rng.uniform(40, 70)
         mask[pit > 0] = 2
     img = cv2.GaussianBlur(img, (0, 0), 0.7)
     return np.clip(img, 0, 255).astype(np.uint8), mask
