@@ -2,7 +2,10 @@
 
 The rule (one place; ``training.prepare`` asks it whenever a run would otherwise build a new model):
 
-- A run with a base model (the project's current version) fine-tunes that model: no warm start.
+- A run with a base model (the project's current version) fine-tunes that model: no warm start;
+  except a model that itself started from the generalist and learnt from fewer than 3 reviewed
+  images (never checked on held-out images: ``training.unchecked``), which is set aside for the
+  generalist where a new model would get it.
 - A run that would start from a new model (a new project, ``--from-scratch``, or a base of another
   architecture than the one asked for) starts from the shipped generalist instead
   (``segdesk/ml/generalist.py``) **where it measurably helps** (:func:`helps`: ``_background_`` and
