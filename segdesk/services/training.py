@@ -27,7 +27,7 @@ from segdesk.core.errors import Cancelled, SegdeskError, TrainingError
 from segdesk.core.project import ImageEntry, Project
 from segdesk.core.split_record import describe_split
 from segdesk.services.onnx_export import export_here
-from segdesk.services.warm_start import note_in_plan, plan_line, starting_model
+from segdesk.services.warm_start import note_in_plan, plan_line, starting_model, unchecked
 
 #: The time budget of a retrain, in minutes, in the app and on the command line alike.
 DEFAULT_MINUTES = 2.0
@@ -120,18 +120,7 @@ class Prepared:
     base_version: str | None
     plan: Any = None  # segdesk.ml.training.plan.Plan, once the run is planned
     warm_start: str | None = None  # the shipped generalist the new model starts from (warm_start.py)
-    set_aside: str | None = None  # the current version not fine-tuned (``unchecked``): the generalist was
-
-
-def unchecked(meta: Any) -> bool:
-    """Whether a model is a poorer start than the shipped generalist it came from: it started from
-    the generalist and learnt from fewer than 3 reviewed images, so it was validated on its own
-    training images only (split "all-for-both") and has fitted them. In the app's loop on DSB dev
-    the Retrain at 2 reviewed images fine-tuned from such a model reached test mIoU 0.695, from the
-    generalist 0.774; at 5 images 0.867 against 0.883 (docs/benchmarks.md). Such a run starts from
-    the generalist again (where ``warm_start.starting_model`` would give it to a new model)."""
-    metrics = meta.get("metrics") or {}
-    return bool(meta.get("warm_start")) and metrics.get("split") == "all-for-both"
+    set_aside: str | None = None  # the current version not fine-tuned (``warm_start.unchecked``)
 
 
 def prepare(request: TrainRequest, config: Any, cancel: CancelToken | None = None) -> Prepared:
