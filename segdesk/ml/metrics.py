@@ -101,3 +101,9 @@ def shown_classes(cm: ConfusionMatrix, class_names: Sequence[str]) -> tuple[Conf
     out = ConfusionMatrix(len(names), ignore_index=cm.ignore_index)
     np.add.at(out.matrix, (fold[:, None], fold[None, :]), cm.matrix)
     return out, names
+
+
+def fold_and_compute(cm: ConfusionMatrix, class_names: Sequence[str]) -> SegmentationMetrics:
+    """The metrics a person sees: ``cm`` with boundary classes folded in (``shown_classes``)."""
+    folded, names = shown_classes(cm, class_names)
+    return folded.compute(names)

@@ -39,7 +39,8 @@ import torch
 
 from segdesk.ml.data import make_sample, training_set_from_arrays
 from segdesk.ml.device import pick_device
-from segdesk.ml.training.train import EpochEnd, TrainConfig, TrainResult, evaluate, fine_tune
+from segdesk.ml.training.evaluate import evaluate
+from segdesk.ml.training.train import EpochEnd, TrainConfig, TrainResult, fine_tune
 from tests.benchmarks.shared_data import SHARED
 
 # SEGDESK_ISBI: another copy of the data (the device machine gets it carried, see device_check.sh).

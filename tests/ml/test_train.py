@@ -184,15 +184,15 @@ def test_cuda_mixed_precision_trains():
 
 def test_fine_tune_never_returns_worse_than_its_start(monkeypatch):
     start, _ = _run(_dataset(), TrainConfig(minutes=None, max_epochs=1, **TINY))
-    real = train_mod.evaluate
+    real = train_mod._Trainer.score
     scores = iter([0.9, 0.5, 0.6])  # epoch 0 (the start) scores best
 
-    def fake_evaluate(*args, **kwargs):
-        metrics = real(*args, **kwargs)
+    def fake_score(self, model):
+        metrics = real(self, model)
         metrics.miou = next(scores)
         return metrics
 
-    monkeypatch.setattr(train_mod, "evaluate", fake_evaluate)
+    monkeypatch.setattr(train_mod._Trainer, "score", fake_score)
     result, events = _run(
         _dataset(),
         TrainConfig(minutes=None, max_epochs=2, **TINY),
@@ -208,13 +208,13 @@ def test_fine_tune_never_returns_worse_than_its_start(monkeypatch):
 
 
 def test_costly_validation_is_skipped_under_a_time_budget_but_the_last_epoch_validates(monkeypatch):
-    real = train_mod.evaluate
+    real = train_mod._Trainer.score
 
-    def slow_evaluate(*args, **kwargs):
+    def slow_score(self, model):
         time.sleep(0.2)  # validation worth many training steps of this tiny model
-        return real(*args, **kwargs)
+        return real(self, model)
 
-    monkeypatch.setattr(train_mod, "evaluate", slow_evaluate)
+    monkeypatch.setattr(train_mod._Trainer, "score", slow_score)
     config = TrainConfig(minutes=0.04, patience=0, val_max_share=0.05, **{**TINY, "patches_per_epoch": 4})
     result, events = _run(_dataset(), config)
     validated = [e.epoch for e in events if isinstance(e, EpochEnd)]
@@ -242,17 +242,17 @@ def test_the_start_does_not_compete_when_images_it_never_saw_train(monkeypatch):
     """The app's loop on DSB dev: the model of the first 2 reviewed images won every later retrain on
     the held-out images. A start that has not seen every training image is no candidate."""
     start, _ = _run(_dataset(), TrainConfig(minutes=None, max_epochs=1, **TINY))
-    real = train_mod.evaluate
+    real = train_mod._Trainer.score
 
     def scripted(scores):
         it = iter(scores)
 
-        def fake_evaluate(*args, **kwargs):
-            metrics = real(*args, **kwargs)
+        def fake_score(self, model):
+            metrics = real(self, model)
             metrics.miou = next(it)
             return metrics
 
-        monkeypatch.setattr(train_mod, "evaluate", fake_evaluate)
+        monkeypatch.setattr(train_mod._Trainer, "score", fake_score)
 
     config = TrainConfig(minutes=None, max_epochs=2, **TINY)
     grown = _dataset()

@@ -37,10 +37,10 @@ from torch.nn.parallel import DistributedDataParallel
 from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, TrainingError
 from segdesk.ml.data import TrainingSet
-from segdesk.ml.metrics import SegmentationMetrics, shown_classes
+from segdesk.ml.metrics import SegmentationMetrics, fold_and_compute
 from segdesk.ml.model import UNet
 from segdesk.ml.training.augment import apply, build_augmentation
-from segdesk.ml.training.evaluate import confusion
+from segdesk.ml.training.evaluate import confusions
 from segdesk.ml.training.train import TrainConfig, _Trainer
 
 
@@ -212,18 +212,23 @@ class DistributedTrainer(_Trainer):
         dist.all_reduce(total)
         return total.cpu()
 
-    def score(self, model: UNet) -> SegmentationMetrics:
+    def score_offsets(self, model: UNet, offsets: list[torch.Tensor]) -> list[SegmentationMetrics]:
         """Each rank scores its share of the validation images; the confusion matrices are summed."""
         ds = self.dataset
         for buffer in model.buffers():  # BatchNorm statistics: rank 0's, as in the saved model
             dist.broadcast(buffer.data, 0)
         mine = ds.val[self.rank :: self.world]
-        cm = confusion(model, mine, len(ds.class_names), device=self.device, tile=self.config.val_tile)
-        total = torch.from_numpy(cm.matrix).to(self.device)
+        n = len(ds.class_names)
+        cms = confusions(
+            model, mine, n, offsets, device=self.device, tile=self.config.val_tile, scale=self.config.scale
+        )
+        total = torch.from_numpy(np.stack([cm.matrix for cm in cms])).to(self.device)
         dist.all_reduce(total)
-        cm.matrix = total.cpu().numpy().astype(np.int64)
-        folded, names = shown_classes(cm, ds.class_names)
-        return folded.compute(names)
+        out = []
+        for cm, matrix in zip(cms, total.cpu().numpy().astype(np.int64), strict=True):
+            cm.matrix = matrix
+            out.append(fold_and_compute(cm, ds.class_names))
+        return out
 
     def validate(self, losses: list[float]) -> Any:
         event = super().validate(losses)

@@ -98,18 +98,61 @@ def confusion(
     scale: float = 1.0,
 ) -> ConfusionMatrix:
     """The confusion matrix of ``model`` over ``samples`` (summable over shards of the samples)."""
+    zero = torch.zeros(num_classes)
+    return confusions(
+        model, samples, num_classes, [zero], device=device, tile=tile, tta=tta, cancel=cancel, scale=scale
+    )[0]
+
+
+def confusions(
+    model: UNet,
+    samples: Sequence[Sample],
+    num_classes: int,
+    offsets: Sequence[torch.Tensor],
+    *,
+    device: torch.device | str = "cpu",
+    tile: int = 512,
+    tta: bool = False,
+    cancel: CancelToken | None = None,
+    scale: float = 1.0,
+) -> list[ConfusionMatrix]:
+    """One confusion matrix per vector of logit ``offsets`` (C,) added before the arg-max: each image
+    is predicted once, whatever the number of offsets (``prior.py`` chooses among them)."""
     was_training = model.training
     model.eval()
-    cm = ConfusionMatrix(num_classes)
+    cms = [ConfusionMatrix(num_classes) for _ in offsets]
     try:
         for s in samples:
-            cm.update(s.mask, predict_classes(model, s.image, s.mask.shape, device, tile, tta, cancel, scale))
+            logits = full_logits(model, s.image, s.mask.shape, device, tile, tta, cancel, scale)
+            for cm, offset in zip(cms, offsets, strict=True):
+                shifted = logits if not bool(offset.any()) else logits + offset[:, None, None]
+                cm.update(s.mask, shifted.argmax(0).numpy())
     finally:
         model.train(was_training)
-    return cm
+    return cms
 
 
 @torch.inference_mode()
+def full_logits(
+    model: UNet,
+    unit_image: np.ndarray,
+    shape: tuple[int, ...],
+    device: torch.device | str,
+    tile: int,
+    tta: bool,
+    cancel: CancelToken | None,
+    scale: float,
+) -> torch.Tensor:
+    """The logits (C, H, W) at ``shape`` of a [0, 1] image predicted at the working ``scale``."""
+    if is_native(scale):
+        return predict_logits(model, unit_image, device=device, tile=tile, tta=tta, cancel=cancel)
+    small = np.clip(resize_image(unit_image, scale), 0.0, 1.0)
+    logits = predict_logits(model, small, device=device, tile=tile, tta=tta, cancel=cancel)
+    return torch.nn.functional.interpolate(
+        logits[None], size=tuple(shape[:2]), mode="bilinear", align_corners=False
+    )[0]
+
+
 def predict_classes(
     model: UNet,
     unit_image: np.ndarray,
@@ -121,15 +164,4 @@ def predict_classes(
     scale: float,
 ) -> np.ndarray:
     """The class map (at ``shape``) of a [0, 1] image predicted at the working ``scale``."""
-    if is_native(scale):
-        return (
-            predict_logits(model, unit_image, device=device, tile=tile, tta=tta, cancel=cancel)
-            .argmax(0)
-            .numpy()
-        )
-    small = np.clip(resize_image(unit_image, scale), 0.0, 1.0)
-    logits = predict_logits(model, small, device=device, tile=tile, tta=tta, cancel=cancel)
-    full = torch.nn.functional.interpolate(
-        logits[None], size=tuple(shape[:2]), mode="bilinear", align_corners=False
-    )
-    return full[0].argmax(0).numpy()
+    return full_logits(model, unit_image, shape, device, tile, tta, cancel, scale).argmax(0).numpy()

@@ -50,6 +50,7 @@ class TrainResult:
     config: dict[str, Any]
     device: str
     note: str = ""  # e.g. that the time cap cut training short of the planned steps
+    prior: dict[str, Any] | None = None  # the logit offsets baked into the head (prior.py), if any
 
     def meta(self) -> dict[str, Any]:
         """Checkpoint metadata for ``checkpoint.save_checkpoint``."""
@@ -66,6 +67,7 @@ class TrainResult:
                 "elapsed_s": round(self.elapsed_s, 2),
                 "stop_reason": self.stop_reason,
                 "note": self.note,
+                "prior": self.prior,
                 "device": self.device,
                 "config": self.config,
             },

@@ -26,11 +26,12 @@ import torch
 from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, TrainingError
 from segdesk.ml.data import TrainingSet
-from segdesk.ml.metrics import SegmentationMetrics
+from segdesk.ml.metrics import SegmentationMetrics, fold_and_compute
 from segdesk.ml.model import UNet, Upsample
+from segdesk.ml.training import prior
 from segdesk.ml.training.augment import AugmentConfig
 from segdesk.ml.training.class_watch import ClassRescue, class_hits
-from segdesk.ml.training.evaluate import evaluate
+from segdesk.ml.training.evaluate import confusions
 from segdesk.ml.training.events import EpochEnd, TrainEvent, TrainProgress, TrainResult
 from segdesk.ml.training.losses import LossConfig, SegmentationLoss
 from segdesk.ml.training.schedule import WeightAverage, lr_at, run_fraction, steps_eta
@@ -66,6 +67,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.02
     ema_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
     class_watch: bool = True  # a class the network stops predicting gets weight (class_watch.py)
+    prior_correction: bool = True  # undo the rare classes' taught odds as the held-out images ask (prior.py)
     seed: int = 0
     device: Device = "auto"
     amp: bool = True  # CUDA only: bf16 where supported, else fp16 with a GradScaler
@@ -161,6 +163,8 @@ class _Trainer:
         self.criterion = SegmentationLoss(config.loss, num_classes=n, pixel_counts=counts).to(self.device)
         self.rescue = ClassRescue(self.criterion, counts, dataset.class_names) if config.class_watch else None
         self.hits: torch.Tensor | None = None
+        self.patch_counts = np.zeros(n, dtype=np.int64)  # each class's pixels in the training patches
+        self.image_counts = counts
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.amp_dtype, self.scaler = amp_setup(config, self.device)
         self.loader, self.patches = _make_loader(dataset, config, generator)
@@ -287,6 +291,10 @@ class _Trainer:
     def observe(self, logits: torch.Tensor, target: torch.Tensor) -> None:
         if self.rescue is not None:
             self.hits = class_hits(logits, target)
+            self.patch_counts += self.hits[0].numpy()
+        else:
+            n = len(self.patch_counts)
+            self.patch_counts += torch.bincount(target.reshape(-1), minlength=n)[:n].cpu().numpy()
 
     def watch_classes(self) -> None:
         """After a step: a class the network has stopped predicting gets weight (``class_watch``)."""
@@ -334,23 +342,49 @@ class _Trainer:
         return EpochEnd(self.epoch, self.step, elapsed, train_loss, metrics, self.best_miou, improved)
 
     def score(self, model: UNet) -> SegmentationMetrics:
-        """Validation metrics of ``model`` (the distributed trainer reduces them across ranks)."""
+        """Validation metrics of ``model``."""
+        return self.score_offsets(model, [torch.zeros(len(self.dataset.class_names))])[0]
+
+    def score_offsets(self, model: UNet, offsets: list[torch.Tensor]) -> list[SegmentationMetrics]:
+        """Validation metrics of ``model`` with each vector of logit offsets added (the distributed
+        trainer reduces them across ranks)."""
         ds = self.dataset
-        return evaluate(
+        cms = confusions(
             model,
             ds.val,
-            ds.class_names,
+            len(ds.class_names),
+            offsets,
             device=self.device,
             tile=self.config.val_tile,
             cancel=self.cancel,
             scale=self.config.scale,
         )
+        return [fold_and_compute(cm, ds.class_names) for cm in cms]
+
+    def correct_prior(self) -> prior.PriorChoice | None:
+        """Undo the rare classes' taught odds as far as the held-out images ask (``prior.py``)."""
+        if not self.config.prior_correction or self.dataset.split != "held-out":
+            return None
+        patch_counts = self.reduce_hits(torch.from_numpy(self.patch_counts)).numpy()
+        if not patch_counts.any():
+            return None
+        weights = self.criterion.weights
+        shift = prior.prior_shift(self.dataset.class_names, self.image_counts, patch_counts, weights)
+        self.model.eval()
+        choice = prior.choose(shift, lambda offsets: self.score_offsets(self.model, offsets))
+        if choice is not None:
+            prior.bake(self.model, choice.offsets)
+            self.best_metrics = choice.metrics
+        return choice
 
     def result(self, stop_reason: str) -> TrainResult:
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
+        choice = self.correct_prior()
         model = self.model.to("cpu").to(memory_format=torch.contiguous_format).eval()
         notes = [self.rescue.note()] if self.rescue is not None and self.rescue.events else []
+        if choice is not None:
+            notes.append(choice.note())
         if stop_reason == "time_budget" and self.config.target_steps > self.step:
             notes.append(
                 f"the {self.budget / 60:g}-minute cap stopped training after {self.step} of "
@@ -373,4 +407,5 @@ class _Trainer:
             config=self.config.to_dict(),
             device=str(self.device),
             note="; ".join(notes),
+            prior=choice.to_dict() if choice is not None else None,
         )

@@ -1,0 +1,112 @@
+"""Undoing the class prior the training patches taught, by as much as the held-out images ask.
+
+To learn rare classes at all, training shows them far more often than the person's images hold
+them: patches are centred on a class's pixels (``class_crop_p``) and rare classes get loss weight
+(balanced weights, or the class watch). The network learns those odds: a class's logit is raised by
+about ``log s``, ``s = w * q / f`` (``w`` its loss weight, ``q`` its share of the training patches'
+pixels, ``f`` its share of the training images' pixels). On inspection plates (scratches 0.07% of
+the pixels, s = 5, pits s = 23) that made every dark streak of the brushed metal a scratch: 31-83
+false scratches per test plate (docs/benchmarks.md).
+
+After training, the best epoch's logits on the held-out images are shifted by ``-t log s`` for each
+``t`` of ``FRACTIONS`` (0: as trained; 1: the whole shift undone) and scored; the best ``t`` is baked
+into the head's bias when it gains at least ``MIN_GAIN`` held-out mIoU over 0, so the checkpoint,
+the ONNX export, the app and the CLI predict with it without knowing it exists. A boundary class
+(``L::boundary``) takes its class's offset: the split between objects is not the prior's business,
+and the held-out mIoU (boundary folded in) cannot judge it. Only with held-out images: with fewer
+than 3 reviewed images the validation images are training images, which the network fits whatever
+its prior.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from segdesk.core.instances import base_class_name, is_boundary_class
+from segdesk.ml.metrics import SegmentationMetrics
+
+#: The shares of the prior shift tried (0 = the model as trained is the reference).
+FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)
+#: Held-out mIoU a correction must gain to be kept.
+MIN_GAIN = 0.005
+#: Shifts closer to 1 than this for every class (|log s| below log 1.25) are left alone.
+MIN_SHIFT = 1.25
+
+
+def prior_shift(
+    class_names: Sequence[str],
+    image_counts: np.ndarray,
+    patch_counts: np.ndarray,
+    weights: Sequence[float] | None,
+) -> np.ndarray:
+    """``s`` per class (1 for a class absent from the images or the patches); a boundary class gets
+    its class's, computed from the two together."""
+    names = list(class_names)
+    n = len(names)
+    w = np.asarray(weights if weights else np.ones(n), dtype=np.float64)
+    f = np.asarray(image_counts, dtype=np.float64)
+    q = np.asarray(patch_counts, dtype=np.float64)
+    group = [
+        names.index(base_class_name(c)) if is_boundary_class(c) and base_class_name(c) in names else i
+        for i, c in enumerate(names)
+    ]
+    s = np.ones(n)
+    for g in sorted(set(group)):
+        members = [i for i in range(n) if group[i] == g]
+        fg, qg = f[members].sum() / max(f.sum(), 1.0), q[members].sum() / max(q.sum(), 1.0)
+        if fg > 0 and qg > 0:
+            # The group's weight: its members' weights averaged over its patch pixels.
+            wg = float((w[members] * q[members]).sum() / max(q[members].sum(), 1.0))
+            s[members] = wg * qg / fg
+    return s
+
+
+@dataclass
+class PriorChoice:
+    fraction: float
+    offsets: list[float]
+    held_out: dict[str, float] = field(default_factory=dict)  # mIoU per fraction tried
+    metrics: SegmentationMetrics | None = None  # held-out metrics at the chosen fraction
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fraction": self.fraction, "offsets": self.offsets, "held_out_miou": self.held_out}
+
+    def note(self) -> str:
+        before, after = self.held_out["0"], self.held_out[f"{self.fraction:g}"]
+        return (
+            f"rare classes' odds lowered by {self.fraction:g} of what the training patches taught "
+            f"(held-out mIoU {before:.3f} -> {after:.3f})"
+        )
+
+
+def choose(
+    shift: np.ndarray, score: Callable[[list[torch.Tensor]], list[SegmentationMetrics]]
+) -> PriorChoice | None:
+    """The fraction of ``shift`` to undo, or None (nothing to undo, or no fraction gains
+    ``MIN_GAIN``). ``score(offsets)`` gives the held-out metrics of the model with each logit offset."""
+    log_s = np.log(np.maximum(shift, 1e-6))
+    if float(np.abs(log_s).max(initial=0.0)) < np.log(MIN_SHIFT):
+        return None
+    offsets = [torch.tensor(-t * log_s, dtype=torch.float32) for t in FRACTIONS]
+    metrics = score(offsets)
+    mious = [m.miou for m in metrics]
+    best = int(np.argmax(mious))
+    held_out = {f"{t:g}": round(m, 5) for t, m in zip(FRACTIONS, mious, strict=True)}
+    if best == 0 or mious[best] < mious[0] + MIN_GAIN:
+        return None
+    return PriorChoice(FRACTIONS[best], [round(float(v), 5) for v in offsets[best]], held_out, metrics[best])
+
+
+def bake(model: torch.nn.Module, offsets: Sequence[float]) -> None:
+    """Add ``offsets`` to the bias of the model's head (its last 1x1 convolution), in place."""
+    head = model.head  # type: ignore[attr-defined]
+    with torch.no_grad():
+        head.bias += torch.tensor(list(offsets), dtype=head.bias.dtype, device=head.bias.device)
+
+
+__all__ = ["FRACTIONS", "MIN_GAIN", "PriorChoice", "bake", "choose", "prior_shift"]
