@@ -49,6 +49,7 @@ def distributed_train_from_args(args: argparse.Namespace, *, out: Any = print, b
         epochs=args.epochs,
         batch_size=args.batch_size,
         patch_size=args.patch_size,
+        prior_correction=not getattr(args, "no_prior_correction", False),
         out=out,
         bar=bar,
     )
@@ -78,6 +79,7 @@ def distributed_train_command(
     epochs: int | None = None,
     batch_size: int | None = None,
     patch_size: int | None = None,
+    prior_correction: bool = True,
     out: Any = print,
     bar: Any = None,
     timeout_s: float = 1800.0,
@@ -109,6 +111,7 @@ def distributed_train_command(
             epochs=epochs,
             batch_size=batch_size if batch_size is not None else TrainConfig.batch_size * rank.world_size,
             patch_size=patch_size,
+            prior_correction=prior_correction,
         )
     except SegdeskError as exc:
         out(f"{tag}: error: {exc}")

@@ -87,6 +87,7 @@ def make_config(
     epochs: int | None = None,
     batch_size: int | None = None,
     patch_size: int | None = None,
+    prior_correction: bool = True,
 ) -> TrainConfig:
     """The TrainConfig of the command-line options (None = the service's default)."""
     config = training.default_config(minutes=minutes, device=device, threads=threads, seed=seed)
@@ -97,6 +98,8 @@ def make_config(
         "patch_size": patch_size,
     }
     config = dataclasses.replace(config, **{k: v for k, v in given.items() if v is not None})
+    if not prior_correction:
+        config = dataclasses.replace(config, prior_correction=False)
     if epochs is not None:
         if epochs < 1:
             raise TrainingError(f"epochs must be at least 1, not {epochs}")
@@ -121,6 +124,7 @@ def train_command(
     patch_size: int | None = None,
     use_elsewhere: bool = False,
     skip_empty: bool = False,
+    prior_correction: bool = True,
     out: Out = print,
     bar: Out | None = None,
     cancel: CancelToken | None = None,
@@ -131,6 +135,7 @@ def train_command(
     few times a second (a terminal shows it with a carriage return). ``epochs``: train exactly that
     many epochs with no time budget (repeatable). ``use_elsewhere``: images labelled elsewhere train
     too (recorded as confirmed); ``skip_empty``: reviewed images without a shape are left out.
+    ``prior_correction``: False keeps the rare classes' odds as trained (``ml/training/prior.py``).
     """
     try:
         config = make_config(
@@ -143,6 +148,7 @@ def train_command(
             epochs=epochs,
             batch_size=batch_size,
             patch_size=patch_size,
+            prior_correction=prior_correction,
         )
         new_arch = base_width is not None or depth is not None
         fixed = {"base_width": base_width, "depth": depth, "batch_size": batch_size, "patch_size": patch_size}
@@ -362,6 +368,7 @@ def train_from_args(args: argparse.Namespace, *, out: Out = print, bar: Out | No
         patch_size=args.patch_size,
         use_elsewhere=getattr(args, "use_elsewhere", False),
         skip_empty=getattr(args, "skip_empty", False),
+        prior_correction=not getattr(args, "no_prior_correction", False),
         out=out,
         bar=bar,
     )

@@ -73,6 +73,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--skip-empty", action="store_true", help="leave out reviewed images that have no shape"
     )
     parser.add_argument(
+        "--no-prior-correction",
+        action="store_true",
+        help="keep the rare classes' odds as trained (by default they are lowered as far as the "
+        "held-out images ask: fewer false alarms, and now and then a faint object missed)",
+    )
+    parser.add_argument(
         "--distributed",
         action="store_true",
         help="train on several processes/GPUs/nodes; launch with torchrun (see docs/scaling.md)",

@@ -105,6 +105,22 @@ def test_argparse_options(tmp_path: Path):
     assert train_from_args(args, out=lines.append) == 1 and "no reviewed images" in lines[-1]
 
 
+def test_no_prior_correction_reaches_the_training_and_is_recorded(tmp_path: Path):
+    import argparse
+
+    from segdesk.commands.train import add_train_arguments, train_from_args
+
+    _make_project(tmp_path, ["reviewed", "reviewed", "reviewed"])
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    base = [str(tmp_path), "--epochs", "1", "--device", "cpu", "--base-width", "4", "--depth", "2"]
+    assert not parser.parse_args(base).no_prior_correction
+    lines: list[str] = []
+    assert train_from_args(parser.parse_args([*base, "--no-prior-correction"]), out=lines.append) == 0, lines
+    training = ModelStore(tmp_path).info("v1")["training"]
+    assert training["config"]["prior_correction"] is False and training["prior"] is None
+
+
 def test_files_labelled_elsewhere_train_only_with_use_elsewhere(tmp_path: Path):
     """`segdesk train` follows the app's rule (core/training_plan.py) and says what it uses."""
     import json
