@@ -49,15 +49,29 @@ def test_the_best_fraction_is_chosen_only_when_it_gains():
 
     choice = prior.choose(shift, score)
     assert choice is not None and choice.fraction == 0.5
-    np.testing.assert_allclose(choice.offsets, -0.5 * np.log(shift), atol=1e-5)
+    np.testing.assert_allclose(choice.offsets, [0.0, -0.5 * np.log(16.0)], atol=1e-5)  # ratios only
     assert torch.equal(seen[0], torch.zeros(2))
     assert choice.held_out == {"0": 0.6, "0.25": 0.64, "0.5": 0.7, "0.75": 0.66, "1": 0.61}
     assert "0.600 -> 0.700" in choice.note() and choice.metrics.miou == 0.70
     # A gain under MIN_GAIN, or the model as trained best: nothing changes.
     assert prior.choose(shift, lambda o: [_metrics(m) for m in (0.6, 0.603, 0.6, 0.6, 0.6)]) is None
     assert prior.choose(shift, lambda o: [_metrics(m) for m in (0.7, 0.6, 0.6, 0.6, 0.6)]) is None
-    # A shift near 1 everywhere: nothing is even scored.
+    # Shifts within 1.25x of each other: nothing is even scored.
     assert prior.choose(np.array([0.95, 1.1]), lambda o: pytest.fail("scored")) is None
+    assert prior.choose(np.array([4.0, 4.5]), lambda o: pytest.fail("scored")) is None
+
+
+def test_a_class_the_held_out_images_lack_keeps_its_odds_against_the_majority():
+    names = ["_background_", "scratch", "pit", "pit::boundary"]
+    held_out = [np.array([[0, 1], [0, 0]]), np.array([[0, 0], [3, 3]])]  # a pit only by its boundary
+    judged = prior.held_out_classes(names, held_out)
+    np.testing.assert_array_equal(judged, [True, True, True, True])
+    judged = prior.held_out_classes(names, held_out[:1])
+    np.testing.assert_array_equal(judged, [True, True, False, False])
+    shift = prior.judged_shift(np.array([0.02, 5.0, 30.0, 30.0]), judged, np.array([9000, 60, 10, 5]))
+    np.testing.assert_allclose(shift, [0.02, 5.0, 0.02, 0.02])
+    choice = prior.choose(shift, lambda offsets: [_metrics(m) for m in (0.5, 0.6, 0.55, 0.5, 0.5)])
+    assert choice is not None and choice.offsets[2] == choice.offsets[3] == choice.offsets[0] == 0.0
 
 
 def test_baked_offsets_shift_the_logits_exactly():

@@ -15,7 +15,7 @@ the ONNX export, the app and the CLI predict with it without knowing it exists. 
 (``L::boundary``) takes its class's offset: the split between objects is not the prior's business,
 and the held-out mIoU (boundary folded in) cannot judge it. Only with held-out images: with fewer
 than 3 reviewed images the validation images are training images, which the network fits whatever
-its prior.
+its prior. A class the held-out images do not hold keeps its odds (``judged_shift``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from segdesk.ml.metrics import SegmentationMetrics
 FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)
 #: Held-out mIoU a correction must gain to be kept.
 MIN_GAIN = 0.005
-#: Shifts closer to 1 than this for every class (|log s| below log 1.25) are left alone.
+#: Shifts within this factor of each other for every class are left alone (only ratios count).
 MIN_SHIFT = 1.25
 
 
@@ -66,6 +66,23 @@ def prior_shift(
     return s
 
 
+def held_out_classes(class_names: Sequence[str], masks: Sequence[np.ndarray]) -> np.ndarray:
+    """(C,) bool: the classes with pixels in ``masks``; a boundary class counts as its class and
+    its class as it."""
+    names = list(class_names)
+    n = len(names)
+    present = np.zeros(n, dtype=bool)
+    for mask in masks:
+        values = np.unique(mask)
+        present[values[values < n]] = True
+    for i, c in enumerate(names):
+        base = base_class_name(c)
+        if is_boundary_class(c) and base in names:
+            j = names.index(base)
+            present[i] = present[j] = present[i] or present[j]
+    return present
+
+
 @dataclass
 class PriorChoice:
     fraction: float
@@ -84,13 +101,25 @@ class PriorChoice:
         )
 
 
+def judged_shift(shift: np.ndarray, judged: np.ndarray, image_counts: np.ndarray) -> np.ndarray:
+    """``shift`` with each class the held-out images do not hold (``judged`` False) given the shift
+    of the images' most common class, so that its odds against that class stay as trained: lowering
+    a class the held-out images lack only removes its false alarms there, so they would always ask
+    for it, and new images would lose its objects."""
+    out = np.asarray(shift, dtype=np.float64).copy()
+    majority = int(np.argmax(image_counts))
+    out[~np.asarray(judged, dtype=bool)] = out[majority]
+    return out
+
+
 def choose(
     shift: np.ndarray, score: Callable[[list[torch.Tensor]], list[SegmentationMetrics]]
 ) -> PriorChoice | None:
     """The fraction of ``shift`` to undo, or None (nothing to undo, or no fraction gains
     ``MIN_GAIN``). ``score(offsets)`` gives the held-out metrics of the model with each logit offset."""
     log_s = np.log(np.maximum(shift, 1e-6))
-    if float(np.abs(log_s).max(initial=0.0)) < np.log(MIN_SHIFT):
+    log_s = log_s - log_s.min()  # only differences count; 0 for the class lowered least
+    if float(log_s.max(initial=0.0)) < np.log(MIN_SHIFT):
         return None
     offsets = [torch.tensor(-t * log_s, dtype=torch.float32) for t in FRACTIONS]
     metrics = score(offsets)
@@ -109,4 +138,13 @@ def bake(model: torch.nn.Module, offsets: Sequence[float]) -> None:
         head.bias += torch.tensor(list(offsets), dtype=head.bias.dtype, device=head.bias.device)
 
 
-__all__ = ["FRACTIONS", "MIN_GAIN", "PriorChoice", "bake", "choose", "prior_shift"]
+__all__ = [
+    "FRACTIONS",
+    "MIN_GAIN",
+    "PriorChoice",
+    "bake",
+    "choose",
+    "held_out_classes",
+    "judged_shift",
+    "prior_shift",
+]

@@ -369,7 +369,10 @@ class _Trainer:
         if not patch_counts.any():
             return None
         weights = self.criterion.weights
-        shift = prior.prior_shift(self.dataset.class_names, self.image_counts, patch_counts, weights)
+        names = self.dataset.class_names
+        shift = prior.prior_shift(names, self.image_counts, patch_counts, weights)
+        judged = prior.held_out_classes(names, [s.mask for s in self.dataset.val])
+        shift = prior.judged_shift(shift, judged, self.image_counts)
         self.model.eval()
         choice = prior.choose(shift, lambda offsets: self.score_offsets(self.model, offsets))
         if choice is not None:
