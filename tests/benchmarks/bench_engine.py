@@ -46,7 +46,7 @@ import torch
 from segdesk.core.vectorize import DEFAULT_MIN_AREA
 from segdesk.ml import generalist
 from segdesk.ml.data import make_sample, training_set_from_arrays
-from segdesk.ml.training.evaluate import evaluate, predict_classes
+from segdesk.ml.training.evaluate import evaluate, full_logits
 from segdesk.ml.training.plan import Plan, plan_of, plan_training, planned
 from segdesk.ml.training.promotion import check_candidate
 from segdesk.ml.training.train import EpochEnd, TrainConfig, TrainResult, fine_tune
@@ -236,9 +236,8 @@ def _alarms(model, images: list, masks: list, names: list[str], scale: float) ->
     prediction touches, each over all test images."""
     false, missed = np.zeros(len(names), int), np.zeros(len(names), int)
     for image, mask in zip(images, masks, strict=True):
-        pred = predict_classes(
-            model, make_sample(image, mask).image, mask.shape, "cpu", 512, False, None, scale
-        )
+        unit = make_sample(image, mask).image
+        pred = full_logits(model, unit, mask.shape, "cpu", 512, False, None, scale).argmax(0).numpy()
         for c in range(1, len(names)):
             for a, b, out, least in ((pred, mask, false, DEFAULT_MIN_AREA), (mask, pred, missed, 1)):
                 n, comp, stats, _ = cv2.connectedComponentsWithStats(

@@ -151,17 +151,3 @@ def full_logits(
     return torch.nn.functional.interpolate(
         logits[None], size=tuple(shape[:2]), mode="bilinear", align_corners=False
     )[0]
-
-
-def predict_classes(
-    model: UNet,
-    unit_image: np.ndarray,
-    shape: tuple[int, ...],
-    device: torch.device | str,
-    tile: int,
-    tta: bool,
-    cancel: CancelToken | None,
-    scale: float,
-) -> np.ndarray:
-    """The class map (at ``shape``) of a [0, 1] image predicted at the working ``scale``."""
-    return full_logits(model, unit_image, shape, device, tile, tta, cancel, scale).argmax(0).numpy()
