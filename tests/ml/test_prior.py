@@ -22,6 +22,30 @@ def _metrics(miou: float) -> SegmentationMetrics:
     return SegmentationMetrics(["a", "b"], [miou, miou], [miou, miou], miou, miou, miou, 100)
 
 
+def _scored(mious, found=(5, 5, 5, 5, 5)):
+    return [_metrics(m) for m in mious], np.array(found)
+
+
+def test_held_out_objects_found_per_offset():
+    names = ["_background_", "nucleus", "nucleus::boundary", "speck"]
+    mask = np.zeros((40, 40), np.uint8)
+    mask[2:8, 2:8] = 1  # a nucleus ...
+    mask[2:8, 8] = 2  # ... whose contact band counts as nucleus
+    mask[2:8, 9:14] = 1
+    mask[20:30, 20:30] = 1  # another nucleus
+    mask[35:37, 35:37] = 3  # a speck of 4 px: too small to count
+    sample = make_sample(np.zeros((40, 40), np.uint8), mask)
+    found = prior.FoundObjects(names, 3, majority=0)
+    hit_one = np.zeros_like(mask)
+    hit_one[4, 10] = 2  # the boundary class predicted inside the first nucleus finds it
+    found(0, sample, mask.astype(np.int64))  # the truth itself: both nuclei
+    found(1, sample, hit_one.astype(np.int64))
+    found(2, sample, np.zeros_like(mask, dtype=np.int64))
+    np.testing.assert_array_equal(found.found, [2, 1, 0])
+    # Background (the majority) is no object, nor is the 4-px speck: only the nucleus class counts.
+    assert [c for c, _ in found.objects(id(sample), mask)] == [1]
+
+
 def test_the_shift_is_weight_times_patch_share_over_image_share():
     s = prior.prior_shift(
         ["bg", "scratch", "pit"], np.array([990, 9, 1]), np.array([900, 80, 20]), [0.5, 1, 2]
@@ -45,7 +69,7 @@ def test_the_best_fraction_is_chosen_only_when_it_gains():
 
     def score(offsets):
         seen.extend(offsets)
-        return [_metrics(m) for m in (0.60, 0.64, 0.70, 0.66, 0.61)]
+        return [_metrics(m) for m in (0.60, 0.64, 0.70, 0.66, 0.61)], np.full(5, 7)
 
     choice = prior.choose(shift, score)
     assert choice is not None and choice.fraction == 0.5
@@ -54,8 +78,12 @@ def test_the_best_fraction_is_chosen_only_when_it_gains():
     assert choice.held_out == {"0": 0.6, "0.25": 0.64, "0.5": 0.7, "0.75": 0.66, "1": 0.61}
     assert "0.600 -> 0.700" in choice.note() and choice.metrics.miou == 0.70
     # A gain under MIN_GAIN, or the model as trained best: nothing changes.
-    assert prior.choose(shift, lambda o: [_metrics(m) for m in (0.6, 0.603, 0.6, 0.6, 0.6)]) is None
-    assert prior.choose(shift, lambda o: [_metrics(m) for m in (0.7, 0.6, 0.6, 0.6, 0.6)]) is None
+    assert prior.choose(shift, lambda o: _scored((0.6, 0.603, 0.6, 0.6, 0.6))) is None
+    assert prior.choose(shift, lambda o: _scored((0.7, 0.6, 0.6, 0.6, 0.6))) is None
+    # A fraction that loses a held-out object the model as trained found is never chosen.
+    choice = prior.choose(shift, lambda o: _scored((0.60, 0.64, 0.70, 0.72, 0.61), found=(9, 9, 9, 8, 7)))
+    assert choice is not None and choice.fraction == 0.5
+    assert choice.to_dict()["held_out_objects_found"] == {"0": 9, "0.25": 9, "0.5": 9, "0.75": 8, "1": 7}
     # Shifts within 1.25x of each other: nothing is even scored.
     assert prior.choose(np.array([0.95, 1.1]), lambda o: pytest.fail("scored")) is None
     assert prior.choose(np.array([4.0, 4.5]), lambda o: pytest.fail("scored")) is None
@@ -70,7 +98,7 @@ def test_a_class_the_held_out_images_lack_keeps_its_odds_against_the_majority():
     np.testing.assert_array_equal(judged, [True, True, False, False])
     shift = prior.judged_shift(np.array([0.02, 5.0, 30.0, 30.0]), judged, np.array([9000, 60, 10, 5]))
     np.testing.assert_allclose(shift, [0.02, 5.0, 0.02, 0.02])
-    choice = prior.choose(shift, lambda offsets: [_metrics(m) for m in (0.5, 0.6, 0.55, 0.5, 0.5)])
+    choice = prior.choose(shift, lambda offsets: _scored((0.5, 0.6, 0.55, 0.5, 0.5)))
     assert choice is not None and choice.offsets[2] == choice.offsets[3] == choice.offsets[0] == 0.0
 
 

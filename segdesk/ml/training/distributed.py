@@ -212,7 +212,9 @@ class DistributedTrainer(_Trainer):
         dist.all_reduce(total)
         return total.cpu()
 
-    def score_offsets(self, model: UNet, offsets: list[torch.Tensor]) -> list[SegmentationMetrics]:
+    def score_offsets(
+        self, model: UNet, offsets: list[torch.Tensor], on_map: Any = None
+    ) -> list[SegmentationMetrics]:
         """Each rank scores its share of the validation images; the confusion matrices are summed."""
         ds = self.dataset
         for buffer in model.buffers():  # BatchNorm statistics: rank 0's, as in the saved model
@@ -220,7 +222,14 @@ class DistributedTrainer(_Trainer):
         mine = ds.val[self.rank :: self.world]
         n = len(ds.class_names)
         cms = confusions(
-            model, mine, n, offsets, device=self.device, tile=self.config.val_tile, scale=self.config.scale
+            model,
+            mine,
+            n,
+            offsets,
+            device=self.device,
+            tile=self.config.val_tile,
+            scale=self.config.scale,
+            on_map=on_map,
         )
         total = torch.from_numpy(np.stack([cm.matrix for cm in cms])).to(self.device)
         dist.all_reduce(total)

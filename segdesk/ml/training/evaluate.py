@@ -6,7 +6,7 @@ one, and by the benchmarks. (The app's proposals go through ``infer.Predictor``,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -115,18 +115,23 @@ def confusions(
     tta: bool = False,
     cancel: CancelToken | None = None,
     scale: float = 1.0,
+    on_map: Callable[[int, Sample, np.ndarray], None] | None = None,
 ) -> list[ConfusionMatrix]:
     """One confusion matrix per vector of logit ``offsets`` (C,) added before the arg-max: each image
-    is predicted once, whatever the number of offsets (``prior.py`` chooses among them)."""
+    is predicted once, whatever the number of offsets (``prior.py`` chooses among them).
+    ``on_map(k, sample, class_map)`` sees the class map of each sample with offset ``k``."""
     was_training = model.training
     model.eval()
     cms = [ConfusionMatrix(num_classes) for _ in offsets]
     try:
         for s in samples:
             logits = full_logits(model, s.image, s.mask.shape, device, tile, tta, cancel, scale)
-            for cm, offset in zip(cms, offsets, strict=True):
+            for k, (cm, offset) in enumerate(zip(cms, offsets, strict=True)):
                 shifted = logits if not bool(offset.any()) else logits + offset[:, None, None]
-                cm.update(s.mask, shifted.argmax(0).numpy())
+                class_map = shifted.argmax(0).numpy()
+                cm.update(s.mask, class_map)
+                if on_map is not None:
+                    on_map(k, s, class_map)
     finally:
         model.train(was_training)
     return cms

@@ -11,7 +11,8 @@ false scratches per test plate (docs/benchmarks.md).
 After training, the best epoch's logits on the held-out images are shifted by ``-t log s`` for each
 ``t`` of ``FRACTIONS`` (0: as trained; 1: the whole shift undone) and scored; the best ``t`` is baked
 into the head's bias when it gains at least ``MIN_GAIN`` held-out mIoU over 0, so the checkpoint,
-the ONNX export, the app and the CLI predict with it without knowing it exists. A boundary class
+the ONNX export, the app and the CLI predict with it without knowing it exists; never a fraction
+that loses a held-out object the model as trained found (``FoundObjects``). A boundary class
 (``L::boundary``) takes its class's offset: the split between objects is not the prior's business,
 and the held-out mIoU (boundary folded in) cannot judge it. Only with held-out images: with fewer
 than 3 reviewed images the validation images are training images, which the network fits whatever
@@ -24,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 
@@ -36,6 +38,8 @@ FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)
 MIN_GAIN = 0.005
 #: Shifts within this factor of each other for every class are left alone (only ratios count).
 MIN_SHIFT = 1.25
+#: Held-out objects smaller than this (px) are not counted as found or lost (``FoundObjects``).
+MIN_OBJECT_AREA = 10
 
 
 def prior_shift(
@@ -89,9 +93,15 @@ class PriorChoice:
     offsets: list[float]
     held_out: dict[str, float] = field(default_factory=dict)  # mIoU per fraction tried
     metrics: SegmentationMetrics | None = None  # held-out metrics at the chosen fraction
+    found: dict[str, int] = field(default_factory=dict)  # held-out objects found per fraction
 
     def to_dict(self) -> dict[str, Any]:
-        return {"fraction": self.fraction, "offsets": self.offsets, "held_out_miou": self.held_out}
+        return {
+            "fraction": self.fraction,
+            "offsets": self.offsets,
+            "held_out_miou": self.held_out,
+            "held_out_objects_found": self.found,
+        }
 
     def note(self) -> str:
         before, after = self.held_out["0"], self.held_out[f"{self.fraction:g}"]
@@ -112,23 +122,77 @@ def judged_shift(shift: np.ndarray, judged: np.ndarray, image_counts: np.ndarray
     return out
 
 
+class FoundObjects:
+    """``evaluate.confusions``'s ``on_map``: how many held-out objects each offset's class map finds.
+
+    An object is an 8-connected region of one class in a held-out image's truth (a boundary class
+    counted as its class), of at least ``MIN_OBJECT_AREA`` pixels, of any class but the images' most
+    common (``majority``); found when the prediction has a pixel of that class in it. ``found[k]``
+    sums over the images for offset ``k``."""
+
+    def __init__(self, class_names: Sequence[str], n_offsets: int, *, majority: int) -> None:
+        names = list(class_names)
+        self.group = np.array(
+            [
+                names.index(base_class_name(c)) if base_class_name(c) in names else i
+                for i, c in enumerate(names)
+            ],
+            dtype=np.int64,
+        )
+        self.majority = int(self.group[majority])
+        self.found = np.zeros(n_offsets, dtype=np.int64)
+        self._objects: dict[int, list[tuple[int, np.ndarray]]] = {}
+
+    def objects(self, key: int, mask: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """(class, labels of its objects: 0 elsewhere) of one truth mask, computed once."""
+        if key not in self._objects:
+            valid = mask < len(self.group)
+            folded = np.where(valid, self.group[np.where(valid, mask, 0)], -1)
+            out = []
+            for c in np.unique(folded):
+                if c < 0 or c == self.majority:
+                    continue
+                n, labels, stats, _ = cv2.connectedComponentsWithStats(
+                    (folded == c).astype(np.uint8), connectivity=8
+                )
+                small = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] < MIN_OBJECT_AREA)
+                labels[np.isin(labels, small[small > 0])] = 0
+                if labels.any():
+                    out.append((int(c), labels))
+            self._objects[key] = out
+        return self._objects[key]
+
+    def __call__(self, k: int, sample: Any, class_map: np.ndarray) -> None:
+        predicted = self.group[class_map]
+        for c, labels in self.objects(id(sample), sample.mask):
+            self.found[k] += np.unique(labels[(predicted == c) & (labels > 0)]).size
+
+
 def choose(
-    shift: np.ndarray, score: Callable[[list[torch.Tensor]], list[SegmentationMetrics]]
+    shift: np.ndarray,
+    score: Callable[[list[torch.Tensor]], tuple[list[SegmentationMetrics], np.ndarray]],
 ) -> PriorChoice | None:
     """The fraction of ``shift`` to undo, or None (nothing to undo, or no fraction gains
-    ``MIN_GAIN``). ``score(offsets)`` gives the held-out metrics of the model with each logit offset."""
+    ``MIN_GAIN``). ``score(offsets)`` gives the held-out metrics of the model with each logit offset
+    and the held-out objects each finds (``FoundObjects``): a fraction that loses an object the model
+    as trained found is never chosen. On the plates the fraction that lost a held-out pit lost a
+    test pit too, at both seeds (docs/benchmarks.md)."""
     log_s = np.log(np.maximum(shift, 1e-6))
     log_s = log_s - log_s.min()  # only differences count; 0 for the class lowered least
     if float(log_s.max(initial=0.0)) < np.log(MIN_SHIFT):
         return None
     offsets = [torch.tensor(-t * log_s, dtype=torch.float32) for t in FRACTIONS]
-    metrics = score(offsets)
-    mious = [m.miou for m in metrics]
+    metrics, found = score(offsets)
+    mious = [m.miou if f >= found[0] else -1.0 for m, f in zip(metrics, found, strict=True)]
     best = int(np.argmax(mious))
-    held_out = {f"{t:g}": round(m, 5) for t, m in zip(FRACTIONS, mious, strict=True)}
+    held_out = {f"{t:g}": round(m.miou, 5) for t, m in zip(FRACTIONS, metrics, strict=True)}
     if best == 0 or mious[best] < mious[0] + MIN_GAIN:
         return None
-    return PriorChoice(FRACTIONS[best], [round(float(v), 5) for v in offsets[best]], held_out, metrics[best])
+    choice = PriorChoice(
+        FRACTIONS[best], [round(float(v), 5) for v in offsets[best]], held_out, metrics[best]
+    )
+    choice.found = {f"{t:g}": int(f) for t, f in zip(FRACTIONS, found, strict=True)}
+    return choice
 
 
 def bake(model: torch.nn.Module, offsets: Sequence[float]) -> None:

@@ -345,9 +345,11 @@ class _Trainer:
         """Validation metrics of ``model``."""
         return self.score_offsets(model, [torch.zeros(len(self.dataset.class_names))])[0]
 
-    def score_offsets(self, model: UNet, offsets: list[torch.Tensor]) -> list[SegmentationMetrics]:
+    def score_offsets(
+        self, model: UNet, offsets: list[torch.Tensor], on_map: Any = None
+    ) -> list[SegmentationMetrics]:
         """Validation metrics of ``model`` with each vector of logit offsets added (the distributed
-        trainer reduces them across ranks)."""
+        trainer reduces them across ranks); ``on_map`` as ``evaluate.confusions``'s."""
         ds = self.dataset
         cms = confusions(
             model,
@@ -358,6 +360,7 @@ class _Trainer:
             tile=self.config.val_tile,
             cancel=self.cancel,
             scale=self.config.scale,
+            on_map=on_map,
         )
         return [fold_and_compute(cm, ds.class_names) for cm in cms]
 
@@ -374,7 +377,13 @@ class _Trainer:
         judged = prior.held_out_classes(names, [s.mask for s in self.dataset.val])
         shift = prior.judged_shift(shift, judged, self.image_counts)
         self.model.eval()
-        choice = prior.choose(shift, lambda offsets: self.score_offsets(self.model, offsets))
+
+        def score(offsets: list[torch.Tensor]) -> tuple[list[SegmentationMetrics], np.ndarray]:
+            found = prior.FoundObjects(names, len(offsets), majority=int(np.argmax(self.image_counts)))
+            metrics = self.score_offsets(self.model, offsets, found)
+            return metrics, self.reduce_hits(torch.from_numpy(found.found)).numpy()
+
+        choice = prior.choose(shift, score)
         if choice is not None:
             prior.bake(self.model, choice.offsets)
             self.best_metrics = choice.metrics
