@@ -188,11 +188,9 @@ def choose(
     held_out = {f"{t:g}": round(m.miou, 5) for t, m in zip(FRACTIONS, metrics, strict=True)}
     if best == 0 or mious[best] < mious[0] + MIN_GAIN:
         return None
-    choice = PriorChoice(
-        FRACTIONS[best], [round(float(v), 5) for v in offsets[best]], held_out, metrics[best]
-    )
-    choice.found = {f"{t:g}": int(f) for t, f in zip(FRACTIONS, found, strict=True)}
-    return choice
+    offset = [round(float(v), 5) for v in offsets[best]]
+    counts = {f"{t:g}": int(f) for t, f in zip(FRACTIONS, found, strict=True)}
+    return PriorChoice(FRACTIONS[best], offset, held_out, metrics[best], counts)
 
 
 def bake(model: torch.nn.Module, offsets: Sequence[float]) -> None:
