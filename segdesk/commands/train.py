@@ -97,9 +97,9 @@ def make_config(
         "batch_size": batch_size,
         "patch_size": patch_size,
     }
-    config = dataclasses.replace(config, **{k: v for k, v in given.items() if v is not None})
-    if not prior_correction:
-        config = dataclasses.replace(config, prior_correction=False)
+    config = dataclasses.replace(
+        config, **{k: v for k, v in given.items() if v is not None}, prior_correction=prior_correction
+    )
     if epochs is not None:
         if epochs < 1:
             raise TrainingError(f"epochs must be at least 1, not {epochs}")

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import torch
 
-from segdesk.core.instances import base_class_name, is_boundary_class
+from segdesk.core.instances import boundary_folding
 from segdesk.ml.metrics import SegmentationMetrics
 
 #: The shares of the prior shift tried (0 = the model as trained is the reference).
@@ -42,6 +42,13 @@ MIN_SHIFT = 1.25
 MIN_OBJECT_AREA = 10
 
 
+def groups(class_names: Sequence[str]) -> np.ndarray:
+    """(C,) int: each class's group, a boundary class in its class's (``boundary_folding``, as the
+    metrics a person sees fold them); every class its own group when nothing folds."""
+    folding = boundary_folding(class_names)
+    return folding[0] if folding is not None else np.arange(len(class_names))
+
+
 def prior_shift(
     class_names: Sequence[str],
     image_counts: np.ndarray,
@@ -50,18 +57,14 @@ def prior_shift(
 ) -> np.ndarray:
     """``s`` per class (1 for a class absent from the images or the patches); a boundary class gets
     its class's, computed from the two together."""
-    names = list(class_names)
-    n = len(names)
+    n = len(class_names)
     w = np.asarray(weights if weights else np.ones(n), dtype=np.float64)
     f = np.asarray(image_counts, dtype=np.float64)
     q = np.asarray(patch_counts, dtype=np.float64)
-    group = [
-        names.index(base_class_name(c)) if is_boundary_class(c) and base_class_name(c) in names else i
-        for i, c in enumerate(names)
-    ]
+    group = groups(class_names)
     s = np.ones(n)
-    for g in sorted(set(group)):
-        members = [i for i in range(n) if group[i] == g]
+    for g in np.unique(group):
+        members = group == g
         fg, qg = f[members].sum() / max(f.sum(), 1.0), q[members].sum() / max(q.sum(), 1.0)
         if fg > 0 and qg > 0:
             # The group's weight: its members' weights averaged over its patch pixels.
@@ -73,18 +76,13 @@ def prior_shift(
 def held_out_classes(class_names: Sequence[str], masks: Sequence[np.ndarray]) -> np.ndarray:
     """(C,) bool: the classes with pixels in ``masks``; a boundary class counts as its class and
     its class as it."""
-    names = list(class_names)
-    n = len(names)
+    n = len(class_names)
+    group = groups(class_names)
     present = np.zeros(n, dtype=bool)
     for mask in masks:
         values = np.unique(mask)
         present[values[values < n]] = True
-    for i, c in enumerate(names):
-        base = base_class_name(c)
-        if is_boundary_class(c) and base in names:
-            j = names.index(base)
-            present[i] = present[j] = present[i] or present[j]
-    return present
+    return np.isin(group, group[present])
 
 
 @dataclass
@@ -111,13 +109,12 @@ class PriorChoice:
         )
 
 
-def judged_shift(shift: np.ndarray, judged: np.ndarray, image_counts: np.ndarray) -> np.ndarray:
+def judged_shift(shift: np.ndarray, judged: np.ndarray, majority: int) -> np.ndarray:
     """``shift`` with each class the held-out images do not hold (``judged`` False) given the shift
-    of the images' most common class, so that its odds against that class stay as trained: lowering
-    a class the held-out images lack only removes its false alarms there, so they would always ask
-    for it, and new images would lose its objects."""
+    of the images' most common class (``majority``), so that its odds against that class stay as
+    trained: lowering a class the held-out images lack only removes its false alarms there, so they
+    would always ask for it, and new images would lose its objects."""
     out = np.asarray(shift, dtype=np.float64).copy()
-    majority = int(np.argmax(image_counts))
     out[~np.asarray(judged, dtype=bool)] = out[majority]
     return out
 
@@ -131,14 +128,7 @@ class FoundObjects:
     sums over the images for offset ``k``."""
 
     def __init__(self, class_names: Sequence[str], n_offsets: int, *, majority: int) -> None:
-        names = list(class_names)
-        self.group = np.array(
-            [
-                names.index(base_class_name(c)) if base_class_name(c) in names else i
-                for i, c in enumerate(names)
-            ],
-            dtype=np.int64,
-        )
+        self.group = groups(class_names)
         self.majority = int(self.group[majority])
         self.found = np.zeros(n_offsets, dtype=np.int64)
         self._objects: dict[int, list[tuple[int, np.ndarray]]] = {}
@@ -206,6 +196,7 @@ __all__ = [
     "PriorChoice",
     "bake",
     "choose",
+    "groups",
     "held_out_classes",
     "judged_shift",
     "prior_shift",

@@ -373,13 +373,14 @@ class _Trainer:
             return None
         weights = self.criterion.weights
         names = self.dataset.class_names
+        majority = int(np.argmax(self.image_counts))
         shift = prior.prior_shift(names, self.image_counts, patch_counts, weights)
         judged = prior.held_out_classes(names, [s.mask for s in self.dataset.val])
-        shift = prior.judged_shift(shift, judged, self.image_counts)
+        shift = prior.judged_shift(shift, judged, majority)
         self.model.eval()
 
         def score(offsets: list[torch.Tensor]) -> tuple[list[SegmentationMetrics], np.ndarray]:
-            found = prior.FoundObjects(names, len(offsets), majority=int(np.argmax(self.image_counts)))
+            found = prior.FoundObjects(names, len(offsets), majority=majority)
             metrics = self.score_offsets(self.model, offsets, found)
             return metrics, self.reduce_hits(torch.from_numpy(found.found)).numpy()
 
