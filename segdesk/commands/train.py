@@ -22,6 +22,7 @@ from segdesk.core.errors import Cancelled, SegdeskError, TrainingError
 from segdesk.core.project import Project
 from segdesk.ml.checkpoint import ModelStore
 from segdesk.ml.data import TrainingSet
+from segdesk.ml.training.events import Checking
 from segdesk.ml.training.plan import plan_of, planned
 from segdesk.ml.training.train import (
     EpochEnd,
@@ -214,6 +215,14 @@ def plan_for_cli(folder: str | Path, *, use_elsewhere: bool, skip_empty: bool, o
     return plan.entries
 
 
+#: The lines a terminal shows between the last epoch and the outcome (each takes a few seconds).
+CHECKS = {
+    "prior": "checking the rare classes' odds on {n} held-out image(s) ...",
+    "checking": "checking the new model on {n} held-out image(s) ...",
+    "calibrating": "choosing how touching objects are split ...",
+}
+
+
 def printer(out: Out, bar: Out | None) -> Callable[[object], None]:
     """An ``on_event`` for :func:`segdesk.services.training.train` that prints what a terminal shows."""
 
@@ -224,6 +233,8 @@ def printer(out: Out, bar: Out | None) -> Callable[[object], None]:
                 announce(p.dataset, p.base_version or warm_label(p.warm_start, p.set_aside), out)
                 if event.prepared.plan is not None:
                     say_plan(event.prepared.plan, out)
+            elif event.name in CHECKS and event.prepared is not None:
+                out(CHECKS[event.name].format(n=len(event.prepared.dataset.val)))
         else:
             print_event(event, out, bar)
 
@@ -264,6 +275,8 @@ def print_event(event: object, out: Out, bar: Out | None) -> None:
             f"loss {event.loss:.4f} lr {event.lr:.2e} {event.patches_per_s:.1f} patches/s "
             f"ETA {event.eta_s:.0f}s"
         )
+    elif isinstance(event, Checking) and event.what in CHECKS:
+        out(CHECKS[event.what].format(n=event.images))
     elif isinstance(event, EpochEnd):
         if bar is not None:
             bar("")

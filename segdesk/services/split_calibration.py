@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from segdesk.core.cancel import CancelToken
+from segdesk.core.errors import Cancelled
 from segdesk.core.instance_metrics import InstanceScores, score_images
 from segdesk.core.instance_split import SplitSettings, fold_probabilities, learned_object_classes
 from segdesk.core.instances import shapes_to_instances
@@ -185,7 +187,7 @@ def _too_few(images: int, objects: int, on: str = "held-out") -> str | None:
 
 
 def calibration_predictions(
-    model: Any, meta: Mapping[str, Any], dataset: Any
+    model: Any, meta: Mapping[str, Any], dataset: Any, cancel: CancelToken | None = None
 ) -> tuple[list[np.ndarray], list[np.ndarray], str] | str:
     """(probabilities, true instance maps, what they are) of the images the split is chosen on,
     predicted by ``model`` as the proposals predict (the plan's working scale included); or why none.
@@ -208,21 +210,26 @@ def calibration_predictions(
     from segdesk.ml.inference.infer import Predictor
 
     predictor = Predictor(model, dict(meta), device="cpu", backend="torch")
-    probs = [
-        np.asarray(predictor.predict(s.image, return_probabilities=True).probabilities, np.float32)
-        for s in samples
-    ]
+    probs = []
+    for s in samples:  # about a second each: a cancel is honoured between images
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("training cancelled")
+        probs.append(
+            np.asarray(predictor.predict(s.image, return_probabilities=True).probabilities, np.float32)
+        )
     return probs, truths, on
 
 
-def calibrate_model(model: Any, meta: Mapping[str, Any], dataset: Any) -> dict[str, Any] | None:
+def calibrate_model(
+    model: Any, meta: Mapping[str, Any], dataset: Any, cancel: CancelToken | None = None
+) -> dict[str, Any] | None:
     """The split record of a freshly trained model on ``dataset``'s held-out images (with training
     images when those are too few; an ``InstanceTrainingSet``), or None when the model has no
     boundary class (nothing to record)."""
     names = [str(c) for c in meta.get("classes") or []]
     if not learned_object_classes(names):
         return None
-    found = calibration_predictions(model, meta, dataset)
+    found = calibration_predictions(model, meta, dataset, cancel)
     if isinstance(found, str):
         return skipped_record(found)
     probs, truths, on = found

@@ -18,6 +18,15 @@ from segdesk.core.cancel import CancelToken
 from segdesk.services.training import Phase, TrainOutcome, TrainRequest, resolve_config, train
 from segdesk.services.warm_start import plan_line
 
+#: What the panel says after the training steps, while the run checks and saves its model.
+PHASE_TEXT = {
+    "loading": "Reading the reviewed images ...",
+    "prior": "Checking the rare classes' odds on the held-out images ...",
+    "checking": "Checking the new model on the held-out images ...",
+    "calibrating": "Choosing how touching objects are split, on the held-out images ...",
+    "saving": "Saving the new model ...",
+}
+
 
 @dataclass
 class TrainStatus:
@@ -27,7 +36,7 @@ class TrainStatus:
     held-out mIoU): epoch 0 is the starting model's validation, which has no training loss.
     """
 
-    phase: str  # "loading" | "training" | "saving" | "exporting"
+    phase: str  # "loading" | "training" | "prior" | "checking" | "calibrating" | "saving" | "exporting"
     fraction: float = 0.0
     epoch: int = 0
     step: int = 0
@@ -40,10 +49,7 @@ class TrainStatus:
     def text(self) -> str:
         """One line for the panel (never "nan")."""
         if self.phase != "training":
-            return {
-                "loading": "Reading the reviewed images ...",
-                "saving": "Saving the new model ...",
-            }.get(self.phase, "Preparing the fast CPU model ...")
+            return PHASE_TEXT.get(self.phase, "Preparing the fast CPU model ...")
         parts = [f"epoch {self.epoch + 1}"]
         parts.append("validating the starting model" if self.loss is None else f"loss {self.loss:.4f}")
         if self.history:
@@ -64,7 +70,7 @@ class StatusTracker:
         self.status = TrainStatus(phase="loading", message=f"reading {images} image(s)")
 
     def update(self, event: object) -> TrainStatus | None:
-        from segdesk.ml.training.train import EpochEnd, TrainProgress
+        from segdesk.ml.training.events import Checking, EpochEnd, TrainProgress
 
         s = self.status
         if isinstance(event, Phase):
@@ -73,8 +79,10 @@ class StatusTracker:
                 s.phase, s.message = "training", plan_line(p.plan, p.warm_start) if p is not None else ""
                 return None
             s.phase = event.name
-            if event.name in ("saving", "exporting"):
+            if event.name in ("checking", "calibrating", "saving", "exporting"):
                 s.fraction = 1.0
+        elif isinstance(event, Checking):  # the training steps are done
+            s.phase, s.fraction = event.what, 1.0
         elif isinstance(event, TrainProgress):
             s.epoch, s.step, s.elapsed_s = event.epoch, event.step, event.elapsed_s
             s.loss = event.loss if math.isfinite(event.loss) else s.loss

@@ -187,11 +187,27 @@ class Saved:
     objects_note: str = ""  # how its objects are split (core.split_record.describe_split)
 
 
-def save_run(result: Any, prepared: Prepared, *, verdict: Callable[..., Any] | None = None) -> Saved:
-    """Ask the verdict, save the run as a new version (current when promoted). Raises ModelError."""
+def save_run(
+    result: Any,
+    prepared: Prepared,
+    *,
+    verdict: Callable[..., Any] | None = None,
+    emit: Callable[[object], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> Saved:
+    """Ask the verdict, save the run as a new version (current when promoted). Raises ModelError,
+    Cancelled (before anything is saved). ``emit`` gets a ``Phase`` as each step starts: "checking"
+    (the verdict), "calibrating" (how objects split), "saving"."""
     from segdesk.ml.training.instance_targets import instance_meta
     from segdesk.ml.training.promotion import promote_decision
 
+    def phase(name: str) -> None:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("training cancelled")
+        if emit is not None:
+            emit(Phase(name, prepared))
+
+    phase("checking")
     decision = (verdict or promote_decision)(result, prepared.dataset, prepared.store)
     meta: dict[str, Any] = result.meta()
     meta["promotion"] = dataclasses.asdict(decision)
@@ -200,9 +216,11 @@ def save_run(result: Any, prepared: Prepared, *, verdict: Callable[..., Any] | N
     if "instances" in meta:  # the split settings its objects come out best with (held-out images)
         from segdesk.services.split_calibration import calibrate_model
 
-        record = calibrate_model(result.model, meta, prepared.dataset)
+        phase("calibrating")
+        record = calibrate_model(result.model, meta, prepared.dataset, cancel)
         if record is not None:
             meta["instances"]["split"] = record
+    phase("saving")
     meta["warm_start"] = prepared.warm_start
     if prepared.set_aside:
         meta["set_aside"] = prepared.set_aside
@@ -238,7 +256,7 @@ class TrainOutcome:
 #: What ``train`` tells ``on_event`` besides fine_tune's records.
 @dataclass(frozen=True)
 class Phase:
-    name: str  # "loading" | "started" | "saving" | "exporting"
+    name: str  # "loading" | "started" | "checking" | "calibrating" | "saving" | "exporting"
     prepared: Prepared | None = None
 
 
@@ -279,8 +297,7 @@ def train(
         raise TrainingError(f"{request.root}: training ended without a result")
     if cancel is not None and cancel.is_set():
         raise Cancelled("training cancelled")
-    emit(Phase("saving", prepared))
-    saved = save_run(result, prepared, verdict=verdict)
+    saved = save_run(result, prepared, verdict=verdict, emit=emit, cancel=cancel)
     outcome = outcome_of(result, prepared, saved)
     if export_onnx and not (cancel is not None and cancel.is_set()):
         emit(Phase("exporting", prepared))

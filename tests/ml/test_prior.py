@@ -11,6 +11,7 @@ from segdesk.ml.metrics import SegmentationMetrics
 from segdesk.ml.model import UNet, UNetConfig
 from segdesk.ml.training import prior
 from segdesk.ml.training import train as train_mod
+from segdesk.ml.training.events import Checking
 from segdesk.ml.training.losses import LossConfig
 from segdesk.ml.training.train import TrainConfig, TrainResult, fine_tune
 from tests.ml.test_train import TINY
@@ -157,7 +158,8 @@ def test_a_model_taught_to_see_specks_everywhere_has_its_odds_lowered_and_says_s
         loss=LossConfig(class_weights=(1.0, 40.0)),
         **{**TINY, "patch_size": 32},
     )
-    *_, result = fine_tune(ds, config, model=inflated, model_classes=ds.class_names)
+    *events, result = fine_tune(ds, config, model=inflated, model_classes=ds.class_names)
+    assert events[-1] == Checking("prior", 2)  # the panel says what the last seconds are for
     assert result.prior is not None
     assert result.prior["fraction"] > 0 and result.prior["offsets"][1] < -1.0
     held_out = result.prior["held_out_miou"]
@@ -176,3 +178,5 @@ def test_no_correction_without_held_out_images(monkeypatch):
     monkeypatch.setattr(prior, "choose", lambda *a: pytest.fail("chosen on training images"))
     assert _train(ds, minutes=None, max_epochs=2, weight=40.0, crops=1.0).prior is None
     assert train_mod.TrainConfig().prior_correction
+    events = list(fine_tune(ds, TrainConfig(patience=0, **{**TINY, "patch_size": 32, "max_epochs": 1})))
+    assert not [e for e in events if isinstance(e, Checking)]  # nothing to check: nothing said

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from segdesk.core.document import Document
+from segdesk.core.errors import Cancelled
 from segdesk.core.labelme_io import save_document
 from segdesk.core.model_store import ModelStore
 from segdesk.core.project import Project
@@ -64,6 +65,44 @@ def test_progress_never_says_nan_and_the_history_has_no_nan() -> None:
     assert all("nan" not in t.lower() for t in texts), texts
     assert last.history == [(0, None, 0.42), (1, 0.3512, 0.42)]
     assert last.eta_s is None and "ETA" not in texts[-1]
+
+
+def test_the_panel_says_what_the_seconds_after_the_last_step_are_for(tmp_path: Path) -> None:
+    """The prior check, the verdict and the split's calibration took ~8 s on DSB (one thread) under
+    "Saving the new model ...": each now has its own line, and a cancel during them saves nothing."""
+    from segdesk.ml.training.events import Checking
+
+    tracker = train_status.StatusTracker(training.default_config(), images=3)
+    texts = [
+        tracker.update(event).text()  # type: ignore[union-attr]
+        for event in (Checking("prior", 2), training.Phase("checking"), training.Phase("calibrating"))
+    ]
+    assert texts == [train_status.PHASE_TEXT[k] for k in ("prior", "checking", "calibrating")]
+    assert "odds" in texts[0] and "held-out" in texts[1] and "split" in texts[2]
+    project = _project(tmp_path, 5)
+    seen: list[str] = []
+
+    def on_event(event: object) -> None:
+        if isinstance(event, training.Phase):
+            seen.append(event.name)
+
+    training.train(training.request_for(project), training.resolve_config(TINY), threading.Event(), on_event)
+    assert seen == ["loading", "started", "checking", "saving"]  # no objects: nothing to calibrate
+    cancel = threading.Event()
+
+    def cancel_while_checking(event: object) -> None:
+        if isinstance(event, training.Phase) and event.name == "checking":
+            cancel.set()
+
+    try:
+        training.train(
+            training.request_for(project), training.resolve_config(TINY), cancel, cancel_while_checking
+        )
+    except Cancelled:
+        pass
+    else:
+        raise AssertionError("a cancel while checking was not honoured")
+    assert ModelStore(tmp_path).versions() == ["v1"]  # nothing saved
 
 
 def test_the_saved_history_is_nan_free_json(tmp_path: Path) -> None:

@@ -74,4 +74,13 @@ class TrainResult:
         }
 
 
-TrainEvent = TrainProgress | EpochEnd | TrainResult
+@dataclass
+class Checking:
+    """Training is over; before its result the trainer checks something on the held-out images
+    (``what``: "prior", the rare classes' taught odds of ``prior.py``), which takes a few seconds."""
+
+    what: str
+    images: int
+
+
+TrainEvent = TrainProgress | EpochEnd | Checking | TrainResult

@@ -32,7 +32,7 @@ from segdesk.ml.training import prior
 from segdesk.ml.training.augment import AugmentConfig
 from segdesk.ml.training.class_watch import ClassRescue, class_hits
 from segdesk.ml.training.evaluate import confusions
-from segdesk.ml.training.events import EpochEnd, TrainEvent, TrainProgress, TrainResult
+from segdesk.ml.training.events import Checking, EpochEnd, TrainEvent, TrainProgress, TrainResult
 from segdesk.ml.training.losses import LossConfig, SegmentationLoss
 from segdesk.ml.training.schedule import WeightAverage, lr_at, run_fraction, steps_eta
 from segdesk.ml.training.setup import (
@@ -228,6 +228,8 @@ class _Trainer:
         finally:
             for handle in hooks:
                 handle.remove()
+        if self.prior_due():  # a few seconds of held-out predictions: say so before they start
+            yield Checking("prior", len(self.dataset.val))
         yield self.result(stop_reason)
 
     def validation_due(self) -> bool:
@@ -364,9 +366,13 @@ class _Trainer:
         )
         return [fold_and_compute(cm, ds.class_names) for cm in cms]
 
+    def prior_due(self) -> bool:
+        """Will the result look for the rare classes' taught odds (``prior.py``)?"""
+        return self.config.prior_correction and self.dataset.split == "held-out"
+
     def correct_prior(self) -> prior.PriorChoice | None:
         """Undo the rare classes' taught odds as far as the held-out images ask (``prior.py``)."""
-        if not self.config.prior_correction or self.dataset.split != "held-out":
+        if not self.prior_due():
             return None
         patch_counts = self.reduce_hits(torch.from_numpy(self.patch_counts)).numpy()
         if not patch_counts.any():
