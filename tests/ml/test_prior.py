@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -158,6 +161,12 @@ def test_a_model_taught_to_see_specks_everywhere_has_its_odds_lowered_and_says_s
         loss=LossConfig(class_weights=(1.0, 40.0)),
         **{**TINY, "patch_size": 32},
     )
+    # Kept as it started (the starting model wins its epoch 0): taught nothing, so nothing undone.
+    *events, kept = fine_tune(ds, config, model=copy.deepcopy(inflated), model_classes=ds.class_names)
+    assert kept.prior is None and not [e for e in events if isinstance(e, Checking)]
+    torch.testing.assert_close(kept.model.head.bias, inflated.head.bias)
+    # Its images new to it, the start does not compete: the trained epoch is kept and corrected.
+    ds = dataclasses.replace(ds, known=frozenset({"another.png"}))
     *events, result = fine_tune(ds, config, model=inflated, model_classes=ds.class_names)
     assert events[-1] == Checking("prior", 2)  # the panel says what the last seconds are for
     assert result.prior is not None
