@@ -319,7 +319,9 @@ def say_outcome(outcome: training.TrainOutcome, out: Out) -> None:
         out(f"note: {outcome.note}")
     if outcome.objects_note:
         out(outcome.objects_note)
-    if outcome.promoted:
+    if outcome.unchanged:
+        out(f"{outcome.reason}; {outcome.version} stays current (review more images, then retrain)")
+    elif outcome.promoted:
         out(f"saved {outcome.version} and made it current ({outcome.reason})")
     elif outcome.useless:
         kept = f"; {outcome.previous_version} stays current" if outcome.previous_version else ""

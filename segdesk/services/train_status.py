@@ -23,7 +23,7 @@ PHASE_TEXT = {
     "loading": "Reading the reviewed images ...",
     "prior": "Checking the rare classes' odds on the held-out images ...",
     "checking": "Checking the new model on the held-out images ...",
-    "calibrating": "Choosing how touching objects are split, on the held-out images ...",
+    "calibrating": "Choosing how touching objects are split ...",
     "saving": "Saving the new model ...",
 }
 

@@ -185,6 +185,7 @@ class Saved:
     version: str
     promotion: Any  # segdesk.ml.training.promotion.Promotion
     objects_note: str = ""  # how its objects are split (core.split_record.describe_split)
+    unchanged: bool = False  # nothing saved: the starting model did best (``version`` is it)
 
 
 def save_run(
@@ -207,6 +208,14 @@ def save_run(
         if emit is not None:
             emit(Phase(name, prepared))
 
+    base = prepared.base_version
+    if getattr(result, "kept_start", False) and base is not None:  # the same weights again: no copy
+        from segdesk.ml.training.promotion import Promotion
+
+        n = len(prepared.dataset.val)
+        reason = f"no epoch did better than {base} on the {n} held-out image(s), so nothing new was saved"
+        miou = float(result.metrics.miou)
+        return Saved(base, Promotion(False, miou, base, miou, reason), unchanged=True)
     phase("checking")
     decision = (verdict or promote_decision)(result, prepared.dataset, prepared.store)
     meta: dict[str, Any] = result.meta()
@@ -251,6 +260,7 @@ class TrainOutcome:
     note: str = ""  # e.g. that the time cap cut training short of the planned steps
     plan: str = ""  # the plan's line (ml/training/plan.py)
     objects_note: str = ""  # how its objects are split and why ("" without objects)
+    unchanged: bool = False  # nothing saved: the starting model (``version``) did best and stays
 
 
 #: What ``train`` tells ``on_event`` besides fine_tune's records.
@@ -299,7 +309,7 @@ def train(
         raise Cancelled("training cancelled")
     saved = save_run(result, prepared, verdict=verdict, emit=emit, cancel=cancel)
     outcome = outcome_of(result, prepared, saved)
-    if export_onnx and not (cancel is not None and cancel.is_set()):
+    if export_onnx and not saved.unchanged and not (cancel is not None and cancel.is_set()):
         emit(Phase("exporting", prepared))
         outcome.onnx_error = export_here(prepared.store.path(saved.version))
     return outcome
@@ -326,6 +336,7 @@ def outcome_of(result: Any, prepared: Prepared, saved: Saved) -> TrainOutcome:
         note=result.note,
         plan=plan_line(prepared.plan, prepared.warm_start),
         objects_note=saved.objects_note,
+        unchanged=saved.unchanged,
     )
 
 

@@ -114,10 +114,36 @@ def test_the_saved_history_is_nan_free_json(tmp_path: Path) -> None:
     # a toy run may be judged not useful yet (ml/training/promotion.py); the person can still pick it
     ModelStore(tmp_path).set_current("v1")
     # a fine-tune starts with the base model's validation, which has no training loss: null, not NaN
+    project = _project(tmp_path, 5)  # images v1 never saw train: the fine-tune's epochs are kept
     again = training.train(training.request_for(project), training.resolve_config(TINY), threading.Event())
     meta = json.loads((tmp_path / ".segdesk/models" / again.version / "model.json").read_text())
     assert meta["base_version"] == "v1" and meta["history"][0]["train_loss"] is None
     assert "nan" not in json.dumps(meta).lower()
+
+
+def test_a_retrain_whose_start_did_best_saves_no_copy_of_it(tmp_path: Path) -> None:
+    """Retrain on the same images, and no epoch beats the current model on the held-out images (lr 0:
+    the same weights): before, a copy was saved as a new version and made current ("New model v3 ...
+    is now current", the Xvfb DSB project); now nothing is saved and the person is told why."""
+    project = _project(tmp_path, 5)
+    first = training.train(training.request_for(project), training.resolve_config(TINY), threading.Event())
+    ModelStore(tmp_path).set_current(first.version)
+    phases: list[str] = []
+    same = training.train(
+        training.request_for(project),
+        training.resolve_config({**TINY, "lr": 0.0}),
+        threading.Event(),
+        lambda e: phases.append(e.name) if isinstance(e, training.Phase) else None,
+    )
+    assert same.unchanged and not same.promoted and same.version == first.version == "v1"
+    assert "no epoch did better than v1 on the 1 held-out image(s)" in same.reason
+    assert ModelStore(tmp_path).versions() == ["v1"] and ModelStore(tmp_path).current() == "v1"
+    assert "checking" not in phases and "exporting" not in phases
+    from segdesk.commands.train import say_outcome
+
+    lines: list[str] = []
+    say_outcome(same, lines.append)
+    assert lines[-1].endswith("so nothing new was saved; v1 stays current (review more images, then retrain)")
 
 
 def test_a_retrain_holds_out_images_the_current_model_never_trained_on(tmp_path: Path) -> None:

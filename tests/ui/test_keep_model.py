@@ -99,6 +99,20 @@ def test_offer_appears_only_when_not_promoted_and_is_not_modal(window: MainWindo
     assert "is now current (mIoU 0.720 against 0.740 of v1: within the 0.11" in panel.train_status.text()
 
 
+def test_a_run_that_kept_the_current_model_says_so_and_offers_nothing(
+    window: MainWindow, tmp_path: Path
+) -> None:
+    win, panel = window, window.model_panel
+    root = _project(tmp_path / "p")
+    win.open_path(root)
+    reason = "no epoch did better than v1 on the 2 held-out image(s), so nothing new was saved"
+    same = dataclasses.replace(_outcome("v1", miou=0.74), reason=reason, unchanged=True)
+    win.assist.apply_training_outcome(same)
+    assert not panel.keep_bar.isVisible()
+    assert panel.train_status.text().startswith(f"No new model: {reason}; v1 stays current")
+    assert model_index.current_version(root) == "v1" and "Model v1" in panel.info.text()
+
+
 def test_use_the_new_version(qtbot, window: MainWindow, tmp_path: Path) -> None:
     win, panel = window, window.model_panel
     root = _project(tmp_path / "p")

@@ -51,6 +51,8 @@ class TrainResult:
     device: str
     note: str = ""  # e.g. that the time cap cut training short of the planned steps
     prior: dict[str, Any] | None = None  # the logit offsets baked into the head (prior.py), if any
+    #: The fine-tune's starting model, unchanged, did best on the held-out images (its classes too).
+    kept_start: bool = False
 
     def meta(self) -> dict[str, Any]:
         """Checkpoint metadata for ``checkpoint.save_checkpoint``."""

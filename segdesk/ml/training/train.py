@@ -147,6 +147,7 @@ class _Trainer:
         self.model = model
         self.average = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
         self.fine_tuning = base is not None
+        self.same_classes = model_classes is None or list(model_classes) == list(dataset.class_names)
         # A fine-tune's starting model competes (a retrain never returns worse than the model it
         # started from); a warm start's does not: the generalist with a fresh head for the project's
         # classes is no model of the project, and on two easy held-out images it once outscored
@@ -432,4 +433,5 @@ class _Trainer:
             device=str(self.device),
             note="; ".join(notes),
             prior=choice.to_dict() if choice is not None else None,
+            kept_start=self.fine_tuning and self.best_epoch == 0 and self.same_classes,
         )

@@ -83,6 +83,12 @@ class TrainingController(QObject):
     def apply_outcome(self, outcome: job_functions.TrainOutcome) -> None:
         """A finished run: show the models; when the new one was not promoted, offer to keep either."""
         ctx = self.ctx
+        if outcome.unchanged:  # the same weights as the current model: nothing was saved
+            text = f"No new model: {outcome.reason}; {outcome.version} stays current. Review more images, then retrain"
+            ctx.panel.show_training_progress(1.0, text)
+            ctx.message(text)
+            self._outcome = outcome
+            return
         self.model_saved.emit()
         new_info = None if ctx.root is None else model_store.read_info(ctx.root, outcome.version)
         weak = model_health.not_useful_text(new_info)
