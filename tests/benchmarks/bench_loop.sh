@@ -24,7 +24,7 @@ for k in $ks; do
   $SEGDESK import-masks "$out/images" "$out/m$k" --labels "$labels" --skip-unmasked --overwrite > /dev/null
   scratch=""; [ "$mode" = fresh ] && scratch=--from-scratch
   $SEGDESK train "$out/images" $scratch "$@" > "$out/train$k.log" 2>&1
-  grep -E "^starting|^done|^saved" "$out/train$k.log" | sed "s/^/[$mode $k] /"
+  grep -E "^starting|^done|^saved|stays current" "$out/train$k.log" | sed "s/^/[$mode $k] /"
   rm -rf "$out/p$k"
   if ! $SEGDESK predict "$out/images" --masks-out "$out/p$k" > "$out/predict$k.log" 2>&1; then
     echo "[$mode $k] no proposals: $(tail -n 1 "$out/predict$k.log")"; continue
