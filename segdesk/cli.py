@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from segdesk import __version__
+from segdesk.commands.arg_types import number
 from segdesk.core import pixel_limit
 from segdesk.core.errors import SegdeskError
 
@@ -134,8 +135,8 @@ def _build_parser(selected: str | None = None) -> argparse.ArgumentParser:
         "each object becomes one polygon of class LABEL",
     )
     p.add_argument("--out", default=None, help="write the project here (images copied) instead of in place")
-    p.add_argument("--tolerance", type=float, default=1.0, help="polygon simplification in pixels")
-    p.add_argument("--min-area", type=float, default=10.0, help="drop components smaller than this (px)")
+    p.add_argument("--tolerance", type=number(0), default=1.0, help="polygon simplification in pixels")
+    p.add_argument("--min-area", type=number(0), default=10.0, help="drop components smaller than this (px)")
     p.add_argument("--overwrite", action="store_true", help="replace existing JSON files / image copies")
     p.add_argument(
         "--skip-unmasked",

@@ -11,6 +11,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from segdesk.commands.arg_types import whole
 from segdesk.commands.export_masks import add_masks_arguments, export_masks_command, masks_from_args
 from segdesk.core.errors import SegdeskError
 from segdesk.services.onnx_export import export_and_verify, resolve_model, verification_sample
@@ -60,7 +61,7 @@ def add_onnx_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", required=True, metavar="FILE.onnx", help="the ONNX file to write")
     parser.add_argument("--fp16", action="store_true", help="half-precision weights and compute")
-    parser.add_argument("--opset", type=int, default=18, help="ONNX opset, 18 or later (default: 18)")
+    parser.add_argument("--opset", type=whole(1), default=18, help="ONNX opset, 18 or later (default: 18)")
     parser.add_argument("--overwrite", action="store_true", help="replace the file if it exists")
 
 

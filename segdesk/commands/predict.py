@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from segdesk.commands.arg_types import number, odd_or_zero, whole
 from segdesk.core.atomic import atomic_write_bytes
 from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, ExportError, SegdeskError
@@ -243,11 +244,11 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--masks-out", metavar="OUT", help="write class-index PNGs (0 = background) here")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     parser.add_argument(
-        "--tile", type=int, default=DEFAULT_TILE, help=f"tile size in pixels (default: {DEFAULT_TILE})"
+        "--tile", type=whole(16), default=DEFAULT_TILE, help=f"tile size in pixels (default: {DEFAULT_TILE})"
     )
     parser.add_argument(
         "--overlap",
-        type=float,
+        type=number(0, 1, below=True),
         default=DEFAULT_OVERLAP,
         help=f"tile overlap fraction (default: {DEFAULT_OVERLAP})",
     )
@@ -259,20 +260,22 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--threshold",
-        type=float,
+        type=number(0, 1),
         default=0.5,
         help="a pixel less sure than this becomes background (default: 0.5, as in the app)",
     )
     parser.add_argument(
         "--min-area",
-        type=int,
+        type=whole(0),
         default=16,
         help="drop islands smaller than this (px); a model that records a larger minimum for its"
         " objects ('none under N px' in segdesk train's output) uses that for them",
     )
-    parser.add_argument("--max-hole-area", type=int, default=64, help="fill enclosed holes up to this (px)")
-    parser.add_argument("--smooth", type=int, default=0, help="majority filter size, odd; 0 = off")
-    parser.add_argument("--tolerance", type=float, default=1.0, help="polygon simplification (px)")
+    parser.add_argument(
+        "--max-hole-area", type=whole(0), default=64, help="fill enclosed holes up to this (px)"
+    )
+    parser.add_argument("--smooth", type=odd_or_zero, default=0, help="majority filter size, odd; 0 = off")
+    parser.add_argument("--tolerance", type=number(0), default=1.0, help="polygon simplification (px)")
     parser.add_argument(
         "--shard",
         metavar="K/N",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from segdesk.commands.arg_types import number, whole
+from segdesk.ml.model import MAX_DEPTH
 from segdesk.ml.training.train import TrainConfig
 from segdesk.services import training
 
@@ -14,20 +16,24 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", metavar="DIR", help="a project folder (its reviewed images train)")
     parser.add_argument(
         "--minutes",
-        type=float,
+        type=number(0, above=True),
         default=training.DEFAULT_MINUTES,
         help=f"time budget (default: {training.DEFAULT_MINUTES:g}, as a Retrain in the app)",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     parser.add_argument(
         "--base-width",
-        type=int,
+        type=whole(1),
         default=None,
         help=f"channels of a new model (default: {defaults.base_width})",
     )
-    parser.add_argument("--depth", type=int, default=None, help=f"downsamplings (default: {defaults.depth})")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument(
+        "--depth", type=whole(1, MAX_DEPTH), default=None, help=f"downsamplings (default: {defaults.depth})"
+    )
+    parser.add_argument(
+        "--threads", type=whole(1), default=None, help="CPU threads (default: torch's choice)"
+    )
+    parser.add_argument("--seed", type=whole(0), default=0, help="random seed (default: 0)")
     parser.add_argument(
         "--from-scratch",
         action="store_true",
@@ -50,19 +56,25 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="a new model starts from random weights, never from the shipped generalist model",
     )
     parser.add_argument(
-        "--val-fraction", type=float, default=0.2, help="share of reviewed images held out (default: 0.2)"
+        "--val-fraction",
+        type=number(0, 1, below=True),
+        default=0.2,
+        help="share of reviewed images held out (default: 0.2; 0: validate on the training images)",
     )
     parser.add_argument(
-        "--epochs", type=int, default=None, help="train exactly N epochs, no time budget (repeatable)"
+        "--epochs", type=whole(1), default=None, help="train exactly N epochs, no time budget (repeatable)"
     )
     parser.add_argument(
         "--batch-size",
-        type=int,
+        type=whole(1),
         default=None,
         help=f"patches per step, over all ranks when distributed (default: {defaults.batch_size} per rank)",
     )
     parser.add_argument(
-        "--patch-size", type=int, default=None, help=f"training patch size (default: {defaults.patch_size})"
+        "--patch-size",
+        type=whole(16),
+        default=None,
+        help=f"training patch size (default: {defaults.patch_size})",
     )
     parser.add_argument(
         "--use-elsewhere",

@@ -19,6 +19,10 @@ from segdesk.core.errors import ModelError
 Upsample = Literal["bilinear", "transpose"]
 
 
+#: The most downsamplings a UNet may have (its input padded to a multiple of 2**depth).
+MAX_DEPTH = 6
+
+
 @dataclass(frozen=True)
 class UNetConfig:
     """The architecture. Stored in every checkpoint's JSON so a model rebuilds itself."""
@@ -32,8 +36,8 @@ class UNetConfig:
     def __post_init__(self) -> None:
         if self.in_channels < 1 or self.num_classes < 1:
             raise ValueError("in_channels and num_classes must be >= 1")
-        if self.base_width < 1 or not 1 <= self.depth <= 6:
-            raise ValueError("base_width must be >= 1 and depth in 1..6")
+        if self.base_width < 1 or not 1 <= self.depth <= MAX_DEPTH:
+            raise ValueError(f"base_width must be >= 1 and depth in 1..{MAX_DEPTH}")
         if self.upsample not in ("bilinear", "transpose"):
             raise ValueError(f"upsample must be 'bilinear' or 'transpose', got {self.upsample!r}")
 
