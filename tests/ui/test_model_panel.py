@@ -34,22 +34,41 @@ def _disc_image(path: Path, cx: int, cy: int, r: int) -> list[list[float]]:
     return [[float(cx + r * np.cos(a)), float(cy + r * np.sin(a))] for a in angles]
 
 
+#: (cx, cy, r) of img_1 .. img_4's disc.
+DISCS = [(25, 30, 14), (52, 34, 16), (40, 30, 15), (30, 36, 13)]
+
+
+def _disc_json(root: Path, i: int, label: str = "cell", segdesk: dict | None = None) -> None:
+    """img_<i>.json: its disc as one polygon (written as Labelme writes it)."""
+    points = _disc_image(root / f"img_{i}.png", *DISCS[i - 1])
+    shape = {"label": label, "points": points, "group_id": None, "description": "",
+             "shape_type": "polygon", "flags": {}, "mask": None}  # fmt: skip
+    data = {"version": "5.5.0", "flags": {}, "shapes": [shape], "imagePath": f"img_{i}.png",
+            "imageData": None, "imageHeight": H, "imageWidth": W,
+            "segdesk": segdesk or {"status": "proposed"}}  # fmt: skip
+    (root / f"img_{i}.json").write_text(json.dumps(data), encoding="utf-8")
+
+
 def _make_project(root: Path, *, classes: int = 2) -> Path:
     """img_1, img_2: a labelled disc each, not yet reviewed (status proposed); img_3, img_4: unlabeled."""
     root.mkdir(parents=True)
-    discs = [(25, 30, 14), (52, 34, 16), (40, 30, 15), (30, 36, 13)]
-    for i, (cx, cy, r) in enumerate(discs, start=1):
-        points = _disc_image(root / f"img_{i}.png", cx, cy, r)
+    for i, disc in enumerate(DISCS, start=1):
+        _disc_image(root / f"img_{i}.png", *disc)
         if i <= 2:
-            label = "cell" if classes == 2 else "_background_"
-            shape = {"label": label, "points": points, "group_id": None, "description": "",
-                     "shape_type": "polygon", "flags": {}, "mask": None}  # fmt: skip
-            data = {"version": "5.5.0", "flags": {}, "shapes": [shape], "imagePath": f"img_{i}.png",
-                    "imageData": None, "imageHeight": H, "imageWidth": W,
-                    "segdesk": {"status": "proposed"}}  # fmt: skip
-            (root / f"img_{i}.json").write_text(json.dumps(data), encoding="utf-8")
+            _disc_json(root, i, "cell" if classes == 2 else "_background_")
     (root / "labels.txt").write_text("__ignore__\n_background_\ncell\n", encoding="utf-8")
     return root
+
+
+def _review_new_images(root: Path) -> None:
+    """img_3, img_4 labelled and reviewed: images v1 never saw train, so a Retrain's own epochs are
+    kept (a Retrain whose starting model did best saves nothing: services.training.save_run)."""
+    for i in (3, 4):
+        _disc_json(
+            root,
+            i,
+            segdesk={"status": "reviewed", "reviewed": {"how": "marked", "at": "2026-01-01T00:00:00+00:00"}},
+        )
 
 
 @pytest.fixture
@@ -277,6 +296,7 @@ def test_history_switches_back_to_an_earlier_version(
 ):
     win = window
     root = _copy_of(trained, tmp_path / "p")
+    _review_new_images(root)
     win.open_path(root)
     win.assist.train_config = _tiny_config(max_epochs=2)
     texts: list[str] = []
@@ -388,6 +408,7 @@ def test_retrain_in_a_child_process_saves_and_exports_the_fast_cpu_model(tmp_pat
     from segdesk.ui import job_functions
 
     root = _copy_of(trained, tmp_path / "p")
+    _review_new_images(root)
     snapshot = job_functions.snapshot_training(Project(root), "v1")
     phases: list[str] = []
     outcome = job_functions.train_in_child(snapshot, _tiny_config(max_epochs=2), export_onnx=True)(
