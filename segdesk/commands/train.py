@@ -230,7 +230,11 @@ def printer(out: Out, bar: Out | None) -> Callable[[object], None]:
         if isinstance(event, training.Phase):
             if event.name == "started" and event.prepared is not None:
                 p = event.prepared
-                announce(p.dataset, p.base_version or warm_label(p.warm_start, p.set_aside), out)
+                announce(
+                    p.dataset,
+                    p.base_version or warm_label(p.warm_start, p.set_aside, p.set_aside_reason),
+                    out,
+                )
                 if event.prepared.plan is not None:
                     say_plan(event.prepared.plan, out)
             elif event.name in CHECKS and event.prepared is not None:
@@ -241,13 +245,13 @@ def printer(out: Out, bar: Out | None) -> Callable[[object], None]:
     return on_event
 
 
-def warm_label(warm_start: str | None, set_aside: str | None = None) -> str | None:
+def warm_label(warm_start: str | None, set_aside: str | None = None, why: str = "") -> str | None:
     """What the first lines say about a warm start (None: none)."""
     if not warm_start:
         return None
     label = f"the shipped generalist model ({warm_start}), a new head"
     if set_aside:
-        label += f" (not {set_aside}: it learnt from fewer than 3 images, never checked on held-out ones)"
+        label += f" (not {set_aside}: {why or 'it learnt from fewer than 3 images, never checked on held-out ones'})"
     return label
 
 

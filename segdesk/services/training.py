@@ -27,7 +27,7 @@ from segdesk.core.errors import Cancelled, SegdeskError, TrainingError
 from segdesk.core.project import ImageEntry, Project
 from segdesk.core.split_record import describe_split
 from segdesk.services.onnx_export import export_here
-from segdesk.services.warm_start import note_in_plan, plan_line, starting_model, unchecked
+from segdesk.services.warm_start import note_in_plan, plan_line, set_aside_reason, starting_model
 
 #: The time budget of a retrain, in minutes, in the app and on the command line alike.
 DEFAULT_MINUTES = 2.0
@@ -120,7 +120,8 @@ class Prepared:
     base_version: str | None
     plan: Any = None  # segdesk.ml.training.plan.Plan, once the run is planned
     warm_start: str | None = None  # the shipped generalist the new model starts from (warm_start.py)
-    set_aside: str | None = None  # the current version not fine-tuned (``warm_start.unchecked``)
+    set_aside: str | None = None  # the current version not fine-tuned (``warm_start.set_aside_reason``)
+    set_aside_reason: str = ""  # why (said by the CLI's first lines)
 
 
 def prepare(request: TrainRequest, config: Any, cancel: CancelToken | None = None) -> Prepared:
@@ -144,11 +145,12 @@ def prepare(request: TrainRequest, config: Any, cancel: CancelToken | None = Non
         model, meta = store.load(request.base_version)
         other = model.config.base_width != config.base_width or model.config.depth != config.depth
         if not (request.new_architecture and other):
-            warm = starting_model(dataset, config, warm_start=request.warm_start) if unchecked(meta) else None
+            why = set_aside_reason(meta, dataset)
+            warm = starting_model(dataset, config, warm_start=request.warm_start) if why else None
             if warm is not None:
                 return Prepared(
                     dataset, store, warm.model, warm.classes, None, warm_start=warm.name,
-                    set_aside=request.base_version,
+                    set_aside=request.base_version, set_aside_reason=why or "",
                 )  # fmt: skip
             return Prepared(dataset, store, model, list(meta["classes"]), request.base_version)
     warm = starting_model(dataset, config, warm_start=request.warm_start)  # None: from random weights

@@ -177,7 +177,9 @@ def test_a_retrain_sets_aside_a_generalist_model_of_fewer_than_3_images(tmp_path
     config = training.resolve_config({})
     prepared = training.prepare(training.request_for(project), config)
     assert prepared.base_version is None and prepared.set_aside == "v1" and prepared.warm_start
-    store.add_version(net, {**meta, "metrics": {"split": "held-out"}})  # v2: checked on held-out images
+    # v2: checked on held-out images, and it learnt from more images than are new to it now
+    seen = ["img_0.png", "img_1.png", "img_2.png"]
+    store.add_version(net, {**meta, "images": seen, "metrics": {"split": "held-out"}})
     prepared = training.prepare(training.request_for(project), config)
     assert prepared.base_version == "v2" and prepared.set_aside is None
     no_warm = dataclasses.replace(training.request_for(project), base_version="v1", warm_start=False)
@@ -185,6 +187,39 @@ def test_a_retrain_sets_aside_a_generalist_model_of_fewer_than_3_images(tmp_path
     from segdesk.commands.train import warm_label
 
     assert "(not v1: it learnt from fewer than 3 images" in (warm_label("generalist-v3", "v1") or "")
+
+
+def test_a_retrain_that_brings_as_many_new_images_as_the_model_learnt_from_starts_from_the_generalist(
+    tmp_path: Path,
+) -> None:
+    """In the app's loop on DSB dev, 5 -> 10 reviewed images: fine-tuned from the 5-image model 0.842 /
+    0.874 / 0.861 test mIoU (it had 0.870), from the generalist 0.876 / 0.893 / 0.886 (three seeds)."""
+    from segdesk.ml.checkpoint import ModelStore as WeightStore
+    from segdesk.ml.model import UNet, UNetConfig
+    from segdesk.services.warm_start import outgrown
+
+    project = _project(tmp_path, 7)
+    net = UNet(UNetConfig(num_classes=2, base_width=8, depth=4))
+    meta = {
+        "classes": ["_background_", "cell"],
+        "warm_start": "generalist-v3",
+        "metrics": {"split": "held-out"},
+    }
+    WeightStore(tmp_path).add_version(net, {**meta, "images": [f"img_{i}.png" for i in range(4)]})
+    config = training.resolve_config({})
+    prepared = training.prepare(training.request_for(project), config)  # 6 train: 2 of them new to v1
+    assert prepared.base_version == "v1" and prepared.set_aside is None
+    WeightStore(tmp_path).add_version(net, {**meta, "images": ["img_0.png", "img_1.png"]})  # v2, current
+    prepared = training.prepare(training.request_for(project), config)  # 6 train: 4 new to v2
+    assert prepared.base_version is None and prepared.set_aside == "v2" and prepared.warm_start
+    assert prepared.set_aside_reason.startswith("it learnt from 2 image(s) and 4 new to it train now")
+    from segdesk.commands.train import warm_label
+
+    assert "(not v2: it learnt from 2 image(s)" in (
+        warm_label("generalist-v3", "v2", prepared.set_aside_reason) or ""
+    )
+    # a model of random weights (no warm start) is always fine-tuned: the generalist is no better start
+    assert not outgrown({**meta, "warm_start": None, "images": ["img_0.png"]}, prepared.dataset)
 
 
 def test_the_training_process_never_imports_qt(tmp_path: Path) -> None:
