@@ -77,6 +77,10 @@ class StatusTracker:
             if event.name == "started":
                 p = event.prepared
                 s.phase, s.message = "training", plan_line(p.plan, p.warm_start) if p is not None else ""
+                if p is not None and p.set_aside:  # why the current model is not the start
+                    s.message += (
+                        f" (not {p.set_aside}: {p.set_aside_reason or 'it learnt from too few images'})"
+                    )
                 return None
             s.phase = event.name
             if event.name in ("checking", "calibrating", "saving", "exporting"):

@@ -218,6 +218,9 @@ def test_a_retrain_that_brings_as_many_new_images_as_the_model_learnt_from_start
     assert "(not v2: it learnt from 2 image(s)" in (
         warm_label("generalist-v3", "v2", prepared.set_aside_reason) or ""
     )
+    tracker = train_status.StatusTracker(config, images=7)  # the panel's line says it too
+    tracker.update(training.Phase("started", prepared))
+    assert "from the shipped generalist model (not v2: it learnt from 2 image(s)" in tracker.status.message
     # a model of random weights (no warm start) is always fine-tuned: the generalist is no better start
     assert not outgrown({**meta, "warm_start": None, "images": ["img_0.png"]}, prepared.dataset)
 
