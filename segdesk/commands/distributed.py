@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -34,7 +35,14 @@ LAUNCH_HELP = """\
 DIR must be the same project folder on every machine (a shared file system). See docs/scaling.md."""
 
 
-def distributed_train_from_args(args: argparse.Namespace, *, out: Any = print, bar: Any = None) -> int:
+def whole_line(text: str) -> None:
+    """Print ``text`` and its newline in one write: the ranks share one terminal or log, and print's
+    separate writes interleaved there ("rank 0/2: pid 1, gloo on cpurank 1/2: pid 2, gloo on cpu")."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def distributed_train_from_args(args: argparse.Namespace, *, out: Any = None, bar: Any = None) -> int:
     """``segdesk train DIR --distributed`` with parsed ``add_train_arguments`` options."""
     return distributed_train_command(
         args.folder,
@@ -80,7 +88,7 @@ def distributed_train_command(
     batch_size: int | None = None,
     patch_size: int | None = None,
     prior_correction: bool = True,
-    out: Any = print,
+    out: Any = None,
     bar: Any = None,
     timeout_s: float = 1800.0,
 ) -> int:
@@ -88,10 +96,11 @@ def distributed_train_command(
 
     Only rank 0 prints the run (the others print their start and their errors, prefixed ``rank N:``).
     ``timeout_s``: how long a rank waits for the others in one collective (rank 0's final evaluation
-    and save included) before giving up.
+    and save included) before giving up. ``out``: a line writer (default: one whole line per write).
     """
     from segdesk.commands.train import make_config
 
+    out = out or whole_line
     rank = Rank.from_env()
     if rank is None:
         out("segdesk train --distributed: not started by torchrun (RANK / WORLD_SIZE are not set).")

@@ -106,7 +106,7 @@ def test_a_killed_rank_or_a_cancel_stops_every_rank_and_keeps_the_current_model(
     pids: dict[int, int] = {}
     for line in job.stdout:
         seen.append(line)
-        if m := re.match(r"rank (\d)/2: pid (\d+)", line):
+        for m in re.finditer(r"rank (\d)/2: pid (\d+)", line):  # (whole lines now; before, two ranks' met)
             pids[int(m[1])] = int(m[2])
         if line.startswith("epoch   0"):  # rank 0 scored the current model: training is under way
             break
