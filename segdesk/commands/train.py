@@ -32,7 +32,7 @@ from segdesk.ml.training.train import (
     fine_tune,
 )
 from segdesk.services import training
-from segdesk.services.warm_start import note_in_plan
+from segdesk.services.warm_start import note_in_plan, set_aside_note
 
 Out = Callable[[str], None]
 
@@ -251,7 +251,7 @@ def warm_label(warm_start: str | None, set_aside: str | None = None, why: str = 
         return None
     label = f"the shipped generalist model ({warm_start}), a new head"
     if set_aside:
-        label += f" (not {set_aside}: {why or 'it learnt from fewer than 3 images, never checked on held-out ones'})"
+        label += set_aside_note(set_aside, why)
     return label
 
 

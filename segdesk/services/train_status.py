@@ -16,7 +16,7 @@ from typing import Any
 
 from segdesk.core.cancel import CancelToken
 from segdesk.services.training import Phase, TrainOutcome, TrainRequest, resolve_config, train
-from segdesk.services.warm_start import plan_line
+from segdesk.services.warm_start import plan_line, set_aside_note
 
 #: What the panel says after the training steps, while the run checks and saves its model.
 PHASE_TEXT = {
@@ -78,9 +78,7 @@ class StatusTracker:
                 p = event.prepared
                 s.phase, s.message = "training", plan_line(p.plan, p.warm_start) if p is not None else ""
                 if p is not None and p.set_aside:  # why the current model is not the start
-                    s.message += (
-                        f" (not {p.set_aside}: {p.set_aside_reason or 'it learnt from too few images'})"
-                    )
+                    s.message += set_aside_note(p.set_aside, p.set_aside_reason)
                 return None
             s.phase = event.name
             if event.name in ("checking", "calibrating", "saving", "exporting"):

@@ -107,15 +107,24 @@ def outgrown(meta: Any, dataset: Any) -> bool:
     return len(getattr(dataset, "new_images", ())) >= len(learnt)
 
 
+#: Why a model of :func:`unchecked` is set aside.
+UNCHECKED_REASON = "it learnt from fewer than 3 images, never checked on held-out ones"
+
+
 def set_aside_reason(meta: Any, dataset: Any) -> str | None:
     """Why the current model is not fine-tuned but the generalist is started from again (None: it is
     fine-tuned): :func:`unchecked` or :func:`outgrown`."""
     if unchecked(meta):
-        return "it learnt from fewer than 3 images, never checked on held-out ones"
+        return UNCHECKED_REASON
     if outgrown(meta, dataset):
         learnt, new = len(meta["images"]), len(dataset.new_images)
         return f"it learnt from {learnt} image(s) and {new} new to it train now: the generalist learns them all better"
     return None
+
+
+def set_aside_note(version: str, why: str | None = None) -> str:
+    """ " (not v3: why)", what the CLI's first lines and the panel's plan line add for a set-aside model."""
+    return f" (not {version}: {why or UNCHECKED_REASON})"
 
 
 def _architecture_fixed(config: Any, shipped: Any) -> bool:
@@ -157,6 +166,7 @@ __all__ = [
     "plan_line",
     "starting_model",
     "outgrown",
+    "set_aside_note",
     "set_aside_reason",
     "unchecked",
 ]
