@@ -215,12 +215,8 @@ def plan_for_cli(folder: str | Path, *, use_elsewhere: bool, skip_empty: bool, o
     return plan.entries
 
 
-#: The lines a terminal shows between the last epoch and the outcome (each takes a few seconds).
-CHECKS = {
-    "prior": "checking the rare classes' odds on {n} held-out image(s) ...",
-    "checking": "checking the new model on {n} held-out image(s) ...",
-    "calibrating": "choosing how touching objects are split ...",
-}
+#: The after-training lines a terminal shows (saving is followed by "saved vN" anyway).
+CHECKS = ("prior", "checking", "calibrating")
 
 
 def printer(out: Out, bar: Out | None) -> Callable[[object], None]:
@@ -238,7 +234,7 @@ def printer(out: Out, bar: Out | None) -> Callable[[object], None]:
                 if event.prepared.plan is not None:
                     say_plan(event.prepared.plan, out)
             elif event.name in CHECKS and event.prepared is not None:
-                out(CHECKS[event.name].format(n=len(event.prepared.dataset.val)))
+                out(training.after_steps_text(event.name, len(event.prepared.dataset.val)))
         else:
             print_event(event, out, bar)
 
@@ -280,7 +276,7 @@ def print_event(event: object, out: Out, bar: Out | None) -> None:
             f"ETA {event.eta_s:.0f}s"
         )
     elif isinstance(event, Checking) and event.what in CHECKS:
-        out(CHECKS[event.what].format(n=event.images))
+        out(training.after_steps_text(event.what, event.images))
     elif isinstance(event, EpochEnd):
         if bar is not None:
             bar("")

@@ -15,17 +15,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from segdesk.core.cancel import CancelToken
-from segdesk.services.training import Phase, TrainOutcome, TrainRequest, resolve_config, train
+from segdesk.services.training import (
+    Phase,
+    TrainOutcome,
+    TrainRequest,
+    after_steps_text,
+    resolve_config,
+    train,
+)
 from segdesk.services.warm_start import plan_line, set_aside_note
 
-#: What the panel says after the training steps, while the run checks and saves its model.
-PHASE_TEXT = {
-    "loading": "Reading the reviewed images ...",
-    "prior": "Checking the rare classes' odds on the held-out images ...",
-    "checking": "Checking the new model on the held-out images ...",
-    "calibrating": "Choosing how touching objects are split ...",
-    "saving": "Saving the new model ...",
-}
+#: What the panel says before the training steps; after them, the lines of ``AFTER_STEPS``.
+LOADING_TEXT = "Reading the reviewed images ..."
 
 
 @dataclass
@@ -45,11 +46,15 @@ class TrainStatus:
     elapsed_s: float = 0.0
     history: list[tuple[int, float | None, float]] = field(default_factory=list)
     message: str = ""
+    held_out: int = 0  # images the run checks its model on (the after-training lines name them)
 
     def text(self) -> str:
         """One line for the panel (never "nan")."""
+        if self.phase == "loading":
+            return LOADING_TEXT
         if self.phase != "training":
-            return PHASE_TEXT.get(self.phase, "Preparing the fast CPU model ...")
+            after = after_steps_text(self.phase, self.held_out) or after_steps_text("exporting", 0)
+            return after[:1].upper() + after[1:]  # type: ignore[index]
         parts = [f"epoch {self.epoch + 1}"]
         parts.append("validating the starting model" if self.loss is None else f"loss {self.loss:.4f}")
         if self.history:
@@ -77,6 +82,7 @@ class StatusTracker:
             if event.name == "started":
                 p = event.prepared
                 s.phase, s.message = "training", plan_line(p.plan, p.warm_start) if p is not None else ""
+                s.held_out = len(p.dataset.val) if p is not None else 0
                 if p is not None and p.set_aside:  # why the current model is not the start
                     s.message += set_aside_note(p.set_aside, p.set_aside_reason)
                 return None
@@ -84,7 +90,7 @@ class StatusTracker:
             if event.name in ("checking", "calibrating", "saving", "exporting"):
                 s.fraction = 1.0
         elif isinstance(event, Checking):  # the training steps are done
-            s.phase, s.fraction = event.what, 1.0
+            s.phase, s.fraction, s.held_out = event.what, 1.0, event.images
         elif isinstance(event, TrainProgress):
             s.epoch, s.step, s.elapsed_s = event.epoch, event.step, event.elapsed_s
             s.loss = event.loss if math.isfinite(event.loss) else s.loss

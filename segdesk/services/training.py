@@ -272,6 +272,24 @@ class Phase:
     prepared: Prepared | None = None
 
 
+#: What a person is told between the last training step and the outcome, in the panel and the
+#: terminal alike (each takes a few seconds; ``{n}``: the held-out images). "prior" comes from
+#: fine_tune's ``Checking`` record, the others are :class:`Phase` names.
+AFTER_STEPS = {
+    "prior": "checking the rare classes' odds on {n} held-out image(s)",
+    "checking": "checking the new model on {n} held-out image(s)",
+    "calibrating": "choosing how touching objects are split",
+    "saving": "saving the new model",
+    "exporting": "preparing the fast CPU model",
+}
+
+
+def after_steps_text(name: str, held_out: int) -> str | None:
+    """The line for ``name`` of :data:`AFTER_STEPS` (None for any other phase)."""
+    text = AFTER_STEPS.get(name)
+    return None if text is None else text.format(n=held_out) + " ..."
+
+
 def train(
     request: TrainRequest,
     config: Any,
@@ -343,6 +361,7 @@ def outcome_of(result: Any, prepared: Prepared, saved: Saved) -> TrainOutcome:
 
 
 __all__ = [
+    "AFTER_STEPS",
     "APP_NICENESS",
     "DEFAULT_MINUTES",
     "DEFAULT_PATIENCE",
@@ -351,6 +370,7 @@ __all__ = [
     "Saved",
     "TrainOutcome",
     "TrainRequest",
+    "after_steps_text",
     "default_config",
     "export_here",
     "finite",
