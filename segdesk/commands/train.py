@@ -314,7 +314,8 @@ def say_outcome(outcome: training.TrainOutcome, out: Out) -> None:
         f"({outcome.stop_reason}); {outcome.summary}"
     )
     if outcome.split == "all-for-both":
-        out("note: fewer than 3 reviewed images, so validation used the training images (optimistic)")
+        why = "fewer than 3 reviewed images, so" if outcome.images < 3 else "--val-fraction 0:"
+        out(f"note: {why} validation used the training images (optimistic)")
     if outcome.note:
         out(f"note: {outcome.note}")
     if outcome.objects_note:

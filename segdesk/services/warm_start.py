@@ -91,7 +91,9 @@ def unchecked(meta: Any) -> bool:
     generalist 0.774; at 5 images 0.867 against 0.883 (docs/benchmarks.md). Such a run starts from
     the generalist again (where :func:`starting_model` would give it to a new model; ``training.prepare``)."""
     metrics = meta.get("metrics") or {}
-    return bool(meta.get("warm_start")) and metrics.get("split") == "all-for-both"
+    learnt = meta.get("images")
+    few = not isinstance(learnt, list) or len(learnt) < 3  # not a model of many images validated on them
+    return bool(meta.get("warm_start")) and metrics.get("split") == "all-for-both" and few
 
 
 def outgrown(meta: Any, dataset: Any) -> bool:

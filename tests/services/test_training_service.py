@@ -153,6 +153,10 @@ def test_a_retrain_whose_start_did_best_saves_no_copy_of_it(tmp_path: Path) -> N
     lines: list[str] = []
     say_outcome(same, lines.append)
     assert lines[-1].endswith("so nothing new was saved; v1 stays current (review more images, then retrain)")
+    for images, why in ((2, "note: fewer than 3 reviewed images, so"), (5, "note: --val-fraction 0:")):
+        lines.clear()  # validated on its training images: the note says why (not "fewer than 3" for 5)
+        say_outcome(dataclasses.replace(same, split="all-for-both", images=images), lines.append)
+        assert any(line.startswith(why) for line in lines), lines
 
 
 def test_a_retrain_holds_out_images_the_current_model_never_trained_on(tmp_path: Path) -> None:
@@ -196,6 +200,11 @@ def test_a_retrain_sets_aside_a_generalist_model_of_fewer_than_3_images(tmp_path
     from segdesk.commands.train import warm_label
 
     assert "(not v1: it learnt from fewer than 3 images" in (warm_label("generalist-v3", "v1") or "")
+    # v3: validated on its training images because the person asked (--val-fraction 0), not for
+    # lack of images: a model of all 3 is fine-tuned, never set aside as "fewer than 3 images"
+    store.add_version(net, {**meta, "images": seen, "metrics": {"split": "all-for-both"}})
+    prepared = training.prepare(training.request_for(project), config)
+    assert prepared.base_version == "v3" and prepared.set_aside is None
 
 
 def test_a_retrain_that_brings_as_many_new_images_as_the_model_learnt_from_starts_from_the_generalist(
