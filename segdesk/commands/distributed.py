@@ -57,6 +57,8 @@ def distributed_train_from_args(args: argparse.Namespace, *, out: Any = None, ba
         epochs=args.epochs,
         batch_size=args.batch_size,
         patch_size=args.patch_size,
+        scale=getattr(args, "scale", None),
+        min_steps=getattr(args, "min_steps", None),
         prior_correction=not getattr(args, "no_prior_correction", False),
         out=out,
         bar=bar,
@@ -76,7 +78,7 @@ class _Stop:
 def distributed_train_command(
     folder: str | Path,
     *,
-    minutes: float = 2.0,
+    minutes: float | None = None,
     device: str = "auto",
     base_width: int | None = None,
     depth: int | None = None,
@@ -87,6 +89,8 @@ def distributed_train_command(
     epochs: int | None = None,
     batch_size: int | None = None,
     patch_size: int | None = None,
+    scale: float | None = None,
+    min_steps: int | None = None,
     prior_correction: bool = True,
     out: Any = None,
     bar: Any = None,
@@ -99,6 +103,8 @@ def distributed_train_command(
     and save included) before giving up. ``out``: a line writer (default: one whole line per write).
     """
     from segdesk.commands.train import make_config
+    from segdesk.core.training_settings import load_settings
+    from segdesk.services.train_settings import with_settings
 
     out = out or whole_line
     rank = Rank.from_env()
@@ -120,8 +126,11 @@ def distributed_train_command(
             epochs=epochs,
             batch_size=batch_size if batch_size is not None else TrainConfig.batch_size * rank.world_size,
             patch_size=patch_size,
+            scale=scale,
+            min_steps=min_steps,
             prior_correction=prior_correction,
         )
+        config = with_settings(config, load_settings(folder))  # the project's; options given win
     except SegdeskError as exc:
         out(f"{tag}: error: {exc}")
         return 1

@@ -20,6 +20,7 @@ from segdesk.commands.train_options import add_train_arguments  # noqa: F401  (t
 from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, SegdeskError, TrainingError
 from segdesk.core.project import Project
+from segdesk.core.training_settings import SETTINGS_FILE
 from segdesk.ml.checkpoint import ModelStore
 from segdesk.ml.data import TrainingSet
 from segdesk.ml.training.events import Checking
@@ -32,6 +33,7 @@ from segdesk.ml.training.train import (
     fine_tune,
 )
 from segdesk.services import training
+from segdesk.services.train_settings import with_settings
 from segdesk.services.warm_start import note_in_plan, set_aside_note
 
 Out = Callable[[str], None]
@@ -68,6 +70,7 @@ def train_project(
         entries=entries,
         warm_start=warm_start,
     )
+    config = with_settings(config, request.settings)
     prepared = training.prepare(request, config)
     yield prepared
     config = note_in_plan(planned(prepared.dataset, config, prepared.model, overrides), prepared.warm_start)
@@ -79,7 +82,7 @@ def train_project(
 
 def make_config(
     *,
-    minutes: float | None = training.DEFAULT_MINUTES,
+    minutes: float | None = None,
     device: str = "auto",
     threads: int | None = None,
     seed: int = 0,
@@ -88,19 +91,29 @@ def make_config(
     epochs: int | None = None,
     batch_size: int | None = None,
     patch_size: int | None = None,
+    scale: float | None = None,
+    min_steps: int | None = None,
     prior_correction: bool = True,
 ) -> TrainConfig:
-    """The TrainConfig of the command-line options (None = the service's default)."""
-    config = training.default_config(minutes=minutes, device=device, threads=threads, seed=seed)
+    """The TrainConfig of the command-line options (None = not given: the project's training settings,
+    else the service's default). What was given is fixed (``plan["overrides"]``): the plan keeps it
+    and the project's settings do not replace it (``services/train_settings.py``)."""
+    cap = training.DEFAULT_MINUTES if minutes is None else minutes
+    config = training.default_config(minutes=cap, device=device, threads=threads, seed=seed)
     given = {
         "base_width": base_width,
         "depth": depth,
         "batch_size": batch_size,
         "patch_size": patch_size,
+        "scale": scale,
+        "min_steps": min_steps,
     }
-    config = dataclasses.replace(
-        config, **{k: v for k, v in given.items() if v is not None}, prior_correction=prior_correction
-    )
+    fixed = {k: v for k, v in given.items() if v is not None}
+    config = dataclasses.replace(config, **fixed, prior_correction=prior_correction)
+    if minutes is not None:
+        fixed["minutes"] = minutes
+    if fixed:
+        config = dataclasses.replace(config, plan={"overrides": fixed})
     if epochs is not None:
         if epochs < 1:
             raise TrainingError(f"epochs must be at least 1, not {epochs}")
@@ -111,7 +124,7 @@ def make_config(
 def train_command(
     folder: str | Path,
     *,
-    minutes: float = training.DEFAULT_MINUTES,
+    minutes: float | None = None,
     device: str = "auto",
     base_width: int | None = None,
     depth: int | None = None,
@@ -123,6 +136,8 @@ def train_command(
     epochs: int | None = None,
     batch_size: int | None = None,
     patch_size: int | None = None,
+    scale: float | None = None,
+    min_steps: int | None = None,
     use_elsewhere: bool = False,
     skip_empty: bool = False,
     prior_correction: bool = True,
@@ -149,13 +164,11 @@ def train_command(
             epochs=epochs,
             batch_size=batch_size,
             patch_size=patch_size,
+            scale=scale,
+            min_steps=min_steps,
             prior_correction=prior_correction,
         )
         new_arch = base_width is not None or depth is not None
-        fixed = {"base_width": base_width, "depth": depth, "batch_size": batch_size, "patch_size": patch_size}
-        config = dataclasses.replace(
-            config, plan={"overrides": {k: v for k, v in fixed.items() if v is not None}}
-        )
         entries = plan_for_cli(folder, use_elsewhere=use_elsewhere, skip_empty=skip_empty, out=out)
         start_from = (from_scratch, new_arch, warm_start)
         return _train(folder, config, start_from, val_fraction, out, bar, cancel, entries)
@@ -186,6 +199,8 @@ def _train(
         entries=entries,
         warm_start=warm_start,
     )
+    if request.settings.fixed():
+        out(f"this project's training settings ({SETTINGS_FILE}): {request.settings.describe()}")
     outcome = training.train(request, config, cancel, printer(out, bar))
     say_outcome(outcome, out)
     return 0
@@ -382,6 +397,8 @@ def train_from_args(args: argparse.Namespace, *, out: Out = print, bar: Out | No
         epochs=args.epochs,
         batch_size=args.batch_size,
         patch_size=args.patch_size,
+        scale=getattr(args, "scale", None),
+        min_steps=getattr(args, "min_steps", None),
         use_elsewhere=getattr(args, "use_elsewhere", False),
         skip_empty=getattr(args, "skip_empty", False),
         prior_correction=not getattr(args, "no_prior_correction", False),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from segdesk.commands.arg_types import number, whole
+from segdesk.core.training_settings import LIMITS
 from segdesk.ml.model import MAX_DEPTH
 from segdesk.ml.training.train import TrainConfig
 from segdesk.services import training
@@ -17,8 +18,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--minutes",
         type=number(0, above=True),
-        default=training.DEFAULT_MINUTES,
-        help=f"time budget (default: {training.DEFAULT_MINUTES:g}, as a Retrain in the app)",
+        default=None,
+        help=f"time budget (default: the project's training settings, else {training.DEFAULT_MINUTES:g}, "
+        "as a Retrain in the app)",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     parser.add_argument(
@@ -75,6 +77,19 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         type=whole(16),
         default=None,
         help=f"training patch size (default: {defaults.patch_size})",
+    )
+    parser.add_argument(
+        "--scale",
+        type=number(LIMITS["scale"][1], LIMITS["scale"][2]),
+        default=None,
+        help="working scale: images are resampled by this factor for training and prediction, e.g. 0.5 "
+        "(default: the plan's, from the size of the reviewed objects)",
+    )
+    parser.add_argument(
+        "--min-steps",
+        type=whole(0),
+        default=None,
+        help="optimizer steps to take whatever the clock says (default: the plan's, 300 on a CPU)",
     )
     parser.add_argument(
         "--use-elsewhere",

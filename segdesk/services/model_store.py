@@ -43,6 +43,8 @@ class ModelInfo:
     training_note: str = ""
     #: Held-out IoU per class (None: the class was in neither the truth nor the prediction).
     class_iou: dict[str, float | None] = field(default_factory=dict)
+    #: The plan it was trained with (``ml/training/plan.py``'s fields; empty for an older model).
+    plan: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> str:
         miou = "?" if self.miou is None else f"{self.miou:.3f}"
@@ -72,6 +74,7 @@ def info_from_meta(version: str, path: Path, meta: dict[str, Any]) -> ModelInfo:
         objects_note=describe_split(instances.get("split")) if isinstance(instances, dict) else "",
         training_note=str(training.get("note") or ""),
         class_iou=_class_iou(metrics.get("iou")),
+        plan=dict(meta["plan"]) if isinstance(meta.get("plan"), dict) else {},
     )
 
 

@@ -26,7 +26,9 @@ from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, SegdeskError, TrainingError
 from segdesk.core.project import ImageEntry, Project
 from segdesk.core.split_record import describe_split
+from segdesk.core.training_settings import TrainingSettings, load_settings
 from segdesk.services.onnx_export import export_here
+from segdesk.services.train_settings import fixes_architecture, with_settings
 from segdesk.services.warm_start import note_in_plan, plan_line, set_aside_reason, starting_model
 
 #: The time budget of a retrain, in minutes, in the app and on the command line alike.
@@ -70,6 +72,7 @@ class TrainRequest:
     val_fraction: float = 0.2
     new_architecture: bool = False  # a base of another width/depth than the config's is not fine-tuned
     warm_start: bool | None = None  # without a base: from the shipped generalist? None: where it helps
+    settings: TrainingSettings = TrainingSettings()  # the project's (core/training_settings.py)
 
 
 def request_for(
@@ -81,9 +84,10 @@ def request_for(
     new_architecture: bool = False,
     warm_start: bool | None = None,
 ) -> TrainRequest:
-    """The request for ``project``: ``entries`` (default: its reviewed images) on its current model.
+    """The request for ``project``: ``entries`` (default: its reviewed images) on its current model,
+    with the project's training settings.
 
-    Raises TrainingError when nothing would train.
+    Raises TrainingError when nothing would train, ProjectError when the settings file is damaged.
     """
     from segdesk.core.model_store import ModelStore
 
@@ -98,14 +102,16 @@ def request_for(
             "(R), then Retrain"
         )
     base = None if from_scratch else ModelStore(project.root).current()
+    settings = load_settings(project.root)
     return TrainRequest(
         Path(project.root),
         chosen,
         tuple(project.class_names()),
         base,
         val_fraction=val_fraction,
-        new_architecture=new_architecture,
+        new_architecture=new_architecture or fixes_architecture(settings),
         warm_start=warm_start,
+        settings=settings,
     )
 
 
@@ -308,6 +314,7 @@ def train(
 
     emit = on_event or (lambda _event: None)
     emit(Phase("loading"))
+    config = with_settings(config, request.settings)  # the project's; the command line's options win
     prepared = prepare(request, config, cancel)
     from segdesk.ml.training.plan import plan_of, planned
 

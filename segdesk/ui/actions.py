@@ -240,6 +240,14 @@ def _add_model_actions(a: Actions, parent: QWidget) -> None:
         _add(a, parent, name, text, category="Model", shortcuts=(shortcut,), tip=tip)
     for name, text, shortcut, tip in MODEL_TOGGLES:
         _add(a, parent, name, text, category="Model", shortcuts=(shortcut,), tip=tip, checkable=True)
+    _add(
+        a,
+        parent,
+        "training_settings",
+        "Training &settings ...",
+        category="Model",
+        tip="Fix parts of a Retrain's plan for this project: time cap, working scale, patches, model size",
+    )
 
 
 def build_menus(window: QMainWindow, actions: Actions) -> QMenu:
@@ -276,6 +284,7 @@ def build_menus(window: QMainWindow, actions: Actions) -> QMenu:
 
     model_menu = bar.addMenu("&Model")
     model_menu.addActions([actions[name] for name, *_rest in MODEL_ACTIONS])
+    model_menu.addAction(actions["training_settings"])
     model_menu.addSeparator()
     model_menu.addActions([actions[name] for name, *_rest in MODEL_TOGGLES])
 

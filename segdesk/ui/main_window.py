@@ -145,6 +145,7 @@ class MainWindow(QMainWindow):
         a["shortcuts"].triggered.connect(lambda: self.dialogs.show_shortcuts(a.by_category()))
         a["about"].triggered.connect(self.dialogs.show_about)
         a["export"].triggered.connect(self.show_export)
+        a["training_settings"].triggered.connect(self.dialogs.show_training_settings)
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         m = self.assist
         self.model_panel.bind_overlay_action(a["confidence_overlay"])

@@ -66,6 +66,36 @@ class WindowDialogs:
             return
         self._export = open_export_dialog(self.window, self.session.project, runner=self.runner)
 
+    def show_training_settings(self) -> None:
+        """Model > Training settings: the project's fixed plan parts, saved for every later Retrain."""
+        from segdesk.core.errors import SegdeskError
+        from segdesk.core.training_settings import TrainingSettings, load_settings, save_settings
+        from segdesk.services.model_store import current_version, read_info
+        from segdesk.ui.dialogs.training_settings import TrainingSettingsDialog, plan_words
+
+        project = self.session.project
+        if project is None:
+            return
+        problem = ""
+        try:
+            settings = load_settings(project.root)
+        except SegdeskError as exc:
+            settings, problem = TrainingSettings(), str(exc)
+        try:
+            current = current_version(project.root)
+            info = read_info(project.root, current) if current else None
+        except SegdeskError:
+            info = None
+        words = plan_words(info.plan) if info is not None else ""
+        last = f"The current model ({info.version}) was trained with {words}." if info and words else ""
+        dialog = TrainingSettingsDialog(settings, last_plan=last, problem=problem, parent=self.window)
+        if not dialog.exec():
+            return
+        try:
+            save_settings(project.root, dialog.value())
+        except SegdeskError as exc:
+            QMessageBox.warning(self.window, "Training settings", str(exc))
+
     def export_dialog(self) -> ExportDialog | None:
         """The Export dialog while it is open (it deletes itself when closed)."""
         dialog = self._export

@@ -52,6 +52,17 @@ GPU_STEPS = (600, 1500)
 Throughput = Callable[[int, int, int, int], float]
 
 
+#: What a fixed plan field is called in the plan's line.
+_FIELD_WORDS = {
+    "scale": "working scale",
+    "patch_size": "patches",
+    "batch_size": "batch",
+    "base_width": "width",
+    "depth": "depth",
+    "min_steps": "minimum steps",
+}
+
+
 @dataclass
 class Plan:
     scale: float = 1.0
@@ -80,11 +91,14 @@ class Plan:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def summary(self) -> str:
-        """One line for people: the Model panel and ``segdesk train``."""
-        return (
+        """One line for people: the Model panel and ``segdesk train``; the parts a person fixed (an
+        option, the project's training settings) are named at its end."""
+        line = (
             f"working scale {self.scale:g}x, patches {self.patch_size}, width {self.base_width}, "
             f"about {self.expected_steps()} steps"
         )
+        yours = [_FIELD_WORDS[k] for k in dict.fromkeys(self.overridden) if k in _FIELD_WORDS]
+        return f"{line} (set by you: {', '.join(yours)})" if yours else line
 
     def expected_steps(self) -> int:
         """The steps the run should take: what the budget buys at the measured speed, between the

@@ -1,0 +1,155 @@
+"""A project's training settings: the parts of the plan a person fixes for every Retrain.
+
+The engine plans each run from the reviewed images (``ml/training/plan.py``: working scale, patches,
+batch, width and depth of a new model, minimum steps) and a time cap (2 minutes). Where the plan
+misjudges the data (objects whose size the shapes do not tell, a machine much faster or slower than
+the plan assumed), a person fixes those parts here, once for the project; the app's Retrain and
+``segdesk train`` both read them, and an option given on the command line wins over them.
+
+Stored in ``<project>/.segdesk/training.json`` (written atomically; a field left out is the plan's)::
+
+    {"minutes": 5, "scale": 0.5, "patch_size": 256}
+
+A damaged file is refused with its path and field, never silently ignored. Plain Python: no Qt, no torch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from segdesk.core.atomic import atomic_write_text
+from segdesk.core.errors import ProjectError
+
+#: Where a project keeps its training settings (relative to its folder).
+SETTINGS_FILE = Path(".segdesk") / "training.json"
+_MAX_BYTES = 64 * 1024
+
+#: Each field's type and allowed range (inclusive; minutes must be above 0). The depth's upper
+#: bound is the UNet's (``ml.model.MAX_DEPTH``).
+LIMITS: dict[str, tuple[type, float, float]] = {
+    "minutes": (float, 0.0, 24 * 60.0),
+    "scale": (float, 0.05, 8.0),
+    "patch_size": (int, 16, 4096),
+    "batch_size": (int, 1, 1024),
+    "base_width": (int, 1, 256),
+    "depth": (int, 1, 6),
+    "min_steps": (int, 0, 1_000_000),
+}
+
+#: How each field reads in a sentence ("time cap 5 min, working scale 0.5x").
+_SAY = {
+    "minutes": "time cap {:g} min",
+    "scale": "working scale {:g}x",
+    "patch_size": "patches {}",
+    "batch_size": "batch {}",
+    "base_width": "width {} (a new model)",
+    "depth": "depth {} (a new model)",
+    "min_steps": "at least {} steps",
+}
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """None everywhere: the plan decides (and the 2-minute cap)."""
+
+    minutes: float | None = None
+    scale: float | None = None
+    patch_size: int | None = None
+    batch_size: int | None = None
+    base_width: int | None = None
+    depth: int | None = None
+    min_steps: int | None = None
+
+    def fixed(self) -> dict[str, Any]:
+        """The fields the person set (not None)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def describe(self) -> str:
+        """The set fields in one line; "" when the plan decides everything."""
+        return ", ".join(_SAY[k].format(v) for k, v in self.fixed().items())
+
+
+def settings_path(root: str | Path) -> Path:
+    return Path(root) / SETTINGS_FILE
+
+
+def check_value(name: str, value: Any) -> float | int:
+    """``value`` for field ``name`` as its type; raises ValueError saying what is allowed."""
+    kind, low, high = LIMITS[name]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"must be a number, not {json.dumps(value)[:40]}")
+    if kind is int and (not math.isfinite(value) or value != int(value)):
+        raise ValueError(f"must be a whole number, not {value}")
+    number = kind(value)
+    if not math.isfinite(number) or number < low or number > high or (name == "minutes" and number <= 0):
+        most = f"{high:.0f}" if kind is int else f"{high:g}"
+        span = f"above 0 and at most {most}" if name == "minutes" else f"from {low:g} to {most}"
+        raise ValueError(f"must be {span}, not {value}")
+    return number
+
+
+def load_settings(root: str | Path) -> TrainingSettings:
+    """The project's settings (all None when it has no file). Raises ProjectError naming the file and
+    the field when the file is unreadable or holds a value segdesk cannot use."""
+    path = settings_path(root)
+    try:
+        if path.is_symlink():
+            raise ProjectError(path, None, "is a symbolic link, not segdesk's settings file")
+        with open(path, "rb") as handle:
+            raw = handle.read(_MAX_BYTES + 1)
+    except FileNotFoundError:
+        return TrainingSettings()
+    except OSError as exc:
+        raise ProjectError(path, None, f"cannot read: {exc.strerror or exc}") from exc
+    if len(raw) > _MAX_BYTES:
+        raise ProjectError(path, None, f"is larger than {_MAX_BYTES // 1024} KB; not a settings file")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProjectError(path, None, f"is not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ProjectError(path, None, 'must hold a JSON object, e.g. {"minutes": 5}')
+    known = {f.name for f in fields(TrainingSettings)}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in known:
+            raise ProjectError(path, str(key), f"is not a training setting ({', '.join(sorted(known))})")
+        if value is None:
+            continue
+        try:
+            values[key] = check_value(key, value)
+        except ValueError as exc:
+            raise ProjectError(path, key, str(exc)) from exc
+    return TrainingSettings(**values)
+
+
+def save_settings(root: str | Path, settings: TrainingSettings) -> Path:
+    """Write ``settings`` atomically (only the fields set). Raises ProjectError."""
+    for key, value in settings.fixed().items():
+        try:
+            check_value(key, value)
+        except ValueError as exc:
+            raise ProjectError(settings_path(root), key, str(exc)) from exc
+    path = settings_path(root)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ProjectError(path.parent, None, f"cannot create the folder: {exc.strerror or exc}") from exc
+    text = json.dumps(settings.fixed(), indent=2, sort_keys=True) + "\n"
+    atomic_write_text(path, text, error_cls=ProjectError)
+    return path
+
+
+__all__ = [
+    "LIMITS",
+    "SETTINGS_FILE",
+    "TrainingSettings",
+    "check_value",
+    "load_settings",
+    "save_settings",
+    "settings_path",
+]

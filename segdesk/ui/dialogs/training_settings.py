@@ -1,0 +1,149 @@
+"""Model > Training settings: the parts of a Retrain's plan a person fixes for this project.
+
+Each field starts at "auto" (the plan decides from the reviewed images, ``ml/training/plan.py``);
+what is set is saved to ``.segdesk/training.json`` (``core/training_settings.py``), which the app's
+Retrain and ``segdesk train`` both read (an option given on the command line wins over it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from segdesk.core.training_settings import LIMITS, SETTINGS_FILE, TrainingSettings
+
+AUTO = "auto"
+
+#: (field, label, tip, special text at the lowest value, step) in the dialog's order.
+_FIELDS: tuple[tuple[str, str, str, str, float], ...] = (
+    ("minutes", "Time cap (minutes)", "A Retrain stops here once it has taken its minimum steps", "2 (default)", 0.5),
+    ("scale", "Working scale", "Images are resampled by this factor to train and predict "
+     "(0.5: objects twice too large for the network's view)", "auto (from the objects' size)", 0.25),
+    ("patch_size", "Patch size (px)", "Side of the square crops a training step sees", AUTO, 16),
+    ("batch_size", "Batch", "Patches per training step", AUTO, 1),
+    ("base_width", "Width of a new model", "Channels of the first layer; a current model of "
+     "another width is not fine-tuned but replaced by a new one", AUTO, 1),
+    ("depth", "Depth of a new model", "Downsamplings; a current model of another depth is "
+     "not fine-tuned but replaced by a new one", AUTO, 1),
+    ("min_steps", "Minimum steps", "Training steps a Retrain takes whatever the clock says "
+     "(on a busy computer it then runs past the time cap)", AUTO, 50),
+)  # fmt: skip
+
+
+class TrainingSettingsDialog(QDialog):
+    """Shows ``settings`` (None fields as "auto") and ``last_plan`` (a sentence on the current model's
+    plan, a guide to what "auto" chose); :meth:`value` is what the person chose."""
+
+    def __init__(
+        self,
+        settings: TrainingSettings,
+        *,
+        last_plan: str = "",
+        problem: str = "",
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Training settings")
+        self.setObjectName("training_settings")
+        layout = QVBoxLayout(self)
+        intro = QLabel(
+            "Each Retrain plans these from your reviewed images. What you set here wins for this "
+            f"project, in the app and in <i>segdesk train</i> (saved in {SETTINGS_FILE.as_posix()})."
+        )
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+        if problem:
+            warning = QLabel(f"<b>The saved settings could not be read:</b> {problem}. OK replaces them.")
+            warning.setObjectName("settings_problem")
+            warning.setWordWrap(True)
+            layout.addWidget(warning)
+        form = QFormLayout()
+        self.boxes: dict[str, QSpinBox | QDoubleSpinBox] = {}
+        current = settings.fixed()
+        for name, label, tip, special, step in _FIELDS:
+            box = _box(name, special, step)
+            box.setToolTip(tip)
+            box.setObjectName(f"setting_{name}")
+            box.setValue(current.get(name, box.minimum()))
+            form.addRow(label, box)
+            self.boxes[name] = box
+        layout.addLayout(form)
+        if last_plan:
+            plan = QLabel(last_plan)
+            plan.setObjectName("last_plan")
+            plan.setWordWrap(True)
+            layout.addWidget(plan)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok
+            | QDialogButtonBox.StandardButton.Cancel
+            | QDialogButtonBox.StandardButton.Reset
+        )
+        reset = buttons.button(QDialogButtonBox.StandardButton.Reset)
+        reset.setText("All auto")
+        reset.clicked.connect(self.reset)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def reset(self) -> None:
+        for box in self.boxes.values():
+            box.setValue(box.minimum())
+
+    def value(self) -> TrainingSettings:
+        """The chosen settings: a box at its lowest value ("auto") is None; a value under a field's
+        least allowed one is raised to it."""
+        chosen: dict[str, Any] = {}
+        for name, box in self.boxes.items():
+            if box.value() == box.minimum():
+                continue
+            kind, low, _high = LIMITS[name]
+            chosen[name] = max(kind(box.value()), kind(low))
+        return TrainingSettings(**chosen)
+
+
+def _box(name: str, special: str, step: float) -> QSpinBox | QDoubleSpinBox:
+    """A spin box whose lowest value reads ``special`` ("auto"), one below the field's range."""
+    kind, low, high = LIMITS[name]
+    if kind is float:
+        box = QDoubleSpinBox()
+        box.setDecimals(2)
+        box.setRange(0.0, high)
+    else:
+        box = QSpinBox()
+        box.setRange(-1 if low == 0 else 0, int(high))  # below the range: "auto" (0 steps is a value)
+    box.setSingleStep(step)  # type: ignore[arg-type]
+    box.setSpecialValueText(special)
+    return box
+
+
+def plan_words(plan: Any) -> str:
+    """A saved model's plan (its ``model.json`` ``plan``) in the dialog's words; "" without one."""
+    if not isinstance(plan, dict):
+        return ""
+    words = [
+        ("scale", "working scale {:g}x"),
+        ("patch_size", "patches {}"),
+        ("batch_size", "batch {}"),
+        ("base_width", "width {}"),
+        ("depth", "depth {}"),
+        ("min_steps", "at least {} steps"),
+    ]
+    parts = []
+    for key, text in words:
+        value = plan.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            parts.append(text.format(value))
+    return ", ".join(parts)
+
+
+__all__ = ["TrainingSettingsDialog", "plan_words"]

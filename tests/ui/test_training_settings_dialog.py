@@ -1,0 +1,111 @@
+"""Model > Training settings (issue 16: every part of the plan can be overridden, in the app too):
+the dialog saves the project's settings, the next Retrain's request carries them, and a damaged
+settings file is named, never silently ignored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QDialogButtonBox, QLabel
+
+from segdesk.core.project import Project
+from segdesk.core.review import reviewed_extra
+from segdesk.core.training_settings import TrainingSettings, load_settings, save_settings, settings_path
+from segdesk.ui.dialogs.training_settings import TrainingSettingsDialog, plan_words
+from segdesk.ui.job_functions import snapshot_training
+from segdesk.ui.main_window import MainWindow
+from segdesk.ui.settings import use_settings_dir
+from tests.ui.window_helpers import answer_modal, make_image, polygon_shape, shown_window, write_json
+
+
+def _project(root: Path) -> Path:
+    root.mkdir(parents=True)
+    for i in (1, 2, 3):
+        image = make_image(root / f"img_{i}.png", seed=i)
+        cell = polygon_shape("cell", [[20, 20], [90, 25], [80, 90], [25, 80]])
+        write_json(image, [cell], segdesk=reviewed_extra())
+    (root / "labels.txt").write_text("__ignore__\n_background_\ncell\n", encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path):
+    folder = tmp_path / "settings"
+    folder.mkdir()
+    use_settings_dir(folder)
+    for win in shown_window(qtbot):
+        win.model_panel.auto_predict.setChecked(False)
+        yield win
+        assert win.assist.shutdown(5000)
+
+
+def test_the_dialog_shows_auto_and_gives_back_what_was_set(qtbot) -> None:
+    dialog = TrainingSettingsDialog(TrainingSettings(scale=0.5, min_steps=0), last_plan="trained with x")
+    qtbot.addWidget(dialog)
+    boxes = dialog.boxes
+    assert boxes["scale"].value() == 0.5 and boxes["min_steps"].value() == 0  # 0 steps is a value
+    assert boxes["patch_size"].text() == "auto" and boxes["minutes"].text() == "2 (default)"
+    assert boxes["min_steps"].text() != "auto"
+    assert dialog.value() == TrainingSettings(scale=0.5, min_steps=0)
+    boxes["patch_size"].setValue(8)  # under the least patch: raised to it
+    boxes["minutes"].setValue(5)
+    assert dialog.value() == TrainingSettings(minutes=5, scale=0.5, patch_size=16, min_steps=0)
+    dialog.reset()
+    assert dialog.value() == TrainingSettings() and boxes["min_steps"].text() == "auto"
+    assert dialog.findChild(QLabel, "last_plan").text() == "trained with x"
+    assert plan_words({"scale": 1.0, "patch_size": 128, "base_width": 8, "min_steps": 300, "x": 1}) == (
+        "working scale 1x, patches 128, width 8, at least 300 steps"
+    )
+
+
+def test_the_menu_saves_the_projects_settings_and_the_next_retrain_uses_them(
+    window: MainWindow, tmp_path: Path
+) -> None:
+    root = _project(tmp_path / "p")
+    window.open_path(root)
+    action = window.acts["training_settings"]
+    model_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Model")
+    assert action in model_menu.actions()
+
+    def choose(dialog) -> None:
+        assert isinstance(dialog, TrainingSettingsDialog)
+        dialog.boxes["scale"].setValue(0.5)
+        dialog.boxes["minutes"].setValue(4)
+        dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
+
+    done = answer_modal(choose)
+    action.trigger()
+    assert done == [True]
+    assert load_settings(root) == TrainingSettings(minutes=4, scale=0.5)
+    request = snapshot_training(Project(root), None)  # what Retrain hands to the training process
+    assert request.settings == TrainingSettings(minutes=4, scale=0.5)
+
+    # Cancel changes nothing; a damaged file is named in the dialog, and OK replaces it.
+    done = answer_modal(lambda d: d.reject())
+    action.trigger()
+    assert done == [True] and load_settings(root) == TrainingSettings(minutes=4, scale=0.5)
+    settings_path(root).write_text('{"scale": "big"}')
+    seen: list[str] = []
+
+    def read_and_reset(dialog) -> None:
+        seen.append(dialog.findChild(QLabel, "settings_problem").text())
+        dialog.reset()
+        dialog.accept()
+
+    done = answer_modal(read_and_reset)
+    action.trigger()
+    assert done == [True] and 'training.json: scale: must be a number, not "big"' in seen[0]
+    assert load_settings(root) == TrainingSettings() and settings_path(root).read_text().strip() == "{}"
+
+
+def test_retrain_with_a_damaged_settings_file_names_it(window: MainWindow, tmp_path: Path) -> None:
+    root = _project(tmp_path / "p")
+    save_settings(root, TrainingSettings(depth=3))
+    settings_path(root).write_text('{"depth": 9}')
+    window.open_path(root)
+    errors: list[str] = []
+    window.assist.error.connect(errors.append)
+    window.acts["retrain"].trigger()
+    assert errors and "training.json: depth: must be from 1 to 6, not 9" in errors[0]
+    assert not window.assist.ctx.runner.is_running("train")
