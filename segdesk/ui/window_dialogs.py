@@ -88,7 +88,10 @@ class WindowDialogs:
             info = None
         words = plan_words(info.plan) if info is not None else ""
         last = f"The current model ({info.version}) was trained with {words}." if info and words else ""
-        dialog = TrainingSettingsDialog(settings, last_plan=last, problem=problem, parent=self.window)
+        plan = info.plan if info is not None else None
+        dialog = TrainingSettingsDialog(
+            settings, last_plan=last, plan=plan, problem=problem, parent=self.window
+        )
         if not dialog.exec():
             return
         try:

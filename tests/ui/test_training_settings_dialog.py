@@ -53,6 +53,14 @@ def test_the_dialog_shows_auto_and_gives_back_what_was_set(qtbot) -> None:
     assert dialog.value() == TrainingSettings(minutes=5, scale=0.5, patch_size=16, min_steps=0)
     dialog.reset()
     assert dialog.value() == TrainingSettings() and boxes["min_steps"].text() == "auto"
+    boxes["minutes"].stepUp()  # up from "2 (default)" is 2, not the least value allowed (0.5)
+    boxes["patch_size"].stepUp()  # up from auto: what the current model's plan chose
+    assert dialog.value() == TrainingSettings(minutes=2, patch_size=128)
+    planned = TrainingSettingsDialog(TrainingSettings(), plan={"patch_size": 256, "scale": 0.5})
+    qtbot.addWidget(planned)
+    planned.boxes["patch_size"].stepBy(2)
+    planned.boxes["scale"].stepUp()
+    assert planned.value() == TrainingSettings(patch_size=272, scale=0.5)
     assert dialog.findChild(QLabel, "last_plan").text() == "trained with x"
     assert plan_words({"scale": 1.0, "patch_size": 128, "base_width": 8, "min_steps": 300, "x": 1}) == (
         "working scale 1x, patches 128, width 8, at least 300 steps"

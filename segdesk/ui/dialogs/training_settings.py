@@ -42,13 +42,15 @@ _FIELDS: tuple[tuple[str, str, str, str, float], ...] = (
 
 class TrainingSettingsDialog(QDialog):
     """Shows ``settings`` (None fields as "auto") and ``last_plan`` (a sentence on the current model's
-    plan, a guide to what "auto" chose); :meth:`value` is what the person chose."""
+    ``plan``, a guide to what "auto" chose; a field stepped up from "auto" starts at the plan's value);
+    :meth:`value` is what the person chose."""
 
     def __init__(
         self,
         settings: TrainingSettings,
         *,
         last_plan: str = "",
+        plan: dict[str, Any] | None = None,
         problem: str = "",
         parent: QWidget | None = None,
     ) -> None:
@@ -70,8 +72,9 @@ class TrainingSettingsDialog(QDialog):
         form = QFormLayout()
         self.boxes: dict[str, QSpinBox | QDoubleSpinBox] = {}
         current = settings.fixed()
+        starts = {**_STARTS, **{k: v for k, v in (plan or {}).items() if k in _STARTS and _number(v)}}
         for name, label, tip, special, step in _FIELDS:
-            box = _box(name, special, step)
+            box = _box(name, special, step, float(starts[name]))
             box.setToolTip(tip)
             box.setObjectName(f"setting_{name}")
             box.setValue(current.get(name, box.minimum()))
@@ -111,19 +114,48 @@ class TrainingSettingsDialog(QDialog):
         return TrainingSettings(**chosen)
 
 
-def _box(name: str, special: str, step: float) -> QSpinBox | QDoubleSpinBox:
+class _AutoStart:
+    """A spin box whose lowest value is "auto": stepping up from it lands on ``start`` (what auto
+    chose last time, or the default), not on the lowest number the field allows."""
+
+    start: float = 0.0
+
+    def stepBy(self, steps: int) -> None:  # Qt's name
+        if self.value() == self.minimum() and steps > 0:  # type: ignore[attr-defined]
+            self.setValue(self.start)  # type: ignore[attr-defined]
+            steps -= 1
+        if steps:
+            super().stepBy(steps)  # type: ignore[misc]
+
+
+class _AutoInt(_AutoStart, QSpinBox):
+    pass
+
+
+class _AutoFloat(_AutoStart, QDoubleSpinBox):
+    pass
+
+
+def _box(name: str, special: str, step: float, start: float) -> QSpinBox | QDoubleSpinBox:
     """A spin box whose lowest value reads ``special`` ("auto"), one below the field's range."""
     kind, low, high = LIMITS[name]
+    box: _AutoInt | _AutoFloat
     if kind is float:
-        box = QDoubleSpinBox()
+        box = _AutoFloat()
         box.setDecimals(2)
         box.setRange(0.0, high)
     else:
-        box = QSpinBox()
+        box = _AutoInt()
         box.setRange(-1 if low == 0 else 0, int(high))  # below the range: "auto" (0 steps is a value)
+    box.start = start
     box.setSingleStep(step)  # type: ignore[arg-type]
     box.setSpecialValueText(special)
     return box
+
+
+#: Where stepping up from "auto" starts when no model has a plan yet (the CPU plan's usual choices).
+_STARTS = {"minutes": 2.0, "scale": 1.0, "patch_size": 128, "batch_size": 16, "base_width": 8, "depth": 4,
+           "min_steps": 300}  # fmt: skip
 
 
 def plan_words(plan: Any) -> str:
@@ -141,9 +173,13 @@ def plan_words(plan: Any) -> str:
     parts = []
     for key, text in words:
         value = plan.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if _number(value):
             parts.append(text.format(value))
     return ", ".join(parts)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 __all__ = ["TrainingSettingsDialog", "plan_words"]
