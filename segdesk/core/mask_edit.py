@@ -2,8 +2,9 @@
 
 A stroke is painted into a uint8 image-size canvas (one ``paint_segment`` per mouse move, touching
 only the segment's box) and applied on release by :func:`apply_stroke`: painting merges the stroke
-with every closed shape of the same label it overlaps into one Labelme ``mask`` shape; erasing cuts
-it out of them. Shapes are rasterized exactly as Labelme rasterizes them (``core.rasterize``), so
+with every closed shape of the same label it overlaps into one Labelme ``mask`` shape (for a class
+of separate objects, only the ones under its ends: it never joins touching objects on its own);
+erasing cuts it out of them. Shapes are rasterized exactly as Labelme rasterizes them (``core.rasterize``), so
 what a person sees converted is what training and exports use. Mask shapes are written as Labelme
 writes them: two points ``[x1, y1], [x2, y2]`` (inclusive corners) and the crop between them.
 """
@@ -166,6 +167,8 @@ def apply_stroke(
     *,
     label: str | None,
     erase: bool = False,
+    objects: bool = False,
+    ends: Sequence[tuple[float, float]] = (),
 ) -> StrokeEdit:
     """The edit a stroke makes on ``shapes`` of an image of ``size`` (H, W).
 
@@ -173,6 +176,12 @@ def apply_stroke(
     ``label`` shapes it overlaps (converted to one mask shape at the first one's place) or adds a new
     mask shape; erasing removes the stroke's pixels from the ``label`` shapes it overlaps (a shape
     left empty is removed; ``label=None``: shapes of every label). Shapes of other labels are untouched.
+
+    ``objects``: ``label``'s shapes are separate objects (touching nuclei, issue 17), and painting
+    along one must not join it to its neighbours: the stroke joins the shapes under its ``ends``
+    (where it was pressed and released: drag from one object into another to join them), or else
+    extends the one shape it touches most; the painted pixels are taken from every other shape of the
+    label (as painting a label takes pixels in napari), and shapes it only borders stay as they are.
     """
     if label is None and not erase:
         raise ValueError("painting needs a label")
@@ -196,20 +205,15 @@ def apply_stroke(
                 touched.append(i)
     edit = StrokeEdit()
     if erase:
-        for i in touched:
-            (rows, cols), crop = rasters[i]
-            cut = crop.copy()  # within the shape's own box: no image-size arrays
-            y0, y1 = max(rows.start, oy), min(rows.stop, oy + sh)
-            x0, x1 = max(cols.start, ox), min(cols.stop, ox + sw)
-            cut[y0 - rows.start : y1 - rows.start, x0 - cols.start : x1 - cols.start] &= ~stroke[
-                y0 - oy : y1 - oy, x0 - ox : x1 - ox
-            ]
-            shape = mask_shape(cut, (cols.start, rows.start), like=shapes[i], label=shapes[i].label)
-            if shape is None:
-                edit.remove.append(i)
-            else:
-                edit.replace[i] = shape
+        _cut_from(edit, shapes, rasters, touched, stroke, origin)
         return edit
+    if objects and touched:
+        contact = {i: _overlap(rasters[i], probe, (px, py)) for i in touched}
+        joined = [i for i in touched if any(_contains(rasters[i], p) for p in ends)]
+        joined = joined or [max(touched, key=lambda i: (contact[i], -i))]
+        others = [i for i in touched if i not in joined and _overlap(rasters[i], stroke, origin)]
+        _cut_from(edit, shapes, rasters, others, stroke, origin)
+        touched = joined
     boxes = [sbox] + [_bbox_of(rasters[i][0]) for i in touched]
     ux0, uy0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
     ux1, uy1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
@@ -226,8 +230,58 @@ def apply_stroke(
         edit.add = shape
     else:
         edit.replace[first] = shape
-        edit.remove = touched[1:]
+        edit.remove = sorted([*edit.remove, *touched[1:]])
     return edit
+
+
+def _cut_from(
+    edit: StrokeEdit,
+    shapes: Sequence[Shape],
+    rasters: dict[int, tuple],
+    indices: Sequence[int],
+    stroke: np.ndarray,
+    origin: tuple[int, int],
+) -> None:
+    """Take the stroke's pixels out of shapes ``indices`` (into ``edit``; a shape left empty is removed)."""
+    ox, oy = origin
+    sh, sw = stroke.shape
+    for i in indices:
+        (rows, cols), crop = rasters[i]
+        cut = crop.copy()  # within the shape's own box: no image-size arrays
+        y0, y1 = max(rows.start, oy), min(rows.stop, oy + sh)
+        x0, x1 = max(cols.start, ox), min(cols.stop, ox + sw)
+        if y1 > y0 and x1 > x0:
+            cut[y0 - rows.start : y1 - rows.start, x0 - cols.start : x1 - cols.start] &= ~stroke[
+                y0 - oy : y1 - oy, x0 - ox : x1 - ox
+            ]
+        shape = mask_shape(cut, (cols.start, rows.start), like=shapes[i], label=shapes[i].label)
+        if shape is None:
+            edit.remove.append(i)
+        else:
+            edit.replace[i] = shape
+
+
+def _overlap(raster: tuple, crop: np.ndarray, origin: tuple[int, int]) -> int:
+    """Pixels a shape's raster shares with a bool ``crop`` placed at ``origin`` (x, y)."""
+    (rows, cols), mask = raster
+    ox, oy = origin
+    y0, y1 = max(rows.start, oy), min(rows.stop, oy + crop.shape[0])
+    x0, x1 = max(cols.start, ox), min(cols.stop, ox + crop.shape[1])
+    if y1 <= y0 or x1 <= x0:
+        return 0
+    a = mask[y0 - rows.start : y1 - rows.start, x0 - cols.start : x1 - cols.start]
+    return int((a & crop[y0 - oy : y1 - oy, x0 - ox : x1 - ox]).sum())
+
+
+def _contains(raster: tuple, point: tuple[float, float]) -> bool:
+    """Whether a shape's raster covers the pixel under ``point`` (x, y)."""
+    (rows, cols), mask = raster
+    x, y = int(np.floor(point[0])), int(np.floor(point[1]))
+    return (
+        rows.start <= y < rows.stop
+        and cols.start <= x < cols.stop
+        and bool(mask[y - rows.start, x - cols.start])
+    )
 
 
 def _grown(stroke: np.ndarray, origin: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:

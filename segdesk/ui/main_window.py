@@ -81,6 +81,7 @@ class MainWindow(QMainWindow):
             self.labels_panel, self.session, lambda text: self._show_error(text), self
         )
         self.objects.changed.connect(self.assist.prediction.settings_edited)  # a class never split: at once
+        self.canvas.object_label = self.objects.brush_objects  # the brush never joins touching objects
         self.labels = LabelEditing(
             self,
             self.session,

@@ -17,6 +17,8 @@ from PySide6.QtCore import QObject, Signal
 
 from segdesk.core.errors import SegdeskError
 from segdesk.core.instance_settings import read_object_setting, write_object_setting
+from segdesk.core.instances import class_shape_stats, default_object_classes
+from segdesk.services.model_store import current_version, read_info
 from segdesk.ui.panels.labels import LabelsPanel
 
 
@@ -34,12 +36,41 @@ class ObjectSetting(QObject):
     ) -> None:
         super().__init__(parent)
         self.panel, self.session, self.error = panel, session, error
+        self._model_key: tuple[Path, str | None] | None = None
+        self._objects_of_model: list[str] = []
         panel.object_setting_changed.connect(self.choose)
         session.folder_opened.connect(lambda _folder: self.reload())
 
     def root(self) -> Path | None:
         project = self.session.project
         return None if project is None else Path(project.root)
+
+    def brush_objects(self, label: str) -> bool:
+        """Whether the brush treats ``label``'s shapes as separate objects: the person's setting; else
+        whether the current model splits the class; else whether the open image's shapes of it look
+        like objects (many small closed shapes, ``instances.default_object_classes`` on this image)."""
+        setting = self.panel.object_setting()
+        if label in setting:
+            return setting[label]
+        root = self.root()
+        if root is not None and label in self._model_objects(root):
+            return True
+        document = self.session.document
+        if document is None or not document.image_height:
+            return False
+        size = (document.image_height, document.image_width)
+        return label in default_object_classes(class_shape_stats([(size, document.shapes)]))
+
+    def _model_objects(self, root: Path) -> list[str]:
+        try:
+            version = current_version(root)
+            key = (root, version)
+            if key != self._model_key:
+                info = read_info(root, version) if version else None
+                self._model_key, self._objects_of_model = key, info.object_classes if info else []
+        except SegdeskError:
+            return []
+        return self._objects_of_model
 
     def reload(self) -> None:
         root = self.root()

@@ -72,6 +72,46 @@ def test_paint_merges_same_label_shapes_and_leaves_others() -> None:
     np.testing.assert_array_equal(pixels(merged), expected)
 
 
+def test_painting_along_touching_objects_never_joins_them() -> None:
+    """Issue 17: each shape of an object class is one object. Extending nucleus 0 with a stroke that
+    runs along its touching neighbour 1 joined them into one mask shape (the 1-px contact counted as
+    touching): one object in COCO and in the next Retrain's targets. Now the stroke extends the
+    shape it starts in and takes its pixels from the neighbour; a drag from one into the other joins them."""
+    a, b = square(10, 10, 30), square(41, 10, 30)  # touching (x 10..40 and 41..71)
+    shapes = [a, b, square(100, 80, 10)]
+    stroke, origin = stroke_of([(25, 44), (45, 44)], 3)  # along both, bordering them from below
+    ends = [(25.0, 44.0), (45.0, 44.0)]
+    region = apply_stroke(shapes, stroke, origin, SIZE, label="cell")
+    assert region.remove == [1]  # a class of regions: joined, as before
+    edit = apply_stroke(shapes, stroke, origin, SIZE, label="cell", objects=True, ends=ends)
+    assert sorted(edit.replace) == [0] and edit.remove == [] and edit.add is None
+    np.testing.assert_array_equal(pixels(edit.replace[0]), pixels(a) | stroke)
+    # painted over the neighbour: those pixels become the stroke's object's, the neighbour stays one
+    over, origin = stroke_of([(30, 20), (48, 20)], 3)
+    edit = apply_stroke(
+        shapes, over, origin, SIZE, label="cell", objects=True, ends=[(30.0, 20.0), (38.0, 20.0)]
+    )
+    assert sorted(edit.replace) == [0, 1] and edit.remove == []
+    np.testing.assert_array_equal(pixels(edit.replace[0]), pixels(a) | over)
+    np.testing.assert_array_equal(pixels(edit.replace[1]), pixels(b) & ~over)
+    # a drag from one object into the other is a join (a split the model made, corrected)
+    edit = apply_stroke(
+        shapes, over, origin, SIZE, label="cell", objects=True, ends=[(30.0, 20.0), (48.0, 20.0)]
+    )
+    assert sorted(edit.replace) == [0] and edit.remove == [1]
+    np.testing.assert_array_equal(pixels(edit.replace[0]), pixels(a) | pixels(b) | over)
+    # started outside both, bordering only b: extends b
+    edit = apply_stroke(
+        shapes, *stroke_of([(56, 44), (60, 44)], 3), SIZE, label="cell", objects=True, ends=[(56.0, 44.0)]
+    )
+    assert sorted(edit.replace) == [1] and not edit.remove
+    # nothing of the label touched: a new object
+    edit = apply_stroke(
+        shapes, *stroke_of([(130, 20)], 3), SIZE, label="cell", objects=True, ends=[(130.0, 20.0)]
+    )
+    assert edit.add is not None and not edit.replace
+
+
 def test_painting_a_proposal_makes_it_a_person_edited_mask() -> None:
     proposal = square(10, 10, 30, source="model", proposal=True, model_version="v2")
     stroke, origin = stroke_of([(40, 25), (55, 25)], 3)

@@ -99,6 +99,26 @@ def test_paint_over_two_shapes_of_the_label_merges_them_and_spares_others(canvas
         np.testing.assert_array_equal(pixels(s), b)
 
 
+def test_painting_along_a_touching_object_keeps_the_two_objects(canvas) -> None:
+    """A class of separate objects (issue 17): a stroke that corrects one nucleus's edge along its
+    neighbour extends that nucleus only; a drag from one into the other still joins them."""
+    canvas.object_label = lambda label: label == "cat"
+    set_shapes(canvas, [square(20, 20, 40), square(61, 20, 40)])  # touching at x 60 / 61
+    canvas.set_mode("brush")
+    drag(canvas, [(40, 66), (60, 66), (80, 66)])  # bordering both from below, starting under the first
+    assert len(shapes(canvas)) == 2 and canvas.stack.count() == 1
+    first, second = shapes(canvas)
+    assert pixels(first)[66, 60] and pixels(first)[66, 80] and not pixels(second)[66, 80]
+    assert pixels(second)[40, 80] and second.shape_type == "polygon"  # the neighbour untouched
+    drag(canvas, [(40, 40), (80, 40)])  # from one into the other: joined (a split corrected)
+    assert len(shapes(canvas)) == 1 and canvas.stack.count() == 2
+    canvas.stack.undo()
+    canvas.stack.undo()
+    canvas.object_label = None  # a class of regions: painting joins what it touches, as before
+    drag(canvas, [(40, 66), (60, 66), (80, 66)])
+    assert len(shapes(canvas)) == 1
+
+
 def test_eraser_cuts_the_label_and_one_undo_restores(canvas) -> None:
     set_shapes(canvas, [square(20, 20, 100), square(20, 20, 100, "dog")])
     canvas.set_mode("eraser")

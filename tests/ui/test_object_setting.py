@@ -135,3 +135,27 @@ def test_the_effort_meter_counts_splits_and_merges(window: MainWindow, tmp_path:
     text = window.model_panel.effort.text()
     assert "proposals 70% right" in text
     assert "2.0 split(s), 0.5 merge(s)" in text
+
+
+def test_the_brush_knows_which_classes_are_objects(window: MainWindow, tmp_path: Path) -> None:
+    """The person's setting first; else the current model's split classes; else this image's shapes
+    (many small closed shapes of the class: objects; one large region: not)."""
+    from segdesk.core.shapes import Shape
+
+    root = make_project(tmp_path / "p", n=1)
+    window.open_path(root)
+    rule = window.canvas.object_label
+    assert rule is not None
+    document = window.session.document
+    assert document is not None
+    h, w = document.image_height, document.image_width
+    small = [Shape("nucleus", [[x, 5], [x + 4, 5], [x + 4, 9], [x, 9]]) for x in (5, 15, 25, 35)]
+    region = Shape("tissue", [[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]])
+    document.shapes.extend([*small, region])
+    assert rule("nucleus") and not rule("tissue") and not rule("unknown")
+    _choose(window, "cat", "Objects: separate")
+    assert rule("cat")
+    _choose(window, "cat", "Not objects")
+    assert not rule("cat")
+    meta = {"classes": ["_background_", "tissue", "tissue::boundary"], "instances": {}}
+    assert info_from_meta("v1", root, meta).object_classes == ["tissue"]

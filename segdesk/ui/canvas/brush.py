@@ -3,7 +3,8 @@
 A stroke is painted into a uint8 image-size canvas (``core.mask_edit.paint_segment``, which touches
 only each segment's box) and previewed by one path item that repaints only the new segment; on
 release ``core.mask_edit.apply_stroke`` turns it into one command: painting merges the stroke with
-the label's shapes it touches into one Labelme mask shape, erasing cuts it out of them.
+the label's shapes it touches into one Labelme mask shape (for a class of separate objects, only the
+ones under the stroke's two ends), erasing cuts it out of them.
 Shift+click fills the closed hole under the cursor. ``[`` / ``]`` or Shift+wheel change the size;
 a circle follows the cursor at the brush's size.
 """
@@ -72,6 +73,7 @@ class BrushTool(Tool):
         self._canvas: np.ndarray | None = None
         self._box: list[int] | None = None  # x0, y0, x1, y1 touched so far
         self._last: QPointF | None = None
+        self._first: QPointF | None = None  # where the stroke was pressed (its ends decide a join)
         self._preview: StrokePreview | None = None
         self._ring = QGraphicsEllipseItem()
         pen = QPen(QColor(255, 255, 255), 1.5)
@@ -119,7 +121,7 @@ class BrushTool(Tool):
         rgb = self.view.scene_.styles.style(label).rgb if label and not self.erase else (255, 255, 255)
         self._preview = StrokePreview(QColor(*rgb, 150), self.radius)
         self.view.scene().addItem(self._preview)
-        self._last = pos
+        self._last = self._first = pos
         self._paint(pos, pos)
         return True
 
@@ -134,12 +136,13 @@ class BrushTool(Tool):
     def release(self, event: QMouseEvent, pos: QPointF) -> bool:
         if event.button() != Qt.MouseButton.LeftButton or self._canvas is None:
             return False
-        canvas, box = self._canvas, self._box
+        canvas, box, first = self._canvas, self._box, self._first
         self.cancel()
         if box is None:
             return True
         x0, y0, x1, y1 = box
-        self._apply(canvas[y0:y1, x0:x1].astype(bool), (x0, y0))
+        ends = [(p.x(), p.y()) for p in (first, pos) if p is not None]
+        self._apply(canvas[y0:y1, x0:x1].astype(bool), (x0, y0), ends)
         return True
 
     def wheel(self, event: QWheelEvent) -> bool:
@@ -164,7 +167,7 @@ class BrushTool(Tool):
         return False
 
     def cancel(self) -> None:
-        self._canvas, self._box, self._last = None, None, None
+        self._canvas, self._box, self._last, self._first = None, None, None, None
         if self._preview is not None:
             self.view.scene().removeItem(self._preview)
             self._preview = None
@@ -208,14 +211,23 @@ class BrushTool(Tool):
             self.view.set_current_label(label)
         return label
 
-    def _apply(self, stroke: np.ndarray, origin: tuple[int, int]) -> None:
+    def _objects(self, label: str | None) -> bool:
+        """Whether ``label``'s shapes are separate objects (the window's rule; painting then never
+        joins touching ones by itself, ``core.mask_edit.apply_stroke``)."""
+        rule = self.view.object_label
+        return bool(label and not self.erase and rule is not None and rule(label))
+
+    def _apply(self, stroke: np.ndarray, origin: tuple[int, int], ends: list[tuple[float, float]]) -> None:
         document = self.view.document()
         label = self._label()
         if document is None or label is None or not stroke.any():
             return
         w, h = self.view.image_size()
         target = label if label or not self.erase else None
-        edit = apply_stroke(document.shapes, stroke, origin, (h, w), label=target, erase=self.erase)
+        edit = apply_stroke(
+            document.shapes, stroke, origin, (h, w), label=target, erase=self.erase,
+            objects=self._objects(target), ends=ends,
+        )  # fmt: skip
         if not edit.empty:
             text = "erase" if self.erase else "brush stroke"
             self.view.push(edit_command(edit, len(document.shapes), text=text))
@@ -230,6 +242,8 @@ class BrushTool(Tool):
         found = hole_at(document.shapes, (pos.x(), pos.y()), (h, w), label=label)
         if found is None:
             return False
-        edit = apply_stroke(document.shapes, found[0], found[1], (h, w), label=label)
+        edit = apply_stroke(
+            document.shapes, found[0], found[1], (h, w), label=label, objects=self._objects(label)
+        )
         self.view.push(edit_command(edit, len(document.shapes), text="fill hole"))
         return True

@@ -59,6 +59,8 @@ class CanvasView(CanvasInput, QGraphicsView):
         self._tool: Tool = EditTool(self)
         #: Brush and eraser radius in image pixels (kept across mode changes).
         self.brush_radius = 10.0
+        #: Whether a label's shapes are separate objects (the window's rule; None: none are).
+        self.object_label: Callable[[str], bool] | None = None
         self._clipboard: list[Shape] = []
         self._pan_from: QPointF | None = None
         self._space = False
