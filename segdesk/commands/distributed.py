@@ -59,7 +59,7 @@ def distributed_train_from_args(args: argparse.Namespace, *, out: Any = None, ba
         patch_size=args.patch_size,
         scale=getattr(args, "scale", None),
         min_steps=getattr(args, "min_steps", None),
-        prior_correction=not getattr(args, "no_prior_correction", False),
+        prior_correction=False if getattr(args, "no_prior_correction", False) else None,
         out=out,
         bar=bar,
     )
@@ -85,13 +85,13 @@ def distributed_train_command(
     threads: int | None = None,
     seed: int = 0,
     from_scratch: bool = False,
-    val_fraction: float = 0.2,
+    val_fraction: float | None = None,
     epochs: int | None = None,
     batch_size: int | None = None,
     patch_size: int | None = None,
     scale: float | None = None,
     min_steps: int | None = None,
-    prior_correction: bool = True,
+    prior_correction: bool | None = None,
     out: Any = None,
     bar: Any = None,
     timeout_s: float = 1800.0,
@@ -194,7 +194,7 @@ def _run_rank(
     folder: str | Path,
     config: TrainConfig,
     start_from: tuple[bool, bool],
-    val_fraction: float,
+    val_fraction: float | None,
     cancel: CancelToken,
     say: Any,
     bar: Any,
@@ -263,7 +263,7 @@ class _Quiet(TrainingError):
 
 
 def _plan(
-    folder: str | Path, config: TrainConfig, start_from: tuple[bool, bool], val_fraction: float
+    folder: str | Path, config: TrainConfig, start_from: tuple[bool, bool], val_fraction: float | None
 ) -> tuple[TrainingSet, dict[str, Any]]:
     """Rank 0's plan, made by the same code as one process (``commands.train.train_project``): the
     training and validation images, their classes and the model to start from."""

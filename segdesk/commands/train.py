@@ -51,7 +51,7 @@ def train_project(
     *,
     from_scratch: bool = False,
     new_architecture: bool = False,
-    val_fraction: float = 0.2,
+    val_fraction: float | None = None,
     entries: Any = None,
     overrides: dict[str, Any] | None = None,
     warm_start: bool | None = None,
@@ -93,7 +93,7 @@ def make_config(
     patch_size: int | None = None,
     scale: float | None = None,
     min_steps: int | None = None,
-    prior_correction: bool = True,
+    prior_correction: bool | None = None,
 ) -> TrainConfig:
     """The TrainConfig of the command-line options (None = not given: the project's training settings,
     else the service's default). What was given is fixed (``plan["overrides"]``): the plan keeps it
@@ -109,9 +109,12 @@ def make_config(
         "min_steps": min_steps,
     }
     fixed = {k: v for k, v in given.items() if v is not None}
-    config = dataclasses.replace(config, **fixed, prior_correction=prior_correction)
+    config = dataclasses.replace(config, **fixed)
     if minutes is not None:
         fixed["minutes"] = minutes
+    if prior_correction is not None:
+        config = dataclasses.replace(config, prior_correction=prior_correction)
+        fixed["prior_correction"] = prior_correction
     if fixed:
         config = dataclasses.replace(config, plan={"overrides": fixed})
     if epochs is not None:
@@ -132,7 +135,7 @@ def train_command(
     seed: int = 0,
     from_scratch: bool = False,
     warm_start: bool | None = None,
-    val_fraction: float = 0.2,
+    val_fraction: float | None = None,
     epochs: int | None = None,
     batch_size: int | None = None,
     patch_size: int | None = None,
@@ -140,7 +143,7 @@ def train_command(
     min_steps: int | None = None,
     use_elsewhere: bool = False,
     skip_empty: bool = False,
-    prior_correction: bool = True,
+    prior_correction: bool | None = None,
     out: Out = print,
     bar: Out | None = None,
     cancel: CancelToken | None = None,
@@ -184,7 +187,7 @@ def _train(
     folder: str | Path,
     config: TrainConfig,
     start_from: tuple[bool, bool, bool | None],
-    val_fraction: float,
+    val_fraction: float | None,
     out: Out,
     bar: Out | None,
     cancel: CancelToken | None,
@@ -401,7 +404,7 @@ def train_from_args(args: argparse.Namespace, *, out: Out = print, bar: Out | No
         min_steps=getattr(args, "min_steps", None),
         use_elsewhere=getattr(args, "use_elsewhere", False),
         skip_empty=getattr(args, "skip_empty", False),
-        prior_correction=not getattr(args, "no_prior_correction", False),
+        prior_correction=False if getattr(args, "no_prior_correction", False) else None,
         out=out,
         bar=bar,
     )

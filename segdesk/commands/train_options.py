@@ -48,7 +48,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_const",
         const=True,
         default=None,
-        help="a new model starts from the shipped generalist model (default: only with one object class)",
+        help="a new model starts from the shipped generalist model (default: the project's training "
+        "settings, else only with one object class)",
     )
     warm.add_argument(
         "--no-warm-start",
@@ -59,9 +60,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--val-fraction",
-        type=number(0, 1, below=True),
-        default=0.2,
-        help="share of reviewed images held out (default: 0.2; 0: validate on the training images)",
+        type=number(0, LIMITS["val_fraction"][2]),
+        default=None,
+        help="share of reviewed images held out (default: the project's training settings, else 0.2; "
+        "0: validate on the training images)",
     )
     parser.add_argument(
         "--epochs", type=whole(1), default=None, help="train exactly N epochs, no time budget (repeatable)"

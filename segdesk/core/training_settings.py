@@ -8,7 +8,7 @@ the plan assumed), a person fixes those parts here, once for the project; the ap
 
 Stored in ``<project>/.segdesk/training.json`` (written atomically; a field left out is the plan's)::
 
-    {"minutes": 5, "scale": 0.5, "patch_size": 256}
+    {"minutes": 5, "scale": 0.5, "patch_size": 256, "warm_start": false}
 
 A damaged file is refused with its path and field, never silently ignored. Plain Python: no Qt, no torch.
 """
@@ -28,8 +28,8 @@ from segdesk.core.errors import ProjectError
 SETTINGS_FILE = Path(".segdesk") / "training.json"
 _MAX_BYTES = 64 * 1024
 
-#: Each field's type and allowed range (inclusive; minutes must be above 0). The depth's upper
-#: bound is the UNet's (``ml.model.MAX_DEPTH``).
+#: Each field's type and allowed range (inclusive; minutes must be above 0; true / false for the
+#: bools). The depth's upper bound is the UNet's (``ml.model.MAX_DEPTH``).
 LIMITS: dict[str, tuple[type, float, float]] = {
     "minutes": (float, 0.0, 24 * 60.0),
     "scale": (float, 0.05, 8.0),
@@ -38,6 +38,9 @@ LIMITS: dict[str, tuple[type, float, float]] = {
     "base_width": (int, 1, 256),
     "depth": (int, 1, 6),
     "min_steps": (int, 0, 1_000_000),
+    "val_fraction": (float, 0.0, 0.9),
+    "warm_start": (bool, 0, 1),
+    "prior_correction": (bool, 0, 1),
 }
 
 #: How each field reads in a sentence ("time cap 5 min, working scale 0.5x").
@@ -49,7 +52,9 @@ _SAY = {
     "base_width": "width {} (a new model)",
     "depth": "depth {} (a new model)",
     "min_steps": "at least {} steps",
+    "val_fraction": "{:.0%} held out",
 }
+_ON_OFF = {"warm_start": "warm start", "prior_correction": "rare classes' odds lowered"}
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,12 @@ class TrainingSettings:
     base_width: int | None = None
     depth: int | None = None
     min_steps: int | None = None
+    #: Share of the reviewed images held out to choose and check the model (None: 0.2).
+    val_fraction: float | None = None
+    #: Whether a new model starts from the shipped generalist (None: where it helps).
+    warm_start: bool | None = None
+    #: Whether a new model's rare classes' taught odds are lowered (None: yes, ``ml/training/prior.py``).
+    prior_correction: bool | None = None
 
     def fixed(self) -> dict[str, Any]:
         """The fields the person set (not None)."""
@@ -70,7 +81,10 @@ class TrainingSettings:
 
     def describe(self) -> str:
         """The set fields in one line; "" when the plan decides everything."""
-        return ", ".join(_SAY[k].format(v) for k, v in self.fixed().items())
+        return ", ".join(
+            f"{_ON_OFF[k]} {'on' if v else 'off'}" if k in _ON_OFF else _SAY[k].format(v)
+            for k, v in self.fixed().items()
+        )
 
 
 def settings_path(root: str | Path) -> Path:
@@ -80,6 +94,10 @@ def settings_path(root: str | Path) -> Path:
 def check_value(name: str, value: Any) -> float | int:
     """``value`` for field ``name`` as its type; raises ValueError saying what is allowed."""
     kind, low, high = LIMITS[name]
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"must be true or false, not {json.dumps(value)[:40]}")
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"must be a number, not {json.dumps(value)[:40]}")
     if kind is int and (not math.isfinite(value) or value != int(value)):

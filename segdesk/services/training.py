@@ -28,11 +28,13 @@ from segdesk.core.project import ImageEntry, Project
 from segdesk.core.split_record import describe_split
 from segdesk.core.training_settings import TrainingSettings, load_settings
 from segdesk.services.onnx_export import export_here
-from segdesk.services.train_settings import fixes_architecture, with_settings
+from segdesk.services.train_settings import first, fixes_architecture, with_settings
 from segdesk.services.warm_start import note_in_plan, plan_line, set_aside_reason, starting_model
 
 #: The time budget of a retrain, in minutes, in the app and on the command line alike.
 DEFAULT_MINUTES = 2.0
+#: Share of the reviewed images a run holds out (at least one image; none with fewer than 3).
+DEFAULT_VAL_FRACTION = 0.2
 #: Epochs without a better held-out mIoU before a run stops early.
 DEFAULT_PATIENCE = 20
 #: The CPU priority of a training process started from the window: proposals and painting come first.
@@ -80,12 +82,13 @@ def request_for(
     *,
     entries: Sequence[ImageEntry] | None = None,
     from_scratch: bool = False,
-    val_fraction: float = 0.2,
+    val_fraction: float | None = None,
     new_architecture: bool = False,
     warm_start: bool | None = None,
 ) -> TrainRequest:
     """The request for ``project``: ``entries`` (default: its reviewed images) on its current model,
-    with the project's training settings.
+    with the project's training settings. ``val_fraction`` and ``warm_start``: None = the project's
+    setting, else 0.2 and "where it helps".
 
     Raises TrainingError when nothing would train, ProjectError when the settings file is damaged.
     """
@@ -108,9 +111,9 @@ def request_for(
         chosen,
         tuple(project.class_names()),
         base,
-        val_fraction=val_fraction,
+        val_fraction=first(val_fraction, settings.val_fraction, DEFAULT_VAL_FRACTION),
         new_architecture=new_architecture or fixes_architecture(settings),
-        warm_start=warm_start,
+        warm_start=first(warm_start, settings.warm_start),
         settings=settings,
     )
 

@@ -66,3 +66,20 @@ def test_an_option_given_wins_over_the_setting_which_wins_over_the_default() -> 
     assert with_settings(make_config(), settings) == app  # no options: the same run as the app's
     assert with_settings(make_config(epochs=3), settings).minutes is None  # fixed epochs: no cap
     assert with_settings(app, settings) == app
+    odds = TrainingSettings(prior_correction=False)
+    assert with_settings(training.resolve_config(None), odds).prior_correction is False
+    assert with_settings(make_config(prior_correction=True), odds).prior_correction is True
+
+
+def test_the_request_takes_the_held_out_share_and_warm_start_from_the_settings(tmp_path: Path) -> None:
+    from segdesk.core.project import Project
+    from tests.services.test_training_service import _project
+
+    project = _project(tmp_path, 3)
+    assert training.request_for(project).val_fraction == training.DEFAULT_VAL_FRACTION
+    save_settings(tmp_path, TrainingSettings(val_fraction=0.5, warm_start=False))
+    request = training.request_for(Project(tmp_path))
+    assert (request.val_fraction, request.warm_start) == (0.5, False)
+    given = training.request_for(Project(tmp_path), val_fraction=0.0, warm_start=True)  # options win
+    assert (given.val_fraction, given.warm_start) == (0.0, True)
+    assert TrainingSettings(val_fraction=0.5, warm_start=False).describe() == "50% held out, warm start off"

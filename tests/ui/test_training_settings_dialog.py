@@ -61,6 +61,16 @@ def test_the_dialog_shows_auto_and_gives_back_what_was_set(qtbot) -> None:
     planned.boxes["patch_size"].stepBy(2)
     planned.boxes["scale"].stepUp()
     assert planned.value() == TrainingSettings(patch_size=272, scale=0.5)
+    # the app can do what segdesk train's options do: hold out more, no warm start, odds as trained
+    planned.boxes["val_fraction"].setValue(0.0)  # 0 is a value (check on the training images)
+    planned.choices["warm_start"].setCurrentIndex(2)
+    planned.choices["prior_correction"].setCurrentIndex(1)
+    chosen = planned.value()
+    assert (chosen.val_fraction, chosen.warm_start, chosen.prior_correction) == (0.0, False, False)
+    again = TrainingSettingsDialog(chosen)
+    qtbot.addWidget(again)
+    assert again.value() == chosen and again.choices["warm_start"].currentText() == "from random weights"
+    assert boxes["val_fraction"].text() == "0.2 (default)" and boxes["minutes"].minimum() == 0.0
     assert dialog.findChild(QLabel, "last_plan").text() == "trained with x"
     assert plan_words({"scale": 1.0, "patch_size": 128, "base_width": 8, "min_steps": 300, "x": 1}) == (
         "working scale 1x, patches 128, width 8, at least 300 steps"

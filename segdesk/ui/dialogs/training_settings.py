@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtWidgets import (
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
@@ -37,6 +38,18 @@ _FIELDS: tuple[tuple[str, str, str, str, float], ...] = (
      "not fine-tuned but replaced by a new one", AUTO, 1),
     ("min_steps", "Minimum steps", "Training steps a Retrain takes whatever the clock says "
      "(on a busy computer it then runs past the time cap)", AUTO, 50),
+    ("val_fraction", "Held out", "Share of the reviewed images kept out of training to choose and "
+     "check the new model (0: it is checked on its own training images)", "0.2 (default)", 0.05),
+)  # fmt: skip
+
+#: (field, label, tip, [(text, value), ...]) of the on / off choices; the first is the default (None).
+_CHOICES: tuple[tuple[str, str, str, list[tuple[str, bool | None]]], ...] = (
+    ("warm_start", "Start a new model", "From the shipped generalist model (trained on nuclei) or from "
+     "random weights", [("auto (generalist where it helps)", None), ("from the generalist", True),
+                        ("from random weights", False)]),
+    ("prior_correction", "Rare classes' odds", "A new model lowers the odds its training taught the "
+     "rare classes as far as the held-out images ask (fewer false alarms)",
+     [("lowered (default)", None), ("kept as trained", False)]),
 )  # fmt: skip
 
 
@@ -80,6 +93,16 @@ class TrainingSettingsDialog(QDialog):
             box.setValue(current.get(name, box.minimum()))
             form.addRow(label, box)
             self.boxes[name] = box
+        self.choices: dict[str, QComboBox] = {}
+        for name, label, tip, options in _CHOICES:
+            combo = QComboBox()
+            combo.setObjectName(f"setting_{name}")
+            combo.setToolTip(tip)
+            for text, value in options:
+                combo.addItem(text, value)
+            combo.setCurrentIndex(max(combo.findData(current.get(name)), 0))
+            form.addRow(label, combo)
+            self.choices[name] = combo
         layout.addLayout(form)
         if last_plan:
             plan = QLabel(last_plan)
@@ -101,6 +124,8 @@ class TrainingSettingsDialog(QDialog):
     def reset(self) -> None:
         for box in self.boxes.values():
             box.setValue(box.minimum())
+        for combo in self.choices.values():
+            combo.setCurrentIndex(0)
 
     def value(self) -> TrainingSettings:
         """The chosen settings: a box at its lowest value ("auto") is None; a value under a field's
@@ -111,7 +136,13 @@ class TrainingSettingsDialog(QDialog):
                 continue
             kind, low, _high = LIMITS[name]
             chosen[name] = max(kind(box.value()), kind(low))
+        for name, combo in self.choices.items():
+            chosen[name] = combo.currentData()
         return TrainingSettings(**chosen)
+
+
+#: Fields where 0 means something (no minimum, nothing held out): "auto" sits one step below.
+_ZERO_IS_A_VALUE = ("min_steps", "val_fraction")
 
 
 class _AutoStart:
@@ -143,10 +174,10 @@ def _box(name: str, special: str, step: float, start: float) -> QSpinBox | QDoub
     if kind is float:
         box = _AutoFloat()
         box.setDecimals(2)
-        box.setRange(0.0, high)
+        box.setRange(-step if name in _ZERO_IS_A_VALUE else 0.0, high)  # the lowest: "auto"
     else:
         box = _AutoInt()
-        box.setRange(-1 if low == 0 else 0, int(high))  # below the range: "auto" (0 steps is a value)
+        box.setRange(-1 if name in _ZERO_IS_A_VALUE else 0, int(high))  # the lowest: "auto"
     box.start = start
     box.setSingleStep(step)  # type: ignore[arg-type]
     box.setSpecialValueText(special)
@@ -155,7 +186,7 @@ def _box(name: str, special: str, step: float, start: float) -> QSpinBox | QDoub
 
 #: Where stepping up from "auto" starts when no model has a plan yet (the CPU plan's usual choices).
 _STARTS = {"minutes": 2.0, "scale": 1.0, "patch_size": 128, "batch_size": 16, "base_width": 8, "depth": 4,
-           "min_steps": 300}  # fmt: skip
+           "min_steps": 300, "val_fraction": 0.2}  # fmt: skip
 
 
 def plan_words(plan: Any) -> str:
