@@ -18,8 +18,7 @@ from segdesk.core.review import reviewed_extra
 from segdesk.services import model_store as model_index
 from segdesk.ui.job_functions import TrainOutcome
 from segdesk.ui.main_window import MainWindow
-from segdesk.ui.settings import use_settings_dir
-from tests.ui.window_helpers import make_image, polygon_shape, shown_window, write_json
+from tests.ui.window_helpers import make_image, polygon_shape, quiet_window, write_json
 
 CLASSES = ["_background_", "cell"]
 
@@ -59,14 +58,7 @@ def _outcome(version: str = "v2", *, promoted: bool = False, miou: float = 0.71)
 
 @pytest.fixture
 def window(qtbot, tmp_path: Path):
-    folder = tmp_path / "settings"
-    folder.mkdir()
-    use_settings_dir(folder)
-    for win in shown_window(qtbot):
-        win.model_panel.auto_predict.setChecked(False)
-        win.assist.export_onnx = False
-        yield win
-        assert win.assist.shutdown(5000)
+    yield from quiet_window(qtbot, tmp_path)
 
 
 def test_offer_appears_only_when_not_promoted_and_is_not_modal(window: MainWindow, tmp_path: Path) -> None:

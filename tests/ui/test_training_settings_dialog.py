@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QDialogButtonBox, QLabel
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QLabel, QMessageBox
 
 from segdesk.core.project import Project
 from segdesk.core.review import reviewed_extra
@@ -15,8 +15,7 @@ from segdesk.core.training_settings import TrainingSettings, load_settings, save
 from segdesk.ui.dialogs.training_settings import TrainingSettingsDialog, plan_words
 from segdesk.ui.job_functions import snapshot_training
 from segdesk.ui.main_window import MainWindow
-from segdesk.ui.settings import use_settings_dir
-from tests.ui.window_helpers import answer_modal, make_image, polygon_shape, shown_window, write_json
+from tests.ui.window_helpers import answer_modal, make_image, polygon_shape, quiet_window, write_json
 
 
 def _project(root: Path) -> Path:
@@ -31,13 +30,7 @@ def _project(root: Path) -> Path:
 
 @pytest.fixture
 def window(qtbot, tmp_path: Path):
-    folder = tmp_path / "settings"
-    folder.mkdir()
-    use_settings_dir(folder)
-    for win in shown_window(qtbot):
-        win.model_panel.auto_predict.setChecked(False)
-        yield win
-        assert win.assist.shutdown(5000)
+    yield from quiet_window(qtbot, tmp_path)
 
 
 def test_the_dialog_shows_auto_and_gives_back_what_was_set(qtbot) -> None:
@@ -127,3 +120,6 @@ def test_retrain_with_a_damaged_settings_file_names_it(window: MainWindow, tmp_p
     window.acts["retrain"].trigger()
     assert errors and "training.json: depth: must be from 1 to 6, not 9" in errors[0]
     assert not window.assist.ctx.runner.is_running("train")
+    box = QApplication.activeModalWidget()  # the window's error box says it too
+    assert isinstance(box, QMessageBox) and "training.json: depth" in box.text()
+    box.done(0)

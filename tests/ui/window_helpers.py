@@ -175,3 +175,18 @@ def shown_window(qtbot):
     win.session.undo_stack.setClean()
     win.close()
     win.deleteLater()
+
+
+def quiet_window(qtbot, tmp_path: Path):
+    """A shown MainWindow with settings in ``tmp_path``, no proposal on opening an image and no ONNX
+    export after a Retrain (what most window tests want); shut down cleanly afterwards."""
+    from segdesk.ui.settings import use_settings_dir
+
+    folder = tmp_path / "settings"
+    folder.mkdir()
+    use_settings_dir(folder)
+    for win in shown_window(qtbot):
+        win.model_panel.auto_predict.setChecked(False)
+        win.assist.export_onnx = False
+        yield win
+        assert win.assist.shutdown(5000)
