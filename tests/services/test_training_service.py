@@ -200,11 +200,21 @@ def test_a_retrain_sets_aside_a_generalist_model_of_fewer_than_3_images(tmp_path
     from segdesk.commands.train import warm_label
 
     assert "(not v1: it learnt from fewer than 3 images" in (warm_label("generalist-v3", "v1") or "")
-    # v3: validated on its training images because the person asked (--val-fraction 0), not for
+    # the 3rd image is the held-out one and the other two are v3's: the generalist on the same two
+    # images would give v3 again; v3 is fine-tuned and checked on the image it never saw
+    v3 = {**meta, "images": ["img_0.png", "img_1.png"], "metrics": {"split": "all-for-both"}}
+    assert store.add_version(net, v3) == "v3"
+    one = dataclasses.replace(training.request_for(project), val_fraction=0.34)
+    for seed in range(3):  # the held-out draw takes the image v3 never saw
+        prepared = training.prepare(one, training.resolve_config({"seed": seed}))
+        assert [s.name for s in prepared.dataset.val] == ["img_2.png"] and not prepared.dataset.new_images
+        assert prepared.base_version == "v3" and prepared.set_aside is None, seed
+    store.set_current("v2")
+    # v4: validated on its training images because the person asked (--val-fraction 0), not for
     # lack of images: a model of all 3 is fine-tuned, never set aside as "fewer than 3 images"
     store.add_version(net, {**meta, "images": seen, "metrics": {"split": "all-for-both"}})
     prepared = training.prepare(training.request_for(project), config)
-    assert prepared.base_version == "v3" and prepared.set_aside is None
+    assert prepared.base_version == "v4" and prepared.set_aside is None
 
 
 def test_a_retrain_that_brings_as_many_new_images_as_the_model_learnt_from_starts_from_the_generalist(
