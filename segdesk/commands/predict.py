@@ -12,6 +12,7 @@ proposal steps and the write rule are the app's own (:mod:`segdesk.services`).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import time
 from collections import Counter
@@ -29,6 +30,7 @@ from segdesk.core.errors import Cancelled, ExportError, SegdeskError
 from segdesk.core.instances import is_boundary_class
 from segdesk.ml.inference.infer import Predictor
 from segdesk.services.onnx_export import resolve_model
+from segdesk.services.proposal_defaults import PROPOSALS_FILE, describe, project_proposal_settings
 from segdesk.services.proposal_files import STAMP_KEY, proposal_stamp, write_proposals
 from segdesk.services.proposals import (
     DEFAULT_OVERLAP,
@@ -112,11 +114,11 @@ def predict_command(
     tile: int = DEFAULT_TILE,
     overlap: float = DEFAULT_OVERLAP,
     backend: str = "auto",
-    threshold: float = 0.5,
-    min_area: int = 16,
-    max_hole_area: int = 64,
-    smooth: int = 0,
-    tolerance: float = 1.0,
+    threshold: float | None = None,
+    min_area: int | None = None,
+    max_hole_area: int | None = None,
+    smooth: int | None = None,
+    tolerance: float | None = None,
     shard: tuple[int, int] | None = None,
     resume: bool = False,
     out: Out = print,
@@ -146,13 +148,15 @@ def predict_command(
             entries = [e for e in entries if in_shard(e.image_path.name, shard)]
             out(f"shard {shard[0]}/{shard[1]}: {len(entries)} of {total} image(s)")
         checkpoint = resolve_model(root, model)
-        proposal_settings = ProposalSettings(
-            threshold=threshold,
-            min_area=min_area,
-            max_hole_area=max_hole_area,
-            smooth=smooth,
-            tolerance=tolerance,
-        )
+        saved = project_proposal_settings(root)  # the app's panel wrote them; options given win
+        given = {
+            "threshold": threshold,
+            "min_area": min_area,
+            "max_hole_area": max_hole_area,
+            "smooth": smooth,
+            "tolerance": tolerance,
+        }
+        proposal_settings = dataclasses.replace(saved, **{k: v for k, v in given.items() if v is not None})
         proposal_settings = with_object_setting(proposal_settings, root)  # classes never split
         predictor = Predictor.from_checkpoint(
             checkpoint,
@@ -169,6 +173,8 @@ def predict_command(
         f"model {predictor.model_version} ({checkpoint}), classes {', '.join(labels)}, "
         f"{predictor.backend.name} on {predictor.device}"
     )
+    if describe(saved):
+        out(f"this project's proposal settings ({PROPOSALS_FILE}): {describe(saved)}")
     masks_dir = Path(masks_out) if masks_out is not None else None
     if masks_dir is not None:
         try:
@@ -261,21 +267,26 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threshold",
         type=number(0, 1),
-        default=0.5,
-        help="a pixel less sure than this becomes background (default: 0.5, as in the app)",
+        default=None,
+        help="a pixel less sure than this becomes background (default: the project's, as the app's "
+        "Model panel saved it in .segdesk/proposals.json, else 0.5; so for every option below)",
     )
     parser.add_argument(
         "--min-area",
         type=whole(0),
-        default=16,
-        help="drop islands smaller than this (px); a model that records a larger minimum for its"
-        " objects ('none under N px' in segdesk train's output) uses that for them",
+        default=None,
+        help="drop islands smaller than this (px; default 16); a model that records a larger minimum"
+        " for its objects ('none under N px' in segdesk train's output) uses that for them",
     )
     parser.add_argument(
-        "--max-hole-area", type=whole(0), default=64, help="fill enclosed holes up to this (px)"
+        "--max-hole-area", type=whole(0), default=None, help="fill enclosed holes up to this (px; default 64)"
     )
-    parser.add_argument("--smooth", type=odd_or_zero, default=0, help="majority filter size, odd; 0 = off")
-    parser.add_argument("--tolerance", type=number(0), default=1.0, help="polygon simplification (px)")
+    parser.add_argument(
+        "--smooth", type=odd_or_zero, default=None, help="majority filter size, odd; 0 = off (the default)"
+    )
+    parser.add_argument(
+        "--tolerance", type=number(0), default=None, help="polygon simplification (px; default 1)"
+    )
     parser.add_argument(
         "--shard",
         metavar="K/N",
@@ -308,7 +319,7 @@ def predict_from_args(args: argparse.Namespace, *, out: Out = print) -> int:
         tile=args.tile,
         overlap=args.overlap,
         backend=args.backend,
-        threshold=getattr(args, "threshold", 0.5),
+        threshold=getattr(args, "threshold", None),
         min_area=args.min_area,
         max_hole_area=args.max_hole_area,
         smooth=args.smooth,

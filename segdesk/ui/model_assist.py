@@ -20,6 +20,7 @@ from segdesk.ui.assist.context import AssistContext
 from segdesk.ui.assist.models import ModelController
 from segdesk.ui.assist.overlay import OverlayController
 from segdesk.ui.assist.prediction import PredictionController
+from segdesk.ui.assist.proposal_memory import ProposalMemory
 from segdesk.ui.assist.review import ReviewController
 from segdesk.ui.assist.training import TrainingController
 from segdesk.ui.canvas.confidence import ConfidenceOverlay
@@ -59,6 +60,7 @@ class ModelAssist(QObject):
             ctx, lambda *q: review_flow.message_box_ask(canvas.window())(*q), self
         )
         self.batch = BatchController(ctx, self)
+        self.proposal_memory = ProposalMemory(ctx)  # before the first proposal of a folder
         self._connect()
 
     def _connect(self) -> None:

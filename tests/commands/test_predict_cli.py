@@ -222,3 +222,25 @@ def test_write_does_not_replace_a_file_another_program_saved_meanwhile(
     assert any(line.startswith("b.png") and "another program" in line for line in lines), lines
     assert "customTool" in (project / "b.json").read_text()  # Labelme's save survived
     assert load_document(project / "c.json").proposals  # the others were written
+
+
+def test_the_projects_proposal_settings_are_the_windows_and_an_option_wins(project: Path) -> None:
+    """The Model panel saves its settings in .segdesk/proposals.json; segdesk predict reads them, so
+    both turn the same model's output into the same shapes (one rule, one place)."""
+    from segdesk.services.proposal_defaults import proposals_path, save_project_proposal_settings
+    from segdesk.services.proposals import ProposalSettings
+
+    code, lines = run(project, write=True)
+    assert code == 0 and not any("proposal settings" in line for line in lines)
+    counted = [line for line in lines if line.startswith("c.png")]
+    assert counted and "0 proposals" not in counted[0], lines
+    save_project_proposal_settings(project, ProposalSettings(min_area=10**6, smooth=3))
+    assert json.loads(proposals_path(project).read_text()) == {"min_area": 1000000, "smooth": 3}
+    code, lines = run(project, write=True)
+    assert code == 0 and "(.segdesk/proposals.json): min area 1000000 px, smoothing 3" in lines[1], lines
+    assert all("0 proposals" in line for line in lines if line.startswith(("b.png", "c.png")))
+    code, lines = run(project, write=True, min_area=16, smooth=0)  # options given win
+    assert "0 proposals" not in next(line for line in lines if line.startswith("c.png")), lines
+    proposals_path(project).write_text('{"smooth": 2}')
+    code, lines = run(project, write=True)
+    assert code == 2 and lines[-1].endswith("proposals.json: smooth: must be 0 (off) or odd, not 2"), lines

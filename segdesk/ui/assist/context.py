@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -9,10 +10,14 @@ from typing import Any
 from segdesk.core.errors import SegdeskError
 from segdesk.core.shapes import Shape
 from segdesk.services.model_store import ModelInfo
+from segdesk.services.proposal_defaults import project_proposal_settings
 from segdesk.services.proposals import ProposalSettings, with_object_setting
 from segdesk.ui.job_runner import JobRunner
 from segdesk.ui.panels.model import ModelPanel
 from segdesk.ui.session import Session
+
+#: The proposal settings the Model panel shows (the others are the project's file's or the defaults).
+SHOWN = ("threshold", "min_area", "tolerance")
 
 
 class AssistContext:
@@ -48,6 +53,11 @@ class AssistContext:
         root = self.root
         if root is None:
             return settings
+        try:  # what the panel does not show (holes, smoothing) comes from the project's file
+            saved = project_proposal_settings(root)
+            settings = dataclasses.replace(saved, **{k: getattr(settings, k) for k in SHOWN})
+        except SegdeskError as exc:  # a damaged file: said (ProposalMemory), the panel's settings used
+            self.message(str(exc))
         try:
             return with_object_setting(settings, root)
         except SegdeskError as exc:  # a damaged setting file: said, and proposals split as the model does

@@ -245,10 +245,7 @@ class ModelPanel(QDockWidget):
     def remembered_widgets(self) -> dict[str, QWidget]:
         """The options that persist between sessions (see AppSettings.remember_widgets)."""
         return {
-            "auto_predict": self.auto_predict,
-            "threshold": self.threshold,
-            "min_area": self.min_area,
-            "tolerance": self.tolerance,
+            "auto_predict": self.auto_predict,  # the proposal settings are the project's (proposal_memory)
             "overlay": self.overlay_check,
             "overlay_mode": self.overlay_mode,
             "overlay_opacity": self.overlay_opacity,

@@ -1,0 +1,68 @@
+"""The Model panel's proposal settings belong to the project, so ``segdesk predict`` proposes the same.
+
+Opening a folder loads ``.segdesk/proposals.json`` (``services/proposal_defaults.py``) into the
+panel's threshold, minimum area and simplification (the defaults when the project has none); a
+change in the panel is saved there at once. ``segdesk predict`` reads the same file (its options
+win), so the window and the command line turn the same model's output into the same shapes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from segdesk.core.errors import SegdeskError
+from segdesk.services.proposal_defaults import (
+    project_proposal_settings,
+    proposals_path,
+    save_project_proposal_settings,
+)
+from segdesk.services.proposals import ProposalSettings
+from segdesk.ui.assist.context import AssistContext
+
+
+class ProposalMemory:
+    """Loads the project's settings into the panel on opening a folder; saves the panel's changes."""
+
+    def __init__(self, ctx: AssistContext) -> None:
+        self.ctx = ctx
+        self._loading = False
+        ctx.session.folder_opened.connect(lambda _folder: self.load())
+        ctx.panel.settings_changed.connect(lambda _settings: self.save())
+
+    def load(self) -> None:
+        root, settings = self.ctx.root, ProposalSettings()
+        if root is not None:
+            try:
+                settings = project_proposal_settings(root)
+            except SegdeskError as exc:  # said; the panel shows the defaults, a change replaces the file
+                self.ctx.error(str(exc))
+        panel = self.ctx.panel
+        self._loading = True
+        try:
+            panel.threshold.setValue(settings.threshold)
+            panel.min_area.setValue(settings.min_area)
+            panel.tolerance.setValue(settings.tolerance)
+        finally:
+            self._loading = False
+
+    def save(self) -> None:
+        root = self.ctx.root
+        if self._loading or root is None:
+            return
+        try:
+            saved = project_proposal_settings(root)
+        except SegdeskError:
+            saved = ProposalSettings()  # a damaged file: the person's choice replaces it
+        shown = self.ctx.panel.settings()
+        chosen = dataclasses.replace(
+            saved, threshold=shown.threshold, min_area=shown.min_area, tolerance=shown.tolerance
+        )
+        if chosen == saved and (proposals_path(root).exists() or chosen == ProposalSettings()):
+            return
+        try:
+            save_project_proposal_settings(root, chosen)
+        except SegdeskError as exc:
+            self.ctx.error(str(exc))
+
+
+__all__ = ["ProposalMemory"]
