@@ -75,6 +75,7 @@ class ModelAssist(QObject):
         p.reject_all_requested.connect(self.reject_all)
         p.reviewed_toggled.connect(self.review.set_reviewed)
         p.version_chosen.connect(self.use_version)
+        p.settings_changed.connect(lambda _s: self.proposal_memory.save())  # the project's file first
         p.settings_changed.connect(lambda _s: self.prediction.settings_edited())
         p.overlay_changed.connect(lambda _style: self.overlays.update())
         s.folder_opened.connect(lambda _folder: p.dismiss_keep_choice())

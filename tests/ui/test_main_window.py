@@ -317,6 +317,8 @@ def test_settings_persist_between_windows(qtbot, settings_dir: Path, tmp_path: P
     assert second.session.autosave() is False
     assert second.size().width() == 700
     again = second.model_panel
+    assert again.threshold.value() == 0.5 and again.min_area.value() == 16  # no folder: the defaults
+    second.open_path(root)  # the proposal settings are the project's (.segdesk/proposals.json)
     assert again.threshold.value() == 0.75 and again.min_area.value() == 40
     assert not again.auto_predict.isChecked()
     assert again.overlay_check.isChecked() and again.overlay_opacity.value() == 35

@@ -21,13 +21,13 @@ from segdesk.ui.assist.context import AssistContext
 
 
 class ProposalMemory:
-    """Loads the project's settings into the panel on opening a folder; saves the panel's changes."""
+    """Loads the project's settings into the panel on opening a folder; :meth:`save` on each change
+    (``ModelAssist`` connects the panel's ``settings_changed``)."""
 
     def __init__(self, ctx: AssistContext) -> None:
         self.ctx = ctx
         self._loading = False
-        ctx.session.folder_opened.connect(lambda _folder: self.load())
-        ctx.panel.settings_changed.connect(lambda _settings: self.save())
+        ctx.session.folder_opened.connect(lambda _folder: self.load())  # the panel's changes: save()
 
     def load(self) -> None:
         root, settings = self.ctx.root, ProposalSettings()
@@ -36,12 +36,9 @@ class ProposalMemory:
                 settings = project_proposal_settings(root)
             except SegdeskError as exc:  # said; the panel shows the defaults, a change replaces the file
                 self.ctx.error(str(exc))
-        panel = self.ctx.panel
         self._loading = True
         try:
-            panel.threshold.setValue(settings.threshold)
-            panel.min_area.setValue(settings.min_area)
-            panel.tolerance.setValue(settings.tolerance)
+            self.ctx.panel.show_settings(settings)
         finally:
             self._loading = False
 

@@ -7,7 +7,6 @@ Parts: panels/training_chart.py, panels/overlay_controls.py, panels/model_layout
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal
@@ -33,7 +32,7 @@ from segdesk.services.model_store import ModelInfo
 from segdesk.services.proposals import ProposalSettings
 from segdesk.ui.canvas.confidence import OverlayStyle
 from segdesk.ui.dialogs.keep_model import KeepModelBar
-from segdesk.ui.model_health import not_useful_text
+from segdesk.ui.model_health import model_text, not_useful_text
 from segdesk.ui.panels.model_layout import FittedScrollArea, HistoryList
 from segdesk.ui.panels.overlay_controls import OverlayControls
 from segdesk.ui.panels.training_chart import TrainingChart
@@ -256,6 +255,12 @@ class ModelPanel(QDockWidget):
             threshold=self.threshold.value(), min_area=self.min_area.value(), tolerance=self.tolerance.value()
         )
 
+    def show_settings(self, settings: ProposalSettings) -> None:
+        """Show the project's proposal settings (``ui/assist/proposal_memory.py``)."""
+        self.threshold.setValue(settings.threshold)
+        self.min_area.setValue(settings.min_area)
+        self.tolerance.setValue(settings.tolerance)
+
     def overlay_style(self) -> OverlayStyle:
         return OverlayStyle(
             visible=self.overlay_check.isChecked(),
@@ -305,31 +310,7 @@ class ModelPanel(QDockWidget):
         has = info is not None
         for b in (self.predict_button, self.uncertain_button, self.predict_all_button):
             b.setEnabled(has)
-        if info is None:
-            self.info.setText(
-                "<b>No model yet.</b> Label a few images, mark each reviewed (R), then Retrain."
-            )
-        else:
-            classes = (
-                ", ".join(
-                    c + (" (separate objects)" if c in info.object_classes else "")
-                    for c in info.classes
-                    if c != "_background_"
-                )
-                or "-"
-            )
-            miou = "?" if info.miou is None else f"{info.miou:.3f}"
-            note = " (validated on its training images)" if info.split == "all-for-both" else ""
-            self.info.setText(
-                f"<b>Model {info.version}</b> &middot; classes: {classes}<br>"
-                f"trained on {info.images} reviewed image(s) &middot; held-out mIoU {miou}{note}<br>"
-                f"device {info.device or device or '?'} &middot; {info.date[:16].replace('T', ' ')}"
-                + "".join(
-                    f"<br><small>{html.escape(n)}</small>"
-                    for n in (info.objects_note, info.training_note)
-                    if n
-                )
-            )
+        self.info.setText(model_text(info, device))
         self.health.setText(not_useful_text(info))
         self.health.setVisible(bool(self.health.text()))
         self.history.clear()
