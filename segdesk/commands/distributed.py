@@ -200,6 +200,7 @@ def _run_rank(
     bar: Any,
 ) -> int:
     from segdesk.commands.train import announce, finish_training, report_events, warm_label
+    from segdesk.core.training_settings import SETTINGS_FILE, load_settings
     from segdesk.ml.checkpoint import ModelStore
 
     rank, world = dist.get_rank(), dist.get_world_size()
@@ -230,6 +231,9 @@ def _run_rank(
         classes = list(dataset.class_names)
     if rank == 0:
         announce(dataset, version or warm_label(warm), say, ranks=world)
+        settings = load_settings(folder)  # read by every rank before it started (with_settings)
+        if settings.fixed():
+            say(f"this project's training settings ({SETTINGS_FILE}): {settings.describe()}")
         say(f"global batch {config.batch_size} ({config.batch_size // world} per rank)")
     trainer = DistributedTrainer(dataset, config, cancel, model, classes)
     events = _events(trainer, config)
