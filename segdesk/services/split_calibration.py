@@ -200,7 +200,7 @@ def calibration_predictions(
     and four kept their result within 0.002 (docs/benchmarks.md, issue 17).
     """
     if getattr(dataset, "split", "") != "held-out":
-        return "no held-out images (validation is the training images)"
+        return "no held-out images: validation used the training images"
     held, held_truths, trained, trained_truths = _samples_with_objects(dataset)
     if not held:
         return "no held-out image with objects"

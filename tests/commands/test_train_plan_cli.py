@@ -26,6 +26,11 @@ def test_train_prints_and_saves_the_plan(tmp_path: Path):
     assert meta["plan"]["scale"] == 1.0 and meta["plan"]["base_width"] == 4
     assert sorted(meta["plan"]["overridden"]) == ["base_width", "depth"]
     assert meta["config"]["base_width"] == 4 and meta["training"]["config"]["min_steps"] == 0
+    lines.clear()  # a fine-tune keeps v1's width and depth, but the person set nothing this time
+    ModelStore(tmp_path).set_current("v1")
+    assert train_command(tmp_path, epochs=1, device="cpu", out=lines.append) == 0, lines
+    plan_line = next(line for line in lines if line.startswith("plan: "))
+    assert "width 4" in plan_line and "set by you" not in plan_line, plan_line
 
 
 def test_the_projects_training_settings_fix_the_plan_and_an_option_wins(tmp_path: Path):

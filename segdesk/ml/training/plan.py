@@ -343,9 +343,14 @@ def planned(dataset: Any, config: Any, model: Any, overrides: dict[str, Any] | N
     }
     fixed.update((config.plan or {}).get("overrides") or {})
     fixed.update(overrides or {})
+    mine = set(fixed)  # what the person (or the caller) fixed; a model's own size is not theirs
     if model is not None:
         fixed.update(base_width=model.config.base_width, depth=model.config.depth)
-    config, _plan, _ = plan_training(dataset, config, overrides=fixed, measure_speed=model is None)
+    config, plan, _ = plan_training(dataset, config, overrides=fixed, measure_speed=model is None)
+    if set(plan.overridden) - mine:  # the plan's line says "(set by you: ...)" of these
+        config = dataclasses.replace(
+            config, plan={**config.plan, "overridden": [k for k in plan.overridden if k in mine]}
+        )
     return config
 
 
