@@ -16,17 +16,14 @@ A damaged file is refused with its path and field, never silently ignored. Plain
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from segdesk.core.atomic import atomic_write_text
-from segdesk.core.errors import ProjectError
+from segdesk.core.settings_file import number_in, read_settings, write_settings
 
 #: Where a project keeps its training settings (relative to its folder).
 SETTINGS_FILE = Path(".segdesk") / "training.json"
-_MAX_BYTES = 64 * 1024
 
 #: Each field's type and allowed range (inclusive; minutes must be above 0; true / false for the
 #: bools). The depth's upper bound is the UNet's (``ml.model.MAX_DEPTH``).
@@ -91,75 +88,27 @@ def settings_path(root: str | Path) -> Path:
     return Path(root) / SETTINGS_FILE
 
 
-def check_value(name: str, value: Any) -> float | int:
+def check_value(name: str, value: Any) -> float | int | bool:
     """``value`` for field ``name`` as its type; raises ValueError saying what is allowed."""
     kind, low, high = LIMITS[name]
     if kind is bool:
         if not isinstance(value, bool):
             raise ValueError(f"must be true or false, not {json.dumps(value)[:40]}")
         return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"must be a number, not {json.dumps(value)[:40]}")
-    if kind is int and (not math.isfinite(value) or value != int(value)):
-        raise ValueError(f"must be a whole number, not {value}")
-    number = kind(value)
-    if not math.isfinite(number) or number < low or number > high or (name == "minutes" and number <= 0):
-        most = f"{high:.0f}" if kind is int else f"{high:g}"
-        span = f"above 0 and at most {most}" if name == "minutes" else f"from {low:g} to {most}"
-        raise ValueError(f"must be {span}, not {value}")
-    return number
+    return number_in(value, kind, low, high, above_low=name == "minutes")
 
 
 def load_settings(root: str | Path) -> TrainingSettings:
     """The project's settings (all None when it has no file). Raises ProjectError naming the file and
     the field when the file is unreadable or holds a value segdesk cannot use."""
-    path = settings_path(root)
-    try:
-        if path.is_symlink():
-            raise ProjectError(path, None, "is a symbolic link, not segdesk's settings file")
-        with open(path, "rb") as handle:
-            raw = handle.read(_MAX_BYTES + 1)
-    except FileNotFoundError:
-        return TrainingSettings()
-    except OSError as exc:
-        raise ProjectError(path, None, f"cannot read: {exc.strerror or exc}") from exc
-    if len(raw) > _MAX_BYTES:
-        raise ProjectError(path, None, f"is larger than {_MAX_BYTES // 1024} KB; not a settings file")
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ProjectError(path, None, f"is not valid JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ProjectError(path, None, 'must hold a JSON object, e.g. {"minutes": 5}')
-    known = {f.name for f in fields(TrainingSettings)}
-    values: dict[str, Any] = {}
-    for key, value in data.items():
-        if key not in known:
-            raise ProjectError(path, str(key), f"is not a training setting ({', '.join(sorted(known))})")
-        if value is None:
-            continue
-        try:
-            values[key] = check_value(key, value)
-        except ValueError as exc:
-            raise ProjectError(path, key, str(exc)) from exc
+    known = [f.name for f in fields(TrainingSettings)]
+    values = read_settings(settings_path(root), known, check_value, example='{"minutes": 5}')
     return TrainingSettings(**values)
 
 
 def save_settings(root: str | Path, settings: TrainingSettings) -> Path:
     """Write ``settings`` atomically (only the fields set). Raises ProjectError."""
-    for key, value in settings.fixed().items():
-        try:
-            check_value(key, value)
-        except ValueError as exc:
-            raise ProjectError(settings_path(root), key, str(exc)) from exc
-    path = settings_path(root)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ProjectError(path.parent, None, f"cannot create the folder: {exc.strerror or exc}") from exc
-    text = json.dumps(settings.fixed(), indent=2, sort_keys=True) + "\n"
-    atomic_write_text(path, text, error_cls=ProjectError)
-    return path
+    return write_settings(settings_path(root), settings.fixed(), check_value)
 
 
 __all__ = [

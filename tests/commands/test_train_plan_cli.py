@@ -60,7 +60,7 @@ def test_a_damaged_settings_file_stops_training_naming_the_file_and_field(tmp_pa
     for text, says in (
         ('{"scale": 0}', "training.json: scale: must be from 0.05 to 8, not 0"),
         ('{"minutes": "5"}', 'training.json: minutes: must be a number, not "5"'),
-        ('{"patch": 64}', "training.json: patch: is not a training setting"),
+        ('{"patch": 64}', "training.json: patch: is not one of the settings"),
         ("[1, 2]", "training.json: must hold a JSON object"),
         ("{", "training.json: is not valid JSON"),
     ):

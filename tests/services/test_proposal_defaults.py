@@ -32,7 +32,7 @@ def test_round_trip_and_only_what_differs_is_written(tmp_path: Path) -> None:
         ('{"min_area": 2.5}', "min_area: must be a whole number, not 2.5"),
         ('{"smooth": 4}', "smooth: must be 0 (off) or odd, not 4"),
         ('{"tolerance": "x"}', 'tolerance: must be a number, not "x"'),
-        ('{"holes": 3}', "holes: is not a proposal setting"),
+        ('{"holes": 3}', "holes: is not one of the settings"),
         ("[]", "must hold a JSON object"),
         ("{", "is not valid JSON"),
     ],
