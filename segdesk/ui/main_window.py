@@ -147,6 +147,7 @@ class MainWindow(QMainWindow):
         a["about"].triggered.connect(self.dialogs.show_about)
         a["export"].triggered.connect(self.show_export)
         a["training_settings"].triggered.connect(self.dialogs.show_training_settings)
+        self.model_panel.training_settings_requested.connect(a["training_settings"].trigger)
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         m = self.assist
         self.model_panel.bind_overlay_action(a["confidence_overlay"])

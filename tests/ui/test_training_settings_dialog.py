@@ -92,9 +92,10 @@ def test_the_menu_saves_the_projects_settings_and_the_next_retrain_uses_them(
     request = snapshot_training(Project(root), None)  # what Retrain hands to the training process
     assert request.settings == TrainingSettings(minutes=4, scale=0.5)
 
-    # Cancel changes nothing; a damaged file is named in the dialog, and OK replaces it.
+    # Cancel changes nothing (the Model dock's "Settings ..." opens the same dialog); a damaged file
+    # is named in the dialog, and OK replaces it.
     done = answer_modal(lambda d: d.reject())
-    action.trigger()
+    window.model_panel.settings_button.click()
     assert done == [True] and load_settings(root) == TrainingSettings(minutes=4, scale=0.5)
     settings_path(root).write_text('{"scale": "big"}')
     seen: list[str] = []

@@ -53,6 +53,7 @@ class ModelPanel(QDockWidget):
     cancel_batch_requested = Signal()
     retrain_requested = Signal()
     cancel_training_requested = Signal()
+    training_settings_requested = Signal()  # Model > Training settings
     next_uncertain_requested = Signal()
     accept_all_requested = Signal()
     reject_all_requested = Signal()
@@ -189,7 +190,14 @@ class ModelPanel(QDockWidget):
         self.train_count = QLabel("")  # "N images will train"
         self.train_count.setObjectName("train_count")
         self.train_count.setWordWrap(True)
-        v.addWidget(self.train_count)
+        self.settings_button = _button(
+            "Settings ...", "training_settings_button", "Fix parts of a Retrain's plan for this project"
+        )
+        self.settings_button.clicked.connect(self.training_settings_requested)
+        count_row = QHBoxLayout()
+        count_row.addWidget(self.train_count, 1)
+        count_row.addWidget(self.settings_button)
+        v.addLayout(count_row)
         self.train_progress = QProgressBar()
         self.train_progress.setObjectName("train_progress")
         self.train_progress.setRange(0, 1000)
