@@ -53,3 +53,18 @@ def test_a_damaged_file_is_said_and_a_change_replaces_it(window: MainWindow, tmp
     box.done(0)
     window.model_panel.min_area.setValue(25)
     assert json.loads(proposals_path(root).read_text()) == {"min_area": 25}
+
+
+def test_a_folder_where_the_settings_cannot_be_saved_is_said_once(window: MainWindow, tmp_path: Path) -> None:
+    root = make_project(tmp_path / "a", n=1)
+    window.open_path(root)
+    proposals_path(root).mkdir(parents=True)  # a directory where the file goes: every save fails
+    errors: list[str] = []
+    window.assist.error.connect(errors.append)
+    for area in (20, 21, 22):
+        window.model_panel.min_area.setValue(area)
+    assert len(errors) == 1 and "segdesk predict will not see them" in errors[0], errors
+    assert window.assist.ctx.proposal_settings().min_area == 22  # the window still uses them
+    box = QApplication.activeModalWidget()
+    if box is not None:
+        box.done(0)

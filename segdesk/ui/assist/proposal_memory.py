@@ -9,6 +9,7 @@ win), so the window and the command line turn the same model's output into the s
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from segdesk.core.errors import SegdeskError
 from segdesk.services.proposal_defaults import (
@@ -27,6 +28,7 @@ class ProposalMemory:
     def __init__(self, ctx: AssistContext) -> None:
         self.ctx = ctx
         self._loading = False
+        self._unsaved: Path | None = None  # the folder whose settings could not be saved (said once)
         ctx.session.folder_opened.connect(lambda _folder: self.load())  # the panel's changes: save()
 
     def load(self) -> None:
@@ -58,8 +60,12 @@ class ProposalMemory:
             return
         try:
             save_project_proposal_settings(root, chosen)
-        except SegdeskError as exc:
-            self.ctx.error(str(exc))
+        except SegdeskError as exc:  # a read-only folder: said once, the panel's values still apply
+            if self._unsaved != root:
+                self._unsaved = root
+                self.ctx.error(
+                    f"{exc} (the settings apply in this window, but segdesk predict will not see them)"
+                )
 
 
 __all__ = ["ProposalMemory"]
