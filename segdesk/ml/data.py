@@ -102,7 +102,8 @@ class TrainingSet:
 def split_samples(
     samples: Sequence[Sample], *, val_fraction: float = 0.2, seed: int = 0, known: Collection[str] = ()
 ) -> tuple[list[Sample], list[Sample], str]:
-    """Hold out ``val_fraction`` of the images (at least 1); with fewer than 3, use all for both.
+    """Hold out ``val_fraction`` of the images (at least 1, and at least 1 trains); with fewer than
+    3, use all for both.
 
     Which ones: a seeded random draw that never takes the last training images of a kind of image
     while another kind has more (``ml/holdout.py``); with one kind, the plain random draw. Images
@@ -112,7 +113,7 @@ def split_samples(
     samples = list(samples)
     if len(samples) < 3 or val_fraction <= 0:
         return samples, samples, "all-for-both"
-    n_val = max(1, int(round(len(samples) * val_fraction)))
+    n_val = min(max(1, int(round(len(samples) * val_fraction))), len(samples) - 1)  # one at least trains
     seen = [s.name in known for s in samples]
     val_idx = set(choose_held_out(kinds_of(samples), n_val, seed, seen))
     train = [s for i, s in enumerate(samples) if i not in val_idx]

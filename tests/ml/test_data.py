@@ -93,6 +93,8 @@ def test_split_holds_out_a_fifth_and_all_for_both_under_three():
     assert split == "all-for-both" and train == val
     _, val, _ = split_samples(samples[:3])
     assert len(val) == 1
+    train, val, _ = split_samples(samples[:3], val_fraction=0.9)  # --val-fraction 0.9: one still trains
+    assert (len(train), len(val)) == (1, 2)  # (it held out all three: "no reviewed images to measure")
 
 
 def test_sample_checks_sizes_and_values():
