@@ -75,6 +75,11 @@ class WindowDialogs:
 
         project = self.session.project
         if project is None:
+            QMessageBox.information(
+                self.window,
+                "Training settings",
+                "Open a folder first: training settings belong to a project.",
+            )
             return
         problem = ""
         try:

@@ -74,8 +74,12 @@ def test_the_menu_saves_the_projects_settings_and_the_next_retrain_uses_them(
     window: MainWindow, tmp_path: Path
 ) -> None:
     root = _project(tmp_path / "p")
-    window.open_path(root)
     action = window.acts["training_settings"]
+    said: list[str] = []
+    done = answer_modal(lambda box: (said.append(box.text()), box.done(0)))
+    action.trigger()  # no folder yet: said, not silently ignored
+    assert done == [True] and said[0].startswith("Open a folder first")
+    window.open_path(root)
     model_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Model")
     assert action in model_menu.actions()
 
