@@ -24,8 +24,7 @@ from segdesk.services.proposals import PredictionResult
 from segdesk.services.proposals import derive_shapes as proposal_shapes
 from segdesk.ui import review_flow
 from segdesk.ui.main_window import MainWindow
-from segdesk.ui.settings import use_settings_dir
-from tests.ui.window_helpers import make_image, polygon_shape, shown_window, write_json
+from tests.ui.window_helpers import make_image, polygon_shape, quiet_window, write_json
 
 W, H = 96, 80
 CLASSES = ["_background_", "cell"]
@@ -54,19 +53,12 @@ def _project(root: Path, n: int = 3) -> Path:
 
 @pytest.fixture
 def window(qtbot, tmp_path: Path):
-    folder = tmp_path / "settings"
-    folder.mkdir()
-    use_settings_dir(folder)
-    for win in shown_window(qtbot):
-        win.model_panel.auto_predict.setChecked(False)
-        win.assist.export_onnx = False
+    def no_question(title: str, text: str, buttons) -> str:
+        raise AssertionError(f"unexpected question: {title}: {text}")
 
-        def no_question(title: str, text: str, buttons) -> str:
-            raise AssertionError(f"unexpected question: {title}: {text}")
-
+    for win in quiet_window(qtbot, tmp_path):
         win.assist.ask = no_question
         yield win
-        assert win.assist.shutdown(5000)
 
 
 def _result(win: MainWindow, boxes: int = 2) -> PredictionResult:
