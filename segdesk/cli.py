@@ -119,7 +119,10 @@ def _build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("check", help="validate every Labelme JSON in a folder; exit 1 on any problem")
+    p = sub.add_parser(
+        "check",
+        help="validate every Labelme JSON in a folder (and its .segdesk settings files); exit 1 on any problem",
+    )
     p.add_argument("folder")
     p.set_defaults(handler=_cmd_check)
 

@@ -4,7 +4,8 @@ A file is checked as segdesk reads it (types, geometry, shape types ...), then a
 ``imageHeight``/``imageWidth`` against the image file and the embedded ``imageData`` (Labelme checks
 the embedded one), an image that cannot be found or read, labels missing from ``labels.txt`` (which
 labelme2voc would reject) and mask crops whose size does not fit their box (Labelme cannot
-rasterize those).
+rasterize those). A folder's settings files (``.segdesk/*.json``) are checked as training and
+prediction read them.
 """
 
 from __future__ import annotations
@@ -68,6 +69,22 @@ def check_folder(folder: str | Path, *, recursive: bool = False) -> list[Problem
         if path.parent not in labels_cache:
             labels_cache[path.parent] = _label_names(path.parent)
         problems.extend(check_file(path, label_names=labels_cache[path.parent]))
+    return problems + settings_problems(folder)
+
+
+def settings_problems(root: Path) -> list[Problem]:
+    """Problems of the project's settings files (``.segdesk/training.json``, ``proposals.json``,
+    ``instances.json``), which ``segdesk train`` / ``predict`` and the app would refuse."""
+    from segdesk.core.instance_settings import read_object_setting
+    from segdesk.core.proposal_values import read_proposal_values
+    from segdesk.core.training_settings import load_settings
+
+    problems = []
+    for read in (load_settings, read_proposal_values, read_object_setting):
+        try:
+            read(root)
+        except ProjectError as exc:
+            problems.append(Problem(Path(exc.path or root), exc.place, exc.detail))
     return problems
 
 

@@ -133,3 +133,24 @@ def test_single_file_recursive_and_missing_folder(tmp_path: Path) -> None:
     assert run_check(tmp_path / "nope", out) == 2
     assert "no such file or folder" in out.getvalue()
     assert str(Problem(bad, None, "boom")) == f"{bad}: boom"
+
+
+def test_the_projects_settings_files_are_checked_as_training_and_prediction_read_them(tmp_path: Path) -> None:
+    """A damaged .segdesk/training.json or proposals.json stops segdesk train / predict; check says
+    so before a long job does."""
+    _good(tmp_path, "1")
+    settings = tmp_path / ".segdesk"
+    settings.mkdir()
+    (settings / "training.json").write_text('{"minutes": 5, "scale": 0.5}')
+    (settings / "proposals.json").write_text('{"min_area": 30}')
+    assert check_folder(tmp_path) == []
+    (settings / "training.json").write_text('{"depth": 9}')
+    (settings / "proposals.json").write_text('{"smooth": 2}')
+    (settings / "instances.json").write_text('{"objects": {"cell": "yes"}}')
+    out = io.StringIO()
+    assert run_check(tmp_path, out) == 1
+    assert out.getvalue().splitlines() == [
+        f"{settings / 'training.json'}: depth: must be from 1 to 6, not 9",
+        f"{settings / 'proposals.json'}: smooth: must be 0 (off) or odd, not 2",
+        f"{settings / 'instances.json'}: objects.cell: expected true or false, got 'yes'",
+    ]
