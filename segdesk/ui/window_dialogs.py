@@ -31,6 +31,21 @@ class WindowDialogs:
         self.session, self.runner = session, runner
         self.view_adjust: ViewAdjustDialog | None = None
         self._export: ExportDialog | None = None
+        session.folder_opened.connect(lambda _folder: self.show_training_settings_state())
+
+    def show_training_settings_state(self) -> None:
+        """The Model dock's Settings button says whether the project fixes parts of the plan."""
+        from segdesk.core.errors import SegdeskError
+        from segdesk.core.training_settings import load_settings
+
+        project, panel = self.session.project, getattr(self.window, "model_panel", None)
+        if panel is None:
+            return
+        try:
+            fixed = load_settings(project.root).describe() if project is not None else ""
+        except SegdeskError as exc:
+            fixed = f"none: {exc}"
+        panel.set_training_settings(fixed)
 
     def show_view_adjust(self) -> None:
         if self.view_adjust is None:
@@ -103,6 +118,7 @@ class WindowDialogs:
             save_settings(project.root, dialog.value())
         except SegdeskError as exc:
             QMessageBox.warning(self.window, "Training settings", str(exc))
+        self.show_training_settings_state()
 
     def export_dialog(self) -> ExportDialog | None:
         """The Export dialog while it is open (it deletes itself when closed)."""

@@ -93,6 +93,10 @@ def test_the_menu_saves_the_projects_settings_and_the_next_retrain_uses_them(
     action.trigger()
     assert done == [True]
     assert load_settings(root) == TrainingSettings(minutes=4, scale=0.5)
+    button = window.model_panel.settings_button  # the dock says the project fixes parts of the plan
+    assert (
+        button.text() == "Settings (yours) ..." and "time cap 4 min, working scale 0.5x" in button.toolTip()
+    )
     request = snapshot_training(Project(root), None)  # what Retrain hands to the training process
     assert request.settings == TrainingSettings(minutes=4, scale=0.5)
 
@@ -113,6 +117,10 @@ def test_the_menu_saves_the_projects_settings_and_the_next_retrain_uses_them(
     action.trigger()
     assert done == [True] and 'training.json: scale: must be a number, not "big"' in seen[0]
     assert load_settings(root) == TrainingSettings() and settings_path(root).read_text().strip() == "{}"
+    assert button.text() == "Settings ..."
+    save_settings(root, TrainingSettings(depth=3))
+    window.open_path(root)  # read again when a folder opens
+    assert button.text() == "Settings (yours) ..." and "depth 3" in button.toolTip()
 
 
 def test_retrain_with_a_damaged_settings_file_names_it(window: MainWindow, tmp_path: Path) -> None:

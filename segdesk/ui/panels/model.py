@@ -366,6 +366,11 @@ class ModelPanel(QDockWidget):
     def set_train_count(self, text: str) -> None:
         self.train_count.setText(text)
 
+    def set_training_settings(self, fixed: str) -> None:
+        """What the project's training settings fix ("" = nothing: the plan decides everything)."""
+        self.settings_button.setText("Settings (yours) ..." if fixed else "Settings ...")
+        self.settings_button.setToolTip(f"Fixed for this project: {fixed}" if fixed else "The plan decides")
+
     def set_proposal_count(self, count: int) -> None:
         self.accept_button.setEnabled(count > 0)
         self.reject_button.setEnabled(count > 0)
