@@ -53,8 +53,8 @@ class TrainStatus:
         if self.phase == "loading":
             return LOADING_TEXT
         if self.phase != "training":
-            after = after_steps_text(self.phase, self.held_out) or after_steps_text("exporting", 0)
-            return after[:1].upper() + after[1:]  # type: ignore[index]
+            after = after_steps_text(self.phase, self.held_out) or after_steps_text("exporting", 0) or ""
+            return after[:1].upper() + after[1:]
         parts = [f"epoch {self.epoch + 1}"]
         parts.append("validating the starting model" if self.loss is None else f"loss {self.loss:.4f}")
         if self.history:

@@ -10,7 +10,6 @@ from typing import Any
 from segdesk.core.errors import SegdeskError
 from segdesk.core.shapes import Shape
 from segdesk.services.model_store import ModelInfo
-from segdesk.services.proposal_defaults import project_proposal_settings
 from segdesk.services.proposals import ProposalSettings, with_object_setting
 from segdesk.ui.job_runner import JobRunner
 from segdesk.ui.panels.model import ModelPanel
@@ -35,6 +34,9 @@ class AssistContext:
         self.panel, self.session, self.runner = panel, session, runner
         self.message, self.error = message, error
         self.info: ModelInfo | None = None  # the current model, or None
+        #: The project's saved proposal settings (``.segdesk/proposals.json``), read when a folder
+        #: opens and kept as the panel saves them (``proposal_memory.py``); the panel's own fields win.
+        self.saved_proposals = ProposalSettings()
         #: What the model proposed per image (model version, shapes): the effort meter's reference.
         self.proposed: dict[Path, tuple[str | None, list[Shape]]] = {}
 
@@ -53,11 +55,8 @@ class AssistContext:
         root = self.root
         if root is None:
             return settings
-        try:  # what the panel does not show (holes, smoothing) comes from the project's file
-            saved = project_proposal_settings(root)
-            settings = dataclasses.replace(saved, **{k: getattr(settings, k) for k in SHOWN})
-        except SegdeskError as exc:  # a damaged file: said (ProposalMemory), the panel's settings used
-            self.message(str(exc))
+        # what the panel does not show (holes, smoothing) is the project's file's, as last read
+        settings = dataclasses.replace(self.saved_proposals, **{k: getattr(settings, k) for k in SHOWN})
         try:
             return with_object_setting(settings, root)
         except SegdeskError as exc:  # a damaged setting file: said, and proposals split as the model does

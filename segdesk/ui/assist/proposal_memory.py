@@ -1,8 +1,9 @@
 """The Model panel's proposal settings belong to the project, so ``segdesk predict`` proposes the same.
 
-Opening a folder loads ``.segdesk/proposals.json`` (``services/proposal_defaults.py``) into the
-panel's threshold, minimum area and simplification (the defaults when the project has none); a
-change in the panel is saved there at once. ``segdesk predict`` reads the same file (its options
+Opening a folder reads ``.segdesk/proposals.json`` (``services/proposal_defaults.py``) once into
+``AssistContext.saved_proposals`` and the panel's threshold, minimum area and simplification (the
+defaults when the project has none); a change in the panel is saved there at once. Proposals are
+made from that copy, never by reading the file again. ``segdesk predict`` reads the same file (its options
 win), so the window and the command line turn the same model's output into the same shapes.
 """
 
@@ -12,13 +13,9 @@ import dataclasses
 from pathlib import Path
 
 from segdesk.core.errors import SegdeskError
-from segdesk.services.proposal_defaults import (
-    project_proposal_settings,
-    proposals_path,
-    save_project_proposal_settings,
-)
+from segdesk.services.proposal_defaults import project_proposal_settings, save_project_proposal_settings
 from segdesk.services.proposals import ProposalSettings
-from segdesk.ui.assist.context import AssistContext
+from segdesk.ui.assist.context import SHOWN, AssistContext
 
 
 class ProposalMemory:
@@ -38,6 +35,7 @@ class ProposalMemory:
                 settings = project_proposal_settings(root)
             except SegdeskError as exc:  # said; the panel shows the defaults, a change replaces the file
                 self.ctx.error(str(exc))
+        self.ctx.saved_proposals = settings
         self._loading = True
         try:
             self.ctx.panel.show_settings(settings)
@@ -48,15 +46,9 @@ class ProposalMemory:
         root = self.ctx.root
         if self._loading or root is None:
             return
-        try:
-            saved = project_proposal_settings(root)
-        except SegdeskError:
-            saved = ProposalSettings()  # a damaged file: the person's choice replaces it
         shown = self.ctx.panel.settings()
-        chosen = dataclasses.replace(
-            saved, threshold=shown.threshold, min_area=shown.min_area, tolerance=shown.tolerance
-        )
-        if chosen == saved and (proposals_path(root).exists() or chosen == ProposalSettings()):
+        chosen = dataclasses.replace(self.ctx.saved_proposals, **{k: getattr(shown, k) for k in SHOWN})
+        if chosen == self.ctx.saved_proposals:
             return
         try:
             save_project_proposal_settings(root, chosen)
@@ -66,6 +58,8 @@ class ProposalMemory:
                 self.ctx.error(
                     f"{exc} (the settings apply in this window, but segdesk predict will not see them)"
                 )
+            return
+        self.ctx.saved_proposals = chosen
 
 
 __all__ = ["ProposalMemory"]
