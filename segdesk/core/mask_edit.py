@@ -194,21 +194,13 @@ def apply_stroke(
     probe, (px, py) = (stroke, origin) if erase else _grown(stroke, origin)
     ph, pw = probe.shape
     rasters = _rasters(shapes, _candidates(shapes, label, (px, py, px + pw, py + ph), width, height), size)
-    touched = []
-    for i, (region, crop) in rasters.items():
-        rows, cols = region
-        y0, y1 = max(rows.start, py), min(rows.stop, py + ph)
-        x0, x1 = max(cols.start, px), min(cols.stop, px + pw)
-        if y1 > y0 and x1 > x0:
-            a = crop[y0 - rows.start : y1 - rows.start, x0 - cols.start : x1 - cols.start]
-            if (a & probe[y0 - py : y1 - py, x0 - px : x1 - px]).any():
-                touched.append(i)
+    contact = {i: _overlap(raster, probe, (px, py)) for i, raster in rasters.items()}
+    touched = [i for i, pixels in contact.items() if pixels]
     edit = StrokeEdit()
     if erase:
         _cut_from(edit, shapes, rasters, touched, stroke, origin)
         return edit
     if objects and touched:
-        contact = {i: _overlap(rasters[i], probe, (px, py)) for i in touched}
         joined = [i for i in touched if any(_contains(rasters[i], p) for p in ends)]
         joined = joined or [max(touched, key=lambda i: (contact[i], -i))]
         others = [i for i in touched if i not in joined and _overlap(rasters[i], stroke, origin)]
