@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import TextIO
 
 import numpy as np
@@ -21,9 +21,10 @@ from segdesk.core.atomic import is_temp_file
 from segdesk.core.document import Document
 from segdesk.core.errors import AnnotationReadError, ImageReadError, ProjectError
 from segdesk.core.image_io import embedded_image_size, image_size
+from segdesk.core.image_source import owner_of_json
 from segdesk.core.label_rules import label_problem
 from segdesk.core.labelme_io import check_image_size, load_document, resolve_image_path
-from segdesk.core.project import BACKGROUND_LABEL, LABELS_FILE, Project, natural_key
+from segdesk.core.project import BACKGROUND_LABEL, LABELS_FILE, Project, natural_key, shared_images
 from segdesk.core.rasterize import coordinate_problem
 
 
@@ -95,7 +96,7 @@ def check_file(path: str | Path, *, label_names: set[str] | None = None) -> list
         document = load_document(path, check_image=False)
     except AnnotationReadError as exc:
         return [Problem(path, exc.place, exc.detail)]
-    problems = _image_problems(document, path)
+    problems = _image_problems(document, path) + _shared_problems(document, path)
     for i, shape in enumerate(document.shapes):
         label_issue = label_problem(shape.label)
         if label_issue is not None:
@@ -156,6 +157,22 @@ def _image_problems(document: Document, path: Path) -> list[Problem]:
     elif image is None:
         problems.append(Problem(path, "imagePath", f"image not found: {document.image_path!r}"))
     return problems
+
+
+def _shared_problems(document: Document, path: Path) -> list[Problem]:
+    """Several images named like the file: it is one's annotation, the others cannot be labelled."""
+    names = shared_images(path)
+    if not names:
+        return []
+    named = PureWindowsPath(document.image_path).name if document.image_path else ""
+    owner = owner_of_json(path, named)
+    owner_name = owner.name if owner is not None else named
+    others = [n for n in names if n != owner_name]
+    message = (
+        f"{' and '.join(names)} share this file's name; it is {owner_name}'s annotation, so "
+        f"{' and '.join(others)} cannot be labelled until renamed"
+    )
+    return [Problem(path, "imagePath", message)]
 
 
 def _coordinate_problems(document: Document, path: Path) -> list[Problem]:

@@ -40,7 +40,7 @@ def image_file_for(
     if "\\" in written:
         written = PureWindowsPath(written).as_posix()
     if where is not None:
-        beside = _beside(Path(where), PureWindowsPath(written).name if written else "")
+        beside = owner_of_json(Path(where), PureWindowsPath(written).name if written else "")
         if beside is not None:
             return beside
     if not written:
@@ -79,7 +79,8 @@ def load_image(
     raise ImageReadError(where, "imagePath", f"image not found: {str(missing)!r} (and no imageData embedded)")
 
 
-def _beside(json_path: Path, named: str) -> Path | None:
+def owner_of_json(json_path: Path, named: str) -> Path | None:
+    """The image beside ``json_path`` that the file belongs to (``named``: imagePath's file name)."""
     stem = json_path.stem
     found = []
     for ext in IMAGE_EXTENSIONS:

@@ -10,13 +10,18 @@
   the JSON file's ``segdesk`` key and shapes, cached by
   modification time so that a folder of thousands of images lists fast. A JSON file segdesk cannot
   read counts as unlabeled (it cannot be trained on); ``problem(entry)`` says what is wrong with it.
+* Images that share a stem (``a.png`` and ``a.jpg``) share ``a.json``, as in Labelme. The file belongs
+  to the image its ``imagePath`` names (core/image_source's rule for which image a JSON file shows);
+  for the others it is a problem: they count as unlabeled, cannot be opened for labelling or saved,
+  and never train or export with its shapes. Before the file exists, the first image saved takes it.
 """
 
 from __future__ import annotations
 
+import glob
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from segdesk.core.atomic import atomic_write_text
@@ -24,6 +29,7 @@ from segdesk.core.document import IMAGE_STATUSES, Document, ImageStatus
 from segdesk.core.embedded_entries import Cache, embedded_image_names
 from segdesk.core.errors import AnnotationReadError, ProjectError
 from segdesk.core.image_io import IMAGE_EXTENSIONS, image_size
+from segdesk.core.image_source import owner_of_json
 from segdesk.core.labelme_io import ImageDataMode, load_document, resolve_image_path, save_document
 from segdesk.core.parsed import peek_document, take_document
 
@@ -64,6 +70,7 @@ class _FileInfo:
     labels: tuple[str, ...]
     problem: str | None
     person_labels: tuple[str, ...] = ()  # one per shape a person made or accepted (not proposals)
+    image_name: str = ""  # the file name imagePath gives (which image owns a shared JSON file)
 
 
 class Project:
@@ -75,6 +82,7 @@ class Project:
             raise ProjectError(self.root, None, "not a folder")
         self._info: dict[Path, _FileInfo] = {}
         self._embedded: Cache = {}  # JSON files whose image exists only as imageData
+        self._shared: dict[Path, tuple[str, ...]] = {}  # JSON file -> the images that share its name
 
     def __repr__(self) -> str:
         return f"Project({str(self.root)!r})"
@@ -93,12 +101,18 @@ class Project:
         embedded = embedded_image_names(self.root, {Path(n).stem for n in names}, self._embedded)
         names += [n for n in embedded if n not in names]
         names.sort(key=natural_key)
-        return [ImageEntry(self.root / n, (self.root / n).with_suffix(".json")) for n in names]
+        entries = [ImageEntry(self.root / n, (self.root / n).with_suffix(".json")) for n in names]
+        self._shared = _shared_names(entries)
+        return entries
 
     def entry_for(self, image_path: str | Path) -> ImageEntry:
         """The entry of an image file in this folder."""
         image_path = Path(image_path)
-        return ImageEntry(image_path, image_path.with_suffix(".json"))
+        entry = ImageEntry(image_path, image_path.with_suffix(".json"))
+        shared = shared_images(entry.json_path)
+        if shared:
+            self._shared[entry.json_path] = tuple(shared)
+        return entry
 
     # --- labels ---------------------------------------------------------------------------------
     @property
@@ -151,9 +165,10 @@ class Project:
     def load(self, entry: ImageEntry) -> Document:
         """The image's annotation; a new empty Document (not yet saved) when there is no JSON file.
 
-        Raises AnnotationReadError for a bad JSON file, ImageReadError when a new document's image
-        cannot be read.
+        Raises AnnotationReadError for a bad JSON file or one that belongs to another image of the
+        same name, ImageReadError when a new document's image cannot be read.
         """
+        self._refuse_shared(entry)
         if entry.json_path.is_file():
             return take_document(entry.json_path)
         height, width = image_size(entry.image_path)
@@ -168,18 +183,39 @@ class Project:
         self, entry: ImageEntry, document: Document, *, image_data: ImageDataMode = "keep", **check: Any
     ) -> None:
         """Save the annotation beside its image (atomically); ``if_unchanged=``: see save_document."""
+        self._refuse_shared(entry)
         if not document.image_path:
             document.image_path = _relative_image_path(entry)
         save_document(document, entry.json_path, image_data=image_data, **check)
         self._info.pop(entry.json_path, None)
 
     def status(self, entry: ImageEntry) -> ImageStatus:
-        """See core/review.py (a missing or unreadable JSON file: unlabeled)."""
-        return self._file_info(entry).status
+        """See core/review.py (a missing or unreadable JSON file, or another image's: unlabeled)."""
+        info = self._file_info(entry)
+        return "unlabeled" if self._shared_problem(entry, info) else info.status
 
     def problem(self, entry: ImageEntry) -> str | None:
-        """Why the entry's JSON file cannot be read, or None."""
-        return self._file_info(entry).problem
+        """Why the entry's JSON file cannot be read (or is another image's), or None."""
+        info = self._file_info(entry)
+        return info.problem or self._shared_problem(entry, info)
+
+    def _shared_problem(self, entry: ImageEntry, info: _FileInfo) -> str | None:
+        """The problem of an image whose JSON file belongs to another image of the same stem."""
+        names = self._shared.get(entry.json_path)
+        if not names or info.problem is not None or info.stamp == (0, 0):
+            return None
+        owner = owner_of_json(entry.json_path, info.image_name)
+        if owner is None or owner.name == entry.image_path.name:
+            return None
+        return (
+            f"{entry.json_path.name} is the annotation of {owner.name} ({_and(names)} share a name; "
+            f"Labelme names an annotation file after its image): rename {entry.name} to label it"
+        )
+
+    def _refuse_shared(self, entry: ImageEntry) -> None:
+        problem = self._shared_problem(entry, self._file_info(entry))
+        if problem is not None:
+            raise AnnotationReadError(entry.json_path, "imagePath", problem)
 
     def person_shape_labels(self, entry: ImageEntry) -> tuple[str, ...]:
         """The label of each shape a person made or accepted (no proposals); cached like the status."""
@@ -251,7 +287,32 @@ def _read_info(path: Path, stamp: tuple[int, int]) -> _FileInfo:
     except AnnotationReadError as exc:
         return _FileInfo(stamp, "unlabeled", (), str(exc))
     person = tuple(s.label for s in document.person_shapes)
-    return _FileInfo(stamp, document.status, tuple(document.labels), None, person)
+    named = PureWindowsPath(document.image_path).name if document.image_path else ""
+    return _FileInfo(stamp, document.status, tuple(document.labels), None, person, named)
+
+
+def _and(names: tuple[str, ...]) -> str:
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def shared_images(json_path: Path) -> list[str]:
+    """The images beside ``json_path`` with its stem, when several share it (else empty)."""
+    try:
+        found = [p.name for p in json_path.parent.glob(glob.escape(json_path.stem) + ".*") if p.is_file()]
+    except OSError:
+        return []
+    names = [
+        n for n in found if Path(n).suffix.lower() in IMAGE_EXTENSIONS and Path(n).stem == json_path.stem
+    ]
+    return sorted(names, key=natural_key) if len(names) > 1 else []
+
+
+def _shared_names(entries: list[ImageEntry]) -> dict[Path, tuple[str, ...]]:
+    """JSON file -> the names of the images that share it, for JSON files shared by several."""
+    by_json: dict[Path, list[str]] = {}
+    for entry in entries:
+        by_json.setdefault(entry.json_path, []).append(entry.image_path.name)
+    return {path: tuple(sorted(names, key=natural_key)) for path, names in by_json.items() if len(names) > 1}
 
 
 __all__ = [

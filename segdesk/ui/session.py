@@ -345,7 +345,9 @@ class Session(QObject):
         if saved != "saved":
             return saved == "reloaded"
         self.undo_stack.setClean()
-        self.entry_status_changed.emit(current.index, self._entry_status(current.index))
+        for index, other in enumerate(self.entries):  # a.png and a.jpg share a.json: both change
+            if other.json_path == entry.json_path:
+                self.entry_status_changed.emit(index, self._entry_status(index))
         self.saved.emit(Path(entry.json_path))
         return True
 

@@ -154,3 +154,14 @@ def test_the_projects_settings_files_are_checked_as_training_and_prediction_read
         f"{settings / 'proposals.json'}: smooth: must be 0 (off) or odd, not 2",
         f"{settings / 'instances.json'}: objects.cell: expected true or false, got 'yes'",
     ]
+
+
+def test_images_sharing_the_json_files_name_are_reported(tmp_path: Path) -> None:
+    path = _good(tmp_path, "a")  # a.png's annotation
+    assert check_folder(tmp_path) == []
+    _img(tmp_path, "a.jpg")  # another image of the same name: it can never have its own a.json
+    (problem,) = check_folder(tmp_path)
+    assert problem.path == path and problem.place == "imagePath"
+    assert problem.message == (
+        "a.jpg and a.png share this file's name; it is a.png's annotation, so a.jpg cannot be labelled until renamed"
+    )

@@ -179,6 +179,36 @@ def test_unreadable_json_is_unlabeled_with_a_problem(tmp_path: Path) -> None:
         project.load(entry)
 
 
+def test_images_sharing_a_name_share_one_json_file_owned_by_one(tmp_path: Path) -> None:
+    """a.png and a.jpg both map to a.json (as in Labelme): the file is the image's its imagePath names;
+    the other image never shows, saves over, trains on or exports that image's shapes."""
+    png, jpg = _img(tmp_path, "a.png"), _img(tmp_path, "a.jpg")
+    project = Project(tmp_path)
+    first, second = project.entries()  # a.jpg, a.png
+    assert (first.image_path, second.image_path) == (jpg, png)
+    assert project.problem(first) is None and project.problem(second) is None  # nobody has it yet
+    doc = project.load(second)  # the first image saved takes the file
+    doc.shapes.append(_tri("cell"))
+    doc.extra.update(reviewed_extra())
+    project.save(second, doc)
+    assert json.loads(png.with_suffix(".json").read_text())["imagePath"] == "a.png"
+    assert project.status(second) == "reviewed" and project.problem(second) is None
+    assert project.status(first) == "unlabeled"
+    problem = project.problem(first)
+    assert (
+        problem is not None and "a.json is the annotation of a.png" in problem and "rename a.jpg" in problem
+    )
+    assert project.reviewed_entries() == [second]
+    with pytest.raises(AnnotationReadError, match="imagePath"):
+        project.load(first)
+    with pytest.raises(AnnotationReadError, match="rename a.jpg"):
+        project.save(first, Document(image_path="a.jpg", image_height=H, image_width=W))
+    assert json.loads(png.with_suffix(".json").read_text())["imagePath"] == "a.png"  # untouched
+    alone = Project(tmp_path)  # opened on the image itself (segdesk a.jpg)
+    assert alone.problem(alone.entry_for(jpg)) == problem
+    assert alone.problem(alone.entry_for(png)) is None
+
+
 def test_load_new_and_save(tmp_path: Path) -> None:
     _img(tmp_path, "a.png")
     project = Project(tmp_path)

@@ -9,11 +9,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from segdesk.core.shapes import Shape
 from segdesk.ui.main_window import MainWindow
 from segdesk.ui.session import AUTOSAVE_DELAY_MS
 from segdesk.ui.settings import use_settings_dir
 from tests.ui.window_helpers import (
     click_image,
+    make_image,
     make_project,
     polygon_shape,
     read_json,
@@ -211,3 +213,23 @@ def test_save_failure_is_reported_and_the_edit_kept(
     _key(window, Qt.Key.Key_D)  # fails again: still one message box, not two
     boxes = [w for w in window.findChildren(QMessageBox) if w.isVisible()]
     assert len(boxes) == 1 and "disk full" in boxes[0].text()
+
+
+def test_images_sharing_a_json_file_never_save_over_each_other(window: MainWindow, tmp_path: Path) -> None:
+    """a.jpg and a.png map to one a.json: once a.jpg's shapes are saved there, a.png shows why it
+    cannot be labelled instead of a.jpg's shapes, and nothing of a.png's is written over them."""
+    root = tmp_path / "p"
+    root.mkdir()
+    make_image(root / "a.jpg", seed=1)
+    make_image(root / "a.png", seed=2)
+    window.open_path(root)
+    assert window.session.current.image_path.name == "a.jpg"
+    window.session.document.shapes.append(Shape("cat", [[10, 10], [60, 12], [50, 50]]))
+    assert window.session.save()
+    assert read_json(root / "a.json")["imagePath"] == "a.jpg"
+    assert window.files_panel.model.status(1) == "problem"  # a.png's row changed with the save
+    _key(window, Qt.Key.Key_D)
+    assert window.session.index == 1 and window.session.document is None
+    assert "rename a.png" in str(window.session.current.error)
+    assert read_json(root / "a.json")["imagePath"] == "a.jpg"
+    assert _labels_on_disk(root / "a.json") == ["cat"]

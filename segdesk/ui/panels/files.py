@@ -122,7 +122,7 @@ class FileListModel(QAbstractListModel):
             return self._icons.get(self._statuses[row])
         if role == Qt.ItemDataRole.ToolTipRole:
             if self._statuses[row] == "problem":
-                return f"{self._names[row]}: its annotation file cannot be read"
+                return f"{self._names[row]}: its annotation file cannot be used (open the image to see why)"
             status = self._statuses[row]
             if not status:
                 return f"{self._names[row]}: reading..."
@@ -261,7 +261,7 @@ class FilesPanel(QDockWidget):
         shown = [f"{counts[s]} {STATUS_TITLES[s]}" for s in review.STATUSES if counts[s] or s == "reviewed"]
         text = f"{total} images: " + ", ".join(shown)
         if counts["problem"]:
-            text += f", {counts['problem']} unreadable"
+            text += f", {counts['problem']} with a problem"
         if counts[""]:
             text += f" ({counts['']} not read yet)"
         text += f". {counts['reviewed']} will train"
