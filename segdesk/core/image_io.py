@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import logging
 import re
 import warnings
 from collections.abc import Callable
@@ -34,6 +35,11 @@ from segdesk.core.fast_decode import decode_plain
 from segdesk.core.orientation import apply_orientation, exif_orientation, tiff_orientation
 from segdesk.core.pixel_limit import check_pixels, too_large_message
 from segdesk.core.png_fast import decode_png
+from segdesk.core.tiff_header import describe_tiff
+
+# Pillow logs what it cannot decode ("More samples per pixel than can be decoded") to stderr when no
+# logging is set up; segdesk says it in its own error, naming the file.
+logging.getLogger("PIL").addHandler(logging.NullHandler())
 
 #: Image file extensions segdesk opens (lower case, with the dot).
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -214,8 +220,9 @@ def decode_image_bytes(
     if data is None:
         data = _cv2_decode(raw)
     if data is None:
+        tiff = describe_tiff(raw)
         reason = f": {pil_message(pil_error)}" if pil_error is not None else ""
-        raise ImageReadError(source, place, f"cannot decode the image{reason}")
+        raise ImageReadError(source, place, tiff or f"cannot decode the image{reason}")
     return apply_orientation(data, orientation)
 
 
@@ -305,10 +312,14 @@ def _pil_to_array(im: PIL.Image.Image) -> np.ndarray:
 
 def _cv2_decode(raw: bytes) -> np.ndarray | None:
     buf = np.frombuffer(raw, dtype=np.uint8)
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # the caller says what failed
     try:
         a = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     except cv2.error:
         return None
+    finally:
+        cv2.utils.logging.setLogLevel(level)
     if a is None or a.size == 0:
         return None
     if a.ndim == 3 and a.shape[2] == 3:

@@ -127,3 +127,58 @@ def test_a_damaged_png_signature_prints_nothing(tmp_path: Path) -> None:
     )
     assert proc.stdout.strip() == "ERR ImageReadError"
     assert proc.stderr == "", proc.stderr
+
+
+def _tiff(samples: int, height: int = 4, width: int = 4) -> bytes:
+    """An uncompressed little-endian 8-bit TIFF of ``samples`` interleaved bands, built by hand."""
+    import struct
+
+    n_tags = 10
+    ifd_at = 8
+    bits_at = ifd_at + 2 + 12 * n_tags + 4
+    data_at = bits_at + 2 * samples
+    size = height * width * samples
+    entries = [
+        (256, 3, 1, width),
+        (257, 3, 1, height),
+        (258, 3, samples, bits_at if samples > 2 else 8),
+        (259, 3, 1, 1),
+        (262, 3, 1, 2 if samples == 3 else 1),  # RGB, else grey with extra bands
+        (273, 4, 1, data_at),
+        (277, 3, 1, samples),
+        (278, 3, 1, height),
+        (279, 4, 1, size),
+        (284, 3, 1, 1),
+    ]
+    out = b"II*\x00" + struct.pack("<I", ifd_at) + struct.pack("<H", n_tags)
+    for tag, kind, count, value in entries:
+        out += struct.pack("<HHI", tag, kind, count) + struct.pack(
+            "<I" if kind == 4 else "<HH", *((value,) if kind == 4 else (value, 0))
+        )
+    out += struct.pack("<I", 0) + struct.pack(f"<{samples}H", *([8] * samples))
+    return out + bytes(range(256)) * (size // 256) + bytes(size % 256)
+
+
+def test_a_tiff_of_many_bands_says_what_it_holds_and_prints_nothing(tmp_path: Path) -> None:
+    """Remote-sensing exports of 8 or 13 bands: the message names the bands, not "not an image"."""
+    assert decode_image_bytes(_tiff(3)).shape == (4, 4, 3)  # the hand-built file is a good TIFF
+    (tmp_path / "bands.tif").write_bytes(_tiff(8))
+    code = (
+        "import sys\n"
+        "from segdesk.core.image_io import read_image\n"
+        "try:\n    read_image(sys.argv[1])\n"
+        "except Exception as exc:\n    print(type(exc).__name__, exc)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "bands.tif")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.stdout.startswith(
+        f"ImageReadError {tmp_path / 'bands.tif'}: a TIFF segdesk cannot decode (8 bands, 8-bit unsigned integer"
+    )
+    assert "1 to 4 channels" in proc.stdout and "gdal_translate" in proc.stdout
+    assert proc.stderr == "", proc.stderr
