@@ -45,7 +45,13 @@ def _cmd_import_masks(args: argparse.Namespace) -> int:
             skip_unmasked=args.skip_unmasked,
         )
     if not args.labels:
-        print("import-masks: --labels is required (or --instances LABEL for instance masks)", file=sys.stderr)
+        from segdesk.core.mask_values import mask_files_hint
+
+        hint = mask_files_hint(args.masks_dir)
+        print(
+            "import-masks: --labels is required (or --instances LABEL for instance masks)" + hint,
+            file=sys.stderr,
+        )
         return 2
     return run_import_masks(
         args.images_dir,
@@ -129,7 +135,12 @@ def _build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("import-masks", help="turn a folder of mask PNGs into Labelme JSON polygons")
     p.add_argument("images_dir")
     p.add_argument("masks_dir")
-    p.add_argument("--labels", default=None, help="class of each mask value, e.g. 0=_background_,255=cell")
+    p.add_argument(
+        "--labels",
+        default=None,
+        help="class of each mask value, e.g. 0=_background_,255=cell, or of each colour of a colour-coded mask, "
+        "e.g. '#ff0000=building,#00ff00=tree' (without it, says what the masks hold)",
+    )
     p.add_argument(
         "--instances",
         default=None,

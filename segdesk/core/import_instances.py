@@ -3,7 +3,7 @@
 Two layouts, found per image by its stem in MASKS:
 
 - an instance map ``<stem>.png`` (or .tif/.tiff/.bmp): 0 = background, k = object k (16-bit PNG for
-  more than 255 objects);
+  more than 255 objects), or one colour per object on black;
 - a folder ``<stem>/`` (or ``<stem>/masks/``, the layout DSB 2018 ships) of binary masks, one object
   each (any non-zero pixel is the object; where two masks overlap the later file by name wins).
 
@@ -34,10 +34,10 @@ from segdesk.core.import_masks import (
     copy_problem,
     import_images,
     print_unmasked,
-    read_mask_image,
 )
 from segdesk.core.instance_split import InstanceObject, _bboxes, object_shape
 from segdesk.core.instances import relabel_sequential
+from segdesk.core.mask_values import read_mask_image
 from segdesk.core.rasterize import BACKGROUND_LABEL, IGNORE_LABEL
 from segdesk.core.vectorize import DEFAULT_MIN_AREA
 
@@ -64,7 +64,7 @@ def _mask_files(folder: Path) -> list[Path]:
 def read_instances(path: Path) -> np.ndarray:
     """An instance map (int32, 0 = background, objects 1..N) from a map file or a folder of masks."""
     if path.is_file():
-        data = read_mask_image(path).astype(np.int64)
+        data = read_mask_image(path, colour=None).astype(np.int64)  # one colour per object: packed
         if data.min(initial=0) < 0:
             raise ProjectError(path, None, "instance map with negative values")
         return relabel_sequential(data)
@@ -73,7 +73,7 @@ def read_instances(path: Path) -> np.ndarray:
         raise ProjectError(path, None, "no mask files (png, tif, tiff, bmp) in this folder")
     out: np.ndarray | None = None
     for k, file in enumerate(files, start=1):
-        mask = read_mask_image(file) != 0
+        mask = read_mask_image(file, colour=None) != 0  # any colour but black is the object
         if out is None:
             out = np.zeros(mask.shape, np.int32)
         if mask.shape != out.shape:

@@ -2,8 +2,9 @@
 
 A mask is a class-index or binary image (PNG, TIFF or BMP; palette PNGs give their indices) with the
 same file name or stem as its image. LABELS names the class of each mask value, e.g.
-``0=_background_,255=cell`` or ``0=_background_,1=cell,2=nucleus,255=__ignore__``. When no value is
-named ``_background_`` and 0 is not listed, 0 is the background. Several values may share a name.
+``0=_background_,255=cell`` or ``0=_background_,1=cell,2=nucleus,255=__ignore__``, or of each colour
+of a colour-coded mask, ``#000000=_background_,#ff0000=building`` (core/mask_values). When no value is
+named ``_background_`` and 0 (black) is not listed, 0 is the background. Several values may share a name.
 
 Every pair is checked before anything is written, so a typo in LABELS writes nothing: a missing mask,
 a size that differs from the image, a value not in LABELS or an existing JSON (without
@@ -21,12 +22,12 @@ from pathlib import Path
 from typing import TextIO
 
 import numpy as np
-import PIL.Image
 
 from segdesk.core.document import Document
-from segdesk.core.errors import ImageReadError, ProjectError, SegdeskError
-from segdesk.core.image_io import IMAGE_EXTENSIONS, pil_message, read_image
+from segdesk.core.errors import ProjectError, SegdeskError
+from segdesk.core.image_io import IMAGE_EXTENSIONS, read_image
 from segdesk.core.label_rules import label_problem
+from segdesk.core.mask_values import colour_text, parse_colour, read_mask_image, values_text
 from segdesk.core.rasterize import BACKGROUND_LABEL, IGNORE_LABEL, parse_labels_txt
 from segdesk.core.review import reviewed_extra
 from segdesk.core.vectorize import DEFAULT_MIN_AREA, class_map_to_shapes
@@ -69,26 +70,39 @@ def parse_labels_spec(spec: str | Mapping[int, str]) -> dict[int, str]:
         items = [(int(k), str(v)) for k, v in spec.items()]
     else:
         items = []
+        colours = labels_by_colour(spec)
         for part in (p.strip() for p in spec.split(",")):
             if not part:
                 continue
             value, sep, name = part.partition("=")
-            if not sep or not value.strip().isdigit() or not name.strip():
-                raise ProjectError("--labels", None, f"expected VALUE=NAME items like 255=cell, got {part!r}")
-            items.append((int(value.strip()), name.strip()))
+            number = parse_colour(value) if colours else int(value) if value.strip().isdigit() else None
+            if not sep or number is None or not name.strip():
+                expected = (
+                    "#RRGGBB=NAME items like #ff0000=cell (every value a colour)"
+                    if colours
+                    else ("VALUE=NAME items like 255=cell (or #RRGGBB=NAME for colour masks)")
+                )
+                raise ProjectError("--labels", None, f"expected {expected}, got {part!r}")
+            items.append((number, name.strip()))
     mapping: dict[int, str] = {}
     for value, name in items:
         problem = label_problem(name)
         if problem is not None:
             raise ProjectError("--labels", None, f"label {name!r} for mask value {value}: {problem}")
         if value in mapping:
-            raise ProjectError("--labels", None, f"mask value {value} is listed twice")
+            shown = colour_text(value) if isinstance(spec, str) and labels_by_colour(spec) else value
+            raise ProjectError("--labels", None, f"mask value {shown} is listed twice")
         mapping[value] = name
     if not mapping:
         raise ProjectError("--labels", None, "no VALUE=NAME items given")
     if BACKGROUND_LABEL not in mapping.values() and 0 not in mapping:
         mapping[0] = BACKGROUND_LABEL
     return mapping
+
+
+def labels_by_colour(spec: str | Mapping[int, str]) -> bool:
+    """Whether LABELS names colours (``#RRGGBB=NAME``) rather than mask values."""
+    return isinstance(spec, str) and any(part.strip().startswith("#") for part in spec.split(","))
 
 
 def _natural_key(path: Path) -> list[object]:
@@ -106,29 +120,6 @@ def _find_mask(image: Path, masks_dir: Path) -> Path | None:
     return None
 
 
-def read_mask_image(path: Path) -> np.ndarray:
-    """A mask file's values as a 2-D integer array (palette indices for palette PNGs)."""
-    try:
-        with PIL.Image.open(path) as im:
-            im.load()
-            if im.mode == "1":
-                im = im.convert("L")  # a 1-bit mask reads as 0 / 255, as viewers show it
-            data = np.asarray(im)
-    except Exception as exc:  # Pillow raises many types for a bad file
-        raise ImageReadError(path, None, f"cannot read the mask: {pil_message(exc)}") from exc
-    if data.ndim == 3:
-        if data.shape[2] in (2, 4):
-            data = data[..., :-1]  # drop alpha
-        if not (data == data[..., :1]).all():
-            raise ImageReadError(path, None, "colour mask: save class indices (greyscale or palette PNG)")
-        data = data[..., 0]
-    if data.dtype.kind == "f":
-        if not np.array_equal(data, np.round(data)):
-            raise ImageReadError(path, None, "float mask with non-integer values")
-        data = data.astype(np.int64)
-    return data
-
-
 @dataclass
 class _Pair:
     image: Path
@@ -138,14 +129,14 @@ class _Pair:
 
 
 def _check_pair(
-    image: Path, mask_path: Path | None, masks_dir: Path, values: Mapping[int, str]
+    image: Path, mask_path: Path | None, masks_dir: Path, values: Mapping[int, str], colour: bool = False
 ) -> tuple[_Pair | None, list[str]]:
     if mask_path is None:
         names = ", ".join(f"{image.stem}{e}" for e in MASK_EXTENSIONS)
         return None, [f"{image}: no mask in {masks_dir} (looked for {image.name}, {names})"]
     try:
         height, width = read_image(image).shape  # decoded, not only its header: a truncated image fails here
-        mask = read_mask_image(mask_path)
+        mask = read_mask_image(mask_path, colour=colour)
     except SegdeskError as exc:
         return None, [str(exc)]
     problems = []
@@ -154,10 +145,10 @@ def _check_pair(
             f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]} (WxH) but image {image.name} "
             f"is {width}x{height}"
         )
-    unknown = sorted(int(v) for v in np.unique(mask) if int(v) not in values)
+    unknown = [int(v) for v in np.unique(mask) if int(v) not in values]
     if unknown:
-        shown = ", ".join(map(str, unknown[:10])) + (" ..." if len(unknown) > 10 else "")
-        problems.append(f"{mask_path}: mask values not in LABELS: {shown}")
+        kind = "colours" if colour else "values"
+        problems.append(f"{mask_path}: mask {kind} not in LABELS: {values_text(unknown, colour=colour)}")
     return _Pair(image, mask_path, height, width), problems
 
 
@@ -204,21 +195,27 @@ def import_masks(
     """
     images_dir, masks_dir = Path(images_dir), Path(masks_dir)
     values = parse_labels_spec(labels_spec)
+    colour = labels_by_colour(labels_spec)
     project_dir = Path(out_dir) if out_dir is not None else images_dir
     pairs, unmasked = _collect_pairs(
-        images_dir, masks_dir, values, project_dir, overwrite=overwrite, skip_unmasked=skip_unmasked
+        images_dir,
+        masks_dir,
+        values,
+        project_dir,
+        overwrite=overwrite,
+        skip_unmasked=skip_unmasked,
+        colour=colour,
     )
     class_names = _class_names(values)
-    lut = np.zeros(max(values) + 1, dtype=np.uint16)
-    for value, name in values.items():
-        lut[value] = class_names.index(name)
+    keys = np.array(sorted(values), dtype=np.int64)  # every mask value is one of them (checked)
+    classes = np.array([class_names.index(values[int(k)]) for k in keys], dtype=np.uint16)
     project_dir.mkdir(parents=True, exist_ok=True)
     report = ImportReport(project_dir)
     for image in unmasked:
         report.unmasked.append(copy_into(image, project_dir))
     for n, pair in enumerate(pairs):
         image_path = copy_into(pair.image, project_dir)
-        class_map = lut[read_mask_image(pair.mask).astype(np.int64)]
+        class_map = classes[np.searchsorted(keys, read_mask_image(pair.mask, colour=colour).astype(np.int64))]
         json_path, count = _write_json(pair, class_map, class_names, project_dir, tolerance, min_area)
         report.json_paths.append(json_path)
         report.shape_count += count
@@ -263,6 +260,7 @@ def _collect_pairs(
     *,
     overwrite: bool,
     skip_unmasked: bool = False,
+    colour: bool = False,
 ) -> tuple[list[_Pair], list[Path]]:
     """Every image with its checked mask, and the images without one when ``skip_unmasked``;
     raises MaskImportError with all the problems found."""
@@ -274,7 +272,7 @@ def _collect_pairs(
             unmasked.append(image)
             problems += copy_problem(image, project_dir, overwrite)
             continue
-        pair, found = _check_pair(image, mask_path, masks_dir, values)
+        pair, found = _check_pair(image, mask_path, masks_dir, values, colour)
         problems += found
         if pair is None:
             continue

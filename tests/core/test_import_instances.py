@@ -177,3 +177,22 @@ def test_an_import_never_copies_over_another_file_in_the_project(tmp_path, maps)
     assert (project / "img0.png").read_bytes() == b"another"
     import_instances(images, masks, "cell", out_dir=project, skip_unmasked=True, overwrite=True)
     assert (project / "img0.json").is_file() and (project / "img0.png").read_bytes() != b"another"
+
+
+def test_a_colour_instance_map_gives_one_object_per_colour(tmp_path, maps) -> None:
+    """Tools that save one random colour per object on black: each colour is one object."""
+    images, _, truth = maps
+    colour = tmp_path / "colour"
+    colour.mkdir()
+    rng = np.random.default_rng(0)
+    for stem, ins in truth.items():
+        palette = {v: rng.integers(1, 256, 3) for v in np.unique(ins) if v}
+        rgb = np.zeros((*ins.shape, 3), np.uint8)
+        for v, c in palette.items():
+            rgb[ins == v] = c
+        PIL.Image.fromarray(rgb).save(colour / f"{stem}.png")
+    read = read_instances(colour / "img0.png")
+    assert read.max() == 3
+    assert score_image(truth["img0"], read).mean_ap == 1.0  # the same three objects
+    report = import_instances(images, colour, "nucleus", out_dir=tmp_path / "project")
+    assert report.shape_count == 6

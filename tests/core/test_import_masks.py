@@ -217,3 +217,76 @@ def test_images_without_a_mask_can_stay_unlabelled(tmp_path, dataset):
     assert (
         code == 0 and "2 image(s) without a mask left unlabelled: img0.png, img1.png" in out_text.getvalue()
     )
+
+
+_COLOURS = {0: (0, 0, 0), 1: (255, 0, 0), 2: (0, 0, 255), 3: (255, 255, 0)}
+
+
+def _colour_masks(tmp_path, truth) -> object:
+    folder = tmp_path / "colour"
+    folder.mkdir()
+    for stem, m in truth.items():
+        rgb = np.zeros((H, W, 3), np.uint8)
+        for value, colour in _COLOURS.items():
+            rgb[m == value] = colour
+        _write(folder / f"{stem}.png", rgb)
+    return folder
+
+
+def test_colour_masks_import_by_colour(tmp_path, dataset):
+    """Land-cover and street-scene sets ship colour-coded masks: --labels names the colours."""
+    images, _, truth = dataset
+    colour = _colour_masks(tmp_path, truth)
+    with pytest.raises(
+        MaskImportError, match=r"colour mask \(#000000, #0000ff, #ff0000, #ffff00\): give --labels"
+    ):
+        import_masks(images, colour, SPEC)
+    with pytest.raises(MaskImportError, match="mask colours not in LABELS: #ffff00"):
+        import_masks(images, colour, "#ff0000=cell,#0000ff=nucleus")
+    report = import_masks(
+        images, colour, "#000000=_background_,#FF0000=cell,#0000ff=nucleus,#ffff00=ring", tolerance=0
+    )
+    assert report.labels == ["__ignore__", "_background_", "nucleus", "cell", "ring"]  # in colour order
+    for json_path in report.json_paths:
+        cls = _labelme_class_map(json_path, images / "labels.txt")
+        for value, name in ((1, "cell"), (2, "nucleus"), (3, "ring")):
+            np.testing.assert_array_equal(
+                cls == report.labels.index(name) - 1, truth[json_path.stem] == value
+            )
+
+
+def test_a_palette_mask_reads_by_its_colours_when_labels_name_colours(tmp_path, dataset):
+    images, _, truth = dataset
+    pal = tmp_path / "pal"
+    pal.mkdir()
+    for stem, m in truth.items():
+        im = PIL.Image.fromarray(m, mode="L").convert("P")
+        im.putpalette([v for i in range(256) for v in _COLOURS.get(i, (9, 9, 9))])
+        im.save(pal / f"{stem}.png")
+    report = import_masks(
+        images, pal, "#ff0000=cell,#0000ff=nucleus,#ffff00=ring", tolerance=0
+    )  # black: background
+    cls = _labelme_class_map(report.json_paths[0], images / "labels.txt")
+    np.testing.assert_array_equal(cls == report.labels.index("cell") - 1, truth["img0"] == 1)
+
+
+def test_colour_labels_parsing():
+    assert parse_labels_spec("#ff0000=cell") == {0xFF0000: "cell", 0: "_background_"}
+    for bad in ("#ff0000=cell,2=x", "#ff00=cell", "#ff0000=a,#FF0000=b"):
+        with pytest.raises(ProjectError, match="--labels"):
+            parse_labels_spec(bad)
+
+
+def test_without_labels_the_cli_says_what_the_masks_hold(tmp_path, dataset, capsys):
+    from segdesk.cli import main as cli_main
+
+    images, masks, truth = dataset
+    assert cli_main(["import-masks", str(images), str(masks)]) == 2
+    assert "the first 3 masks hold the values 0, 10, 20, 30; e.g. --labels '0=_background_,10=NAME" in (
+        capsys.readouterr().err
+    )
+    colour = _colour_masks(tmp_path, truth)
+    assert cli_main(["import-masks", str(images), str(colour)]) == 2
+    err = capsys.readouterr().err
+    assert "hold the colours #000000, #0000ff, #ff0000, #ffff00; e.g. --labels '#000000=_background_," in err
+    assert not list(images.glob("*.json"))
