@@ -27,13 +27,11 @@ from segdesk.core.document import Document
 from segdesk.core.errors import ProjectError, SegdeskError
 from segdesk.core.image_io import IMAGE_EXTENSIONS, read_image
 from segdesk.core.label_rules import label_problem
-from segdesk.core.mask_values import colour_text, parse_colour, read_mask_image, values_text
+from segdesk.core.mask_values import MASK_EXTENSIONS, colour_text, parse_colour, read_mask_image, values_text
 from segdesk.core.rasterize import BACKGROUND_LABEL, IGNORE_LABEL, parse_labels_txt
 from segdesk.core.review import reviewed_extra
 from segdesk.core.vectorize import DEFAULT_MIN_AREA, class_map_to_shapes
 
-#: Mask file extensions tried, in this order, for an image's stem.
-MASK_EXTENSIONS: tuple[str, ...] = (".png", ".tif", ".tiff", ".bmp")
 #: Per-shape provenance of imported shapes: a person made them (in another tool).
 IMPORTED_PROVENANCE: dict[str, object] = {"source": "person", "imported": True}
 

@@ -17,8 +17,11 @@ import PIL.Image
 
 from segdesk.core.errors import ImageReadError, SegdeskError
 from segdesk.core.image_io import pil_message
+from segdesk.core.project import natural_key
 
 _HEX = re.compile(r"#([0-9a-fA-F]{6})")
+#: Mask file extensions tried, in this order, for an image's stem.
+MASK_EXTENSIONS: tuple[str, ...] = (".png", ".tif", ".tiff", ".bmp")
 #: How many mask files ``describe_values`` reads to say what a folder holds.
 SAMPLE = 20
 
@@ -95,11 +98,12 @@ def read_mask(path: Path, *, colour: bool | None = False) -> tuple[np.ndarray, b
 
 def mask_files_hint(masks_dir: str | Path) -> str:
     """``: the first masks hold the values ...; e.g. --labels '...'`` for a person who gave no LABELS."""
-    from segdesk.core.import_masks import MASK_EXTENSIONS, _natural_key
-
     folder = Path(masks_dir)
     try:
-        files = sorted((p for p in folder.iterdir() if p.suffix.lower() in MASK_EXTENSIONS), key=_natural_key)
+        files = sorted(
+            (p for p in folder.iterdir() if p.suffix.lower() in MASK_EXTENSIONS),
+            key=lambda p: natural_key(p.name),
+        )
     except OSError:
         return ""
     text = describe_values([p for p in files[:SAMPLE] if p.is_file()])
