@@ -24,7 +24,14 @@ from segdesk.core.image_io import embedded_image_size, image_size
 from segdesk.core.image_source import owner_of_json
 from segdesk.core.label_rules import label_problem
 from segdesk.core.labelme_io import check_image_size, load_document, resolve_image_path
-from segdesk.core.project import BACKGROUND_LABEL, LABELS_FILE, Project, natural_key, shared_images
+from segdesk.core.project import (
+    BACKGROUND_LABEL,
+    LABELS_FILE,
+    Project,
+    natural_key,
+    shared_images,
+    shared_in_folder,
+)
 from segdesk.core.rasterize import coordinate_problem
 
 
@@ -66,10 +73,12 @@ def check_folder(folder: str | Path, *, recursive: bool = False) -> list[Problem
         return [Problem(folder, None, "no such folder")]
     problems: list[Problem] = []
     labels_cache: dict[Path, set[str] | None] = {}
+    shared: dict[Path, tuple[str, ...]] = {}
     for path in json_files(folder, recursive=recursive):
         if path.parent not in labels_cache:
             labels_cache[path.parent] = _label_names(path.parent)
-        problems.extend(check_file(path, label_names=labels_cache[path.parent]))
+            shared.update(shared_in_folder(path.parent))  # one listing per folder, not one per file
+        problems.extend(check_file(path, label_names=labels_cache[path.parent], shared=shared.get(path, ())))
     return problems + settings_problems(folder)
 
 
@@ -89,14 +98,18 @@ def settings_problems(root: Path) -> list[Problem]:
     return problems
 
 
-def check_file(path: str | Path, *, label_names: set[str] | None = None) -> list[Problem]:
-    """Problems of one JSON file; ``label_names`` (from labels.txt) enables the label check."""
+def check_file(
+    path: str | Path, *, label_names: set[str] | None = None, shared: tuple[str, ...] | None = None
+) -> list[Problem]:
+    """Problems of one JSON file; ``label_names`` (from labels.txt) enables the label check;
+    ``shared``: the images that share its name (None: looked up)."""
     path = Path(path)
     try:
         document = load_document(path, check_image=False)
     except AnnotationReadError as exc:
         return [Problem(path, exc.place, exc.detail)]
-    problems = _image_problems(document, path) + _shared_problems(document, path)
+    names = list(shared) if shared is not None else shared_images(path)
+    problems = _image_problems(document, path) + _shared_problems(document, path, names)
     for i, shape in enumerate(document.shapes):
         label_issue = label_problem(shape.label)
         if label_issue is not None:
@@ -159,9 +172,8 @@ def _image_problems(document: Document, path: Path) -> list[Problem]:
     return problems
 
 
-def _shared_problems(document: Document, path: Path) -> list[Problem]:
+def _shared_problems(document: Document, path: Path, names: list[str]) -> list[Problem]:
     """Several images named like the file: it is one's annotation, the others cannot be labelled."""
-    names = shared_images(path)
     if not names:
         return []
     named = PureWindowsPath(document.image_path).name if document.image_path else ""

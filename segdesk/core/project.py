@@ -298,13 +298,20 @@ def _and(names: tuple[str, ...]) -> str:
 def shared_images(json_path: Path) -> list[str]:
     """The images beside ``json_path`` with its stem, when several share it (else empty)."""
     try:
-        found = [p.name for p in json_path.parent.glob(glob.escape(json_path.stem) + ".*") if p.is_file()]
+        found = [p for p in json_path.parent.glob(glob.escape(json_path.stem) + ".*") if p.is_file()]
     except OSError:
         return []
-    names = [
-        n for n in found if Path(n).suffix.lower() in IMAGE_EXTENSIONS and Path(n).stem == json_path.stem
-    ]
-    return sorted(names, key=natural_key) if len(names) > 1 else []
+    entries = [ImageEntry(p, p.with_suffix(".json")) for p in found if p.suffix.lower() in IMAGE_EXTENSIONS]
+    return list(_shared_names(entries).get(json_path, ()))
+
+
+def shared_in_folder(folder: Path) -> dict[Path, tuple[str, ...]]:
+    """JSON file -> the images that share its name, for a whole folder at once (one listing)."""
+    try:
+        found = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
+    except OSError:
+        return {}
+    return _shared_names([ImageEntry(p, p.with_suffix(".json")) for p in found])
 
 
 def _shared_names(entries: list[ImageEntry]) -> dict[Path, tuple[str, ...]]:
