@@ -68,7 +68,9 @@ def read_mask(path: Path, *, colour: bool | None = False) -> tuple[np.ndarray, b
                 im = im.convert("RGB")
             elif colour:
                 raise ImageReadError(
-                    path, None, f"a {im.mode} mask holds values, not colours: give --labels by value"
+                    path,
+                    None,
+                    f"this mask (Pillow mode {im.mode}) holds values, not colours: give --labels by value",
                 )
             data = np.asarray(im)
     except ImageReadError:
