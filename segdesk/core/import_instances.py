@@ -33,6 +33,7 @@ from segdesk.core.import_masks import (
     copy_into,
     copy_problem,
     import_images,
+    none_found,
     print_unmasked,
 )
 from segdesk.core.instance_split import InstanceObject, _bboxes, object_shape
@@ -167,8 +168,10 @@ def _check(
 ) -> tuple[list[tuple[Path, np.ndarray]], list[Path]]:
     images = import_images(images_dir, masks_dir)
     pairs, problems, unmasked = [], [], []
+    missing = 0
     for image in images:
         found = find_instances(image, masks_dir)
+        missing += found is None and not skip_unmasked
         if found is None and skip_unmasked:
             unmasked.append(image)
             problems += copy_problem(image, project_dir, overwrite)
@@ -195,7 +198,8 @@ def _check(
         problems += copy_problem(image, project_dir, overwrite)
         pairs.append((image, instances))
     if problems:
-        raise MaskImportError(masks_dir, problems)
+        looked = f"{images[0].stem}.png (or .tif, .tiff, .bmp) or a folder {images[0].stem}/"
+        raise MaskImportError(masks_dir, none_found(images, masks_dir, missing, looked) or problems)
     if not pairs:
         raise MaskImportError(masks_dir, [f"{images_dir}: no image has masks in {masks_dir}"])
     return pairs, unmasked

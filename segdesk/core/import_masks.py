@@ -13,6 +13,7 @@ a size that differs from the image, a value not in LABELS or an existing JSON (w
 
 from __future__ import annotations
 
+import glob
 import re
 import shutil
 import sys
@@ -36,14 +37,45 @@ from segdesk.core.vectorize import DEFAULT_MIN_AREA, class_map_to_shapes
 IMPORTED_PROVENANCE: dict[str, object] = {"source": "person", "imported": True}
 
 
+#: How many problems a MaskImportError's message lists (``problems`` holds them all).
+SHOWN_PROBLEMS = 20
+#: Lossy formats: a mask saved so has values between the classes along every edge.
+_LOSSY = (".jpg", ".jpeg", ".webp")
+
+
 class MaskImportError(ProjectError):
     """Problems found while checking the image / mask pairs; ``problems`` holds one line each."""
 
     def __init__(self, masks_dir: Path, problems: Sequence[str]) -> None:
         self.problems = list(problems)
+        shown = self.problems[:SHOWN_PROBLEMS]
+        if len(self.problems) > len(shown):
+            shown.append(f"... and {len(self.problems) - len(shown)} more")
         super().__init__(
-            masks_dir, None, f"{len(problems)} problem(s), nothing written:\n" + "\n".join(problems)
+            masks_dir, None, f"{len(problems)} problem(s), nothing written:\n" + "\n".join(shown)
         )
+
+
+def none_found(
+    images: Sequence[Path], masks_dir: Path, missing: int, looked: str | None = None
+) -> list[str] | None:
+    """One line instead of one per image when no image has a mask (a naming mismatch, most likely):
+    what the folder holds beside what was looked for. None when some image has one."""
+    if missing < len(images) or not images:
+        return None
+    try:
+        held = sorted(p.name for p in masks_dir.iterdir() if not p.name.startswith("."))
+    except OSError:
+        held = []
+    if any(Path(name).suffix.lower() in _LOSSY for name in held):
+        return None  # each image's line says its mask is a JPEG / WebP
+    first = images[0]
+    looked = looked or ", ".join(dict.fromkeys([first.name, *(f"{first.stem}{e}" for e in MASK_EXTENSIONS)]))
+    holds = f"it holds {', '.join(held[:3])}{' ...' if len(held) > 3 else ''}" if held else "it is empty"
+    return [
+        f"{masks_dir}: none of the {len(images)} images has a mask here ({holds}); a mask is found by its "
+        f"image's name or stem: for {first.name}, {looked}"
+    ]
 
 
 @dataclass
@@ -130,8 +162,14 @@ def _check_pair(
     image: Path, mask_path: Path | None, masks_dir: Path, values: Mapping[int, str], colour: bool = False
 ) -> tuple[_Pair | None, list[str]]:
     if mask_path is None:
-        names = ", ".join(f"{image.stem}{e}" for e in MASK_EXTENSIONS)
-        return None, [f"{image}: no mask in {masks_dir} (looked for {image.name}, {names})"]
+        names = ", ".join(dict.fromkeys([image.name, *(f"{image.stem}{e}" for e in MASK_EXTENSIONS)]))
+        lossy = [p.name for p in masks_dir.glob(glob.escape(image.stem) + ".*") if p.suffix.lower() in _LOSSY]
+        if lossy:
+            return None, [
+                f"{masks_dir / lossy[0]}: a {lossy[0].rsplit('.', 1)[-1].upper()} mask, whose compression blurs "
+                f"the class values along every edge: save the masks as PNG (looked for {names})"
+            ]
+        return None, [f"{image}: no mask in {masks_dir} (looked for {names})"]
     try:
         height, width = read_image(image).shape  # decoded, not only its header: a truncated image fails here
         mask = read_mask_image(mask_path, colour=colour)
@@ -264,6 +302,7 @@ def _collect_pairs(
     raises MaskImportError with all the problems found."""
     images = import_images(images_dir, masks_dir)
     pairs, problems, unmasked = [], [], []
+    missing = 0
     for image in images:
         mask_path = _find_mask(image, masks_dir)
         if skip_unmasked and mask_path is None:
@@ -272,6 +311,7 @@ def _collect_pairs(
             continue
         pair, found = _check_pair(image, mask_path, masks_dir, values, colour)
         problems += found
+        missing += mask_path is None
         if pair is None:
             continue
         pairs.append(pair)
@@ -282,7 +322,7 @@ def _collect_pairs(
             problems.append(f"{json_path}: exists (use overwrite to replace it)")
         problems += copy_problem(image, project_dir, overwrite)
     if problems:
-        raise MaskImportError(masks_dir, problems)
+        raise MaskImportError(masks_dir, none_found(images, masks_dir, missing) or problems)
     if not pairs:
         raise MaskImportError(masks_dir, [f"{images_dir}: no image has a mask in {masks_dir}"])
     return pairs, unmasked

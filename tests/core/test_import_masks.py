@@ -290,3 +290,38 @@ def test_without_labels_the_cli_says_what_the_masks_hold(tmp_path, dataset, caps
     err = capsys.readouterr().err
     assert "hold the colours #000000, #0000ff, #ff0000, #ffff00; e.g. --labels '#000000=_background_," in err
     assert not list(images.glob("*.json"))
+
+
+def test_masks_named_otherwise_give_one_line_not_one_per_image(tmp_path, dataset):
+    """A folder of ``img0_mask.png``: every image lacks its mask; one line says what the folder holds."""
+    images, masks, _ = dataset
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    for path in masks.iterdir():
+        path.rename(renamed / f"{path.stem}_mask.png")
+    with pytest.raises(MaskImportError) as info:
+        import_masks(images, renamed, SPEC)
+    (line,) = info.value.problems
+    assert line == (
+        f"{renamed}: none of the 3 images has a mask here (it holds img0_mask.png, img1_mask.png, "
+        "img2_mask.png); a mask is found by its image's name or stem: for img0.png, img0.png, img0.tif, "
+        "img0.tiff, img0.bmp"
+    )
+
+
+def test_a_jpeg_mask_is_named_as_the_problem(tmp_path, dataset):
+    images, masks, _ = dataset
+    lossy = tmp_path / "lossy"
+    lossy.mkdir()
+    for path in masks.iterdir():
+        PIL.Image.open(path).convert("L").save(lossy / f"{path.stem}.jpg")
+    with pytest.raises(MaskImportError) as info:
+        import_masks(images, lossy, SPEC)
+    assert len(info.value.problems) == 3
+    assert info.value.problems[0].startswith(f"{lossy / 'img0.jpg'}: a JPG mask, whose compression blurs")
+
+
+def test_a_long_list_of_problems_is_cut_in_the_message(tmp_path) -> None:
+    error = MaskImportError(tmp_path, [f"problem {i}" for i in range(50)])
+    lines = str(error).splitlines()
+    assert len(error.problems) == 50 and lines[-1] == "... and 30 more" and lines[-2] == "problem 19"
