@@ -25,7 +25,6 @@ from segdesk.core.errors import ProjectError, SegdeskError
 from segdesk.core.image_io import image_size
 from segdesk.core.import_masks import (
     IMPORTED_PROVENANCE,
-    MASK_EXTENSIONS,
     ImportReport,
     MaskImportError,
     _natural_key,
@@ -33,12 +32,12 @@ from segdesk.core.import_masks import (
     copy_into,
     copy_problem,
     import_images,
-    none_found,
     print_unmasked,
 )
 from segdesk.core.instance_split import InstanceObject, _bboxes, object_shape
 from segdesk.core.instances import relabel_sequential
-from segdesk.core.mask_values import read_mask_image
+from segdesk.core.mask_files import none_found
+from segdesk.core.mask_values import MASK_EXTENSIONS, read_mask_image
 from segdesk.core.rasterize import BACKGROUND_LABEL, IGNORE_LABEL
 from segdesk.core.vectorize import DEFAULT_MIN_AREA
 

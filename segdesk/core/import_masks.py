@@ -13,7 +13,6 @@ a size that differs from the image, a value not in LABELS or an existing JSON (w
 
 from __future__ import annotations
 
-import glob
 import re
 import shutil
 import sys
@@ -28,7 +27,8 @@ from segdesk.core.document import Document
 from segdesk.core.errors import ProjectError, SegdeskError
 from segdesk.core.image_io import IMAGE_EXTENSIONS, read_image
 from segdesk.core.label_rules import label_problem
-from segdesk.core.mask_values import MASK_EXTENSIONS, colour_text, parse_colour, read_mask_image, values_text
+from segdesk.core.mask_files import find_mask, missing_mask_problem, none_found
+from segdesk.core.mask_values import colour_text, parse_colour, read_mask_image, values_text
 from segdesk.core.rasterize import BACKGROUND_LABEL, IGNORE_LABEL, parse_labels_txt
 from segdesk.core.review import reviewed_extra
 from segdesk.core.vectorize import DEFAULT_MIN_AREA, class_map_to_shapes
@@ -39,8 +39,6 @@ IMPORTED_PROVENANCE: dict[str, object] = {"source": "person", "imported": True}
 
 #: How many problems a MaskImportError's message lists (``problems`` holds them all).
 SHOWN_PROBLEMS = 20
-#: Lossy formats: a mask saved so has values between the classes along every edge.
-_LOSSY = (".jpg", ".jpeg", ".webp")
 
 
 class MaskImportError(ProjectError):
@@ -54,28 +52,6 @@ class MaskImportError(ProjectError):
         super().__init__(
             masks_dir, None, f"{len(problems)} problem(s), nothing written:\n" + "\n".join(shown)
         )
-
-
-def none_found(
-    images: Sequence[Path], masks_dir: Path, missing: int, looked: str | None = None
-) -> list[str] | None:
-    """One line instead of one per image when no image has a mask (a naming mismatch, most likely):
-    what the folder holds beside what was looked for. None when some image has one."""
-    if missing < len(images) or not images:
-        return None
-    try:
-        held = sorted(p.name for p in masks_dir.iterdir() if not p.name.startswith("."))
-    except OSError:
-        held = []
-    if any(Path(name).suffix.lower() in _LOSSY for name in held):
-        return None  # each image's line says its mask is a JPEG / WebP
-    first = images[0]
-    looked = looked or ", ".join(dict.fromkeys([first.name, *(f"{first.stem}{e}" for e in MASK_EXTENSIONS)]))
-    holds = f"it holds {', '.join(held[:3])}{' ...' if len(held) > 3 else ''}" if held else "it is empty"
-    return [
-        f"{masks_dir}: none of the {len(images)} images has a mask here ({holds}); a mask is found by its "
-        f"image's name or stem: for {first.name}, {looked}"
-    ]
 
 
 @dataclass
@@ -139,17 +115,6 @@ def _natural_key(path: Path) -> list[object]:
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
 
 
-def _find_mask(image: Path, masks_dir: Path) -> Path | None:
-    same = masks_dir / image.name
-    if same.is_file() and same.suffix.lower() in MASK_EXTENSIONS:
-        return same
-    for ext in MASK_EXTENSIONS:
-        for candidate in (masks_dir / f"{image.stem}{ext}", masks_dir / f"{image.stem}{ext.upper()}"):
-            if candidate.is_file():
-                return candidate
-    return None
-
-
 @dataclass
 class _Pair:
     image: Path
@@ -162,14 +127,7 @@ def _check_pair(
     image: Path, mask_path: Path | None, masks_dir: Path, values: Mapping[int, str], colour: bool = False
 ) -> tuple[_Pair | None, list[str]]:
     if mask_path is None:
-        names = ", ".join(dict.fromkeys([image.name, *(f"{image.stem}{e}" for e in MASK_EXTENSIONS)]))
-        lossy = [p.name for p in masks_dir.glob(glob.escape(image.stem) + ".*") if p.suffix.lower() in _LOSSY]
-        if lossy:
-            return None, [
-                f"{masks_dir / lossy[0]}: a {lossy[0].rsplit('.', 1)[-1].upper()} mask, whose compression blurs "
-                f"the class values along every edge: save the masks as PNG (looked for {names})"
-            ]
-        return None, [f"{image}: no mask in {masks_dir} (looked for {names})"]
+        return None, [missing_mask_problem(image, masks_dir)]
     try:
         height, width = read_image(image).shape  # decoded, not only its header: a truncated image fails here
         mask = read_mask_image(mask_path, colour=colour)
@@ -304,7 +262,7 @@ def _collect_pairs(
     pairs, problems, unmasked = [], [], []
     missing = 0
     for image in images:
-        mask_path = _find_mask(image, masks_dir)
+        mask_path = find_mask(image, masks_dir)
         if skip_unmasked and mask_path is None:
             unmasked.append(image)
             problems += copy_problem(image, project_dir, overwrite)
