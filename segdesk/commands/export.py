@@ -34,6 +34,12 @@ def export_onnx_command(
     Exit status: 0 written and verified, 1 written but verification failed, 2 nothing written.
     """
     target = Path(out)
+    if target.is_dir():
+        echo(f"{target}: is a folder; give the file to write, e.g. {target / 'model.onnx'}")
+        return 2
+    if not target.parent.is_dir():  # said before the export, not after it
+        echo(f"{target}: the folder {target.parent} does not exist")
+        return 2
     if target.exists() and not overwrite:
         echo(f"{target}: exists already; use --overwrite to replace it")
         return 2

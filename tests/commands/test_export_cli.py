@@ -169,3 +169,13 @@ def test_onnx_without_a_model(tmp_path: Path) -> None:
     root = _project(tmp_path / "empty")
     assert export_onnx_command(root, out=tmp_path / "x.onnx", echo=lines.append) == 2
     assert "no model" in lines[-1] and not (tmp_path / "x.onnx").exists()
+
+
+def test_onnx_to_a_folder_or_into_a_missing_folder_is_refused_before_exporting(tmp_path: Path) -> None:
+    lines: list[str] = []
+    root = _project(tmp_path / "empty")  # no model: the path is refused before the model is looked for
+    assert export_onnx_command(root, out=tmp_path, overwrite=True, echo=lines.append) == 2
+    assert lines[-1] == f"{tmp_path}: is a folder; give the file to write, e.g. {tmp_path / 'model.onnx'}"
+    assert export_onnx_command(root, out=tmp_path / "no" / "m.onnx", echo=lines.append) == 2
+    assert lines[-1] == f"{tmp_path / 'no' / 'm.onnx'}: the folder {tmp_path / 'no'} does not exist"
+    assert tmp_path.is_dir() and not (tmp_path / "no").exists()
