@@ -320,9 +320,12 @@ def report_events(events: Iterator[Any], out: Out, bar: Out | None) -> TrainResu
 
 def say_plan(plan: Any, out: Out) -> None:
     """The plan's line and its reasons (ml/training/plan.py)."""
+    from segdesk.services.warm_start import FROM_GENERALIST
+
     out(f"plan: {plan.summary()}")
     for reason in plan.reasons:
-        out(f"  {reason}")
+        if not reason.startswith(f"started {FROM_GENERALIST}"):  # the run's first lines said so
+            out(f"  {reason}")
 
 
 def say_outcome(outcome: training.TrainOutcome, out: Out) -> None:

@@ -69,3 +69,20 @@ def test_a_damaged_settings_file_stops_training_naming_the_file_and_field(tmp_pa
         assert train_command(tmp_path, epochs=1, device="cpu", out=lines.append) == 1
         assert says in lines[-1], (text, lines)
     assert ModelStore(tmp_path).versions() == []
+
+
+def test_the_warm_start_is_said_once() -> None:
+    """The run's first lines say "starting from the shipped generalist model (...)"; the plan's saved
+    reason for it (the panel shows it) is not printed a second time."""
+    from types import SimpleNamespace
+
+    from segdesk.commands.train import say_plan
+    from segdesk.services.warm_start import FROM_GENERALIST
+
+    lines: list[str] = []
+    reasons = [
+        "typical object (cell) 20 px across -> working scale 1x",
+        f"started {FROM_GENERALIST} (g), a new head",
+    ]
+    say_plan(SimpleNamespace(summary=lambda: "working scale 1x", reasons=reasons), lines.append)
+    assert lines == ["plan: working scale 1x", "  typical object (cell) 20 px across -> working scale 1x"]
