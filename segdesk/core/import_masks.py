@@ -37,6 +37,8 @@ from segdesk.core.vectorize import DEFAULT_MIN_AREA, class_map_to_shapes
 IMPORTED_PROVENANCE: dict[str, object] = {"source": "person", "imported": True}
 
 
+#: More unnamed values than this in one mask: an edge smoothed or interpolated, not a missing class.
+MANY_UNKNOWN = 16
 #: How many problems a MaskImportError's message lists (``problems`` holds them all).
 SHOWN_PROBLEMS = 20
 
@@ -142,7 +144,15 @@ def _check_pair(
     unknown = [int(v) for v in np.unique(mask) if int(v) not in values]
     if unknown:
         kind = "colours" if colour else "values"
-        problems.append(f"{mask_path}: mask {kind} not in LABELS: {values_text(unknown, colour=colour)}")
+        smoothed = (
+            f" ({len(unknown)} {kind} not named: a mask resized or saved with smoothing has {kind} between "
+            "its classes along every edge; save it without)"
+            if len(unknown) > MANY_UNKNOWN
+            else ""
+        )
+        problems.append(
+            f"{mask_path}: mask {kind} not in LABELS: {values_text(unknown, colour=colour)}{smoothed}"
+        )
     return _Pair(image, mask_path, height, width), problems
 
 

@@ -325,3 +325,14 @@ def test_a_long_list_of_problems_is_cut_in_the_message(tmp_path) -> None:
     error = MaskImportError(tmp_path, [f"problem {i}" for i in range(50)])
     lines = str(error).splitlines()
     assert len(error.problems) == 50 and lines[-1] == "... and 30 more" and lines[-2] == "problem 19"
+
+
+def test_a_smoothed_mask_is_named_as_such(tmp_path, dataset):
+    images, masks, truth = dataset
+    smooth = tmp_path / "smooth"
+    smooth.mkdir()
+    for stem, m in truth.items():
+        _write(smooth / f"{stem}.png", cv2.GaussianBlur((m * 10).astype(np.uint8), (5, 5), 0))
+    with pytest.raises(MaskImportError) as info:
+        import_masks(images, smooth, SPEC)
+    assert all("values not named: a mask resized or saved with smoothing" in p for p in info.value.problems)
