@@ -137,6 +137,7 @@ def prepare(request: TrainRequest, config: Any, cancel: CancelToken | None = Non
     """Read the request's images and load its base model. Raises TrainingError, ModelError, Cancelled."""
     from segdesk.ml.checkpoint import ModelStore
     from segdesk.ml.training.instance_targets import instance_training_set
+    from segdesk.ml.training.setup import check_dataset
 
     store = ModelStore(request.root)
     # the reviewed images, with a boundary class for object classes whose objects touch (issue 17);
@@ -150,6 +151,7 @@ def prepare(request: TrainRequest, config: Any, cancel: CancelToken | None = Non
         cancel=cancel,
         known=trained_on(store, store.current()),
     )
+    check_dataset(dataset)  # one class only: said before a plan is made or a model loaded
     if request.base_version is not None:
         model, meta = store.load(request.base_version)
         other = model.config.base_width != config.base_width or model.config.depth != config.depth

@@ -207,3 +207,21 @@ def test_two_object_classes_with_boundary_classes_stay_cold() -> None:
     )
     two = TrainingSet(names, [Sample(image, mask, "a")], [])
     assert helps(one) and not helps(two)
+
+
+def test_one_class_only_is_said_before_any_model_is_planned_or_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reviewed images fully covered by one label: the error comes from reading them, not after the
+    plan was printed and the generalist loaded."""
+    from segdesk.core.errors import TrainingError
+
+    (tmp_path / "labels.txt").write_text("__ignore__\n_background_\ncell\n")
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"img_{i}.png"), np.full((32, 40, 3), 100 + i, np.uint8))
+        doc = Document(f"img_{i}.png", 32, 40, shapes=[Shape("cell", [[0, 0], [40, 0], [40, 32], [0, 32]])])
+        doc.set_status("reviewed")
+        save_document(doc, tmp_path / f"img_{i}.json")
+    monkeypatch.setattr(training, "starting_model", lambda *a, **k: pytest.fail("a model was chosen"))
+    with pytest.raises(TrainingError, match="contain only cell; label at least two classes"):
+        training.prepare(training.request_for(Project(tmp_path)), training.resolve_config(QUICK))

@@ -60,7 +60,8 @@ def adapt_head(model: UNet, old_classes: Sequence[str], new_classes: Sequence[st
     return model
 
 
-def _check_dataset(dataset: TrainingSet) -> np.ndarray:
+def check_dataset(dataset: TrainingSet) -> np.ndarray:
+    """Pixels per class over the training images; TrainingError when they hold fewer than two classes."""
     if not dataset.train:
         raise TrainingError(f"{dataset.source}: no reviewed images to train on")
     counts = np.zeros(len(dataset.class_names), dtype=np.int64)

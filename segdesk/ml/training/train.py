@@ -36,10 +36,10 @@ from segdesk.ml.training.events import Checking, EpochEnd, TrainEvent, TrainProg
 from segdesk.ml.training.losses import LossConfig, SegmentationLoss
 from segdesk.ml.training.schedule import WeightAverage, lr_at, run_fraction, steps_eta
 from segdesk.ml.training.setup import (
-    _check_dataset,
     _make_loader,
     _prepare_model,
     _seed_everything,
+    check_dataset,
     resolve_device,
 )
 from segdesk.ml.training.step import amp_setup, cancel_hooks, channels_last_on, train_step
@@ -137,7 +137,7 @@ class _Trainer:
     ) -> None:
         self.dataset, self.config, self.cancel = dataset, config, cancel
         self.budget = math.inf if config.minutes is None else config.minutes * 60.0
-        counts = _check_dataset(dataset)
+        counts = check_dataset(dataset)
         self.device = resolve_device(config.device)
         generator = _seed_everything(config.seed)
         model = _prepare_model(dataset, config, base, model_classes).to(self.device)
