@@ -22,6 +22,8 @@ from segdesk.core.project import natural_key
 _HEX = re.compile(r"#([0-9a-fA-F]{6})")
 #: Mask file extensions tried, in this order, for an image's stem.
 MASK_EXTENSIONS: tuple[str, ...] = (".png", ".tif", ".tiff", ".bmp")
+#: More distinct values than this in the first masks look like instance maps, not classes.
+OBJECT_MAPS = 32
 #: How many mask files ``describe_values`` reads to say what a folder holds.
 SAMPLE = 20
 
@@ -132,4 +134,9 @@ def describe_values(mask_files: list[Path]) -> str:
     )
     where = f"the first {min(len(mask_files), SAMPLE)} masks hold"
     kind = "colours" if colour else "values"
+    if len(found) > OBJECT_MAPS:  # more values than classes: one per object
+        return (
+            f"{where} {len(found)} {kind} ({values_text(found, colour=colour, most=4)}): instance maps, one "
+            f"{kind[:-1]} per object? then --instances LABEL; else e.g. --labels '{example}'"
+        )
     return f"{where} the {kind} {values_text(found, colour=colour)}; e.g. --labels '{example}'"

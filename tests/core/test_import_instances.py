@@ -196,3 +196,18 @@ def test_a_colour_instance_map_gives_one_object_per_colour(tmp_path, maps) -> No
     assert score_image(truth["img0"], read).mean_ap == 1.0  # the same three objects
     report = import_instances(images, colour, "nucleus", out_dir=tmp_path / "project")
     assert report.shape_count == 6
+
+
+def test_without_labels_instance_maps_are_recognised(tmp_path, capsys) -> None:
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    ins = np.zeros((H, W), np.uint16)
+    for k in range(40):  # 40 small objects: more values than any class list
+        ins[(k // 10) * 15 + 2 : (k // 10) * 15 + 12, (k % 10) * 10 + 2 : (k % 10) * 10 + 9] = k + 1
+    _image(images / "a.png", ins)
+    cv2.imwrite(str(masks / "a.png"), ins)
+    assert cli_main(["import-masks", str(images), str(masks)]) == 2
+    err = capsys.readouterr().err
+    assert "the first 1 masks hold 41 values (0, 1, 2, 3 ...): instance maps, one value per object? " in err
+    assert "then --instances LABEL" in err
