@@ -2,19 +2,22 @@
 
 ``{"objects": {"nucleus": true, "membrane": false}}``: a class set to true is split into touching
 objects, false never is; a class not listed follows the default from the data
-(``instances.default_object_classes``). Written atomically; a damaged file is an error naming the
-file and the field.
+(``instances.default_object_classes``). Read and written by ``core/settings_file`` as the other
+settings files are (atomic writes; a link, an oversized or damaged file or an unknown key is an
+error naming the file and the field).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from segdesk.core.errors import ProjectError
+from segdesk.core.settings_file import read_settings, write_settings
 
 FILE_NAME = "instances.json"
+EXAMPLE = '{"objects": {"nucleus": true}}'
 
 
 def settings_path(project_root: str | Path) -> Path:
@@ -22,18 +25,12 @@ def settings_path(project_root: str | Path) -> Path:
 
 
 def read_object_setting(project_root: str | Path) -> dict[str, bool]:
-    """{label: is an object} as saved; {} when the project has no such file."""
+    """{label: is an object} as saved; {} when the project has no such file. ProjectError names the
+    file and the field (``objects.<label>``) of anything else (``core/settings_file``'s rules)."""
     path = settings_path(project_root)
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProjectError(path, None, f"cannot read the object setting: {exc}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("objects", {}), dict):
-        raise ProjectError(path, "objects", "expected an object {label: true/false}")
+    objects = read_settings(path, ["objects"], _objects, example=EXAMPLE).get("objects", {})
     out: dict[str, bool] = {}
-    for label, value in data.get("objects", {}).items():
+    for label, value in objects.items():
         if not isinstance(value, bool):
             raise ProjectError(path, f"objects.{label}", f"expected true or false, got {value!r}")
         out[str(label)] = value
@@ -42,13 +39,14 @@ def read_object_setting(project_root: str | Path) -> dict[str, bool]:
 
 def write_object_setting(project_root: str | Path, setting: Mapping[str, bool]) -> Path:
     """Save {label: is an object} (atomically); returns the file written."""
-    from segdesk.core.atomic import atomic_write_text
+    objects = {str(k): bool(v) for k, v in sorted(setting.items())}
+    return write_settings(settings_path(project_root), {"objects": objects}, _objects)
 
-    path = settings_path(project_root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    body = {"objects": {str(k): bool(v) for k, v in sorted(setting.items())}}
-    atomic_write_text(path, json.dumps(body, indent=1) + "\n", error_cls=ProjectError)
-    return path
+
+def _objects(_name: str, value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected an object {{label: true/false}}, e.g. {EXAMPLE}")
+    return value
 
 
 __all__ = ["FILE_NAME", "read_object_setting", "settings_path", "write_object_setting"]

@@ -215,6 +215,12 @@ def test_object_setting_round_trips_and_bad_files_name_the_field(tmp_path) -> No
     settings_path(tmp_path).write_text("{", encoding="utf-8")
     with pytest.raises(ProjectError, match="instances.json"):
         read_object_setting(tmp_path)
+    settings_path(tmp_path).write_text('{"objects": {}, "objekts": {}}', encoding="utf-8")
+    with pytest.raises(ProjectError, match="objekts: is not one of the settings"):
+        read_object_setting(tmp_path)  # the rules of the other settings files (core/settings_file)
+    settings_path(tmp_path).write_text('{"objects": ["nucleus"]}', encoding="utf-8")
+    with pytest.raises(ProjectError, match=r"objects: expected an object \{label: true/false\}"):
+        read_object_setting(tmp_path)
 
 
 def test_interior_maxima_split_interiors_the_model_left_touching() -> None:
