@@ -10,14 +10,9 @@ import pytest
 
 from segdesk.core.document import Document
 from segdesk.core.labelme_io import load_document, save_document
-from segdesk.core.mask_edit import (
-    apply_stroke,
-    hole_at,
-    paint_segment,
-    to_mask_shape,
-    to_polygon_shapes,
-)
+from segdesk.core.mask_edit import apply_stroke, hole_at, paint_segment
 from segdesk.core.rasterize import shape_to_mask, shapes_to_label
+from segdesk.core.shape_convert import to_mask_shape, to_polygon_shapes
 from segdesk.core.shapes import Shape
 
 labelme = pytest.importorskip("labelme")

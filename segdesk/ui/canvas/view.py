@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
 
 from segdesk.core.commands import UNSET, AddShapes, Command, RemoveShapes, SetShapeProps
 from segdesk.core.document import Document
-from segdesk.core.mask_edit import conversion_command
+from segdesk.core.shape_convert import conversion_command
 from segdesk.core.shapes import Shape
 from segdesk.ui.canvas.brush import BrushTool
 from segdesk.ui.canvas.create_tool import CreateTool
