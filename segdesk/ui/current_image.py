@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QImageReader
+from PySide6.QtWidgets import QLabel
 
 from segdesk.core.document import Document
 from segdesk.core.errors import SegdeskError
@@ -73,3 +75,13 @@ def image_of_document(document: Document, json_path: Path) -> Path:
     if image is None:
         raise SegdeskError(f"{json_path}: imagePath: {document.image_path!r} does not exist")
     return image
+
+
+def message_label() -> QLabel:
+    """The label shown in the canvas's place: why an image cannot be shown, or what to open first."""
+    label = QLabel()
+    label.setObjectName("image_message")
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setWordWrap(True)
+    label.setMargin(40)
+    return label

@@ -14,7 +14,6 @@ from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
-    QLabel,
     QLineEdit,
     QMainWindow,
     QMessageBox,
@@ -25,7 +24,7 @@ from segdesk.core.document import Document
 from segdesk.ui import file_changed
 from segdesk.ui.actions import build_menus, create_actions
 from segdesk.ui.canvas import CanvasView
-from segdesk.ui.current_image import CurrentImage
+from segdesk.ui.current_image import CurrentImage, message_label
 from segdesk.ui.label_editing import LabelEditing
 from segdesk.ui.model_assist import ModelAssist
 from segdesk.ui.object_setting import ObjectSetting
@@ -60,16 +59,15 @@ class MainWindow(QMainWindow):
         self.canvas.set_undo_stack(self.session.undo_stack)
         self.canvas.label_requester = self._ask_new_label
         self.canvas.set_fill_opacity(self.settings.fill_opacity())
-        self.message = QLabel()
-        self.message.setObjectName("image_message")
-        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.message.setWordWrap(True)
-        self.message.setMargin(40)
+        self.message = message_label()
         self.stack = QStackedWidget()
         self.stack.addWidget(self.canvas)
         self.stack.addWidget(self.message)
         self.setCentralWidget(self.stack)
         self.files_panel = FilesPanel(self)
+        self.files_panel.model.explain = lambda row: (  # a red row's tooltip: why, as opening it says
+            self.session.project.problem(self.session.entries[row]) if self.session.project else None
+        )
         self.labels_panel = LabelsPanel(self)
         self.shapes_panel = ShapesPanel(self)
         for dock in (self.files_panel, self.labels_panel, self.shapes_panel):

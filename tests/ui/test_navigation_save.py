@@ -228,6 +228,9 @@ def test_images_sharing_a_json_file_never_save_over_each_other(window: MainWindo
     assert window.session.save()
     assert read_json(root / "a.json")["imagePath"] == "a.jpg"
     assert window.files_panel.model.status(1) == "problem"  # a.png's row changed with the save
+    model = window.files_panel.model
+    tip = model.data(model.index(1), Qt.ItemDataRole.ToolTipRole)
+    assert tip.startswith("a.png: a.json is the annotation of a.jpg") and "rename a.png" in tip
     _key(window, Qt.Key.Key_D)
     assert window.session.index == 1 and window.session.document is None
     assert "rename a.png" in str(window.session.current.error)

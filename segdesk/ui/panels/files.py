@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 
 from PySide6.QtCore import (
     QAbstractListModel,
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from segdesk.core import review
+from segdesk.core.errors import SegdeskError
 
 #: The image statuses (core/review.py), plus "problem" for an annotation file that cannot be read.
 STATUS_COLORS: dict[str, str] = {
@@ -89,6 +91,8 @@ class FileListModel(QAbstractListModel):
         self._icons = {s: status_icon(s) for s in STATUS_COLORS}
         #: How many rows have each status (kept up to date, so the summary costs nothing).
         self.counts: Counter[str] = Counter()
+        #: row -> why its annotation file cannot be used (the window sets it: the project's problem).
+        self.explain: Callable[[int], str | None] | None = None
 
     def set_files(self, names: list[str], statuses: list[str] | None = None) -> None:
         """``statuses`` may be left out (shown blank) and filled in later with :meth:`set_status`."""
@@ -109,6 +113,15 @@ class FileListModel(QAbstractListModel):
     def status(self, row: int) -> str:
         return self._statuses[row]
 
+    def _why(self, row: int) -> str | None:
+        """The reason ``explain`` gives for a red row (the project's problem text), if any."""
+        if self.explain is None:
+            return None
+        try:
+            return self.explain(row)
+        except (SegdeskError, OSError, IndexError):
+            return None
+
     def rowCount(self, parent: _Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._names)
 
@@ -122,7 +135,7 @@ class FileListModel(QAbstractListModel):
             return self._icons.get(self._statuses[row])
         if role == Qt.ItemDataRole.ToolTipRole:
             if self._statuses[row] == "problem":
-                return f"{self._names[row]}: its annotation file cannot be used (open the image to see why)"
+                return f"{self._names[row]}: {self._why(row) or 'its annotation file cannot be read'}"
             status = self._statuses[row]
             if not status:
                 return f"{self._names[row]}: reading..."
