@@ -221,8 +221,11 @@ def _predict_one(
 
     start = time.perf_counter()
     image_path = entry.image_path
+    name = image_path.name
     if image_path.is_file() or not entry.json_path.is_file():
-        pixels = read_image(image_path).data
+        loaded = read_image(image_path)
+        pixels = loaded.data
+        name += f" (page 1 of {loaded.pages})" if loaded.pages > 1 else ""  # a stack: its first page
     else:  # a Labelme file whose image is embedded only
         from segdesk.core.image_source import load_image
 
@@ -233,7 +236,7 @@ def _predict_one(
         write_class_png(result.rasterized(), masks_dir / (image_path.stem + ".png"))
     if write is not None:
         action = write_proposals(project, entry, result.shapes, write).note
-    return _summary(image_path.name, result, time.perf_counter() - start, action)
+    return _summary(name, result, time.perf_counter() - start, action)
 
 
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:

@@ -35,7 +35,7 @@ from segdesk.core.fast_decode import decode_plain
 from segdesk.core.orientation import apply_orientation, exif_orientation, tiff_orientation
 from segdesk.core.pixel_limit import check_pixels, too_large_message
 from segdesk.core.png_fast import decode_png
-from segdesk.core.tiff_header import describe_tiff
+from segdesk.core.tiff_header import count_pages, describe_tiff
 
 # Pillow logs what it cannot decode ("More samples per pixel than can be decoded") to stderr when no
 # logging is set up; segdesk says it in its own error, naming the file.
@@ -64,6 +64,7 @@ class LoadedImage:
     data: np.ndarray
     display: np.ndarray
     path: Path | None = None
+    pages: int = 1  # a multi-page TIFF (a z-stack, a time series): only the first page is read
 
     @property
     def height(self) -> int:
@@ -95,7 +96,7 @@ def read_image(path: str | Path, *, after_read: Callable[[], object] | None = No
         if after_read is not None:
             after_read()
     data = decode_image_bytes(raw, source=path, orient=True)
-    return LoadedImage(data=data, display=to_display(data), path=path)
+    return LoadedImage(data=data, display=to_display(data), path=path, pages=count_pages(raw))
 
 
 def decode_image_data(image_data: str | bytes, *, source: str | Path | None = None) -> LoadedImage:

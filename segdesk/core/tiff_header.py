@@ -61,6 +61,26 @@ def describe_tiff(raw: bytes) -> str | None:
     return f"a TIFF segdesk cannot decode ({', '.join(parts)}): {READS}{hint}"
 
 
+def count_pages(raw: bytes, *, most: int = 100_000) -> int:
+    """How many images (directories) a classic TIFF holds, by following the directory chain; 1 for
+    anything else or a damaged chain. segdesk, as Labelme, shows and labels the first one only."""
+    order = {b"II": "<", b"MM": ">"}.get(raw[:2])
+    if order is None or len(raw) < 8 or struct.unpack(order + "H", raw[2:4])[0] != 42:
+        return 1
+    pages, seen = 0, set()
+    try:
+        offset = struct.unpack(order + "I", raw[4:8])[0]
+        while offset and offset not in seen and pages < most:
+            seen.add(offset)
+            (count,) = struct.unpack(order + "H", raw[offset : offset + 2])
+            pages += 1
+            end = offset + 2 + 12 * count
+            offset = struct.unpack(order + "I", raw[end : end + 4])[0]
+    except struct.error:
+        pass
+    return max(pages, 1)
+
+
 def _first_directory(raw: bytes, order: str) -> dict[int, int] | None:
     """The first value of each tag of the first directory (None when the header is cut off)."""
     try:

@@ -29,6 +29,7 @@ class CurrentImage:
     raw: Any = None  # original values for the status bar
     error: str | None = None
     pyramid: Any = None  # halvings of ``display`` made off the GUI thread (big images), or None
+    pages: int = 1  # a multi-page TIFF: its first page is shown (core/image_io)
 
 
 def header_size(path: Path) -> tuple[int, int] | None:
@@ -55,6 +56,7 @@ def fill_current(current: CurrentImage, document: Any, image: Any, size: tuple[i
         current.document = document
         current.display, current.raw = image.display, image.data
         current.pyramid = getattr(image, "pyramid", None)
+        current.pages = getattr(image, "pages", 1)
         height, width = current.display.shape[:2]
         if max(height, width) > QT_MAX_SIDE:
             raise SegdeskError(f"{current.image_path}: {width} x {height} pixels cannot be displayed")

@@ -269,7 +269,7 @@ class MainWindow(QMainWindow):
         current.document.subscribe(self._on_document_changed)
         self._on_document_changed("shapes")
         height, width = current.display.shape[:2]
-        self.status.set_image_size(width, height, describe_channels(current.raw))
+        self.status.set_image_size(width, height, describe_channels(current.raw, current.pages))
         self.status.set_zoom(self.canvas.zoom_factor())
         self._update_title()
 

@@ -185,6 +185,7 @@ class PyramidImage:
     data: Any
     display: Any
     pyramid: list
+    pages: int = 1
 
 
 def read_with_pyramid(path: Path, bytes_read: threading.Event | None = None) -> PyramidImage:
@@ -193,7 +194,8 @@ def read_with_pyramid(path: Path, bytes_read: threading.Event | None = None) -> 
     ``bytes_read`` is set once the file is in memory (or could not be read).
     """
     loaded = read_image(path, after_read=None if bytes_read is None else bytes_read.set)
-    return PyramidImage(data=loaded.data, display=loaded.display, pyramid=make_pyramid(loaded.display))
+    pyramid = make_pyramid(loaded.display)
+    return PyramidImage(data=loaded.data, display=loaded.display, pyramid=pyramid, pages=loaded.pages)
 
 
 def _after(image_read: threading.Event, fn: Any) -> Any:

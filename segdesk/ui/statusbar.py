@@ -67,9 +67,11 @@ class StatusFields:
         self.size.setText("" if not width else f"{width} x {height}" + (f" {channels}" if channels else ""))
 
 
-def describe_channels(raw: object) -> str:
-    """The status bar's channel words for an image array: "gray uint8", "3 ch uint16" ..."""
+def describe_channels(raw: object, pages: int = 1) -> str:
+    """The status bar's channel words for an image array: "gray uint8", "3 ch uint16" ...; for a
+    multi-page TIFF also "page 1 of N" (only the first page is shown and labelled)."""
     shape = getattr(raw, "shape", ())
     dtype = getattr(raw, "dtype", None)
     kind = "gray" if len(shape) == 2 else f"{shape[2]} ch" if len(shape) == 3 else ""
-    return f"{kind} {dtype}".strip() if dtype is not None else kind
+    words = f"{kind} {dtype}".strip() if dtype is not None else kind
+    return f"{words}, page 1 of {pages}" if pages > 1 else words

@@ -157,3 +157,19 @@ def test_a_tiff_of_many_bands_says_what_it_holds_and_prints_nothing(tmp_path: Pa
     )
     assert "1 to 4 channels" in proc.stdout and "gdal_translate" in proc.stdout
     assert proc.stderr == "", proc.stderr
+
+
+def test_a_multi_page_tiff_says_how_many_pages_it_holds(tmp_path: Path) -> None:
+    """A z-stack or time series: the first page is read (as Labelme does) and the count is known, so
+    the window and ``segdesk predict`` can say "page 1 of N"."""
+    from segdesk.core.tiff_header import count_pages
+
+    frames = [PIL.Image.fromarray(np.full((6, 8), 40 * k, np.uint8)) for k in range(5)]
+    frames[0].save(tmp_path / "stack.tif", save_all=True, append_images=frames[1:])
+    loaded = read_image(tmp_path / "stack.tif")
+    assert loaded.pages == 5 and loaded.data.shape == (6, 8) and int(loaded.data.max()) == 0
+    frames[0].save(tmp_path / "one.tif")
+    assert read_image(tmp_path / "one.tif").pages == 1
+    assert count_pages(b"II*\x00" + bytes(4)) == 1 and count_pages(b"not a tiff") == 1
+    raw = (tmp_path / "stack.tif").read_bytes()
+    assert count_pages(raw[: len(raw) // 3]) >= 1  # a cut chain stops, never raises

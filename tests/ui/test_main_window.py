@@ -512,3 +512,16 @@ def test_ctrl_u_ctrl_o_and_f1_open_their_dialogs(
     answered = answer_modal(lambda dialog: (seen.append(dialog.objectName()), dialog.reject()))
     _key(window, Qt.Key.Key_F1)
     assert answered == [True] and seen == ["shortcuts_dialog"]
+
+
+def test_a_multi_page_tiff_shows_its_first_page_and_says_so(window: MainWindow, tmp_path: Path) -> None:
+    """A z-stack opens on its first page (as in Labelme); the status bar says "page 1 of 3"."""
+    import PIL.Image
+
+    folder = tmp_path / "stacks"
+    folder.mkdir()
+    frames = [PIL.Image.fromarray(np.full((20, 30), 60 * k, np.uint8)) for k in range(3)]
+    frames[0].save(folder / "stack.tif", save_all=True, append_images=frames[1:])
+    window.open_path(folder)
+    assert window.session.current.pages == 3
+    assert window.status.size.text() == "30 x 20 gray uint8, page 1 of 3"
