@@ -1,9 +1,11 @@
-"""What a TIFF neither Pillow nor OpenCV can decode holds, read from its first directory's tags.
+"""What a TIFF holds, read from its header without decoding: why the decoders refuse it, and how
+many pages it has.
 
 Remote-sensing and microscopy exports are often TIFFs of many bands (a Sentinel-2 tile has 13), in
 planes, or of sample types the decoders lack; "not an image format" is then wrong and unhelpful. The
 first image file directory (classic TIFF; BigTIFF is named) gives bands, bits, sample type and
-compression, and the message says what segdesk reads instead.
+compression, and ``describe_tiff`` says what segdesk reads instead. A z-stack or time series holds
+one directory per page; segdesk reads the first page, and ``count_pages`` lets it say so.
 """
 
 from __future__ import annotations
