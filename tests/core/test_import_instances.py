@@ -80,6 +80,10 @@ def test_dsb_folder_of_binary_masks(tmp_path) -> None:
     for k, value in enumerate(np.unique(ins)[1:]):
         PIL.Image.fromarray(((ins == value) * 255).astype(np.uint8)).save(folder / f"m{k}.png")
     assert read_instances(folder).max() == 3
+    red = np.zeros((*ins.shape, 3), np.uint8)
+    red[ins == np.unique(ins)[1]] = (255, 0, 0)  # a per-object mask saved in colour: any colour is the object
+    PIL.Image.fromarray(red).save(folder / "m0.png")
+    assert read_instances(folder).max() == 3
     report = import_instances(images, tmp_path / "stage1", "nucleus")
     assert report.shape_count == 3
     assert len(load_document(images / "abc.json").shapes) == 3
