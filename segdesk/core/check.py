@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from pathlib import Path, PureWindowsPath
+from pathlib import Path
 from typing import TextIO
 
 import numpy as np
@@ -176,9 +176,8 @@ def _shared_problems(document: Document, path: Path, names: list[str]) -> list[P
     """Several images named like the file: it is one's annotation, the others cannot be labelled."""
     if not names:
         return []
-    named = PureWindowsPath(document.image_path).name if document.image_path else ""
-    owner = owner_of_json(path, named)
-    owner_name = owner.name if owner is not None else named
+    owner = owner_of_json(path, document.image_path)
+    owner_name = owner.name if owner is not None else (document.image_path or "no image")
     others = [n for n in names if n != owner_name]
     message = (
         f"{' and '.join(names)} share this file's name; it is {owner_name}'s annotation, so "

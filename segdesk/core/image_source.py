@@ -40,7 +40,7 @@ def image_file_for(
     if "\\" in written:
         written = PureWindowsPath(written).as_posix()
     if where is not None:
-        beside = owner_of_json(Path(where), PureWindowsPath(written).name if written else "")
+        beside = owner_of_json(Path(where), written)
         if beside is not None:
             return beside
     if not written:
@@ -79,8 +79,10 @@ def load_image(
     raise ImageReadError(where, "imagePath", f"image not found: {str(missing)!r} (and no imageData embedded)")
 
 
-def owner_of_json(json_path: Path, named: str) -> Path | None:
-    """The image beside ``json_path`` that the file belongs to (``named``: imagePath's file name)."""
+def owner_of_json(json_path: Path, image_path: str | None) -> Path | None:
+    """The image beside ``json_path`` that the file belongs to: of the images with its stem, the one
+    ``image_path`` (the file's ``imagePath``, as written) names, else the first by extension."""
+    named = PureWindowsPath(image_path).name if image_path else ""
     stem = json_path.stem
     found = []
     for ext in IMAGE_EXTENSIONS:

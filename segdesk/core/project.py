@@ -21,7 +21,7 @@ from __future__ import annotations
 import glob
 import re
 from dataclasses import dataclass
-from pathlib import Path, PureWindowsPath
+from pathlib import Path
 from typing import Any
 
 from segdesk.core.atomic import atomic_write_text
@@ -70,7 +70,7 @@ class _FileInfo:
     labels: tuple[str, ...]
     problem: str | None
     person_labels: tuple[str, ...] = ()  # one per shape a person made or accepted (not proposals)
-    image_name: str = ""  # the file name imagePath gives (which image owns a shared JSON file)
+    image_path: str = ""  # imagePath as written (which image owns a shared JSON file)
 
 
 class Project:
@@ -204,7 +204,7 @@ class Project:
         names = self._shared.get(entry.json_path)
         if not names or info.problem is not None or info.stamp == (0, 0):
             return None
-        owner = owner_of_json(entry.json_path, info.image_name)
+        owner = owner_of_json(entry.json_path, info.image_path)
         if owner is None or owner.name == entry.image_path.name:
             return None
         return (
@@ -287,8 +287,7 @@ def _read_info(path: Path, stamp: tuple[int, int]) -> _FileInfo:
     except AnnotationReadError as exc:
         return _FileInfo(stamp, "unlabeled", (), str(exc))
     person = tuple(s.label for s in document.person_shapes)
-    named = PureWindowsPath(document.image_path).name if document.image_path else ""
-    return _FileInfo(stamp, document.status, tuple(document.labels), None, person, named)
+    return _FileInfo(stamp, document.status, tuple(document.labels), None, person, document.image_path or "")
 
 
 def _and(names: tuple[str, ...]) -> str:

@@ -36,10 +36,7 @@ READS = "segdesk reads TIFFs of 1 to 4 channels (grey, grey + alpha, RGB, RGBA)"
 
 def describe_tiff(raw: bytes) -> str | None:
     """Why this TIFF cannot be read, as a sentence; None when ``raw`` is no TIFF or its header is damaged."""
-    order = {b"II": "<", b"MM": ">"}.get(raw[:2])
-    if order is None or len(raw) < 8:
-        return None
-    magic = struct.unpack(order + "H", raw[2:4])[0]
+    order, magic = _header(raw)
     if magic == 43:
         return f"a BigTIFF, which segdesk cannot decode: {READS} in the classic TIFF layout"
     if magic != 42:
@@ -66,8 +63,8 @@ def describe_tiff(raw: bytes) -> str | None:
 def count_pages(raw: bytes, *, most: int = 100_000) -> int:
     """How many images (directories) a classic TIFF holds, by following the directory chain; 1 for
     anything else or a damaged chain. segdesk, as Labelme, shows and labels the first one only."""
-    order = {b"II": "<", b"MM": ">"}.get(raw[:2])
-    if order is None or len(raw) < 8 or struct.unpack(order + "H", raw[2:4])[0] != 42:
+    order, magic = _header(raw)
+    if magic != 42:
         return 1
     pages, seen = 0, set()
     try:
@@ -81,6 +78,14 @@ def count_pages(raw: bytes, *, most: int = 100_000) -> int:
     except struct.error:
         pass
     return max(pages, 1)
+
+
+def _header(raw: bytes) -> tuple[str, int]:
+    """(struct byte order, magic): 42 for a classic TIFF, 43 for a BigTIFF, 0 for anything else."""
+    order = {b"II": "<", b"MM": ">"}.get(raw[:2])
+    if order is None or len(raw) < 8:
+        return "<", 0
+    return order, struct.unpack(order + "H", raw[2:4])[0]
 
 
 def _first_directory(raw: bytes, order: str) -> dict[int, int] | None:

@@ -40,9 +40,6 @@ def not_useful_text(info: ModelInfo | None) -> str:
     )
 
 
-__all__ = ["NOT_FOUND_IOU", "not_useful_text", "weak_classes"]
-
-
 def model_text(info: ModelInfo | None, device: str = "") -> str:
     """The Model panel's lines on the current model (rich text)."""
     if info is None:
@@ -65,3 +62,6 @@ def model_text(info: ModelInfo | None, device: str = "") -> str:
             f"<br><small>{html.escape(n)}</small>" for n in (info.objects_note, info.training_note) if n
         )
     )
+
+
+__all__ = ["NOT_FOUND_IOU", "model_text", "not_useful_text", "weak_classes"]
