@@ -25,7 +25,7 @@ EXIT_BROKEN_PIPE = 141  # as a shell reports a process ended by SIGPIPE
 def _cmd_check(args: argparse.Namespace) -> int:
     from segdesk.core.check import run_check
 
-    return run_check(args.folder)
+    return run_check(args.folder, recursive=args.recursive)
 
 
 def _cmd_import_masks(args: argparse.Namespace) -> int:
@@ -130,6 +130,7 @@ def _build_parser(selected: str | None = None) -> argparse.ArgumentParser:
         help="validate every Labelme JSON in a folder (and its .segdesk settings files); exit 1 on any problem",
     )
     p.add_argument("folder")
+    p.add_argument("-r", "--recursive", action="store_true", help="also the JSON files in every subfolder")
     p.set_defaults(handler=_cmd_check)
 
     p = sub.add_parser("import-masks", help="turn a folder of mask PNGs into Labelme JSON polygons")

@@ -141,7 +141,9 @@ def predict_command(
         entries = [entry] if entry is not None else project.entries()
         root = project.root
         if not entries:
-            out(f"{root}: no images")
+            from segdesk.core.image_folders import no_images_text
+
+            out(no_images_text(root))
             return 2
         if shard is not None:
             total = len(entries)

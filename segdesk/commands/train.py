@@ -216,6 +216,10 @@ def plan_for_cli(folder: str | Path, *, use_elsewhere: bool, skip_empty: bool, o
 
     project = Project(folder)
     plan = plan_training(project, use_elsewhere=use_elsewhere, skip_empty=skip_empty)
+    if not plan.entries and not project.entries():
+        from segdesk.core.image_folders import no_images_text
+
+        raise TrainingError(no_images_text(project.root))
     if use_elsewhere and plan.elsewhere:
         confirm_elsewhere(project, plan.elsewhere)
         out(f"confirmed {len(plan.elsewhere)} image(s) labelled elsewhere for training (--use-elsewhere)")

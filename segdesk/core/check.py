@@ -20,6 +20,7 @@ import numpy as np
 from segdesk.core.atomic import is_temp_file
 from segdesk.core.document import Document
 from segdesk.core.errors import AnnotationReadError, ImageReadError, ProjectError
+from segdesk.core.image_folders import look_inside, no_images_detail
 from segdesk.core.image_io import embedded_image_size, image_size
 from segdesk.core.image_source import owner_of_json
 from segdesk.core.label_rules import label_problem
@@ -135,6 +136,13 @@ def run_check(folder: str | Path, out: TextIO = sys.stdout, *, recursive: bool =
     problems = check_folder(folder, recursive=recursive)
     for problem in problems:
         print(problem, file=out)
+    if folder.is_dir() and not recursive and not json_files(folder) and not Project(folder).entries():
+        # Nothing was checked: say why rather than pass an empty folder (or the parent of the folders
+        # that hold the images) as good.
+        contents = look_inside(folder)
+        hint = " (--recursive checks the JSON files of every subfolder)" if contents.subfolders else ""
+        print(f"{folder}: {no_images_detail(contents)}{hint}", file=out)
+        return 1
     return 1 if problems else 0
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from segdesk.core.document import Document
 from segdesk.core.errors import ProjectError, SegdeskError
+from segdesk.core.image_folders import look_inside, no_images_detail
 from segdesk.core.image_io import IMAGE_EXTENSIONS, read_image
 from segdesk.core.label_rules import label_problem
 from segdesk.core.mask_files import find_mask, missing_mask_problem, none_found
@@ -244,7 +245,7 @@ def import_images(images_dir: Path, masks_dir: Path) -> list[Path]:
         key=_natural_key,
     )
     if not images:
-        raise ProjectError(images_dir, None, "no images (png, jpg, jpeg, bmp, tif, tiff, webp)")
+        raise ProjectError(images_dir, None, no_images_detail(look_inside(images_dir)))
     return images
 
 

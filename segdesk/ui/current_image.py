@@ -3,6 +3,7 @@ annotation's image (a file beside it, or embedded in the JSON)."""
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from PySide6.QtWidgets import QLabel
 
 from segdesk.core.document import Document
 from segdesk.core.errors import SegdeskError
+from segdesk.core.image_folders import NAMED, look_inside, no_images_detail
 
 #: QImage (and QPixmap) cannot hold an image wider or taller than this.
 QT_MAX_SIDE = 32767
@@ -86,4 +88,17 @@ def message_label() -> QLabel:
     label.setAlignment(Qt.AlignmentFlag.AlignCenter)
     label.setWordWrap(True)
     label.setMargin(40)
+    label.setOpenExternalLinks(False)  # a link names a folder to open in segdesk (no_images_message)
     return label
+
+
+def no_images_message(folder: Path) -> str:
+    """Rich text for a folder with no images of its own: why (core/image_folders), and a link to each
+    subfolder that holds images (the label's ``linkActivated`` gives the folder to open)."""
+    contents = look_inside(folder)
+    text = f"<p>{html.escape(f'{folder}: {no_images_detail(contents)}')}</p>"
+    links = [
+        f'<a href="{html.escape(str(sub), quote=True)}">{html.escape(sub.relative_to(folder).as_posix())}</a>'
+        for sub, _ in contents.subfolders[:NAMED]
+    ]
+    return text + (f"<p>Open {' &middot; '.join(links)}</p>" if links else "")

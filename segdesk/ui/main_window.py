@@ -24,7 +24,7 @@ from segdesk.core.document import Document
 from segdesk.ui import file_changed
 from segdesk.ui.actions import build_menus, create_actions
 from segdesk.ui.canvas import CanvasView
-from segdesk.ui.current_image import CurrentImage, message_label
+from segdesk.ui.current_image import CurrentImage, message_label, no_images_message
 from segdesk.ui.label_editing import LabelEditing
 from segdesk.ui.model_assist import ModelAssist
 from segdesk.ui.object_setting import ObjectSetting
@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
         a, s, c = self.acts, self.session, self.canvas
         a["open_dir"].triggered.connect(self.choose_folder)
         a["open"].triggered.connect(self.choose_file)
+        self.message.linkActivated.connect(self.open_path)
         a["save"].triggered.connect(lambda: s.save(by_person=True))
         a["autosave"].toggled.connect(self._set_autosave)
         a["quit"].triggered.connect(self.close)
@@ -228,7 +229,7 @@ class MainWindow(QMainWindow):
             export.set_project_root(folder)
         self.files_panel.set_files(self.session.image_names())  # statuses follow as they are read
         if not self.session.entries:
-            self._show_message(f"{folder} has no images.")
+            self._show_message(no_images_message(folder))
         self._update_title()
 
     def _forget_previous_project(self) -> None:

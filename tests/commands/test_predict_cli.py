@@ -152,6 +152,11 @@ def test_one_image_an_explicit_model_and_clear_errors(project: Path, tmp_path_fa
     code, lines = run(empty)
     assert code == 2 and "no model" in lines[-1]
     assert run(empty / "missing.png")[0] == 2
+    parent = tmp_path_factory.mktemp("parent")
+    (parent / "day1").mkdir()
+    cv2.imwrite(str(parent / "day1" / "x.png"), np.zeros((8, 8), np.uint8))
+    code, lines = run(parent)  # the parent of the image folder: told where the images are
+    assert code == 2 and "day1 (1 image)" in lines[-1]
 
 
 def test_a_broken_json_is_reported_and_left_alone(project: Path) -> None:

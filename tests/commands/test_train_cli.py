@@ -60,6 +60,14 @@ def test_no_reviewed_images_is_a_clear_error(tmp_path: Path):
     assert "no reviewed images" in lines[-1]
 
 
+def test_the_parent_of_the_image_folder_is_told_where_the_images_are(tmp_path: Path):
+    (tmp_path / "day1").mkdir()
+    _make_project(tmp_path / "day1", ["reviewed"])
+    lines: list[str] = []
+    assert train_command(tmp_path, minutes=0.01, out=lines.append) == 1
+    assert "day1 (1 image)" in lines[-1] and not any("will train" in line for line in lines)
+
+
 def test_train_command_saves_versions_and_promotes(tmp_path: Path):
     _make_project(tmp_path, ["reviewed", "reviewed", "reviewed"])
     lines: list[str] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
 import numpy as np
@@ -259,6 +261,23 @@ def test_unreadable_and_oversized_images_give_a_message_not_a_crash(
     assert "32767" in window.message.text() and "40000" in window.message.text()
     assert window.session.go_to(0)
     assert window.stack.currentWidget() is window.canvas
+
+
+def test_the_parent_of_image_folders_links_to_each_of_them(window: MainWindow, tmp_path: Path) -> None:
+    root = tmp_path / "scans"
+    make_project(root / "day1", n=2)
+    make_project(root / "odd <&> #1", n=1, with_json=False)
+    window.open_path(root)
+    assert window.stack.currentWidget() is window.message
+    text = window.message.text()
+    assert "Its subfolders hold 3 images: day1 (2 images), odd &lt;&amp;&gt; #1 (1)" in text
+    assert window.message.textFormat() != Qt.TextFormat.PlainText and "<a href=" in text
+    hrefs = [html.unescape(h) for h in re.findall(r'href="([^"]*)"', text)]
+    assert hrefs == [str(root / "day1"), str(root / "odd <&> #1")]
+    window.message.linkActivated.emit(hrefs[1])  # what a click on the link sends (seen under Xvfb)
+    assert window.session.image_names() == ["img_1.png"]
+    assert window.stack.currentWidget() is window.canvas
+    assert window.files_panel.summary.text().startswith("1 image:")
 
 
 def test_broken_json_is_reported_and_never_overwritten(window: MainWindow, tmp_path: Path) -> None:

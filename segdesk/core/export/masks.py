@@ -45,6 +45,7 @@ from segdesk.core.export.stage import (
     Stage,
 )
 from segdesk.core.export.writers import WRITERS, ExportReport, Plan
+from segdesk.core.image_folders import look_inside, no_images_detail
 from segdesk.core.label_rules import label_problem
 from segdesk.core.project import ImageEntry, Project
 from segdesk.core.rasterize import IGNORE_LABEL
@@ -193,6 +194,8 @@ def _plan(
             "(include them with --include-unreviewed, or the Export dialog's option)"
         )
     entries = selection.entries
+    if not entries and not project.entries():
+        raise ExportError(project.root, None, no_images_detail(look_inside(project.root)))
     return Plan(
         project, out, fmt, entries, _stems(entries), class_names, value, with_proposals, binary_dirs, notes
     )

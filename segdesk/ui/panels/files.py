@@ -272,7 +272,7 @@ class FilesPanel(QDockWidget):
     def _update_summary(self) -> None:
         counts, total = self.model.counts, self.model.rowCount()
         shown = [f"{counts[s]} {STATUS_TITLES[s]}" for s in review.STATUSES if counts[s] or s == "reviewed"]
-        text = f"{total} images: " + ", ".join(shown)
+        text = f"{total} image{'s' if total != 1 else ''}: " + ", ".join(shown)
         if counts["problem"]:
             text += f", {counts['problem']} with a problem"
         if counts[""]:
