@@ -21,7 +21,14 @@ from segdesk.core.shapes import LABELME_SHAPE_KEYS, MIN_POINTS, SEGDESK_KEY, SHA
 KNOWN_SHAPE_KEYS = frozenset(LABELME_SHAPE_KEYS) | {SEGDESK_KEY}
 
 #: Shape types Labelme draws only with exactly this many points (its shape_to_mask asserts it).
-EXACT_POINTS: dict[str, int] = {"circle": 2, "line": 2, "point": 1, "oriented_rectangle": 4, "mask": 2}
+EXACT_POINTS: dict[str, int] = {
+    "circle": 2,
+    "line": 2,
+    "point": 1,
+    "oriented_rectangle": 4,
+    "rotation": 4,
+    "mask": 2,
+}
 
 _NUMBER_TYPES = {int, float}
 _MAX_EXACT_INT = 2**53

@@ -30,10 +30,11 @@ import cv2
 import numpy as np
 
 from segdesk.core.rasterize import ShapeLike, _Fields, _fields, shapes_to_label
+from segdesk.core.shapes import FOUR_CORNER_TYPES
 
 BOUNDARY_SUFFIX = "::boundary"
 #: Shape types that enclose an area (a line or a point is never an object).
-CLOSED_TYPES = frozenset({"polygon", "rectangle", "circle", "mask"})
+CLOSED_TYPES = frozenset({"polygon", "rectangle", *FOUR_CORNER_TYPES, "circle", "mask"})
 
 
 def boundary_class_name(label: str) -> str:

@@ -21,10 +21,10 @@ import numpy as np
 
 from segdesk.core.commands import AddShapes, Command, Macro, RemoveShapes, ReplaceShapes
 from segdesk.core.rasterize import shape_crops
-from segdesk.core.shapes import Shape, bounding_box
+from segdesk.core.shapes import FOUR_CORNER_TYPES, Shape, bounding_box
 
 #: Shapes with an inside: the ones a brush converts to masks and merges.
-AREA_TYPES = ("polygon", "rectangle", "oriented_rectangle", "circle", "mask")
+AREA_TYPES = ("polygon", "rectangle", *FOUR_CORNER_TYPES, "circle", "mask")
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (x1, y1 exclusive)
 

@@ -28,7 +28,7 @@ import PIL.ImageDraw
 
 from segdesk.core.document import Document
 from segdesk.core.errors import ProjectError
-from segdesk.core.shapes import Shape
+from segdesk.core.shapes import FOUR_CORNER_TYPES, Shape
 
 IGNORE_LABEL = "__ignore__"
 BACKGROUND_LABEL = "_background_"
@@ -147,7 +147,7 @@ class _Canvas:
                 return None
             for cx, cy in xy:
                 draw.ellipse(((cx - r, cy - r), (cx + r, cy + r)), outline=1, fill=1)
-        elif kind in ("polygon", "oriented_rectangle"):
+        elif kind == "polygon" or kind in FOUR_CORNER_TYPES:
             _require(len(xy) > 2, f"{kind}: expected at least 3 points, got {len(xy)}")
             box = self._bounds_box(pts, _MARGIN)
             if _empty(box):

@@ -17,6 +17,7 @@ ShapeType = Literal[
     "polygon",
     "rectangle",
     "oriented_rectangle",
+    "rotation",
     "circle",
     "line",
     "linestrip",
@@ -25,6 +26,11 @@ ShapeType = Literal[
     "mask",
 ]
 SHAPE_TYPES: tuple[str, ...] = get_args(ShapeType)
+
+#: Closed shapes through their four corners: Labelme's oriented rectangle and X-AnyLabeling's rotated
+#: box ("rotation", whose angle key "direction" is kept as written). Drawn, edited, trained and
+#: exported as a 4-point polygon; saved under the type the file gave.
+FOUR_CORNER_TYPES: tuple[str, ...] = ("oriented_rectangle", "rotation")
 
 #: The key segdesk adds to a Labelme file and to each shape for its own state.
 SEGDESK_KEY = "segdesk"
@@ -45,6 +51,7 @@ MIN_POINTS: dict[str, int] = {
     "polygon": 3,
     "rectangle": 2,
     "oriented_rectangle": 4,
+    "rotation": 4,
     "circle": 2,
     "line": 2,
     "linestrip": 2,

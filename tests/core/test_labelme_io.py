@@ -16,6 +16,7 @@ import pytest
 from segdesk.core import _labelme_json
 from segdesk.core.document import Document
 from segdesk.core.errors import AnnotationReadError, AnnotationWriteError, ImageReadError
+from segdesk.core.export.masks import export_masks
 from segdesk.core.labelme_io import (
     check_image_size,
     document_from_dict,
@@ -25,6 +26,7 @@ from segdesk.core.labelme_io import (
     resolve_image_path,
     save_document,
 )
+from segdesk.core.rasterize import document_to_class_map
 from segdesk.core.review import reviewed_extra
 from segdesk.core.shapes import Shape
 
@@ -174,6 +176,38 @@ def test_four_point_rectangle_is_read(tmp_path: Path) -> None:
     doc = document_from_dict(_file([_shape("r", skew, "rectangle")]))
     assert doc.shapes[0].shape_type == "polygon"
     np.testing.assert_array_equal(doc.shapes[0].points, skew)
+
+
+def test_x_anylabeling_rotated_box_is_read_kept_and_drawn_as_its_corners(tmp_path: Path) -> None:
+    """X-AnyLabeling's "rotation" shape (4 corners, its angle in "direction", its own keys): the file
+    opens (it used to be refused whole: 'unknown shape type'), saves back as written, and the box
+    covers the same pixels as the polygon through its corners."""
+    _image(tmp_path)
+    corners = [[30, 10], [50, 22], [40, 40], [20, 28]]
+    raw = _shape("car", corners, "rotation", difficult=False, attributes={}, kie_linking=[], direction=0.54)
+    path = _write(tmp_path / "img.json", _file([raw]))
+    doc = load_document(path)
+    shape = doc.shapes[0]
+    assert shape.shape_type == "rotation" and shape.other["direction"] == 0.54
+    np.testing.assert_array_equal(shape.points, corners)
+    save_document(doc, tmp_path / "again.json")
+    assert json.loads((tmp_path / "again.json").read_text())["shapes"] == [raw]
+    as_polygon = Document("img.png", H, W, shapes=[Shape("car", corners)])
+    names = ["_background_", "car"]
+    box = document_to_class_map(doc, names)
+    assert box.sum() > 300 and np.array_equal(box, document_to_class_map(as_polygon, names))
+    with pytest.raises(AnnotationReadError, match="exactly 4"):
+        document_from_dict(_file([_shape("car", corners[:3], "rotation")]))
+    save_document(doc, tmp_path / "img.json")  # reviewed (a file from another tool), then exported
+    (tmp_path / "polygon").mkdir()
+    _image(tmp_path / "polygon")
+    save_document(as_polygon, tmp_path / "polygon" / "img.json")
+    for folder in (tmp_path, tmp_path / "polygon"):
+        export_masks(folder, folder / "coco", fmt="coco", include_unreviewed=True)
+    coco = [
+        json.loads(next((f / "coco").glob("*.json")).read_text()) for f in (tmp_path, tmp_path / "polygon")
+    ]
+    assert coco[0]["annotations"][0]["segmentation"] == coco[1]["annotations"][0]["segmentation"]
 
 
 def test_mask_round_trips_without_reencoding(tmp_path: Path) -> None:

@@ -27,10 +27,10 @@ import numpy as np
 
 import segdesk
 from segdesk.core.rasterize import LINE_WIDTH, POINT_SIZE, _iter_masks
-from segdesk.core.shapes import Shape
+from segdesk.core.shapes import FOUR_CORNER_TYPES, Shape
 
 #: Shape types written as COCO polygons; anything else is written as RLE.
-POLYGON_TYPES = frozenset({"polygon", "rectangle", "circle", "oriented_rectangle"})
+POLYGON_TYPES = frozenset({"polygon", "rectangle", "circle", *FOUR_CORNER_TYPES})
 
 
 def coco_skeleton(description: str) -> dict[str, Any]:

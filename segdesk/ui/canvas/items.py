@@ -11,7 +11,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPainterPathStroker, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
-from segdesk.core.shapes import Shape
+from segdesk.core.shapes import FOUR_CORNER_TYPES, Shape
 from segdesk.ui.convert import points_to_path, rgba_to_qimage
 
 #: Below this view scale shapes are drawn as outlines only (no fill, no vertex dots).
@@ -21,9 +21,9 @@ HANDLE_PX = 8.0
 #: Pick tolerance around vertices and edges, in device pixels.
 PICK_PX = 6.0
 POINT_RADIUS_PX = 4.0
-CLOSED_TYPES = ("polygon", "rectangle", "oriented_rectangle", "circle")
+CLOSED_TYPES = ("polygon", "rectangle", *FOUR_CORNER_TYPES, "circle")
 #: Shape types drawn as a polyline through their points (closed for polygons).
-POLYLINE_TYPES = ("polygon", "oriented_rectangle", "line", "linestrip")
+POLYLINE_TYPES = ("polygon", *FOUR_CORNER_TYPES, "line", "linestrip")
 
 
 def _fallback_color(label: str) -> tuple[int, int, int]:
