@@ -29,11 +29,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_import_masks(args: argparse.Namespace) -> int:
-    from segdesk.core.import_masks import run_import_masks
+    from segdesk.commands.import_masks import run_import_instances, run_import_masks
 
     if args.instances:  # issue 17: instance maps / folders of per-object masks, one polygon per object
-        from segdesk.core.import_instances import run_import_instances
-
         return run_import_instances(
             args.images_dir,
             args.masks_dir,
@@ -43,6 +41,7 @@ def _cmd_import_masks(args: argparse.Namespace) -> int:
             min_area=args.min_area,
             overwrite=args.overwrite,
             skip_unmasked=args.skip_unmasked,
+            skip_annotated=args.skip_annotated,
         )
     if not args.labels:
         from segdesk.core.mask_values import mask_files_hint
@@ -62,6 +61,7 @@ def _cmd_import_masks(args: argparse.Namespace) -> int:
         min_area=args.min_area,
         overwrite=args.overwrite,
         skip_unmasked=args.skip_unmasked,
+        skip_annotated=args.skip_annotated,
     )
 
 
@@ -157,6 +157,11 @@ def _build_parser(selected: str | None = None) -> argparse.ArgumentParser:
         "--skip-unmasked",
         action="store_true",
         help="images without a mask stay unlabelled (copied with --out) instead of stopping the import",
+    )
+    p.add_argument(
+        "--skip-annotated",
+        action="store_true",
+        help="images that have a JSON file already are left as they are (instead of stopping the import)",
     )
     p.set_defaults(handler=_cmd_import_masks)
 

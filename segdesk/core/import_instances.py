@@ -13,13 +13,12 @@ image, an empty or unreadable mask file), as ``import_masks`` does for class mas
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
 
 import numpy as np
 
+from segdesk.core.cancel import CancelToken
 from segdesk.core.document import Document
 from segdesk.core.errors import ProjectError, SegdeskError
 from segdesk.core.image_io import image_size
@@ -29,10 +28,11 @@ from segdesk.core.import_masks import (
     MaskImportError,
     _natural_key,
     _write_labels_txt,
+    check_cancel,
     copy_into,
     copy_problem,
     import_images,
-    print_unmasked,
+    no_pairs,
 )
 from segdesk.core.instance_split import InstanceObject, _bboxes, object_shape
 from segdesk.core.instances import relabel_sequential
@@ -111,25 +111,34 @@ def import_instances(
     min_area: float = DEFAULT_MIN_AREA,
     overwrite: bool = False,
     skip_unmasked: bool = False,
+    skip_annotated: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    cancel: CancelToken | None = None,
 ) -> ImportReport:
     """One polygon per object (class ``label``) per image, status reviewed, and labels.txt.
 
-    Raises MaskImportError listing every problem before anything is written. ``skip_unmasked``: as
-    in ``import_masks`` (an image without masks stays unlabelled, copied to ``out_dir``).
+    Raises MaskImportError listing every problem before anything is written. ``skip_unmasked``,
+    ``skip_annotated`` and ``cancel``: as in ``import_masks``.
     """
     images_dir, masks_dir = Path(images_dir), Path(masks_dir)
     if not label or label in (BACKGROUND_LABEL, IGNORE_LABEL):
         raise ProjectError(masks_dir, "label", f"objects need a class name, got {label!r}")
     project_dir = Path(out_dir) if out_dir is not None else images_dir
-    pairs, unmasked = _check(
-        images_dir, masks_dir, project_dir, overwrite=overwrite, skip_unmasked=skip_unmasked
+    pairs, unmasked, annotated = _check(
+        images_dir,
+        masks_dir,
+        project_dir,
+        overwrite=overwrite,
+        skip_unmasked=skip_unmasked,
+        skip_annotated=skip_annotated,
     )
     project_dir.mkdir(parents=True, exist_ok=True)
-    report = ImportReport(project_dir)
+    report = ImportReport(project_dir, annotated=annotated)
+    report.labels = _write_labels_txt(project_dir, [BACKGROUND_LABEL, label])
     for image in unmasked:
         report.unmasked.append(copy_into(image, project_dir))
     for n, (image, instances) in enumerate(pairs):
+        check_cancel(cancel, project_dir, n, len(pairs))
         copy = copy_into(image, project_dir)
         shapes = []
         for obj in instance_objects(instances, label):
@@ -144,7 +153,6 @@ def import_instances(
             report.empty_images.append(copy)
         if progress is not None:
             progress(n + 1, len(pairs))
-    report.labels = _write_labels_txt(project_dir, [BACKGROUND_LABEL, label])
     return report
 
 
@@ -163,12 +171,21 @@ def _save(image: Path, size: tuple[int, int], shapes: list, project_dir: Path) -
 
 
 def _check(
-    images_dir: Path, masks_dir: Path, project_dir: Path, *, overwrite: bool, skip_unmasked: bool = False
-) -> tuple[list[tuple[Path, np.ndarray]], list[Path]]:
+    images_dir: Path,
+    masks_dir: Path,
+    project_dir: Path,
+    *,
+    overwrite: bool,
+    skip_unmasked: bool = False,
+    skip_annotated: bool = False,
+) -> tuple[list[tuple[Path, np.ndarray]], list[Path], list[Path]]:
     images = import_images(images_dir, masks_dir)
-    pairs, problems, unmasked = [], [], []
+    pairs, problems, unmasked, annotated = [], [], [], []
     missing = 0
     for image in images:
+        if skip_annotated and (project_dir / f"{image.stem}.json").exists():
+            annotated.append(image)
+            continue
         found = find_instances(image, masks_dir)
         missing += found is None and not skip_unmasked
         if found is None and skip_unmasked:
@@ -200,46 +217,8 @@ def _check(
         looked = f"{images[0].stem}.png (or .tif, .tiff, .bmp) or a folder {images[0].stem}/"
         raise MaskImportError(masks_dir, none_found(images, masks_dir, missing, looked) or problems)
     if not pairs:
-        raise MaskImportError(masks_dir, [f"{images_dir}: no image has masks in {masks_dir}"])
-    return pairs, unmasked
+        raise MaskImportError(masks_dir, [no_pairs(images_dir, masks_dir, annotated)])
+    return pairs, unmasked, annotated
 
 
-def run_import_instances(
-    images_dir: str | Path,
-    masks_dir: str | Path,
-    label: str,
-    *,
-    out_dir: str | Path | None = None,
-    tolerance: float = 1.0,
-    min_area: float = DEFAULT_MIN_AREA,
-    overwrite: bool = False,
-    skip_unmasked: bool = False,
-    stdout: TextIO | None = None,
-    stderr: TextIO | None = None,
-) -> int:
-    """``segdesk import-masks --instances LABEL``: 0 on success, 1 (problems printed) otherwise."""
-    out, err = stdout or sys.stdout, stderr or sys.stderr
-    try:
-        report = import_instances(
-            images_dir,
-            masks_dir,
-            label,
-            out_dir=out_dir,
-            tolerance=tolerance,
-            min_area=min_area,
-            overwrite=overwrite,
-            skip_unmasked=skip_unmasked,
-        )
-    except SegdeskError as exc:
-        print(str(exc), file=err)
-        return 1
-    print(
-        f"imported {len(report.json_paths)} images, {report.shape_count} objects ({label}) into "
-        f"{report.project_dir}",
-        file=out,
-    )
-    print_unmasked(report, out)
-    return 0
-
-
-__all__ = ["find_instances", "import_instances", "instance_objects", "read_instances", "run_import_instances"]
+__all__ = ["find_instances", "import_instances", "instance_objects", "read_instances"]

@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import re
 import shutil
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
 
 import numpy as np
 
+from segdesk.core.cancel import CancelToken
 from segdesk.core.document import Document
-from segdesk.core.errors import ProjectError, SegdeskError
+from segdesk.core.errors import Cancelled, ProjectError, SegdeskError
 from segdesk.core.image_folders import look_inside, no_images_detail
 from segdesk.core.image_io import IMAGE_EXTENSIONS, read_image
 from segdesk.core.label_rules import label_problem
@@ -68,6 +67,20 @@ class ImportReport:
     empty_images: list[Path] = field(default_factory=list)
     #: Images without a mask, left unlabelled (``skip_unmasked``; copied too when writing elsewhere).
     unmasked: list[Path] = field(default_factory=list)
+    #: Images whose annotation existed, left as they were (``skip_annotated``).
+    annotated: list[Path] = field(default_factory=list)
+
+    def left_out(self) -> list[str]:
+        """The images left as they were, a line per reason (none when every image was imported)."""
+        lines = []
+        for paths, why in (
+            (self.unmasked, "without a mask left unlabelled"),
+            (self.annotated, "that have an annotation left as they were"),
+        ):
+            if paths:
+                names = ", ".join(p.name for p in paths[:5]) + (" ..." if len(paths) > 5 else "")
+                lines.append(f"{len(paths)} image(s) {why}: {names}")
+        return lines
 
 
 def parse_labels_spec(spec: str | Mapping[int, str]) -> dict[int, str]:
@@ -187,7 +200,9 @@ def import_masks(
     min_area: float = DEFAULT_MIN_AREA,
     overwrite: bool = False,
     skip_unmasked: bool = False,
+    skip_annotated: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    cancel: CancelToken | None = None,
 ) -> ImportReport:
     """Write a Labelme JSON (polygons, status reviewed) per image from its mask, and labels.txt.
 
@@ -197,28 +212,34 @@ def import_masks(
     later read or write fails. ``overwrite`` replaces existing JSON (and image copies in ``out_dir``).
     ``skip_unmasked``: an image without a mask is no problem; it stays unlabelled (no JSON), and is
     copied to ``out_dir`` like the others so the project holds the images to propose on.
+    ``skip_annotated``: an image whose JSON exists is left as it is (its mask is not even read).
+    ``cancel`` is checked before each image: Cancelled says how many were written (each JSON is
+    whole; labels.txt is written first, so those files hold known labels).
     """
     images_dir, masks_dir = Path(images_dir), Path(masks_dir)
     values = parse_labels_spec(labels_spec)
     colour = labels_by_colour(labels_spec)
     project_dir = Path(out_dir) if out_dir is not None else images_dir
-    pairs, unmasked = _collect_pairs(
+    pairs, unmasked, annotated = _collect_pairs(
         images_dir,
         masks_dir,
         values,
         project_dir,
         overwrite=overwrite,
         skip_unmasked=skip_unmasked,
+        skip_annotated=skip_annotated,
         colour=colour,
     )
     class_names = _class_names(values)
     keys = np.array(sorted(values), dtype=np.int64)  # every mask value is one of them (checked)
     classes = np.array([class_names.index(values[int(k)]) for k in keys], dtype=np.uint16)
     project_dir.mkdir(parents=True, exist_ok=True)
-    report = ImportReport(project_dir)
+    report = ImportReport(project_dir, annotated=annotated)
+    report.labels = _write_labels_txt(project_dir, class_names)
     for image in unmasked:
         report.unmasked.append(copy_into(image, project_dir))
     for n, pair in enumerate(pairs):
+        check_cancel(cancel, project_dir, n, len(pairs))
         image_path = copy_into(pair.image, project_dir)
         class_map = classes[np.searchsorted(keys, read_mask_image(pair.mask, colour=colour).astype(np.int64))]
         json_path, count = _write_json(pair, class_map, class_names, project_dir, tolerance, min_area)
@@ -228,8 +249,16 @@ def import_masks(
             report.empty_images.append(image_path)
         if progress is not None:
             progress(n + 1, len(pairs))
-    report.labels = _write_labels_txt(project_dir, class_names)
     return report
+
+
+def check_cancel(cancel: CancelToken | None, project_dir: Path, done: int, total: int) -> None:
+    """Raise Cancelled, saying what was written, when the person asked to stop."""
+    if cancel is not None and cancel.is_set():
+        raise Cancelled(
+            f"{project_dir}: import cancelled after {done} of {total} image(s); those keep their "
+            "imported annotation, the others are as they were"
+        )
 
 
 def import_images(images_dir: Path, masks_dir: Path) -> list[Path]:
@@ -265,14 +294,18 @@ def _collect_pairs(
     *,
     overwrite: bool,
     skip_unmasked: bool = False,
+    skip_annotated: bool = False,
     colour: bool = False,
-) -> tuple[list[_Pair], list[Path]]:
-    """Every image with its checked mask, and the images without one when ``skip_unmasked``;
-    raises MaskImportError with all the problems found."""
+) -> tuple[list[_Pair], list[Path], list[Path]]:
+    """Every image with its checked mask, the images without one when ``skip_unmasked`` and those
+    with a JSON file when ``skip_annotated``; raises MaskImportError with all the problems found."""
     images = import_images(images_dir, masks_dir)
-    pairs, problems, unmasked = [], [], []
+    pairs, problems, unmasked, annotated = [], [], [], []
     missing = 0
     for image in images:
+        if skip_annotated and (project_dir / f"{image.stem}.json").exists():
+            annotated.append(image)
+            continue
         mask_path = find_mask(image, masks_dir)
         if skip_unmasked and mask_path is None:
             unmasked.append(image)
@@ -293,8 +326,17 @@ def _collect_pairs(
     if problems:
         raise MaskImportError(masks_dir, none_found(images, masks_dir, missing) or problems)
     if not pairs:
-        raise MaskImportError(masks_dir, [f"{images_dir}: no image has a mask in {masks_dir}"])
-    return pairs, unmasked
+        raise MaskImportError(masks_dir, [no_pairs(images_dir, masks_dir, annotated)])
+    return pairs, unmasked, annotated
+
+
+def no_pairs(images_dir: Path, masks_dir: Path, annotated: list[Path]) -> str:
+    """Why nothing would be imported."""
+    if annotated:
+        return (
+            f"{images_dir}: every image with a mask in {masks_dir} has an annotation already (left as it is)"
+        )
+    return f"{images_dir}: no image has a mask in {masks_dir}"
 
 
 def copy_problem(image: Path, project_dir: Path, overwrite: bool) -> list[str]:
@@ -335,62 +377,15 @@ def _write_json(
     return json_path, len(shapes)
 
 
-def run_import_masks(
-    images_dir: str | Path,
-    masks_dir: str | Path,
-    labels: str,
-    *,
-    out_dir: str | Path | None = None,
-    tolerance: float = 1.0,
-    min_area: float = DEFAULT_MIN_AREA,
-    overwrite: bool = False,
-    skip_unmasked: bool = False,
-    stdout: TextIO | None = None,
-    stderr: TextIO | None = None,
-) -> int:
-    """The ``segdesk import-masks`` command: 0 on success, 1 (problems printed) otherwise."""
-    out = stdout or sys.stdout
-    err = stderr or sys.stderr
-    try:
-        report = import_masks(
-            images_dir,
-            masks_dir,
-            labels,
-            out_dir=out_dir,
-            tolerance=tolerance,
-            min_area=min_area,
-            overwrite=overwrite,
-            skip_unmasked=skip_unmasked,
-        )
-    except SegdeskError as exc:
-        print(str(exc), file=err)
-        return 1
-    print(
-        f"imported {len(report.json_paths)} images, {report.shape_count} shapes into {report.project_dir} "
-        f"(labels: {', '.join(report.labels)})",
-        file=out,
-    )
-    print_unmasked(report, out)
-    for path in report.empty_images:
-        print(f"{path}: mask has no object of min-area {min_area:g} px; the JSON has no shapes", file=out)
-    return 0
-
-
-def print_unmasked(report: ImportReport, out: TextIO) -> None:
-    if report.unmasked:
-        names = ", ".join(p.name for p in report.unmasked[:5]) + (" ..." if len(report.unmasked) > 5 else "")
-        print(f"{len(report.unmasked)} image(s) without a mask left unlabelled: {names}", file=out)
-
-
 __all__ = [
+    "check_cancel",
+    "no_pairs",
     "copy_into",
     "copy_problem",
-    "print_unmasked",
     "import_images",
     "ImportReport",
     "MaskImportError",
     "import_masks",
     "parse_labels_spec",
     "read_mask_image",
-    "run_import_masks",
 ]

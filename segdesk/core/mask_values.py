@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -100,43 +101,78 @@ def read_mask(path: Path, *, colour: bool | None = False) -> tuple[np.ndarray, b
     return data, False
 
 
-def mask_files_hint(masks_dir: str | Path) -> str:
-    """``: the first masks hold the values ...; e.g. --labels '...'`` for a person who gave no LABELS."""
-    folder = Path(masks_dir)
+def first_masks(masks_dir: str | Path) -> list[Path]:
+    """The first SAMPLE mask files of a folder, in natural order ([] for no folder)."""
     try:
         files = sorted(
-            (p for p in folder.iterdir() if p.suffix.lower() in MASK_EXTENSIONS),
+            (p for p in Path(masks_dir).iterdir() if p.suffix.lower() in MASK_EXTENSIONS),
             key=lambda p: natural_key(p.name),
         )
     except OSError:
-        return ""
-    text = describe_values([p for p in files[:SAMPLE] if p.is_file()])
-    return f": {text}" if text else ""
+        return []
+    return [p for p in files[:SAMPLE] if p.is_file()]
 
 
-def describe_values(mask_files: list[Path]) -> str:
-    """What the first masks hold and a --labels to start from, for a person who gave none."""
+@dataclass(frozen=True)
+class MaskSample:
+    """What the first masks of a folder hold: their values (colours packed as 0xRRGGBB)."""
+
+    files: int
+    values: frozenset[int]
+    colour: bool
+
+    @property
+    def objects(self) -> bool:
+        """More values than classes: one per object (instance maps)."""
+        return len(self.values) > OBJECT_MAPS
+
+    def kind(self) -> str:
+        return "colours" if self.colour else "values"
+
+    def values_text(self, most: int = 10) -> str:
+        return values_text(self.values, colour=self.colour, most=most)
+
+    def suggested_labels(self) -> str:
+        """A LABELS to start from: the background for 0 (black), NAME for the others (first six)."""
+        return ",".join(
+            f"{colour_text(v) if self.colour else v}={'_background_' if v == 0 else 'NAME'}"
+            for v in sorted(self.values)[:6]
+        )
+
+
+def sample_masks(mask_files: list[Path]) -> MaskSample | None:
+    """The values of the first SAMPLE of ``mask_files`` (unreadable ones passed over); None if none."""
     found: set[int] = set()
     colour = False
+    read = 0
     for path in mask_files[:SAMPLE]:
         try:
             data, packed = read_mask(path, colour=None)
         except SegdeskError:
             continue
+        read += 1
         if packed and not colour:  # colours from here on: grey values seen before become grey colours
             found, colour = {v * 0x010101 for v in found if 0 <= v <= 255}, True
         found.update(int(v) * (0x010101 if colour and not packed else 1) for v in np.unique(data)[:1000])
-    if not found:
+    return MaskSample(read, frozenset(found), colour) if found else None
+
+
+def mask_files_hint(masks_dir: str | Path) -> str:
+    """``: the first masks hold the values ...; e.g. --labels '...'`` for a person who gave no LABELS."""
+    text = describe_values(first_masks(masks_dir))
+    return f": {text}" if text else ""
+
+
+def describe_values(mask_files: list[Path]) -> str:
+    """What the first masks hold and a --labels to start from, for a person who gave none."""
+    sample = sample_masks(mask_files)
+    if sample is None:
         return ""
-    named = sorted(found)[:6]
-    example = ",".join(
-        f"{colour_text(v) if colour else v}={'_background_' if v == 0 else 'NAME'}" for v in named
-    )
     where = f"the first {min(len(mask_files), SAMPLE)} masks hold"
-    kind = "colours" if colour else "values"
-    if len(found) > OBJECT_MAPS:  # more values than classes: one per object
+    kind = sample.kind()
+    if sample.objects:
         return (
-            f"{where} {len(found)} {kind} ({values_text(found, colour=colour, most=4)}): instance maps, one "
-            f"{kind[:-1]} per object? then --instances LABEL; else e.g. --labels '{example}'"
+            f"{where} {len(sample.values)} {kind} ({sample.values_text(most=4)}): instance maps, one "
+            f"{kind[:-1]} per object? then --instances LABEL; else e.g. --labels '{sample.suggested_labels()}'"
         )
-    return f"{where} the {kind} {values_text(found, colour=colour)}; e.g. --labels '{example}'"
+    return f"{where} the {kind} {sample.values_text()}; e.g. --labels '{sample.suggested_labels()}'"

@@ -10,9 +10,10 @@ import PIL.Image
 import pytest
 
 from segdesk.cli import main as cli_main
+from segdesk.commands.import_masks import run_import_instances
 from segdesk.core.errors import ProjectError
 from segdesk.core.export.masks import export_masks
-from segdesk.core.import_instances import import_instances, read_instances, run_import_instances
+from segdesk.core.import_instances import import_instances, read_instances
 from segdesk.core.import_masks import MaskImportError
 from segdesk.core.instance_metrics import overlap, score_image
 from segdesk.core.labelme_io import load_document

@@ -10,12 +10,12 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from segdesk.core.errors import ProjectError
+from segdesk.commands.import_masks import run_import_masks
+from segdesk.core.errors import Cancelled, ProjectError
 from segdesk.core.import_masks import (
     MaskImportError,
     import_masks,
     parse_labels_spec,
-    run_import_masks,
 )
 from segdesk.core.labelme_io import load_document
 from segdesk.core.rasterize import class_name_to_value, parse_labels_txt
@@ -336,3 +336,34 @@ def test_a_smoothed_mask_is_named_as_such(tmp_path, dataset):
     with pytest.raises(MaskImportError) as info:
         import_masks(images, smooth, SPEC)
     assert all("values not named: a mask resized or saved with smoothing" in p for p in info.value.problems)
+
+
+def test_images_that_have_an_annotation_can_be_left_as_they_are(dataset):
+    """An open project where some images are labelled already: their files are not touched (their
+    masks not even read), the others import; with all of them labelled nothing would import."""
+    images, masks, _ = dataset
+    mine = images / "img1.json"
+    mine.write_text('{"not": "read"}')  # even a file segdesk cannot read is left alone
+    _write(masks / "img1.png", np.full((H, W), 99, np.uint8))  # a value LABELS does not name
+    report = import_masks(images, masks, SPEC, skip_annotated=True)
+    assert [p.name for p in report.json_paths] == ["img0.json", "img2.json"]
+    assert mine.read_text() == '{"not": "read"}'
+    assert report.left_out() == ["1 image(s) that have an annotation left as they were: img1.png"]
+    out = io.StringIO()
+    assert run_import_masks(images, masks, SPEC, skip_annotated=True, stdout=out, stderr=io.StringIO()) == 1
+    with pytest.raises(MaskImportError, match="every image with a mask .* has an annotation already"):
+        import_masks(images, masks, SPEC, skip_annotated=True)
+
+
+def test_a_cancelled_import_says_what_it_wrote(dataset):
+    images, masks, _ = dataset
+    seen: list[int] = []
+
+    class StopAfterOne:
+        def is_set(self) -> bool:
+            return len(seen) >= 1
+
+    with pytest.raises(Cancelled, match="cancelled after 1 of 3 image"):
+        import_masks(images, masks, SPEC, progress=lambda n, _t: seen.append(n), cancel=StopAfterOne())
+    assert sorted(p.name for p in images.glob("*.json")) == ["img0.json"]
+    assert "cell" in (images / "labels.txt").read_text()  # the written file's labels are known
