@@ -117,6 +117,14 @@ def create_actions(parent: QWidget) -> Actions:
         shortcuts=("Ctrl+Shift+E",),
         tip="Export masks, a VOC folder, COCO JSON or the model (ONNX)",
     )
+    _add(
+        a,
+        parent,
+        "import_masks",
+        "&Import masks...",
+        category=f,
+        tip="Turn a folder of masks (class masks or instance maps) into this folder's annotations",
+    )
     _add(a, parent, "quit", "&Quit", category=f, shortcuts=("Ctrl+Q",))
 
     _add(a, parent, "prev_image", "&Previous image", category=n, shortcuts=("A", "Ctrl+Shift+A"))
@@ -260,7 +268,7 @@ def build_menus(window: QMainWindow, actions: Actions) -> QMenu:
     file_menu.addSeparator()
     file_menu.addActions([actions["save"], actions["autosave"]])
     file_menu.addSeparator()
-    file_menu.addAction(actions["export"])
+    file_menu.addActions([actions["import_masks"], actions["export"]])
     file_menu.addSeparator()
     file_menu.addAction(actions["quit"])
 

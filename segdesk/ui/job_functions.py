@@ -22,6 +22,8 @@ from segdesk.core.cancel import Report
 from segdesk.core.errors import Cancelled
 from segdesk.core.export.masks import export_masks
 from segdesk.core.export.writers import ExportReport
+from segdesk.core.import_instances import import_instances
+from segdesk.core.import_masks import ImportReport, import_masks
 from segdesk.core.project import ImageEntry, Project
 from segdesk.services.child_process import in_child
 from segdesk.services.proposal_files import proposal_stamp, wants_proposals, write_proposals
@@ -258,7 +260,43 @@ def masks_job(
     return run
 
 
+def import_masks_job(
+    root: Path,
+    masks_dir: Path,
+    *,
+    labels: str | None,
+    object_label: str | None,
+    skip_unmasked: bool,
+    skip_annotated: bool,
+    overwrite: bool,
+) -> Fn:
+    """File > Import masks: the command's importers (``segdesk import-masks``), JSON beside the
+    project's images. ``object_label``: one polygon per object (instance maps), else ``labels``."""
+
+    def run(cancel: threading.Event, report: Report) -> ImportReport:
+        options: dict[str, Any] = {
+            "skip_unmasked": skip_unmasked,
+            "skip_annotated": skip_annotated,
+            "overwrite": overwrite,
+            "cancel": cancel,  # Cancelled propagates: the job reports it as cancelled
+            "progress": lambda done, total: report(ImportProgress(done, total)),
+        }
+        if object_label:
+            return import_instances(root, masks_dir, object_label, **options)
+        return import_masks(root, masks_dir, labels or "", **options)
+
+    return run
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    done: int
+    total: int
+
+
 __all__ = [
+    "ImportProgress",
+    "import_masks_job",
     "masks_job",
     "BatchOutcome",
     "BatchStatus",

@@ -145,6 +145,7 @@ class MainWindow(QMainWindow):
         a["shortcuts"].triggered.connect(lambda: self.dialogs.show_shortcuts(a.by_category()))
         a["about"].triggered.connect(self.dialogs.show_about)
         a["export"].triggered.connect(self.show_export)
+        a["import_masks"].triggered.connect(self.dialogs.show_import_masks)
         a["training_settings"].triggered.connect(self.dialogs.show_training_settings)
         self.model_panel.training_settings_requested.connect(a["training_settings"].trigger)
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)

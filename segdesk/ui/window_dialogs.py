@@ -81,6 +81,33 @@ class WindowDialogs:
             return
         self._export = open_export_dialog(self.window, self.session.project, runner=self.runner)
 
+    def show_import_masks(self) -> None:
+        """File > Import masks, window-modal: nobody edits the images whose files it writes."""
+        from PySide6.QtCore import Qt
+
+        from segdesk.ui.dialogs.import_masks import ImportMasksDialog
+
+        project = self.session.project
+        if project is None:
+            QMessageBox.information(
+                self.window,
+                "Import masks",
+                "Open the folder of images first (Ctrl+U): masks go beside its images.",
+            )
+            return
+        if not self.session.leave_current():  # the open image's edits are saved (or dropped) first
+            return
+        dialog = ImportMasksDialog(project.root, self.window, runner=self.runner)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        dialog.imported.connect(self._reread_folder)
+        dialog.open()
+
+    def _reread_folder(self) -> None:
+        """After an import: the statuses, labels and the image shown as the files now are."""
+        project = self.session.project
+        if project is not None:
+            self.session.open_folder(project.root, select=max(self.session.index, 0))
+
     def show_training_settings(self) -> None:
         """Model > Training settings: the project's fixed plan parts, saved for every later Retrain."""
         from segdesk.core.errors import SegdeskError

@@ -1,0 +1,348 @@
+"""File > Import masks: masks made elsewhere (Cellpose, ilastik, a dataset's PNGs) become the open
+project's annotations, one Labelme JSON beside each image, exactly as ``segdesk import-masks`` writes
+them (the same core functions: core/import_masks for class masks, core/import_instances for one
+object per value or per mask file).
+
+The dialog looks at the first masks and proposes what they hold (class values or colours, or one
+value per object); the person names the classes. Images without a mask stay unlabelled by default,
+and images that have an annotation are left as they are unless the person asks to replace them.
+Imported images are marked reviewed (the person chose these masks): they train at the next Retrain,
+and the dialog says so. The import runs as a Job with progress and Cancel; nothing is written when a
+mask does not fit (every problem listed), and a cancelled import says how far it got.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from segdesk.core.errors import SegdeskError
+from segdesk.core.import_masks import ImportReport, parse_labels_spec
+from segdesk.core.mask_values import MaskSample, first_masks, sample_masks
+from segdesk.ui.job_functions import ImportProgress, import_masks_job
+from segdesk.ui.job_runner import Job, JobRunner
+
+JOB_NAME = "import"
+#: The placeholder a suggested class list holds until the person names the class.
+PLACEHOLDER = "NAME"
+REVIEWED_NOTE = "Imported images are marked reviewed: they train at the next Retrain."
+
+
+def describe_sample(sample: MaskSample | None, folder: Path) -> str:
+    """What the first masks hold, in the dialog's words."""
+    if sample is None:
+        if any(p.is_dir() for p in _children(folder)):
+            return "No mask files here, but subfolders: one folder of masks per image (one mask per object)?"
+        return "No mask files (PNG, TIFF, BMP) in this folder."
+    where = f"The first {sample.files} mask(s) hold"
+    if sample.objects:
+        return f"{where} {len(sample.values)} {sample.kind()} ({sample.values_text(most=4)}): one per object?"
+    return f"{where} the {sample.kind()} {sample.values_text()}."
+
+
+def _children(folder: Path) -> list[Path]:
+    try:
+        return list(folder.iterdir())[:200]
+    except OSError:
+        return []
+
+
+class ImportMasksDialog(QDialog):
+    """Choose a masks folder and what its values mean; import with progress.
+
+    ``imported`` is emitted when an import ended after writing (done or cancelled half-way), so the
+    window re-reads the folder.
+    """
+
+    imported = Signal()
+
+    def __init__(
+        self, project_root: str | Path, parent: QWidget | None = None, *, runner: JobRunner | None = None
+    ):
+        super().__init__(parent)
+        self.root = Path(project_root)
+        self.setWindowTitle(f"Import masks - {self.root.name}")
+        self.runner = runner if runner is not None else JobRunner(self)
+        self.job: Job | None = None
+        self.result: ImportReport | None = None
+        self._last: ImportProgress | None = None
+        self._build()
+        self._on_mode_changed()
+
+    # --- layout -------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.folder_edit = QLineEdit()
+        self.folder_edit.setPlaceholderText("the folder of mask files, named like the images")
+        self.folder_edit.editingFinished.connect(self.look)
+        self.browse = QPushButton("Browse...")
+        self.browse.clicked.connect(self._browse)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder_edit, 1)
+        folder_row.addWidget(self.browse)
+        self.sample_note = QLabel("")
+        self.sample_note.setWordWrap(True)
+
+        self.classes_mode = QRadioButton("a value (or colour) per class")
+        self.objects_mode = QRadioButton("a value per object (instance maps), or a mask file per object")
+        self.classes_mode.setChecked(True)
+        self.mode = QButtonGroup(self)
+        for button in (self.classes_mode, self.objects_mode):
+            self.mode.addButton(button)
+            button.toggled.connect(self._on_mode_changed)
+        self.labels_edit = QLineEdit()
+        self.labels_edit.setPlaceholderText("0=_background_,255=cell  or  #ff0000=building,#00ff00=tree")
+        self.labels_edit.setToolTip(
+            "value=class, separated by commas; colours as #rrggbb. 0 (black) is the background unless named; "
+            "__ignore__ marks regions left out of training."
+        )
+        self.object_edit = QLineEdit()
+        self.object_edit.setPlaceholderText("the objects' class, e.g. nucleus")
+        self.skip_unmasked = QCheckBox("stay unlabelled")
+        self.skip_unmasked.setChecked(True)
+        self.existing = QComboBox()
+        self.existing.addItem("are left as they are", "keep")
+        self.existing.addItem("get the masks' shapes instead of theirs", "replace")
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.status = QLabel(REVIEWED_NOTE)
+        self.status.setWordWrap(True)
+        self.details = QPlainTextEdit()
+        self.details.setReadOnly(True)
+        self.details.setMaximumHeight(110)
+
+        self.import_button = QPushButton("Import")
+        self.import_button.setDefault(True)
+        self.import_button.clicked.connect(self.start_import)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel_import)
+        self.cancel_button.setEnabled(False)
+        self.close_button = QPushButton("Close")
+        self.close_button.clicked.connect(self.reject)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        for b in (self.import_button, self.cancel_button, self.close_button):
+            buttons.addWidget(b)
+
+        modes = QVBoxLayout()
+        modes.addWidget(self.classes_mode)
+        modes.addWidget(self.objects_mode)
+        form = QFormLayout()
+        form.addRow("Masks", folder_row)
+        form.addRow("", self.sample_note)
+        form.addRow("Masks hold", modes)
+        form.addRow("Classes", self.labels_edit)
+        form.addRow("Object class", self.object_edit)
+        form.addRow("Images without a mask", self.skip_unmasked)
+        form.addRow("Images with an annotation", self.existing)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.details)
+        layout.addLayout(buttons)
+        self._inputs: tuple[QWidget, ...] = (
+            self.folder_edit,
+            self.browse,
+            self.classes_mode,
+            self.objects_mode,
+            self.labels_edit,
+            self.object_edit,
+            self.skip_unmasked,
+            self.existing,
+            self.import_button,
+        )
+        self.setMinimumWidth(560)
+
+    def _browse(self) -> None:
+        start = self.folder_edit.text().strip() or str(self.root.parent)
+        folder = QFileDialog.getExistingDirectory(self, "Folder of masks", start)
+        if folder:
+            self.set_masks_folder(folder)
+
+    def set_masks_folder(self, folder: str | Path) -> None:
+        self.folder_edit.setText(str(folder))
+        self.look()
+
+    def look(self) -> None:
+        """Read the first masks: say what they hold and fill in a starting point."""
+        text = self.folder_edit.text().strip()
+        if not text:
+            return
+        folder = Path(text).expanduser()
+        if not folder.is_dir():
+            self.sample_note.setText(f"{folder}: no such folder.")
+            return
+        sample = sample_masks(first_masks(folder))
+        self.sample_note.setText(describe_sample(sample, folder))
+        objects = sample.objects if sample is not None else any(p.is_dir() for p in _children(folder))
+        (self.objects_mode if objects else self.classes_mode).setChecked(True)
+        if sample is not None and not sample.objects and not self.labels_edit.text().strip():
+            self.labels_edit.setText(sample.suggested_labels())
+
+    def _on_mode_changed(self) -> None:
+        objects = self.objects_mode.isChecked()
+        running = self.runner.is_running(JOB_NAME)
+        self.labels_edit.setEnabled(not objects and not running)
+        self.object_edit.setEnabled(objects and not running)
+
+    def _set_running(self, running: bool) -> None:
+        for w in self._inputs:
+            w.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        if not running:
+            self._on_mode_changed()
+
+    # --- running ------------------------------------------------------------------------------
+    def _problem(self) -> str | None:
+        """What must be given before importing (None when the inputs are complete)."""
+        text = self.folder_edit.text().strip()
+        if not text or not Path(text).expanduser().is_dir():
+            return "Choose the folder of masks."
+        if Path(text).expanduser().resolve() == self.root.resolve():
+            return "The masks must be in another folder than the images."
+        if self.objects_mode.isChecked():
+            return None if self.object_edit.text().strip() else "Name the objects' class."
+        labels = self.labels_edit.text().strip()
+        if not labels:
+            return "Say which class each mask value is, e.g. 0=_background_,255=cell."
+        if PLACEHOLDER in {part.partition("=")[2].strip() for part in labels.split(",")}:
+            return f"Name the classes: replace {PLACEHOLDER}."
+        try:
+            parse_labels_spec(labels)
+        except SegdeskError as exc:
+            return str(exc).removeprefix("--labels: ")
+        return None
+
+    def start_import(self) -> bool:
+        """Start the import job; False when nothing was started (inputs missing, a job runs)."""
+        if self.runner.is_running(JOB_NAME):
+            return False
+        problem = self._problem()
+        if problem is not None:
+            self.status.setText(problem)
+            return False
+        objects = self.objects_mode.isChecked()
+        replace = self.existing.currentData() == "replace"
+        fn = import_masks_job(
+            self.root,
+            Path(self.folder_edit.text().strip()).expanduser(),
+            labels=None if objects else self.labels_edit.text().strip(),
+            object_label=self.object_edit.text().strip() if objects else None,
+            skip_unmasked=self.skip_unmasked.isChecked(),
+            skip_annotated=not replace,
+            overwrite=replace,
+        )
+        self.result, self._last = None, None
+        self.details.clear()
+        self.progress.setRange(0, 0)  # busy until the first image is written
+        self.status.setText("Checking every mask before writing anything...")
+        self._set_running(True)
+        self.job = self.runner.start(JOB_NAME, fn, connect=self._connect_job)
+        return True
+
+    def _connect_job(self, job: Job) -> None:
+        job.progress.connect(self._on_progress)
+        job.succeeded.connect(self._on_succeeded)
+        job.failed.connect(self._on_failed)
+        job.cancelled.connect(self._on_cancelled)
+        job.finished.connect(self._on_finished)
+
+    def cancel_import(self) -> None:
+        if self.runner.is_running(JOB_NAME):
+            self.runner.cancel(JOB_NAME)
+            self.status.setText("Cancelling...")
+            self.cancel_button.setEnabled(False)
+
+    def _on_progress(self, record: object) -> None:
+        if isinstance(record, ImportProgress):
+            self._last = record
+            self.progress.setRange(0, max(1, record.total))
+            self.progress.setValue(record.done)
+            self.status.setText(f"Imported {record.done} of {record.total} image(s)")
+
+    def _on_succeeded(self, result: object) -> None:
+        self.result = result if isinstance(result, ImportReport) else None
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        if self.result is None:
+            return
+        report = self.result
+        self.status.setText(
+            f"Imported {len(report.json_paths)} image(s), {report.shape_count} shape(s); "
+            f"labels: {', '.join(report.labels)}. {REVIEWED_NOTE}"
+        )
+        empty = [f"{p.name}: the mask holds no object big enough; no shapes" for p in report.empty_images]
+        self.details.setPlainText("\n".join(report.left_out() + empty))
+
+    def _on_failed(self, message: str) -> None:
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        written = self._last.done if self._last is not None else 0
+        self.status.setText(
+            "Nothing was imported; the problems are below."
+            if not written
+            else f"Stopped after {written} image(s); the problem is below."
+        )
+        self.details.setPlainText(message)
+
+    def _on_cancelled(self) -> None:
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        last = self._last
+        self.status.setText(
+            "Cancelled: nothing was written."
+            if last is None or not last.done
+            else f"Cancelled after {last.done} of {last.total} image(s): those keep their imported "
+            "annotation, the others are as they were."
+        )
+
+    def _on_finished(self) -> None:
+        self._set_running(False)
+        if self.result is not None or (self._last is not None and self._last.done):
+            self.imported.emit()
+
+    # --- closing ------------------------------------------------------------------------------
+    def _stop_job(self) -> bool:
+        """Cancel this dialog's running import and wait for it; False while it still runs."""
+        job = self.job
+        if job is None or not job.is_running():
+            return True
+        self.cancel_import()
+        if job.wait(15000):
+            return True
+        self.status.setText("Still finishing the import; close again in a moment.")
+        return False
+
+    def reject(self) -> None:
+        if self._stop_job():
+            super().reject()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._stop_job():
+            event.ignore()
+            return
+        super().closeEvent(event)
+
+
+__all__ = ["ImportMasksDialog", "describe_sample"]
