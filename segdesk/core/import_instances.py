@@ -36,19 +36,18 @@ from segdesk.core.import_masks import (
 )
 from segdesk.core.instance_split import InstanceObject, _bboxes, object_shape
 from segdesk.core.instances import relabel_sequential
-from segdesk.core.mask_files import none_found
+from segdesk.core.mask_files import find_mask, none_found
 from segdesk.core.mask_values import MASK_EXTENSIONS, read_mask_image
 from segdesk.core.rasterize import BACKGROUND_LABEL, IGNORE_LABEL
 from segdesk.core.vectorize import DEFAULT_MIN_AREA
 
 
 def find_instances(image: Path, masks_dir: Path) -> Path | None:
-    """The instance map file or the folder of per-object masks of ``image``; None when there is none."""
-    for ext in MASK_EXTENSIONS:
-        for name in (f"{image.stem}{ext}", image.name):
-            candidate = masks_dir / name
-            if candidate.is_file() and candidate.suffix.lower() == ext:
-                return candidate
+    """The instance map file (found as a class mask is: core/mask_files, e.g. Cellpose's
+    ``img_cp_masks.png``) or the folder of per-object masks of ``image``; None when there is none."""
+    found = find_mask(image, masks_dir)
+    if found is not None:
+        return found
     for folder in (masks_dir / image.stem / "masks", masks_dir / image.stem):
         if folder.is_dir():
             return folder

@@ -1,7 +1,8 @@
 """Which mask file belongs to an image, and what to say when none does.
 
 A mask is found by its image's file name or stem with a mask extension (``MASK_EXTENSIONS``, in that
-order). A lossy file of that stem (JPEG, WebP) is named as the problem: its compression leaves values
+order), else by the stem and a suffix other tools give their masks (``MASK_SUFFIXES``: Cellpose's
+``img_cp_masks.png`` and ``img_masks.png``, ilastik's ``img_Simple Segmentation.png``). A lossy file of that stem (JPEG, WebP) is named as the problem: its compression leaves values
 between the classes along every edge. When no image has a mask (a folder of ``img0_mask.png``, the
 wrong folder) one line says what the folder holds instead of one line per image.
 """
@@ -16,6 +17,9 @@ from segdesk.core.mask_values import MASK_EXTENSIONS
 
 #: Lossy formats: a mask saved so has values between the classes along every edge.
 LOSSY = (".jpg", ".jpeg", ".webp")
+#: What other tools append to an image's stem for its mask, tried after the stem alone, in this order:
+#: the common ones, Cellpose's training (``_masks``) and output (``_cp_masks``) names, ilastik's export.
+MASK_SUFFIXES = ("_mask", "_masks", "_cp_masks", "_label", "_labels", "_Simple Segmentation")
 
 
 def find_mask(image: Path, masks_dir: Path) -> Path | None:
@@ -23,15 +27,20 @@ def find_mask(image: Path, masks_dir: Path) -> Path | None:
     same = masks_dir / image.name
     if same.is_file() and same.suffix.lower() in MASK_EXTENSIONS:
         return same
-    for ext in MASK_EXTENSIONS:
-        for candidate in (masks_dir / f"{image.stem}{ext}", masks_dir / f"{image.stem}{ext.upper()}"):
-            if candidate.is_file():
-                return candidate
+    for suffix in ("", *MASK_SUFFIXES):
+        for ext in MASK_EXTENSIONS:
+            for candidate in (
+                masks_dir / f"{image.stem}{suffix}{ext}",
+                masks_dir / f"{image.stem}{suffix}{ext.upper()}",
+            ):
+                if candidate.is_file():
+                    return candidate
     return None
 
 
 def looked_for(image: Path) -> str:
-    return ", ".join(dict.fromkeys([image.name, *(f"{image.stem}{e}" for e in MASK_EXTENSIONS)]))
+    names = ", ".join(dict.fromkeys([image.name, *(f"{image.stem}{e}" for e in MASK_EXTENSIONS)]))
+    return f"{names}, or the stem with {', '.join(MASK_SUFFIXES)}"
 
 
 def missing_mask_problem(image: Path, masks_dir: Path) -> str:

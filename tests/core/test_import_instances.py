@@ -216,3 +216,15 @@ def test_without_labels_instance_maps_are_recognised(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert "the first 1 masks hold 41 values (0, 1, 2, 3 ...): instance maps, one value per object? " in err
     assert "then --instances LABEL" in err
+
+
+def test_cellpose_masks_import_by_their_name(tmp_path, maps) -> None:
+    """Cellpose saves a folder's instance maps as img_cp_masks.png: found without renaming, and an
+    image labelled already is left as it is with skip_annotated."""
+    images, masks, _ = maps
+    for path in list(masks.iterdir()):
+        path.rename(masks / f"{path.stem}_cp_masks.png")
+    (images / "img1.json").write_text("{}")
+    report = import_instances(images, masks, "cell", skip_annotated=True)
+    assert [p.name for p in report.json_paths] == ["img0.json"] and report.shape_count == 3
+    assert [p.name for p in report.annotated] == ["img1.png"] and (images / "img1.json").read_text() == "{}"

@@ -293,20 +293,37 @@ def test_without_labels_the_cli_says_what_the_masks_hold(tmp_path, dataset, caps
 
 
 def test_masks_named_otherwise_give_one_line_not_one_per_image(tmp_path, dataset):
-    """A folder of ``img0_mask.png``: every image lacks its mask; one line says what the folder holds."""
+    """A folder of ``mask_img0.png``: every image lacks its mask; one line says what the folder holds."""
     images, masks, _ = dataset
     renamed = tmp_path / "renamed"
     renamed.mkdir()
     for path in masks.iterdir():
-        path.rename(renamed / f"{path.stem}_mask.png")
+        path.rename(renamed / f"mask_{path.stem}.png")
     with pytest.raises(MaskImportError) as info:
         import_masks(images, renamed, SPEC)
     (line,) = info.value.problems
     assert line == (
-        f"{renamed}: none of the 3 images has a mask here (it holds img0_mask.png, img1_mask.png, "
-        "img2_mask.png); a mask is found by its image's name or stem: for img0.png, img0.png, img0.tif, "
-        "img0.tiff, img0.bmp"
+        f"{renamed}: none of the 3 images has a mask here (it holds mask_img0.png, mask_img1.png, "
+        "mask_img2.png); a mask is found by its image's name or stem: for img0.png, img0.png, img0.tif, "
+        "img0.tiff, img0.bmp, or the stem with _mask, _masks, _cp_masks, _label, _labels, _Simple Segmentation"
     )
+
+
+def test_masks_named_as_other_tools_name_them_are_found(tmp_path, dataset):
+    """Cellpose writes img_cp_masks.png (and trains on img_masks.png), ilastik 'img_Simple Segmentation.png',
+    many datasets img_mask.png; the image's own name wins when both are there."""
+    images, masks, truth = dataset
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    for path, suffix in zip(
+        sorted(masks.iterdir()), ("_cp_masks", "_mask", "_Simple Segmentation"), strict=True
+    ):
+        path.rename(renamed / f"{path.stem}{suffix}.png")
+    PIL.Image.fromarray(np.zeros((H, W), np.uint8)).save(renamed / "img2.png")  # the image's own name
+    report = import_masks(images, renamed, SPEC)
+    assert len(report.json_paths) == 3
+    shapes = [len(load_document(images / f"img{i}.json").shapes) for i in range(3)]
+    assert shapes[0] > 0 and shapes[1] > 0 and shapes[2] == 0  # img2.png (empty) won over its _Simple one
 
 
 def test_a_jpeg_mask_is_named_as_the_problem(tmp_path, dataset):
