@@ -112,6 +112,53 @@ def rle_encode(mask: np.ndarray) -> dict[str, Any]:
     return {"size": [int(h), int(w)], "counts": "".join(out)}
 
 
+def rle_decode(rle: dict[str, Any]) -> np.ndarray:
+    """A COCO RLE (compressed ``counts`` text, or the uncompressed list) as a bool HxW mask: the
+    inverse of :func:`rle_encode`. ValueError when the counts do not fill ``size`` exactly."""
+    size, counts = rle.get("size"), rle.get("counts")
+    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v >= 0 for v in size)):
+        raise ValueError(f"size {size!r} is not [height, width]")
+    h, w = size
+    if isinstance(counts, list):
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts):
+            raise ValueError("uncompressed counts must be whole numbers >= 0")
+        runs = counts
+    elif isinstance(counts, str):
+        runs = _rle_runs(counts)
+    else:
+        raise ValueError("counts must be text (compressed) or a list of numbers")
+    if any(r < 0 for r in runs) or sum(runs) != h * w:
+        raise ValueError(f"the runs cover {sum(runs)} pixels, the size {h}x{w} holds {h * w}")
+    values = np.zeros(len(runs), dtype=bool)
+    values[1::2] = True  # runs alternate, starting with background
+    flat = np.repeat(values, runs)
+    return flat.reshape((w, h)).T.copy()  # column-major, as COCO stores it
+
+
+def _rle_runs(text: str) -> list[int]:
+    """The run lengths of a compressed counts text (pycocotools' rleFrString)."""
+    runs: list[int] = []
+    p = 0
+    while p < len(text):
+        x, k, more = 0, 0, True
+        while more:
+            if p >= len(text):
+                raise ValueError("compressed counts end inside a number")
+            c = ord(text[p]) - 48
+            if not 0 <= c < 64:
+                raise ValueError(f"character {text[p]!r} is not in a compressed counts text")
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        if len(runs) > 2:
+            x += runs[-2]
+        runs.append(x)
+    return runs
+
+
 def mask_bbox(mask: np.ndarray) -> list[float]:
     """[x, y, width, height] of a mask's pixels, as ``pycocotools.mask.toBbox`` gives it."""
     rows = np.flatnonzero(mask.any(axis=1))
@@ -229,6 +276,7 @@ __all__ = [
     "is_finite_polygon",
     "mask_bbox",
     "polygon_bounds",
+    "rle_decode",
     "rle_encode",
     "shape_polygon",
 ]
