@@ -22,6 +22,7 @@ from segdesk.core.cancel import Report
 from segdesk.core.errors import Cancelled
 from segdesk.core.export.masks import export_masks
 from segdesk.core.export.writers import ExportReport
+from segdesk.core.import_coco import import_coco
 from segdesk.core.import_instances import import_instances
 from segdesk.core.import_masks import ImportReport, import_masks
 from segdesk.core.project import ImageEntry, Project
@@ -270,17 +271,20 @@ def import_masks_job(
     skip_annotated: bool,
     overwrite: bool,
 ) -> Fn:
-    """File > Import masks: the command's importers (``segdesk import-masks``), JSON beside the
-    project's images. ``object_label``: one polygon per object (instance maps), else ``labels``."""
+    """File > Import masks: the command's importers (``segdesk import-masks``, ``import-coco``), JSON
+    beside the project's images. ``masks_dir`` a file: a COCO file; else ``object_label``: one polygon
+    per object (instance maps), else ``labels``."""
 
     def run(cancel: threading.Event, report: Report) -> ImportReport:
         options: dict[str, Any] = {
-            "skip_unmasked": skip_unmasked,
             "skip_annotated": skip_annotated,
             "overwrite": overwrite,
             "cancel": cancel,  # Cancelled propagates: the job reports it as cancelled
             "progress": lambda done, total: report(ImportProgress(done, total)),
         }
+        if masks_dir.is_file():
+            return import_coco(masks_dir, root, **options)
+        options["skip_unmasked"] = skip_unmasked
         if object_label:
             return import_instances(root, masks_dir, object_label, **options)
         return import_masks(root, masks_dir, labels or "", **options)

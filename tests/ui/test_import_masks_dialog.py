@@ -118,3 +118,26 @@ def test_a_mask_that_does_not_fit_writes_nothing_and_says_why(qtbot, window, tmp
     assert "20" in dialog.details.toPlainText() and "im0.png" in dialog.details.toPlainText()
     assert not list(root.glob("*.json"))
     dialog.close()
+
+
+def test_a_coco_file_imports_from_the_same_dialog(qtbot, window, tmp_path) -> None:
+    root = _images(tmp_path / "proj", n=2)
+    coco = {
+        "images": [
+            {"id": 1, "file_name": "JPEGImages/im0.jpg", "height": H, "width": W},  # a JPEG copy's name
+            {"id": 2, "file_name": "other.png", "height": H, "width": W},
+        ],
+        "categories": [{"id": 1, "name": "cell"}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[2, 2, 20, 2, 20, 20]]}],
+    }
+    (tmp_path / "instances.json").write_text(json.dumps(coco))
+    assert window.open_path(root)
+    dialog = _open_dialog(qtbot, window)
+    dialog.set_masks_folder(tmp_path / "instances.json")
+    assert "2 image(s), 1 of them in this folder" in dialog.sample_note.text()
+    assert not dialog.labels_edit.isEnabled() and not dialog.objects_mode.isEnabled()
+    _run(qtbot, dialog)
+    assert "Imported 1 image(s), 1 shape(s)" in dialog.status.text()
+    assert "of the COCO file are not in the folder: other.png" in dialog.details.toPlainText()
+    assert [window.files_panel.model.status(r) for r in range(2)] == ["reviewed", "unlabeled"]
+    dialog.close()

@@ -1,7 +1,8 @@
-"""File > Import masks: masks made elsewhere (Cellpose, ilastik, a dataset's PNGs) become the open
-project's annotations, one Labelme JSON beside each image, exactly as ``segdesk import-masks`` writes
-them (the same core functions: core/import_masks for class masks, core/import_instances for one
-object per value or per mask file).
+"""File > Import masks: masks made elsewhere (Cellpose, ilastik, a dataset's PNGs) or a COCO file
+(CVAT, Roboflow, Label Studio) become the open project's annotations, one Labelme JSON beside each
+image, exactly as ``segdesk import-masks`` and ``import-coco`` write them (the same core functions:
+core/import_masks for class masks, core/import_instances for one object per value or per mask file,
+core/import_coco).
 
 The dialog looks at the first masks and proposes what they hold (class values or colours, or one
 value per object); the person names the classes. Images without a mask stay unlabelled by default,
@@ -36,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from segdesk.core.errors import SegdeskError
+from segdesk.core.import_coco import describe_coco
 from segdesk.core.import_masks import ImportReport, parse_labels_spec
 from segdesk.core.mask_values import MaskSample, first_masks, sample_masks
 from segdesk.ui.job_functions import ImportProgress, import_masks_job
@@ -91,13 +93,16 @@ class ImportMasksDialog(QDialog):
     # --- layout -------------------------------------------------------------------------------
     def _build(self) -> None:
         self.folder_edit = QLineEdit()
-        self.folder_edit.setPlaceholderText("the folder of mask files, named like the images")
+        self.folder_edit.setPlaceholderText("a folder of masks named like the images, or a COCO .json")
         self.folder_edit.editingFinished.connect(self.look)
-        self.browse = QPushButton("Browse...")
+        self.browse = QPushButton("Folder...")
         self.browse.clicked.connect(self._browse)
+        self.browse_coco = QPushButton("COCO file...")
+        self.browse_coco.clicked.connect(self._browse_coco)
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folder_edit, 1)
         folder_row.addWidget(self.browse)
+        folder_row.addWidget(self.browse_coco)
         self.sample_note = QLabel("")
         self.sample_note.setWordWrap(True)
 
@@ -164,6 +169,7 @@ class ImportMasksDialog(QDialog):
         self._inputs: tuple[QWidget, ...] = (
             self.folder_edit,
             self.browse,
+            self.browse_coco,
             self.classes_mode,
             self.objects_mode,
             self.labels_edit,
@@ -180,18 +186,35 @@ class ImportMasksDialog(QDialog):
         if folder:
             self.set_masks_folder(folder)
 
+    def _browse_coco(self) -> None:
+        start = self.folder_edit.text().strip() or str(self.root.parent)
+        path, _ = QFileDialog.getOpenFileName(self, "COCO instances file", start, "COCO JSON (*.json)")
+        if path:
+            self.set_masks_folder(path)
+
+    def _source(self) -> Path | None:
+        text = self.folder_edit.text().strip()
+        return Path(text).expanduser() if text else None
+
+    def _coco(self) -> bool:
+        source = self._source()
+        return source is not None and source.is_file()
+
     def set_masks_folder(self, folder: str | Path) -> None:
         self.folder_edit.setText(str(folder))
         self.look()
 
     def look(self) -> None:
         """Read the first masks: say what they hold and fill in a starting point."""
-        text = self.folder_edit.text().strip()
-        if not text:
+        folder = self._source()
+        if folder is None:
             return
-        folder = Path(text).expanduser()
+        self._on_mode_changed()
+        if folder.is_file():
+            self.sample_note.setText(describe_coco(folder, self.root))
+            return
         if not folder.is_dir():
-            self.sample_note.setText(f"{folder}: no such folder.")
+            self.sample_note.setText(f"{folder}: no such folder or file.")
             return
         sample = sample_masks(first_masks(folder))
         self.sample_note.setText(describe_sample(sample, folder))
@@ -201,10 +224,12 @@ class ImportMasksDialog(QDialog):
             self.labels_edit.setText(sample.suggested_labels())
 
     def _on_mode_changed(self) -> None:
-        objects = self.objects_mode.isChecked()
+        objects, coco = self.objects_mode.isChecked(), self._coco()
         running = self.runner.is_running(JOB_NAME)
-        self.labels_edit.setEnabled(not objects and not running)
-        self.object_edit.setEnabled(objects and not running)
+        for w in (self.classes_mode, self.objects_mode, self.skip_unmasked):
+            w.setEnabled(not coco and not running)  # a COCO file names its classes and objects
+        self.labels_edit.setEnabled(not objects and not coco and not running)
+        self.object_edit.setEnabled(objects and not coco and not running)
 
     def _set_running(self, running: bool) -> None:
         for w in self._inputs:
@@ -216,10 +241,12 @@ class ImportMasksDialog(QDialog):
     # --- running ------------------------------------------------------------------------------
     def _problem(self) -> str | None:
         """What must be given before importing (None when the inputs are complete)."""
-        text = self.folder_edit.text().strip()
-        if not text or not Path(text).expanduser().is_dir():
-            return "Choose the folder of masks."
-        if Path(text).expanduser().resolve() == self.root.resolve():
+        source = self._source()
+        if source is not None and source.is_file():
+            return None  # the file is checked whole by the import, every problem listed
+        if source is None or not source.is_dir():
+            return "Choose the folder of masks, or a COCO file."
+        if source.resolve() == self.root.resolve():
             return "The masks must be in another folder than the images."
         if self.objects_mode.isChecked():
             return None if self.object_edit.text().strip() else "Name the objects' class."
