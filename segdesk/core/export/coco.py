@@ -204,7 +204,10 @@ def image_annotations(
             continue
         group = [kept[i] for i in indices]
         top, left = box
-        if all(s.shape_type in POLYGON_TYPES and len(s.points) >= _min_points(s) and _sane(s) for s in group):
+        if all(
+            s.shape_type in POLYGON_TYPES and len(s.points) >= _min_points(s) and sane_circle(s)
+            for s in group
+        ):
             segmentation: Any = [shape_polygon(s) for s in group]
         else:
             full = np.zeros(image_shape, dtype=bool)
@@ -246,7 +249,8 @@ def _union(
 _MAX_POLYGON_RADIUS = 1e6
 
 
-def _sane(shape: Shape) -> bool:
+def sane_circle(shape: Shape) -> bool:
+    """False for a circle too large to write as a polygon (its pixels are written instead)."""
     if shape.shape_type != "circle":
         return True
     (x1, y1), (x2, y2) = np.asarray(shape.points, dtype=np.float64)[:2]
@@ -277,6 +281,7 @@ __all__ = [
     "mask_bbox",
     "polygon_bounds",
     "rle_decode",
+    "sane_circle",
     "rle_encode",
     "shape_polygon",
 ]

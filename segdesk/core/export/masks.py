@@ -20,6 +20,8 @@ Formats (``fmt``), one output per selected image:
 * ``overlay``: ``<stem>.jpg`` colour previews (the canvas colours, half transparent, outlined).
 * ``coco``: ``annotations.json`` as labelme2coco writes it (see coco.py), ``JPEGImages/*.jpg``,
   ``Visualization/*.jpg``.
+* ``yolo``: ``labels/*.txt``, ``images/*.png`` and ``data.yaml`` as Ultralytics trains on them
+  (see yolo.py).
 
 ``ignore_value`` (index and binary formats): where ``__ignore__`` shapes and labels outside the
 label list go; 0 merges them into the background (VOC always uses 255, COCO leaves them out).
@@ -50,7 +52,7 @@ from segdesk.core.label_rules import label_problem
 from segdesk.core.project import ImageEntry, Project
 from segdesk.core.rasterize import IGNORE_LABEL
 
-ExportFormat = Literal["index", "voc", "binary", "instance", "overlay", "coco"]
+ExportFormat = Literal["index", "voc", "binary", "instance", "overlay", "coco", "yolo"]
 FORMATS: tuple[str, ...] = get_args(ExportFormat)
 FORMAT_TITLES = {
     "index": "Class-index PNG masks",
@@ -59,6 +61,7 @@ FORMAT_TITLES = {
     "instance": "Instance masks",
     "overlay": "Colour overlay previews",
     "coco": "COCO instance segmentation JSON",
+    "yolo": "YOLO segmentation labels (Ultralytics)",
 }
 VOC_DIRS = (
     ("JPEGImages", ".jpg"),
@@ -213,6 +216,8 @@ def _relative_outputs(plan: Plan) -> list[str]:
         return ["instances.json", *(f"{s}.png" for s in stems)]
     if fmt == "overlay":
         return [f"{s}.jpg" for s in stems]
+    if fmt == "yolo":
+        return ["data.yaml", *(f"images/{s}.png" for s in stems), *(f"labels/{s}.txt" for s in stems)]
     return ["annotations.json", *(f"{d}/{s}.jpg" for d in ("JPEGImages", "Visualization") for s in stems)]
 
 

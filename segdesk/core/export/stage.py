@@ -44,6 +44,11 @@ def encode_png(array: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
+def encode_image_png(image: np.ndarray) -> bytes:
+    """An RGB (or grey) image as PNG; encode_png takes OpenCV's BGR order."""
+    return encode_png(image[..., ::-1] if image.ndim == 3 else image)
+
+
 def encode_palette_png(label: np.ndarray) -> bytes:
     """labelme's lblsave: a 'P' PNG with the VOC palette; -1 (ignore) is stored as 255."""
     image = PIL.Image.fromarray(label.astype(np.uint8))

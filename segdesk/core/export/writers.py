@@ -16,9 +16,11 @@ import cv2
 import numpy as np
 
 from segdesk.core.export import coco as export_coco
+from segdesk.core.export import yolo as export_yolo
 from segdesk.core.export.render import overlay, voc_visualization
 from segdesk.core.export.stage import (
     Stage,
+    encode_image_png,
     encode_jpeg,
     encode_npy,
     encode_palette_png,
@@ -252,6 +254,29 @@ class _CocoWriter(_Writer):
         self.stage.put("annotations.json", json.dumps(self.data, ensure_ascii=False).encode("utf-8"))
 
 
+class _YoloWriter(_Writer):
+    needs_image = True
+
+    def __init__(self, plan: Plan, stage: Stage, report: ExportReport) -> None:
+        super().__init__(plan, stage, report)
+        self.names = export_yolo.yolo_names(plan.class_names)
+        self.class_id = {name: i for i, name in enumerate(self.names)}
+        self.no_area = 0
+
+    def write(self, stem, shapes, cls, ins, pixels, display) -> None:  # type: ignore[no-untyped-def]
+        lines, no_area = export_yolo.label_lines(shapes, cls.shape, self.class_id)
+        self.no_area += no_area
+        self.stage.put(f"images/{stem}.png", encode_image_png(jpeg_source(pixels, display)))
+        self.stage.put(f"labels/{stem}.txt", "".join(f"{line}\n" for line in lines).encode("utf-8"))
+
+    def finish(self) -> None:
+        if self.no_area:
+            self.report.notes.append(
+                f"{self.no_area} line / point shape(s) left out: YOLO labels hold polygons"
+            )
+        self.stage.put("data.yaml", export_yolo.data_yaml(self.names, self.plan.out_dir).encode("utf-8"))
+
+
 WRITERS: dict[str, type[_Writer]] = {
     "index": _IndexWriter,
     "voc": _VocWriter,
@@ -259,6 +284,7 @@ WRITERS: dict[str, type[_Writer]] = {
     "instance": _InstanceWriter,
     "overlay": _OverlayWriter,
     "coco": _CocoWriter,
+    "yolo": _YoloWriter,
 }
 
 

@@ -48,7 +48,7 @@ from segdesk.ui.job_runner import Job, JobRunner
 ONNX = "onnx"
 JOB_NAME = "export"
 #: Formats whose ignore value is fixed by the format itself (VOC: 255; COCO and instances: left out).
-_FIXED_IGNORE = ("voc", "coco", "instance", "overlay")
+_FIXED_IGNORE = ("voc", "coco", "instance", "overlay", "yolo")
 
 
 class ExportDialog(QDialog):
