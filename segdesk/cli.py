@@ -16,7 +16,7 @@ from segdesk.commands.arg_types import number
 from segdesk.core import pixel_limit
 from segdesk.core.errors import SegdeskError
 
-SUBCOMMANDS = ("train", "predict", "export", "check", "import-masks", "import-coco")
+SUBCOMMANDS = ("train", "predict", "export", "check", "import-masks", "import-coco", "import-yolo")
 _PIXELS_OPTION = "--max-image-pixels"
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # as a shell reports a process ended by SIGPIPE
@@ -71,6 +71,19 @@ def _cmd_import_coco(args: argparse.Namespace) -> int:
     return run_import_coco(
         args.coco_json,
         args.images_dir,
+        out_dir=args.out,
+        overwrite=args.overwrite,
+        skip_annotated=args.skip_annotated,
+    )
+
+
+def _cmd_import_yolo(args: argparse.Namespace) -> int:
+    from segdesk.commands.import_masks import run_import_yolo
+
+    return run_import_yolo(
+        args.labels_dir,
+        args.images_dir,
+        args.names,
         out_dir=args.out,
         overwrite=args.overwrite,
         skip_annotated=args.skip_annotated,
@@ -191,6 +204,21 @@ def _build_parser(selected: str | None = None) -> argparse.ArgumentParser:
         help="images that have a JSON file already are left as they are (instead of stopping the import)",
     )
     p.set_defaults(handler=_cmd_import_coco)
+
+    p = sub.add_parser("import-yolo", help="turn YOLO label files (segmentation or boxes) into Labelme JSON")
+    p.add_argument("labels_dir", help="the folder of <stem>.txt label files")
+    p.add_argument("images_dir", help="the folder of the images (matched by stem)")
+    p.add_argument(
+        "--names", required=True, help="the dataset's data.yaml, or the class names by id: cell,nucleus"
+    )
+    p.add_argument("--out", default=None, help="write the project here (images copied) instead of in place")
+    p.add_argument("--overwrite", action="store_true", help="replace existing JSON files / image copies")
+    p.add_argument(
+        "--skip-annotated",
+        action="store_true",
+        help="images that have a JSON file already are left as they are (instead of stopping the import)",
+    )
+    p.set_defaults(handler=_cmd_import_yolo)
 
     # train, predict and export onnx keep their options in the ml package: torch loads only when asked for
     p = sub.add_parser("train", help="fine-tune the project's model on its reviewed images")

@@ -1,6 +1,6 @@
-"""``segdesk import-masks`` and ``import-coco``: the commands' words around core/import_masks (classes),
-core/import_instances (objects) and core/import_coco; the app's File > Import masks calls the same
-functions."""
+"""``segdesk import-masks``, ``import-coco`` and ``import-yolo``: the commands' words around
+core/import_masks (classes), core/import_instances (objects), core/import_coco and core/import_yolo;
+the app's File > Import masks calls the same functions."""
 
 from __future__ import annotations
 
@@ -126,10 +126,41 @@ def run_import_coco(
     return 0
 
 
+def run_import_yolo(
+    labels_dir: str | Path,
+    images_dir: str | Path,
+    names: str,
+    *,
+    out_dir: str | Path | None = None,
+    overwrite: bool = False,
+    skip_annotated: bool = False,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """``segdesk import-yolo``: 0 on success, 1 (problems printed) otherwise."""
+    from segdesk.core.import_yolo import import_yolo
+
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    try:
+        report = import_yolo(
+            labels_dir, images_dir, names, out_dir=out_dir, overwrite=overwrite, skip_annotated=skip_annotated
+        )
+    except SegdeskError as exc:
+        print(str(exc), file=err)
+        return 1
+    print(
+        f"imported {len(report.json_paths)} images, {report.shape_count} shapes into {report.project_dir} "
+        f"(labels: {', '.join(report.labels)})",
+        file=out,
+    )
+    print_left_out(report, out)
+    return 0
+
+
 def print_left_out(report: ImportReport, out: TextIO) -> None:
     """The images an import left as they were, a line per reason."""
     for line in report.left_out():
         print(line, file=out)
 
 
-__all__ = ["print_left_out", "run_import_coco", "run_import_instances", "run_import_masks"]
+__all__ = ["print_left_out", "run_import_coco", "run_import_instances", "run_import_masks", "run_import_yolo"]

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 Status = Literal["unlabeled", "proposed", "in_progress", "reviewed", "elsewhere"]
 STATUSES: tuple[str, ...] = ("unlabeled", "in_progress", "proposed", "reviewed", "elsewhere")
-HOWS: tuple[str, ...] = ("marked", "confirmed", "import-masks", "import-coco")
+HOWS: tuple[str, ...] = ("marked", "confirmed", "import-masks", "import-coco", "import-yolo")
 
 #: What the window calls each status.
 TITLES: dict[str, str] = {
