@@ -25,6 +25,7 @@ from segdesk.core.export.writers import ExportReport
 from segdesk.core.import_coco import import_coco
 from segdesk.core.import_instances import import_instances
 from segdesk.core.import_masks import ImportReport, import_masks
+from segdesk.core.import_yolo import import_yolo
 from segdesk.core.project import ImageEntry, Project
 from segdesk.services.child_process import in_child
 from segdesk.services.proposal_files import proposal_stamp, wants_proposals, write_proposals
@@ -268,6 +269,7 @@ def import_masks_job(
     labels: str | None,
     object_label: str | None,
     skip_unmasked: bool,
+    yolo: bool = False,
     skip_annotated: bool,
     overwrite: bool,
 ) -> Fn:
@@ -284,6 +286,8 @@ def import_masks_job(
         }
         if masks_dir.is_file():
             return import_coco(masks_dir, root, **options)
+        if yolo:  # a folder of YOLO label files; ``labels``: the class names by id
+            return import_yolo(masks_dir, root, labels or "", **options)
         options["skip_unmasked"] = skip_unmasked
         if object_label:
             return import_instances(root, masks_dir, object_label, **options)

@@ -141,3 +141,23 @@ def test_a_coco_file_imports_from_the_same_dialog(qtbot, window, tmp_path) -> No
     assert "of the COCO file are not in the folder: other.png" in dialog.details.toPlainText()
     assert [window.files_panel.model.status(r) for r in range(2)] == ["reviewed", "unlabeled"]
     dialog.close()
+
+
+def test_yolo_labels_import_with_the_names_of_their_data_yaml(qtbot, window, tmp_path) -> None:
+    root = _images(tmp_path / "proj", n=2)
+    labels = tmp_path / "dataset" / "labels"
+    labels.mkdir(parents=True)
+    (labels / "im0.txt").write_text("1 0.1 0.1 0.5 0.1 0.5 0.5\n0 0.5 0.5 0.2 0.2\n")
+    (tmp_path / "dataset" / "data.yaml").write_text("names: [car, person]\n")
+    assert window.open_path(root)
+    dialog = _open_dialog(qtbot, window)
+    dialog.set_masks_folder(labels)
+    assert "1 YOLO label file(s); classes from" in dialog.sample_note.text()
+    assert dialog.labels_edit.text() == "car,person" and dialog.labels_edit.isEnabled()
+    assert not dialog.objects_mode.isEnabled()
+    _run(qtbot, dialog)
+    shapes = load_document(root / "im0.json").shapes
+    assert [(s.label, s.shape_type) for s in shapes] == [("person", "polygon"), ("car", "rectangle")]
+    assert "1 image(s) without a label file left as they were: im1.png" in dialog.details.toPlainText()
+    assert [window.files_panel.model.status(r) for r in range(2)] == ["reviewed", "unlabeled"]
+    dialog.close()

@@ -37,9 +37,8 @@ from PySide6.QtWidgets import (
 )
 
 from segdesk.core.errors import SegdeskError
-from segdesk.core.import_coco import describe_coco
 from segdesk.core.import_masks import ImportReport, parse_labels_spec
-from segdesk.core.mask_values import MaskSample, first_masks, sample_masks
+from segdesk.ui.dialogs.import_sources import Source, look_at
 from segdesk.ui.job_functions import ImportProgress, import_masks_job
 from segdesk.ui.job_runner import Job, JobRunner
 
@@ -47,25 +46,6 @@ JOB_NAME = "import"
 #: The placeholder a suggested class list holds until the person names the class.
 PLACEHOLDER = "NAME"
 REVIEWED_NOTE = "Imported images are marked reviewed: they train at the next Retrain."
-
-
-def describe_sample(sample: MaskSample | None, folder: Path) -> str:
-    """What the first masks hold, in the dialog's words."""
-    if sample is None:
-        if any(p.is_dir() for p in _children(folder)):
-            return "No mask files here, but subfolders: one folder of masks per image (one mask per object)?"
-        return "No mask files (PNG, TIFF, BMP) in this folder."
-    where = f"The first {sample.files} mask(s) hold"
-    if sample.objects:
-        return f"{where} {len(sample.values)} {sample.kind()} ({sample.values_text(most=4)}): one per object?"
-    return f"{where} the {sample.kind()} {sample.values_text()}."
-
-
-def _children(folder: Path) -> list[Path]:
-    try:
-        return list(folder.iterdir())[:200]
-    except OSError:
-        return []
 
 
 class ImportMasksDialog(QDialog):
@@ -85,6 +65,7 @@ class ImportMasksDialog(QDialog):
         self.setWindowTitle(f"Import masks - {self.root.name}")
         self.runner = runner if runner is not None else JobRunner(self)
         self.job: Job | None = None
+        self._looked: Source | None = None
         self.result: ImportReport | None = None
         self._last: ImportProgress | None = None
         self._build()
@@ -192,13 +173,15 @@ class ImportMasksDialog(QDialog):
         if path:
             self.set_masks_folder(path)
 
-    def _source(self) -> Path | None:
+    def _source(self) -> Source | None:
+        """What the chosen folder or file is (looked at again when the text changed)."""
         text = self.folder_edit.text().strip()
-        return Path(text).expanduser() if text else None
-
-    def _coco(self) -> bool:
-        source = self._source()
-        return source is not None and source.is_file()
+        if not text:
+            return None
+        path = Path(text).expanduser()
+        if self._looked is None or self._looked.path != path:
+            self._looked = look_at(path, self.root)
+        return self._looked
 
     def set_masks_folder(self, folder: str | Path) -> None:
         self.folder_edit.setText(str(folder))
@@ -206,30 +189,26 @@ class ImportMasksDialog(QDialog):
 
     def look(self) -> None:
         """Read the first masks: say what they hold and fill in a starting point."""
-        folder = self._source()
-        if folder is None:
+        self._looked = None  # the folder may have changed since: look again
+        source = self._source()
+        if source is None:
             return
+        self.sample_note.setText(source.note)
+        if source.kind in ("classes", "objects"):
+            (self.objects_mode if source.kind == "objects" else self.classes_mode).setChecked(True)
+        if source.labels and (source.kind == "yolo" or not self.labels_edit.text().strip()):
+            self.labels_edit.setText(source.labels)
         self._on_mode_changed()
-        if folder.is_file():
-            self.sample_note.setText(describe_coco(folder, self.root))
-            return
-        if not folder.is_dir():
-            self.sample_note.setText(f"{folder}: no such folder or file.")
-            return
-        sample = sample_masks(first_masks(folder))
-        self.sample_note.setText(describe_sample(sample, folder))
-        objects = sample.objects if sample is not None else any(p.is_dir() for p in _children(folder))
-        (self.objects_mode if objects else self.classes_mode).setChecked(True)
-        if sample is not None and not sample.objects and not self.labels_edit.text().strip():
-            self.labels_edit.setText(sample.suggested_labels())
 
     def _on_mode_changed(self) -> None:
-        objects, coco = self.objects_mode.isChecked(), self._coco()
-        running = self.runner.is_running(JOB_NAME)
+        source, running = self._source(), self.runner.is_running(JOB_NAME)
+        kind = source.kind if source is not None else "classes"
+        masks = kind in ("classes", "objects", "unknown") and not running
+        objects = self.objects_mode.isChecked()
         for w in (self.classes_mode, self.objects_mode, self.skip_unmasked):
-            w.setEnabled(not coco and not running)  # a COCO file names its classes and objects
-        self.labels_edit.setEnabled(not objects and not coco and not running)
-        self.object_edit.setEnabled(objects and not coco and not running)
+            w.setEnabled(masks)  # a COCO file names its classes and objects; YOLO files are per image
+        self.labels_edit.setEnabled((kind == "yolo" or (masks and not objects)) and not running)
+        self.object_edit.setEnabled(masks and objects)
 
     def _set_running(self, running: bool) -> None:
         for w in self._inputs:
@@ -242,12 +221,15 @@ class ImportMasksDialog(QDialog):
     def _problem(self) -> str | None:
         """What must be given before importing (None when the inputs are complete)."""
         source = self._source()
-        if source is not None and source.is_file():
+        if source is not None and source.kind == "coco":
             return None  # the file is checked whole by the import, every problem listed
-        if source is None or not source.is_dir():
-            return "Choose the folder of masks, or a COCO file."
-        if source.resolve() == self.root.resolve():
+        if source is None or not source.path.is_dir():
+            return "Choose the folder of masks or YOLO labels, or a COCO file."
+        if source.path.resolve() == self.root.resolve():
             return "The masks must be in another folder than the images."
+        if source.kind == "yolo":
+            names = self.labels_edit.text().strip()
+            return None if names and PLACEHOLDER not in names else "Name the classes by id: cell,debris"
         if self.objects_mode.isChecked():
             return None if self.object_edit.text().strip() else "Name the objects' class."
         labels = self.labels_edit.text().strip()
@@ -269,13 +251,16 @@ class ImportMasksDialog(QDialog):
         if problem is not None:
             self.status.setText(problem)
             return False
-        objects = self.objects_mode.isChecked()
+        source = self._source()
+        assert source is not None  # _problem said so
+        objects = self.objects_mode.isChecked() and source.kind != "yolo"
         replace = self.existing.currentData() == "replace"
         fn = import_masks_job(
             self.root,
-            Path(self.folder_edit.text().strip()).expanduser(),
+            source.path,
             labels=None if objects else self.labels_edit.text().strip(),
             object_label=self.object_edit.text().strip() if objects else None,
+            yolo=source.kind == "yolo",
             skip_unmasked=self.skip_unmasked.isChecked(),
             skip_annotated=not replace,
             overwrite=replace,
@@ -372,4 +357,4 @@ class ImportMasksDialog(QDialog):
         super().closeEvent(event)
 
 
-__all__ = ["ImportMasksDialog", "describe_sample"]
+__all__ = ["ImportMasksDialog"]

@@ -1,0 +1,73 @@
+"""What a person chose to import from in File > Import masks, and what it holds, in the dialog's
+words: a folder of class masks, of instance maps (or of one mask folder per image), a folder of YOLO
+label files, or a COCO file. The importers themselves are core's (the commands use them too)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from segdesk.core.errors import SegdeskError
+from segdesk.core.import_coco import describe_coco
+from segdesk.core.import_yolo import read_names
+from segdesk.core.mask_values import MaskSample, first_masks, sample_masks
+
+Kind = Literal["classes", "objects", "yolo", "coco", "unknown"]
+
+
+@dataclass(frozen=True)
+class Source:
+    path: Path
+    kind: Kind
+    note: str
+    labels: str = ""  # a class list to start from: value=NAME pairs, or YOLO's names by id
+
+
+def describe_sample(sample: MaskSample) -> str:
+    """What the first masks hold."""
+    where = f"The first {sample.files} mask(s) hold"
+    if sample.objects:
+        return f"{where} {len(sample.values)} {sample.kind()} ({sample.values_text(most=4)}): one per object?"
+    return f"{where} the {sample.kind()} {sample.values_text()}."
+
+
+def _yolo_names(folder: Path) -> tuple[str, str]:
+    """The class names of a YOLO dataset's data.yaml beside or above the labels folder, and its name."""
+    for place in (folder, folder.parent, folder.parent.parent):
+        for name in ("data.yaml", "dataset.yaml", "data.yml"):
+            if (place / name).is_file():
+                try:
+                    return ",".join(read_names(place / name)), str(place / name)
+                except SegdeskError:
+                    continue
+    return "", ""
+
+
+def look_at(path: Path, root: Path) -> Source:
+    """What ``path`` is and holds (``root``: the project, for a COCO file's share of it)."""
+    if path.is_file():
+        return Source(path, "coco", describe_coco(path, root))
+    if not path.is_dir():
+        return Source(path, "unknown", f"{path}: no such folder or file.")
+    sample = sample_masks(first_masks(path))
+    if sample is not None:
+        if sample.objects:
+            return Source(path, "objects", describe_sample(sample))
+        return Source(path, "classes", describe_sample(sample), sample.suggested_labels())
+    try:
+        children = list(path.iterdir())
+    except OSError as exc:
+        return Source(path, "unknown", f"{path}: cannot list: {exc.strerror or exc}")
+    labels = sum(1 for p in children if p.suffix == ".txt")
+    if labels:
+        names, found = _yolo_names(path)
+        where = f"classes from {found}" if found else "name the classes by id, comma separated"
+        return Source(path, "yolo", f"{labels} YOLO label file(s); {where}.", names)
+    if any(p.is_dir() for p in children):
+        note = "No mask files here, but subfolders: one folder of masks per image (one mask per object)?"
+        return Source(path, "objects", note)
+    return Source(path, "unknown", "No mask files (PNG, TIFF, BMP), YOLO labels (.txt) or COCO file here.")
+
+
+__all__ = ["Kind", "Source", "describe_sample", "look_at"]
