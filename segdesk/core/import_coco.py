@@ -43,6 +43,7 @@ from segdesk.core.import_masks import (
     check_cancel,
     copy_into,
     copy_problem,
+    stem_clashes,
 )
 from segdesk.core.label_rules import label_problem
 from segdesk.core.labelme_io import save_document
@@ -291,6 +292,7 @@ def import_coco(
             continue
         groups[ann["image_id"]] += 1
         image.shapes += _shapes(ann, label, image, groups[ann["image_id"]], place, problems)
+    problems.lines += stem_clashes([image.path for image in images.values()])
     if not images and not problems.lines:
         raise MaskImportError(
             coco_json, [f"{coco_json}: none of its {len(data['images'])} image(s) is in {images_dir}"]

@@ -33,6 +33,7 @@ from segdesk.core.import_masks import (
     copy_problem,
     import_images,
     no_pairs,
+    stem_clashes,
 )
 from segdesk.core.instance_split import InstanceObject, _bboxes, object_shape
 from segdesk.core.instances import relabel_sequential
@@ -179,7 +180,7 @@ def _check(
     skip_annotated: bool = False,
 ) -> tuple[list[tuple[Path, np.ndarray]], list[Path], list[Path]]:
     images = import_images(images_dir, masks_dir)
-    pairs, problems, unmasked, annotated = [], [], [], []
+    pairs, problems, unmasked, annotated = [], stem_clashes(images), [], []
     missing = 0
     for image in images:
         if skip_annotated and (project_dir / f"{image.stem}.json").exists():

@@ -300,7 +300,7 @@ def _collect_pairs(
     """Every image with its checked mask, the images without one when ``skip_unmasked`` and those
     with a JSON file when ``skip_annotated``; raises MaskImportError with all the problems found."""
     images = import_images(images_dir, masks_dir)
-    pairs, problems, unmasked, annotated = [], [], [], []
+    pairs, problems, unmasked, annotated = [], stem_clashes(images), [], []
     missing = 0
     for image in images:
         if skip_annotated and (project_dir / f"{image.stem}.json").exists():
@@ -328,6 +328,19 @@ def _collect_pairs(
     if not pairs:
         raise MaskImportError(masks_dir, [no_pairs(images_dir, masks_dir, annotated)])
     return pairs, unmasked, annotated
+
+
+def stem_clashes(images: Sequence[Path]) -> list[str]:
+    """Images that would write the same annotation file (``a.png`` and ``a.jpg``: ``a.json``)."""
+    by_stem: dict[str, list[str]] = {}
+    for image in images:
+        by_stem.setdefault(image.stem, []).append(image.name)
+    return [
+        f"{images[0].parent / names[0]}: {' and '.join(names)} share the annotation file {stem}.json "
+        "(Labelme names it after the image): rename all but one"
+        for stem, names in by_stem.items()
+        if len(names) > 1
+    ]
 
 
 def no_pairs(images_dir: Path, masks_dir: Path, annotated: list[Path]) -> str:
@@ -379,6 +392,7 @@ def _write_json(
 
 __all__ = [
     "check_cancel",
+    "stem_clashes",
     "no_pairs",
     "copy_into",
     "copy_problem",

@@ -36,6 +36,7 @@ from segdesk.core.import_masks import (
     check_cancel,
     copy_into,
     copy_problem,
+    stem_clashes,
 )
 from segdesk.core.label_rules import label_problem
 from segdesk.core.labelme_io import save_document
@@ -147,6 +148,7 @@ def import_yolo(
         (p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()),
         key=lambda p: natural_key(p.name),
     )
+    problems += stem_clashes(images)
     label_files = {p.stem: p for p in labels_dir.glob("*.txt") if p.is_file()}
     report.orphans = sorted(set(label_files) - {p.stem for p in images}, key=natural_key)
     todo: list[tuple[Path, int, int, list[Shape]]] = []

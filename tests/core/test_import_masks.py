@@ -384,3 +384,13 @@ def test_a_cancelled_import_says_what_it_wrote(dataset):
         import_masks(images, masks, SPEC, progress=lambda n, _t: seen.append(n), cancel=StopAfterOne())
     assert sorted(p.name for p in images.glob("*.json")) == ["img0.json"]
     assert "cell" in (images / "labels.txt").read_text()  # the written file's labels are known
+
+
+def test_images_sharing_a_name_are_refused_before_one_overwrites_the_other(dataset):
+    """a.png and a.jpg both map to a.json (Labelme's naming): importing both would leave one file
+    holding whichever came last."""
+    images, masks, _ = dataset
+    (images / "img0.jpg").write_bytes((images / "img0.png").read_bytes())
+    with pytest.raises(MaskImportError, match=r"img0.jpg and img0.png share the annotation file img0.json"):
+        import_masks(images, masks, SPEC)
+    assert not list(images.glob("*.json"))

@@ -103,3 +103,13 @@ def test_cli_import_yolo(tmp_path: Path, capsys) -> None:
     assert cli_main(["import-yolo", str(labels), str(images), "--names", "cell"]) == 1  # a.json exists now
     assert "a.json: exists" in capsys.readouterr().err
     assert cli_main(["import-yolo", str(labels), str(images), "--names", "cell", "--skip-annotated"]) == 0
+
+
+def test_images_sharing_a_name_are_refused(tmp_path: Path) -> None:
+    images, labels = tmp_path / "images", tmp_path / "labels"
+    _image(images / "a.png")
+    _image(images / "a.jpg")
+    labels.mkdir()
+    (labels / "a.txt").write_text("0 0.1 0.1 0.5 0.1 0.5 0.5\n")
+    with pytest.raises(MaskImportError, match="share the annotation file a.json"):
+        import_yolo(labels, images, "cell")
