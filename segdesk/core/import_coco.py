@@ -69,9 +69,12 @@ class CocoReport(ImportReport):
     """An import's report, plus what the COCO file held that the folder does not."""
 
     not_in_folder: list[str] = field(default_factory=list)  # file_names listed by the file, absent here
+    degenerate: int = 0  # polygons of fewer than 3 points (no area), left out
 
     def left_out(self) -> list[str]:
         lines = super().left_out()
+        if self.degenerate:
+            lines.append(f"{self.degenerate} polygon(s) of fewer than 3 points (no area) left out")
         if self.not_in_folder:
             names = ", ".join(self.not_in_folder[:5]) + (" ..." if len(self.not_in_folder) > 5 else "")
             lines.append(
@@ -205,7 +208,8 @@ def _images(
 
 
 def _polygon(raw: Any) -> np.ndarray | None:
-    if not isinstance(raw, list) or len(raw) < 6 or len(raw) % 2:
+    """A flat [x, y, ...] list as (N, 2) points; None when it is not pairs of finite numbers."""
+    if not isinstance(raw, list) or len(raw) % 2:
         return None
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in raw):
         return None
@@ -213,7 +217,13 @@ def _polygon(raw: Any) -> np.ndarray | None:
 
 
 def _shapes(
-    ann: dict[str, Any], label: str, image: _Image, group: int, place: str, problems: _Problems
+    ann: dict[str, Any],
+    label: str,
+    image: _Image,
+    group: int,
+    place: str,
+    problems: _Problems,
+    report: CocoReport,
 ) -> list[Shape]:
     """The Labelme shapes of one COCO object (several polygons share ``group``)."""
     flags = {"iscrowd": True} if ann.get("iscrowd") in (1, True) else {}
@@ -233,12 +243,15 @@ def _shapes(
         shape = mask_shape(mask, (0, 0), like=None, label=label)
         return [_finish(shape, flags)] if shape is not None else []
     if isinstance(seg, list) and seg:
-        polygons = [_polygon(p) for p in seg]
-        if any(p is None for p in polygons):
-            problems.add(f"{place}.segmentation", "expected polygons of at least 3 [x, y] numbers")
+        parsed = [_polygon(p) for p in seg]
+        if any(p is None for p in parsed):
+            problems.add(f"{place}.segmentation", "expected polygons as lists of [x, y] numbers")
             return []
+        # Other tools leave slivers of 1 or 2 points in their files: no area, left out and counted.
+        polygons = [p for p in parsed if p is not None and len(p) >= 3]
+        report.degenerate += len(parsed) - len(polygons)
         gid = group if len(polygons) > 1 else None
-        return [_finish(Shape(label=label, points=p, group_id=gid), flags) for p in polygons if p is not None]
+        return [_finish(Shape(label=label, points=p, group_id=gid), flags) for p in polygons]
     bbox = ann.get("bbox")
     if isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox):
         x, y, w, h = (float(v) for v in bbox)
@@ -291,7 +304,7 @@ def import_coco(
             problems.add(f"{place}.category_id", f"{ann['category_id']} is no category of the file")
             continue
         groups[ann["image_id"]] += 1
-        image.shapes += _shapes(ann, label, image, groups[ann["image_id"]], place, problems)
+        image.shapes += _shapes(ann, label, image, groups[ann["image_id"]], place, problems, report)
     problems.lines += stem_clashes([image.path for image in images.values()])
     if not images and not problems.lines:
         raise MaskImportError(

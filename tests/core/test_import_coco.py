@@ -108,6 +108,7 @@ def _coco(tmp_path: Path, **changes) -> Path:
                 "segmentation": {"size": [H, W], "counts": [H * 40, H * 5, H * (W - 45)]},
             },
             {"id": 4, "image_id": 2, "category_id": 1, "segmentation": [[1, 1, 5, 1, 5, 5]]},
+            {"id": 5, "image_id": 1, "category_id": 1, "segmentation": [[3, 3, 4, 4]]},  # a sliver
         ],
     }
     data.update(changes)
@@ -124,7 +125,10 @@ def test_another_tools_file_imports_what_the_folder_holds(tmp_path: Path) -> Non
     _image(folder / "unlisted.png")
     report = import_coco(_coco(tmp_path), folder)
     assert [p.name for p in report.json_paths] == ["x.json"] and not (folder / "unlisted.json").exists()
-    assert report.left_out() == ["1 image(s) of the COCO file are not in the folder: elsewhere.png"]
+    assert report.left_out() == [
+        "1 polygon(s) of fewer than 3 points (no area) left out",
+        "1 image(s) of the COCO file are not in the folder: elsewhere.png",
+    ]
     shapes = load_document(folder / "x.json").shapes
     assert [(s.label, s.shape_type) for s in shapes] == [
         ("cell", "polygon"),
