@@ -38,7 +38,7 @@ from segdesk.core.import_masks import (
 from segdesk.core.instance_split import InstanceObject, _bboxes, object_shape
 from segdesk.core.instances import relabel_sequential
 from segdesk.core.mask_files import find_mask, none_found
-from segdesk.core.mask_values import MASK_EXTENSIONS, read_mask_image
+from segdesk.core.mask_values import MASK_EXTENSIONS, MEAN_OBJECT_PX, read_mask_image
 from segdesk.core.rasterize import BACKGROUND_LABEL, IGNORE_LABEL
 from segdesk.core.vectorize import DEFAULT_MIN_AREA
 
@@ -67,7 +67,16 @@ def read_instances(path: Path) -> np.ndarray:
         data = read_mask_image(path, colour=None).astype(np.int64)  # one colour per object: packed
         if data.min(initial=0) < 0:
             raise ProjectError(path, None, "instance map with negative values")
-        return relabel_sequential(data)
+        instances = relabel_sequential(data)
+        n = int(instances.max(initial=0))
+        if n and np.count_nonzero(instances) < n * MEAN_OBJECT_PX:
+            raise ProjectError(
+                path,
+                None,
+                f"{n} values, objects of {np.count_nonzero(instances) / n:.1f} px on average: a photograph "
+                "or a resized (smoothed) mask, not an instance map",
+            )
+        return instances
     files = _mask_files(path)
     if not files:
         raise ProjectError(path, None, "no mask files (png, tif, tiff, bmp) in this folder")

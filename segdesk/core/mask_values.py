@@ -27,6 +27,10 @@ MASK_EXTENSIONS: tuple[str, ...] = (".png", ".tif", ".tiff", ".bmp")
 OBJECT_MAPS = 32
 #: How many mask files ``describe_values`` reads to say what a folder holds.
 SAMPLE = 20
+#: Fewer pixels than this per distinct value: no instance map (objects of 1-4 px on average) but a
+#: photograph or a resized, smoothed mask.
+MEAN_OBJECT_PX = 4
+PHOTO_HINT = "as many as a photograph has: are these the images rather than their masks?"
 
 
 def parse_colour(text: str) -> int | None:
@@ -120,6 +124,8 @@ class MaskSample:
     files: int
     values: frozenset[int]
     colour: bool
+    #: A file held a distinct value for every few pixels: a photograph, not a mask (the images folder?).
+    photo_like: bool = False
 
     @property
     def objects(self) -> bool:
@@ -143,7 +149,7 @@ class MaskSample:
 def sample_masks(mask_files: list[Path]) -> MaskSample | None:
     """The values of the first SAMPLE of ``mask_files`` (unreadable ones passed over); None if none."""
     found: set[int] = set()
-    colour = False
+    colour = photo_like = False
     read = 0
     for path in mask_files[:SAMPLE]:
         try:
@@ -151,10 +157,12 @@ def sample_masks(mask_files: list[Path]) -> MaskSample | None:
         except SegdeskError:
             continue
         read += 1
+        distinct = np.unique(data)
+        photo_like |= distinct.size * MEAN_OBJECT_PX > data.size
         if packed and not colour:  # colours from here on: grey values seen before become grey colours
             found, colour = {v * 0x010101 for v in found if 0 <= v <= 255}, True
-        found.update(int(v) * (0x010101 if colour and not packed else 1) for v in np.unique(data)[:1000])
-    return MaskSample(read, frozenset(found), colour) if found else None
+        found.update(int(v) * (0x010101 if colour and not packed else 1) for v in distinct[:1000])
+    return MaskSample(read, frozenset(found), colour, photo_like) if found else None
 
 
 def mask_files_hint(masks_dir: str | Path) -> str:
@@ -170,6 +178,8 @@ def describe_values(mask_files: list[Path]) -> str:
         return ""
     where = f"the first {min(len(mask_files), SAMPLE)} masks hold"
     kind = sample.kind()
+    if sample.photo_like:
+        return f"{where} {len(sample.values)}+ {kind}, {PHOTO_HINT}"
     if sample.objects:
         return (
             f"{where} {len(sample.values)} {kind} ({sample.values_text(most=4)}): instance maps, one "

@@ -228,3 +228,16 @@ def test_cellpose_masks_import_by_their_name(tmp_path, maps) -> None:
     report = import_instances(images, masks, "cell", skip_annotated=True)
     assert [p.name for p in report.json_paths] == ["img0.json"] and report.shape_count == 3
     assert [p.name for p in report.annotated] == ["img1.png"] and (images / "img1.json").read_text() == "{}"
+
+
+def test_photographs_given_as_instance_maps_are_refused(tmp_path) -> None:
+    """The images folder picked as the masks: one 'object' per colour would be thousands of 1-px
+    polygons marked reviewed; the reader says what it looks like instead."""
+    photo = np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype=np.uint8)
+    path = tmp_path / "a.png"
+    PIL.Image.fromarray(photo).save(path)
+    with pytest.raises(ProjectError, match="a photograph or a resized"):
+        read_instances(path)
+    from segdesk.core.mask_values import describe_values
+
+    assert "as many as a photograph has" in describe_values([path])

@@ -11,7 +11,7 @@ from typing import Literal
 from segdesk.core.errors import SegdeskError
 from segdesk.core.import_coco import describe_coco
 from segdesk.core.import_yolo import read_names
-from segdesk.core.mask_values import MaskSample, first_masks, sample_masks
+from segdesk.core.mask_values import PHOTO_HINT, MaskSample, first_masks, sample_masks
 
 Kind = Literal["classes", "objects", "yolo", "coco", "unknown"]
 
@@ -27,6 +27,8 @@ class Source:
 def describe_sample(sample: MaskSample) -> str:
     """What the first masks hold."""
     where = f"The first {sample.files} mask(s) hold"
+    if sample.photo_like:
+        return f"{where} {len(sample.values)}+ {sample.kind()}, {PHOTO_HINT}"
     if sample.objects:
         return f"{where} {len(sample.values)} {sample.kind()} ({sample.values_text(most=4)}): one per object?"
     return f"{where} the {sample.kind()} {sample.values_text()}."
