@@ -209,7 +209,10 @@ def _build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("labels_dir", help="the folder of <stem>.txt label files")
     p.add_argument("images_dir", help="the folder of the images (matched by stem)")
     p.add_argument(
-        "--names", required=True, help="the dataset's data.yaml, or the class names by id: cell,nucleus"
+        "--names",
+        default=None,
+        help="the dataset's data.yaml, or the class names by id: cell,nucleus "
+        "(default: the data.yaml beside or above LABELS_DIR)",
     )
     p.add_argument("--out", default=None, help="write the project here (images copied) instead of in place")
     p.add_argument("--overwrite", action="store_true", help="replace existing JSON files / image copies")
@@ -231,7 +234,7 @@ def _build_parser(selected: str | None = None) -> argparse.ArgumentParser:
         _args_predict(p)
     p.set_defaults(handler=_cmd_predict)
 
-    p = sub.add_parser("export", help="masks / VOC / COCO / previews, or the model as ONNX")
+    p = sub.add_parser("export", help="masks / VOC / COCO / YOLO / previews, or the model as ONNX")
     if selected == "export":
         from segdesk.commands.export import add_export_arguments  # imports torch only for `export onnx`
 

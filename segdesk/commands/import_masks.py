@@ -129,7 +129,7 @@ def run_import_coco(
 def run_import_yolo(
     labels_dir: str | Path,
     images_dir: str | Path,
-    names: str,
+    names: str | None,
     *,
     out_dir: str | Path | None = None,
     overwrite: bool = False,

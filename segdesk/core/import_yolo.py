@@ -6,8 +6,9 @@ images, marked reviewed, as ``import-masks`` and ``import-coco`` do.
   ``class cx cy w h`` (a detection box) a rectangle; coordinates are fractions of the image's width
   and height. Blank lines are skipped; an empty file is an image without objects (it imports with
   no shapes).
-* Class names come from the dataset's ``data.yaml`` (``names:`` as a list or an id -> name map) or are
-  given as a list; an id outside them is a problem.
+* Class names come from the dataset's ``data.yaml`` (``names:`` as a list or an id -> name map; found
+  beside or above the labels folder unless given) or are given as a list; an id outside them is a
+  problem.
 * Images without a label file are left as they are (counted); label files without an image too.
 
 Every problem (a line that is not numbers, an odd coordinate count, a value outside 0..1 by more than
@@ -95,6 +96,16 @@ def read_names(spec: str | Path | Sequence[str]) -> list[str]:
     raise ProjectError(path, "names", "expected a list of class names or an id -> name map")
 
 
+def find_data_yaml(labels_dir: Path) -> Path | None:
+    """The dataset's data.yaml beside the labels folder or up to two folders above it (Ultralytics'
+    ``dataset/labels/train``), None when there is none."""
+    for place in (labels_dir, labels_dir.parent, labels_dir.parent.parent):
+        for name in ("data.yaml", "dataset.yaml", "data.yml"):
+            if (place / name).is_file():
+                return place / name
+    return None
+
+
 def _parse_line(line: str, width: int, height: int) -> tuple[int, np.ndarray, str] | str:
     """(class id, points in pixels, shape type), or why the line is not an object."""
     parts = line.split()
@@ -126,7 +137,7 @@ def _pixels(points: np.ndarray) -> np.ndarray:
 def import_yolo(
     labels_dir: str | Path,
     images_dir: str | Path,
-    names: str | Path | Sequence[str],
+    names: str | Path | Sequence[str] | None = None,
     *,
     out_dir: str | Path | None = None,
     overwrite: bool = False,
@@ -140,6 +151,10 @@ def import_yolo(
     for folder in (labels_dir, images_dir):
         if not folder.is_dir():
             raise ProjectError(folder, None, "folder not found")
+    if names is None:
+        names = find_data_yaml(labels_dir)
+        if names is None:
+            raise ProjectError(labels_dir, None, "no data.yaml beside or above it: give the class names")
     classes = read_names(names)
     problems = [f"{names}: class {i} {n!r}: {p}" for i, n in enumerate(classes) if (p := label_problem(n))]
     project_dir = Path(out_dir) if out_dir is not None else images_dir
@@ -209,4 +224,4 @@ def import_yolo(
     return report
 
 
-__all__ = ["YoloReport", "import_yolo", "read_names"]
+__all__ = ["YoloReport", "find_data_yaml", "import_yolo", "read_names"]

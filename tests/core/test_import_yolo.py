@@ -10,6 +10,7 @@ import pytest
 
 from segdesk.cli import main as cli_main
 from segdesk.core.document import Document
+from segdesk.core.errors import ProjectError
 from segdesk.core.export.masks import export_masks
 from segdesk.core.import_masks import MaskImportError
 from segdesk.core.import_yolo import import_yolo, read_names
@@ -72,6 +73,9 @@ def test_boxes_names_and_what_is_left_out(tmp_path: Path) -> None:
     np.testing.assert_allclose(a[0].points, [[0.4 * W, 0.3 * H], [0.6 * W, 0.7 * H]])
     assert load_document(images / "b.json").shapes == []
     assert read_names("car, person") == ["car", "person"]
+    (tmp_path / "data.yaml").unlink()
+    with pytest.raises(ProjectError, match="no data.yaml beside or above it"):
+        import_yolo(labels, images, overwrite=True)
     (tmp_path / "list.yaml").write_text("names: [car, person]\n")
     assert read_names(tmp_path / "list.yaml") == ["car", "person"]
 

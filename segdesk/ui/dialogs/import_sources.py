@@ -10,7 +10,7 @@ from typing import Literal
 
 from segdesk.core.errors import SegdeskError
 from segdesk.core.import_coco import describe_coco
-from segdesk.core.import_yolo import read_names
+from segdesk.core.import_yolo import find_data_yaml, read_names
 from segdesk.core.mask_values import PHOTO_HINT, MaskSample, first_masks, sample_masks
 
 Kind = Literal["classes", "objects", "yolo", "coco", "unknown"]
@@ -35,15 +35,14 @@ def describe_sample(sample: MaskSample) -> str:
 
 
 def _yolo_names(folder: Path) -> tuple[str, str]:
-    """The class names of a YOLO dataset's data.yaml beside or above the labels folder, and its name."""
-    for place in (folder, folder.parent, folder.parent.parent):
-        for name in ("data.yaml", "dataset.yaml", "data.yml"):
-            if (place / name).is_file():
-                try:
-                    return ",".join(read_names(place / name)), str(place / name)
-                except SegdeskError:
-                    continue
-    return "", ""
+    """The class names of the dataset's data.yaml (core's rule for where it is), and its path."""
+    found = find_data_yaml(folder)
+    if found is None:
+        return "", ""
+    try:
+        return ",".join(read_names(found)), str(found)
+    except SegdeskError:
+        return "", ""
 
 
 def look_at(path: Path, root: Path) -> Source:
