@@ -8,6 +8,7 @@ every command alike (:func:`no_images_text`).
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +18,10 @@ from segdesk.core.project import natural_key
 
 #: How deep below the folder subfolders are looked into (``scans/2024/01/*.png`` is depth 2).
 MAX_DEPTH = 3
-#: Folders listed at most while looking (a home folder must not take minutes).
+#: Folders listed at most while looking, and seconds spent at most (a home folder, a network drive:
+#: the window asks this on opening a folder and must not wait).
 MAX_FOLDERS = 400
+MAX_SECONDS = 0.5
 #: Subfolders named in a message at most.
 NAMED = 5
 
@@ -46,13 +49,15 @@ def _is_image(entry: os.DirEntry[str]) -> bool:
 
 def look_inside(folder: str | Path) -> FolderContents:
     """Subfolders (up to MAX_DEPTH below, hidden ones and links skipped) that hold images, and the
-    kinds of other files directly in ``folder``. Unreadable subfolders are passed over."""
+    kinds of other files directly in ``folder``. Unreadable subfolders are passed over; the look stops
+    after MAX_FOLDERS listings or MAX_SECONDS (``complete`` False)."""
     folder = Path(folder)
     found: list[tuple[Path, int]] = []
     others: Counter[str] = Counter()
     queue: list[tuple[Path, int]] = [(folder, 0)]
     listed = 0
-    while queue and listed < MAX_FOLDERS:
+    deadline = time.monotonic() + MAX_SECONDS
+    while queue and listed < MAX_FOLDERS and (listed == 0 or time.monotonic() < deadline):
         current, depth = queue.pop(0)
         listed += 1
         try:

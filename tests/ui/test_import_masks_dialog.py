@@ -49,6 +49,13 @@ def _open_dialog(qtbot, window: MainWindow) -> ImportMasksDialog:
     return dialog
 
 
+def _choose(qtbot, dialog: ImportMasksDialog, path: Path) -> None:
+    """Pick ``path``; the dialog looks at it off the GUI thread."""
+    dialog.set_masks_folder(path)
+    assert "Looking at" in dialog.sample_note.text() or dialog._source() is not None
+    qtbot.waitUntil(lambda: dialog._source() is not None, timeout=10000)
+
+
 def _run(qtbot, dialog: ImportMasksDialog) -> None:
     with qtbot.waitSignal(dialog.imported, timeout=20000):
         assert dialog.start_import()
@@ -63,7 +70,7 @@ def test_class_masks_import_beside_the_images_and_the_window_shows_them(qtbot, w
     (root / "im1.json").write_text(json.dumps(mine))  # labelled already: left as it is
     assert window.open_path(root)
     dialog = _open_dialog(qtbot, window)
-    dialog.set_masks_folder(masks)
+    _choose(qtbot, dialog, masks)
     assert "the values 0, 10, 20" in dialog.sample_note.text()
     assert dialog.classes_mode.isChecked() and dialog.labels_edit.text() == "0=_background_,10=NAME,20=NAME"
     assert not dialog.start_import() and "replace NAME" in dialog.status.text()  # nothing started
@@ -95,7 +102,7 @@ def test_instance_maps_are_told_apart_and_import_as_objects(qtbot, window, tmp_p
     PIL.Image.fromarray(objects).save(tmp_path / "maps" / "im0.png")
     assert window.open_path(root)
     dialog = _open_dialog(qtbot, window)
-    dialog.set_masks_folder(tmp_path / "maps")
+    _choose(qtbot, dialog, tmp_path / "maps")
     assert dialog.objects_mode.isChecked() and "41 values" in dialog.sample_note.text()
     assert not dialog.start_import() and "Name the objects' class" in dialog.status.text()
     dialog.object_edit.setText("nucleus")
@@ -110,7 +117,7 @@ def test_a_mask_that_does_not_fit_writes_nothing_and_says_why(qtbot, window, tmp
     masks = _class_masks(tmp_path / "masks", n=2)
     assert window.open_path(root)
     dialog = _open_dialog(qtbot, window)
-    dialog.set_masks_folder(masks)
+    _choose(qtbot, dialog, masks)
     dialog.labels_edit.setText("0=_background_,10=cell")  # 20 is named nowhere
     with qtbot.waitSignal(dialog.runner.job_finished, timeout=20000):
         assert dialog.start_import()
@@ -133,7 +140,7 @@ def test_a_coco_file_imports_from_the_same_dialog(qtbot, window, tmp_path) -> No
     (tmp_path / "instances.json").write_text(json.dumps(coco))
     assert window.open_path(root)
     dialog = _open_dialog(qtbot, window)
-    dialog.set_masks_folder(tmp_path / "instances.json")
+    _choose(qtbot, dialog, tmp_path / "instances.json")
     assert "2 image(s), 1 of them in this folder" in dialog.sample_note.text()
     assert not dialog.labels_edit.isEnabled() and not dialog.objects_mode.isEnabled()
     _run(qtbot, dialog)
@@ -151,7 +158,7 @@ def test_yolo_labels_import_with_the_names_of_their_data_yaml(qtbot, window, tmp
     (tmp_path / "dataset" / "data.yaml").write_text("names: [car, person]\n")
     assert window.open_path(root)
     dialog = _open_dialog(qtbot, window)
-    dialog.set_masks_folder(labels)
+    _choose(qtbot, dialog, labels)
     assert "1 YOLO label file(s); classes from" in dialog.sample_note.text()
     assert dialog.labels_edit.text() == "car,person" and dialog.labels_edit.isEnabled()
     assert not dialog.objects_mode.isEnabled()
@@ -161,3 +168,37 @@ def test_yolo_labels_import_with_the_names_of_their_data_yaml(qtbot, window, tmp
     assert "1 image(s) without a label file left as they were: im1.png" in dialog.details.toPlainText()
     assert [window.files_panel.model.status(r) for r in range(2)] == ["reviewed", "unlabeled"]
     dialog.close()
+
+
+def test_the_look_at_a_big_source_never_holds_the_window(qtbot, window, tmp_path, monkeypatch) -> None:
+    """A COCO file of hundreds of MB or big TIFF masks are read off the GUI thread: Import waits for
+    the look, and closing the dialog meanwhile leaves the late answer to nobody."""
+    import threading
+
+    import segdesk.ui.dialogs.import_masks as module
+
+    release = threading.Event()
+    real = module.look_at
+
+    def slow(path, root):
+        release.wait(10)
+        return real(path, root)
+
+    monkeypatch.setattr(module, "look_at", slow)
+    root = _images(tmp_path / "proj", n=1)
+    masks = _class_masks(tmp_path / "masks", n=1)
+    assert window.open_path(root)
+    dialog = _open_dialog(qtbot, window)
+    dialog.set_masks_folder(masks)
+    assert dialog.sample_note.text() == "Looking at masks ..."
+    assert not dialog.start_import() and "Still looking" in dialog.status.text()
+    release.set()
+    qtbot.waitUntil(lambda: dialog._source() is not None, timeout=10000)
+    assert "the values 0, 10, 20" in dialog.sample_note.text()
+    release.clear()
+    dialog.set_masks_folder(masks)  # a second look, then the dialog closes before it answers
+    job = dialog._look_job
+    dialog.close()
+    release.set()
+    qtbot.waitUntil(lambda: not job.is_running(), timeout=10000)
+    qtbot.wait(50)  # the late answer reached no deleted dialog

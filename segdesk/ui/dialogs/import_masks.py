@@ -1,15 +1,13 @@
-"""File > Import masks: masks made elsewhere (Cellpose, ilastik, a dataset's PNGs) or a COCO file
-(CVAT, Roboflow, Label Studio) become the open project's annotations, one Labelme JSON beside each
-image, exactly as ``segdesk import-masks`` and ``import-coco`` write them (the same core functions:
-core/import_masks for class masks, core/import_instances for one object per value or per mask file,
-core/import_coco).
+"""File > Import masks: masks made elsewhere (Cellpose, ilastik, a dataset's PNGs), YOLO labels or a
+COCO file (CVAT, Roboflow) become the open project's annotations, one Labelme JSON beside each image,
+as ``segdesk import-masks`` / ``import-yolo`` / ``import-coco`` write them (the same core functions).
 
-The dialog looks at the first masks and proposes what they hold (class values or colours, or one
-value per object); the person names the classes. Images without a mask stay unlabelled by default,
-and images that have an annotation are left as they are unless the person asks to replace them.
-Imported images are marked reviewed (the person chose these masks): they train at the next Retrain,
-and the dialog says so. The import runs as a Job with progress and Cancel; nothing is written when a
-mask does not fit (every problem listed), and a cancelled import says how far it got.
+The dialog looks at the source off the GUI thread (import_sources.py) and proposes what it holds; the
+person names the classes. Images without a mask stay unlabelled by default, and images that have an
+annotation are left as they are unless the person asks to replace them. Imported images are marked
+reviewed (the person chose these masks): they train at the next Retrain, and the dialog says so. The
+import runs as a Job with progress and Cancel; nothing is written when a mask does not fit (every
+problem listed), and a cancelled import says how far it got.
 """
 
 from __future__ import annotations
@@ -43,6 +41,7 @@ from segdesk.ui.job_functions import ImportProgress, import_masks_job
 from segdesk.ui.job_runner import Job, JobRunner
 
 JOB_NAME = "import"
+LOOK_JOB = "import-look"
 #: The placeholder a suggested class list holds until the person names the class.
 PLACEHOLDER = "NAME"
 REVIEWED_NOTE = "Imported images are marked reviewed: they train at the next Retrain."
@@ -66,6 +65,8 @@ class ImportMasksDialog(QDialog):
         self.runner = runner if runner is not None else JobRunner(self)
         self.job: Job | None = None
         self._looked: Source | None = None
+        self._look_job: Job | None = None
+        self._look_again = False
         self.result: ImportReport | None = None
         self._last: ImportProgress | None = None
         self._build()
@@ -173,26 +174,52 @@ class ImportMasksDialog(QDialog):
         if path:
             self.set_masks_folder(path)
 
-    def _source(self) -> Source | None:
-        """What the chosen folder or file is (looked at again when the text changed)."""
+    def _path(self) -> Path | None:
         text = self.folder_edit.text().strip()
-        if not text:
-            return None
-        path = Path(text).expanduser()
-        if self._looked is None or self._looked.path != path:
-            self._looked = look_at(path, self.root)
-        return self._looked
+        return Path(text).expanduser() if text else None
+
+    def _source(self) -> Source | None:
+        """What the chosen folder or file holds, once looked at (None before, or while looking)."""
+        return self._looked if self._looked is not None and self._looked.path == self._path() else None
 
     def set_masks_folder(self, folder: str | Path) -> None:
         self.folder_edit.setText(str(folder))
         self.look()
 
     def look(self) -> None:
-        """Read the first masks: say what they hold and fill in a starting point."""
-        self._looked = None  # the folder may have changed since: look again
-        source = self._source()
-        if source is None:
+        """Look at the chosen folder or file off the GUI thread (a COCO file of hundreds of MB, big
+        TIFF masks: the window must not freeze), then say what it holds."""
+        path = self._path()
+        if path is None:
             return
+        self._looked = None  # the folder may have changed since: look again
+        self.sample_note.setText(f"Looking at {path.name} ...")
+        self._on_mode_changed()
+        if self.runner.is_running(LOOK_JOB):
+            self._look_again = True
+            return
+        root = self.root
+        self._look_job = self.runner.start(
+            LOOK_JOB, lambda _c, _r: look_at(path, root), connect=self._connect_look
+        )
+
+    def _connect_look(self, job: Job) -> None:
+        job.succeeded.connect(self._on_looked)
+        job.failed.connect(self._on_looked)
+        job.finished.connect(self._after_look)
+
+    def _after_look(self) -> None:
+        if self._look_again:
+            self._look_again = False
+            self.look()
+
+    def _on_looked(self, source: object) -> None:
+        if isinstance(source, str):  # the look failed: why
+            self.sample_note.setText(source)
+            return
+        if not isinstance(source, Source) or source.path != self._path():
+            return  # the text changed meanwhile: the next look says
+        self._looked = source
         self.sample_note.setText(source.note)
         if source.kind in ("classes", "objects"):
             (self.objects_mode if source.kind == "objects" else self.classes_mode).setChecked(True)
@@ -221,6 +248,8 @@ class ImportMasksDialog(QDialog):
     def _problem(self) -> str | None:
         """What must be given before importing (None when the inputs are complete)."""
         source = self._source()
+        if self._path() is not None and source is None:
+            return "Still looking at the folder; a moment."
         if source is not None and source.kind == "coco":
             return None  # the file is checked whole by the import, every problem listed
         if source is None or not source.path.is_dir():
@@ -346,14 +375,24 @@ class ImportMasksDialog(QDialog):
         self.status.setText("Still finishing the import; close again in a moment.")
         return False
 
+    def _forget_look(self) -> None:
+        """A look still running reports to nobody once the dialog is gone."""
+        job, self._look_job = self._look_job, None
+        if job is not None and job.is_running():
+            job.succeeded.disconnect(self._on_looked)
+            job.failed.disconnect(self._on_looked)
+            job.finished.disconnect(self._after_look)
+
     def reject(self) -> None:
         if self._stop_job():
+            self._forget_look()
             super().reject()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self._stop_job():
             event.ignore()
             return
+        self._forget_look()
         super().closeEvent(event)
 
 
