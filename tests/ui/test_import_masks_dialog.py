@@ -202,3 +202,24 @@ def test_the_look_at_a_big_source_never_holds_the_window(qtbot, window, tmp_path
     release.set()
     qtbot.waitUntil(lambda: not job.is_running(), timeout=10000)
     qtbot.wait(50)  # the late answer reached no deleted dialog
+
+
+def test_replacing_annotations_is_asked_first(qtbot, window, tmp_path) -> None:
+    root = _images(tmp_path / "proj", n=1)
+    masks = _class_masks(tmp_path / "masks", n=1)
+    mine = {"version": "5.5.0", "flags": {}, "shapes": [], "imagePath": "im0.png", "imageData": None,
+            "imageHeight": H, "imageWidth": W}  # fmt: skip
+    (root / "im0.json").write_text(json.dumps(mine))
+    assert window.open_path(root)
+    dialog = _open_dialog(qtbot, window)
+    _choose(qtbot, dialog, masks)
+    dialog.labels_edit.setText("0=_background_,10=cell,20=debris")
+    dialog.existing.setCurrentIndex(dialog.existing.findData("replace"))
+    asked: list[int] = []
+    dialog.confirm_replace = lambda n: asked.append(n) or False  # type: ignore[method-assign]
+    assert not dialog.start_import() and asked == [1]
+    assert "stay as they are" in dialog.status.text() and json.loads((root / "im0.json").read_text()) == mine
+    dialog.confirm_replace = lambda n: True  # type: ignore[method-assign]
+    _run(qtbot, dialog)
+    assert len(load_document(root / "im0.json").shapes) == 2
+    dialog.close()

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -36,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from segdesk.core.errors import SegdeskError
 from segdesk.core.import_masks import ImportReport, parse_labels_spec
-from segdesk.ui.dialogs.import_sources import Source, look_at
+from segdesk.ui.dialogs.import_sources import REPLACE_WARNING, Source, done_text, look_at, stopped_text
 from segdesk.ui.job_functions import ImportProgress, import_masks_job
 from segdesk.ui.job_runner import Job, JobRunner
 
@@ -272,6 +273,15 @@ class ImportMasksDialog(QDialog):
             return str(exc).removeprefix("--labels: ")
         return None
 
+    def confirm_replace(self, annotated: int) -> bool:
+        """Ask before an import replaces annotations (their own shapes are lost); tests answer it."""
+        text = f"{annotated} image(s) of this folder have an annotation. {REPLACE_WARNING} Replace them?"
+        buttons = QMessageBox.StandardButton
+        answer = QMessageBox.question(
+            self, "Replace annotations?", text, buttons.Yes | buttons.No, buttons.No
+        )
+        return answer == buttons.Yes
+
     def start_import(self) -> bool:
         """Start the import job; False when nothing was started (inputs missing, a job runs)."""
         if self.runner.is_running(JOB_NAME):
@@ -284,6 +294,10 @@ class ImportMasksDialog(QDialog):
         assert source is not None  # _problem said so
         objects = self.objects_mode.isChecked() and source.kind != "yolo"
         replace = self.existing.currentData() == "replace"
+        annotated = len(list(self.root.glob("*.json"))) if replace else 0
+        if annotated and not self.confirm_replace(annotated):
+            self.status.setText("Nothing imported: the annotations stay as they are.")
+            return False
         fn = import_masks_job(
             self.root,
             source.path,
@@ -328,35 +342,20 @@ class ImportMasksDialog(QDialog):
         self.progress.setValue(1)
         if self.result is None:
             return
-        report = self.result
-        self.status.setText(
-            f"Imported {len(report.json_paths)} image(s), {report.shape_count} shape(s); "
-            f"labels: {', '.join(report.labels)}. {REVIEWED_NOTE}"
-        )
-        empty = [f"{p.name}: the mask holds no object big enough; no shapes" for p in report.empty_images]
-        self.details.setPlainText("\n".join(report.left_out() + empty))
+        status, details = done_text(self.result)
+        self.status.setText(f"{status} {REVIEWED_NOTE}")
+        self.details.setPlainText(details)
 
     def _on_failed(self, message: str) -> None:
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        written = self._last.done if self._last is not None else 0
-        self.status.setText(
-            "Nothing was imported; the problems are below."
-            if not written
-            else f"Stopped after {written} image(s); the problem is below."
-        )
+        self.status.setText(stopped_text(self._last, cancelled=False))
         self.details.setPlainText(message)
 
     def _on_cancelled(self) -> None:
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        last = self._last
-        self.status.setText(
-            "Cancelled: nothing was written."
-            if last is None or not last.done
-            else f"Cancelled after {last.done} of {last.total} image(s): those keep their imported "
-            "annotation, the others are as they were."
-        )
+        self.status.setText(stopped_text(self._last, cancelled=True))
 
     def _on_finished(self) -> None:
         self._set_running(False)

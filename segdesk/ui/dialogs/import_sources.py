@@ -1,15 +1,17 @@
 """What a person chose to import from in File > Import masks, and what it holds, in the dialog's
 words: a folder of class masks, of instance maps (or of one mask folder per image), a folder of YOLO
-label files, or a COCO file. The importers themselves are core's (the commands use them too)."""
+label files, or a COCO file; and the dialog's words for how an import ended. The importers
+themselves are core's (the commands use them too)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from segdesk.core.errors import SegdeskError
 from segdesk.core.import_coco import describe_coco
+from segdesk.core.import_masks import ImportReport
 from segdesk.core.import_yolo import find_data_yaml, read_names
 from segdesk.core.mask_values import PHOTO_HINT, MaskSample, first_masks, sample_masks
 
@@ -71,4 +73,32 @@ def look_at(path: Path, root: Path) -> Source:
     return Source(path, "unknown", "No mask files (PNG, TIFF, BMP), YOLO labels (.txt) or COCO file here.")
 
 
-__all__ = ["Kind", "Source", "describe_sample", "look_at"]
+REPLACE_WARNING = "Those that have a mask too get the masks' shapes instead: their own shapes are lost."
+
+
+def done_text(report: ImportReport) -> tuple[str, str]:
+    """What an import wrote (the status line) and what it left out (the details)."""
+    status = (
+        f"Imported {len(report.json_paths)} image(s), {report.shape_count} shape(s); "
+        f"labels: {', '.join(report.labels)}."
+    )
+    empty = [f"{p.name}: the mask holds no object big enough; no shapes" for p in report.empty_images]
+    return status, "\n".join(report.left_out() + empty)
+
+
+def stopped_text(last: Any, *, cancelled: bool) -> str:
+    """An import that stopped (``last``: its last progress record, with ``done`` and ``total``)."""
+    done = getattr(last, "done", 0)
+    if cancelled:
+        if not done:
+            return "Cancelled: nothing was written."
+        return (
+            f"Cancelled after {done} of {last.total} image(s): those keep their imported annotation, "
+            "the others are as they were."
+        )
+    if not done:
+        return "Nothing was imported; the problems are below."
+    return f"Stopped after {done} image(s); the problem is below."
+
+
+__all__ = ["REPLACE_WARNING", "Kind", "Source", "describe_sample", "done_text", "look_at", "stopped_text"]
