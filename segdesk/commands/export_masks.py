@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from segdesk.commands.arg_types import number
 from segdesk.core.errors import Cancelled, SegdeskError
 from segdesk.core.export.masks import FORMAT_TITLES, FORMATS, ExportProgress, OutputExistsError, export_masks
 
@@ -21,6 +22,7 @@ def export_masks_command(
     with_proposals: bool = False,
     ignore_value: int = 255,
     overwrite: bool = False,
+    val_fraction: float = 0.0,
     out: Out = print,
 ) -> int:
     """Export and print a summary. Exit status: 0 done, 1 done but some images skipped (each named),
@@ -45,6 +47,7 @@ def export_masks_command(
             with_proposals=with_proposals,
             ignore_value=ignore_value,
             overwrite=overwrite,
+            val_fraction=val_fraction,
             progress=progress,
         )
     except OutputExistsError as exc:
@@ -90,6 +93,13 @@ def add_masks_arguments(parser: argparse.ArgumentParser) -> None:
         help="write __ignore__ regions as background (0) instead of 255 (index and binary formats)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace files that exist already")
+    parser.add_argument(
+        "--val-fraction",
+        type=number(0, 1, below=True),
+        default=0.0,
+        metavar="F",
+        help="yolo: put this share of the images in a validation split (train/ and val/; fixed by name)",
+    )
 
 
 def masks_from_args(args: argparse.Namespace, *, out: Out = print) -> int:
@@ -102,6 +112,7 @@ def masks_from_args(args: argparse.Namespace, *, out: Out = print) -> int:
         with_proposals=args.with_proposals,
         ignore_value=0 if args.ignore_as_background else 255,
         overwrite=args.overwrite,
+        val_fraction=args.val_fraction,
         out=out,
     )
 

@@ -243,6 +243,7 @@ def masks_job(
     with_proposals: bool,
     ignore_value: int,
     overwrite: bool,
+    val_fraction: float = 0.0,
 ) -> Fn:
     """A job function exporting masks with segdesk.core (no ml needed)."""
 
@@ -255,6 +256,7 @@ def masks_job(
             with_proposals=with_proposals,
             ignore_value=ignore_value,
             overwrite=overwrite,
+            val_fraction=val_fraction,
             cancel=cancel,
             progress=report,
         )

@@ -105,3 +105,31 @@ def test_data_yaml_names_the_classes_and_the_folder(tmp_path: Path) -> None:
         "a.txt",
         "empty.txt",
     }
+
+
+def test_a_validation_split_is_fixed_by_name(tmp_path: Path) -> None:
+    """--val-fraction: images/train and images/val with their labels; which images validate follows
+    from their names (a hash), so every export of the same images splits them the same way."""
+    from segdesk.core.errors import ExportError
+    from segdesk.core.export.yolo import val_stems
+
+    root, _ = _project(tmp_path / "p")
+    for i in range(8):
+        PIL.Image.fromarray(np.zeros((H, W), np.uint8)).save(root / f"x{i}.png")
+        save_document(Document(f"x{i}.png", H, W, shapes=[], extra=reviewed_extra()), root / f"x{i}.json")
+    out = tmp_path / "yolo"
+    report = export_masks(root, out, fmt="yolo", val_fraction=0.25)
+    val = sorted(p.stem for p in (out / "labels" / "val").iterdir())
+    train = sorted(p.stem for p in (out / "labels" / "train").iterdir())
+    assert len(val) == 2 and len(train) == 8 and not set(val) & set(train)
+    assert sorted(p.stem for p in (out / "images" / "val").iterdir()) == val
+    assert "train: images/train\nval: images/val\n" in (out / "data.yaml").read_text()
+    assert "2 image(s) in val, 8 in train" in report.notes
+    stems = [f"x{i}" for i in range(8)] + ["a", "empty"]
+    assert set(val_stems(stems, 0.25)) == set(val)
+    assert val_stems(list(reversed(stems)), 0.25) == set(val)  # by name, not by listing order
+    assert val_stems(["only"], 0.5) == frozenset()  # one image: nothing to validate on
+    assert len(val_stems(["a", "b"], 0.9)) == 1  # some image always trains
+    assert len(val_stems(stems, 0.01)) == 1  # a share asked for gives at least one
+    with pytest.raises(ExportError, match="validation split is written for the yolo format"):
+        export_masks(root, tmp_path / "coco", fmt="coco", val_fraction=0.25)

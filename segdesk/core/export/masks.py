@@ -41,6 +41,7 @@ from typing import Literal, get_args
 
 from segdesk.core.cancel import CancelToken
 from segdesk.core.errors import Cancelled, ExportError, SegdeskError
+from segdesk.core.export import yolo as export_yolo
 from segdesk.core.export.stage import (
     STAGING_MARK,
     OutputExistsError,
@@ -165,9 +166,16 @@ def _plan(
     include_unreviewed: bool,
     with_proposals: bool,
     ignore_value: int,
+    val_fraction: float = 0.0,
 ) -> Plan:
     if fmt not in FORMATS:
         raise ExportError(None, "format", f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+    if not 0.0 <= val_fraction < 1.0:  # also refuses NaN
+        raise ExportError(project_root, "val_fraction", f"{val_fraction} is not a share from 0 up to (not) 1")
+    if val_fraction and fmt != "yolo":
+        raise ExportError(
+            project_root, "val_fraction", f"a validation split is written for the yolo format, not {fmt}"
+        )
     project = Project(project_root)
     out = Path(out_dir).absolute()
     if out.exists() and not out.is_dir():
@@ -199,8 +207,10 @@ def _plan(
     entries = selection.entries
     if not entries and not project.entries():
         raise ExportError(project.root, None, no_images_detail(look_inside(project.root)))
+    stems = _stems(entries)
+    val = export_yolo.val_stems(stems, val_fraction) if val_fraction else None
     return Plan(
-        project, out, fmt, entries, _stems(entries), class_names, value, with_proposals, binary_dirs, notes
+        project, out, fmt, entries, stems, class_names, value, with_proposals, binary_dirs, notes, val
     )
 
 
@@ -217,7 +227,12 @@ def _relative_outputs(plan: Plan) -> list[str]:
     if fmt == "overlay":
         return [f"{s}.jpg" for s in stems]
     if fmt == "yolo":
-        return ["data.yaml", *(f"images/{s}.png" for s in stems), *(f"labels/{s}.txt" for s in stems)]
+        parts = [export_yolo.split_dir(s, plan.val) for s in stems]
+        return [
+            "data.yaml",
+            *(f"images/{p}{s}.png" for p, s in zip(parts, stems, strict=True)),
+            *(f"labels/{p}{s}.txt" for p, s in zip(parts, stems, strict=True)),
+        ]
     return ["annotations.json", *(f"{d}/{s}.jpg" for d in ("JPEGImages", "Visualization") for s in stems)]
 
 
@@ -227,6 +242,7 @@ def existing_outputs(
     *,
     fmt: ExportFormat,
     include_unreviewed: bool = False,
+    val_fraction: float = 0.0,
 ) -> list[Path]:
     """The files an export would replace (ask before passing ``overwrite=True``)."""
     plan = _plan(
@@ -236,6 +252,7 @@ def existing_outputs(
         include_unreviewed=include_unreviewed,
         with_proposals=False,
         ignore_value=255,
+        val_fraction=val_fraction,
     )
     paths = [plan.out_dir / rel for rel in _relative_outputs(plan)]
     return [p for p in paths if p.exists()]
@@ -250,12 +267,14 @@ def export_masks(
     with_proposals: bool = False,
     ignore_value: int = 255,
     overwrite: bool = False,
+    val_fraction: float = 0.0,
     cancel: CancelToken | None = None,
     progress: ProgressFn | None = None,
 ) -> ExportReport:
     """Export the project's annotations in ``fmt`` to ``out_dir`` (see the module docstring).
 
     Reviewed images only, unless ``include_unreviewed``; the report's notes say how many were left out.
+    ``val_fraction`` (yolo only): that share of the images goes to a validation split.
 
     Images whose JSON or image file cannot be read are skipped and listed in the report.
 
@@ -272,6 +291,7 @@ def export_masks(
         include_unreviewed=include_unreviewed,
         with_proposals=with_proposals,
         ignore_value=ignore_value,
+        val_fraction=val_fraction,
     )
     if not overwrite:
         existing = [plan.out_dir / r for r in _relative_outputs(plan) if (plan.out_dir / r).exists()]

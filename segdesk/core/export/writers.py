@@ -68,6 +68,7 @@ class Plan:
     with_proposals: bool
     binary_dirs: list[str]
     notes: list[str]
+    val: frozenset[str] | None = None  # YOLO's validation images (None: no split)
 
 
 # --- per-format writers -------------------------------------------------------------------------
@@ -266,15 +267,21 @@ class _YoloWriter(_Writer):
     def write(self, stem, shapes, cls, ins, pixels, display) -> None:  # type: ignore[no-untyped-def]
         lines, no_area = export_yolo.label_lines(shapes, cls.shape, self.class_id)
         self.no_area += no_area
-        self.stage.put(f"images/{stem}.png", encode_image_png(jpeg_source(pixels, display)))
-        self.stage.put(f"labels/{stem}.txt", "".join(f"{line}\n" for line in lines).encode("utf-8"))
+        part = export_yolo.split_dir(stem, self.plan.val)
+        self.stage.put(f"images/{part}{stem}.png", encode_image_png(jpeg_source(pixels, display)))
+        self.stage.put(f"labels/{part}{stem}.txt", "".join(f"{line}\n" for line in lines).encode("utf-8"))
 
     def finish(self) -> None:
         if self.no_area:
             self.report.notes.append(
                 f"{self.no_area} line / point shape(s) left out: YOLO labels hold polygons"
             )
-        self.stage.put("data.yaml", export_yolo.data_yaml(self.names, self.plan.out_dir).encode("utf-8"))
+        split = self.plan.val is not None
+        if split:
+            val = len(self.plan.val or ())
+            self.report.notes.append(f"{val} image(s) in val, {len(self.plan.stems) - val} in train")
+        yaml = export_yolo.data_yaml(self.names, self.plan.out_dir, split=split)
+        self.stage.put("data.yaml", yaml.encode("utf-8"))
 
 
 WRITERS: dict[str, type[_Writer]] = {

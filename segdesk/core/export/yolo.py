@@ -5,8 +5,9 @@
   file (a background image, as Ultralytics expects).
 * ``images/<stem>.png``: the image as the canvas shows it (oriented as Labelme orients it; the file's
   own 8-bit values, else the displayed 8-bit RGB), lossless, so labels and pixels always agree.
-* ``data.yaml``: ``path`` (the export folder), ``train`` and ``val`` (both ``images``: split them as
-  you like) and ``names`` (class id -> label).
+* ``data.yaml``: ``path`` (the export folder), ``train`` and ``val`` and ``names`` (class id -> label).
+  With a validation share (``val_fraction``) images and labels go to ``train/`` and ``val/``
+  subfolders, the split fixed by a hash of each image's name; without, both sets are ``images``.
 
 Class ids count from 0 over the project's classes without ``_background_`` (YOLO has no background
 class); ``__ignore__`` and labels outside the label list are left out. Shapes with the same label and
@@ -17,6 +18,7 @@ Rectangles become their corners, circles labelme2coco's polygon, masks one polyg
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,18 +69,38 @@ def label_lines(
     return lines, no_area
 
 
-def data_yaml(names: Sequence[str], root: Path) -> str:
+def val_stems(stems: Sequence[str], fraction: float) -> frozenset[str]:
+    """The images of the validation split: ``fraction`` of them (at least one, never all), the first by
+    a hash of their names, so the same images split the same way at every export and in any order."""
+    if fraction <= 0 or len(stems) < 2:
+        return frozenset()
+    count = min(max(round(len(stems) * fraction), 1), len(stems) - 1)
+    order = sorted(stems, key=lambda s: hashlib.sha1(s.encode("utf-8")).hexdigest())
+    return frozenset(order[:count])
+
+
+def split_dir(stem: str, val: frozenset[str] | None) -> str:
+    """The subfolder of images/ and labels/ an image goes to ('' without a split)."""
+    if val is None:
+        return ""
+    return "val/" if stem in val else "train/"
+
+
+def data_yaml(names: Sequence[str], root: Path, *, split: bool = False) -> str:
     """Ultralytics' dataset file; the folder and names as JSON strings (valid YAML whatever they hold).
 
     ``path`` is the export folder itself: Ultralytics resolves a relative one against its own datasets
     folder, not against the file."""
     rows = "".join(f"  {i}: {json.dumps(name, ensure_ascii=False)}\n" for i, name in enumerate(names))
+    sets = (
+        "train: images/train\nval: images/val\n"
+        if split
+        else "train: images\nval: images  # the same images: split them (segdesk export --val-fraction)\n"
+    )
     return (
         "# written by segdesk export (YOLO segmentation); moved the folder? change path\n"
-        f"path: {json.dumps(str(root), ensure_ascii=False)}\n"
-        "train: images\nval: images  # the same images: split them into train and val as you like\n"
-        f"names:\n{rows}"
+        f"path: {json.dumps(str(root), ensure_ascii=False)}\n{sets}names:\n{rows}"
     )
 
 
-__all__ = ["data_yaml", "label_lines", "yolo_names"]
+__all__ = ["data_yaml", "label_lines", "split_dir", "val_stems", "yolo_names"]

@@ -84,6 +84,7 @@ class ExportDialog(QDialog):
         self.mask_box, self.onnx_box = masks, onnx
         self.include_unreviewed, self.selection_note = masks.include_unreviewed, masks.selection_note
         self.with_proposals, self.ignore_255 = masks.with_proposals, masks.ignore_255
+        self.val_fraction = masks.val_fraction
         self.include_unreviewed.toggled.connect(self._update_selection)
         self.opset, self.fp16 = onnx.opset, onnx.fp16
 
@@ -176,6 +177,7 @@ class ExportDialog(QDialog):
         self.mask_box.setVisible(not onnx)
         self.onnx_box.setVisible(onnx)
         self.ignore_255.setEnabled(self.kind_value not in _FIXED_IGNORE)
+        self.val_fraction.setVisible(self.kind_value == "yolo")
         current = self.out_edit.text().strip()
         # Follow the kind with the suggested name, unless the person typed a path of their own.
         if not current or current == getattr(self, "_suggested", ""):
@@ -240,11 +242,13 @@ class ExportDialog(QDialog):
 
     def _masks_fn(self, out: Path) -> Callable[..., Any] | None:
         fmt = self.kind_value
+        val_fraction = self.val_fraction.value() if fmt == "yolo" else 0.0
         existing = existing_outputs(
             self.root,
             out,
             fmt=fmt,  # type: ignore[arg-type]
             include_unreviewed=self.include_unreviewed.isChecked(),
+            val_fraction=val_fraction,
         )
         if existing and not self.confirm_overwrite(out, existing):
             self.status.setText("Nothing exported: the files exist.")
@@ -257,6 +261,7 @@ class ExportDialog(QDialog):
             with_proposals=self.with_proposals.isChecked(),
             ignore_value=255 if self.ignore_255.isChecked() else 0,
             overwrite=bool(existing),
+            val_fraction=val_fraction,
         )
 
     def _onnx_fn(self, out: Path) -> Callable[..., Any] | None:

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QCheckBox, QFormLayout, QGroupBox, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 
 class MaskOptions(QGroupBox):
@@ -21,8 +30,20 @@ class MaskOptions(QGroupBox):
         self.with_proposals = QCheckBox("Include proposals nobody accepted")
         self.ignore_255 = QCheckBox("Ignore regions as 255 (else background)")
         self.ignore_255.setChecked(True)
+        # YOLO: a validation split for Ultralytics (fixed by a hash of each image's name).
+        self.val_fraction = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=0.5, singleStep=0.05)
+        self.val_fraction.setPrefix("Validation share ")
+        self.val_fraction.setToolTip(
+            "This share of the images goes to val/, the rest to train/ (0: no split)"
+        )
         layout = QVBoxLayout(self)
-        for w in (self.include_unreviewed, self.selection_note, self.with_proposals, self.ignore_255):
+        for w in (
+            self.include_unreviewed,
+            self.selection_note,
+            self.with_proposals,
+            self.ignore_255,
+            self.val_fraction,
+        ):
             layout.addWidget(w)
 
 
