@@ -252,3 +252,20 @@ def test_exports_reviewed_images_only_unless_asked(qtbot, dialog: ExportDialog, 
     with qtbot.waitSignal(dialog.export_finished, timeout=20000):
         assert dialog.start_export()
     assert (tmp_path / "all" / "im1.png").is_file()
+
+
+def test_yolo_export_with_a_validation_share(qtbot, dialog: ExportDialog, tmp_path: Path) -> None:
+    out = tmp_path / "yolo"
+    _choose(dialog, "index", out)
+    assert dialog.val_fraction.isHidden()  # only YOLO splits
+    _choose(dialog, "yolo", out)
+    assert not dialog.val_fraction.isHidden() and not dialog.ignore_255.isEnabled()
+    dialog.val_fraction.setValue(0.35)
+    with qtbot.waitSignal(dialog.export_finished, timeout=20000) as blocker:
+        assert dialog.start_export()
+    assert blocker.args == [True]
+    assert (
+        len(list((out / "labels" / "val").iterdir())) == 1
+        and len(list((out / "labels" / "train").iterdir())) == 2
+    )
+    assert "val: images/val" in (out / "data.yaml").read_text()
