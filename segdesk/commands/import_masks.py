@@ -5,8 +5,9 @@ the app's File > Import masks calls the same functions."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from segdesk.core.errors import SegdeskError
 from segdesk.core.import_instances import import_instances
@@ -14,46 +15,48 @@ from segdesk.core.import_masks import ImportReport, import_masks
 from segdesk.core.vectorize import DEFAULT_MIN_AREA
 
 
+def _run(
+    importer: Callable[..., ImportReport],
+    args: tuple[Any, ...],
+    options: dict[str, Any],
+    *,
+    what: str,
+    stdout: TextIO | None,
+    stderr: TextIO | None,
+) -> int:
+    """Run one importer and say what it wrote (``what``: the shapes' word); 0, or 1 with the problems."""
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    try:
+        report = importer(*args, **options)
+    except SegdeskError as exc:
+        print(str(exc), file=err)
+        return 1
+    print(
+        f"imported {len(report.json_paths)} images, {report.shape_count} {what} into {report.project_dir} "
+        f"(labels: {', '.join(report.labels)})",
+        file=out,
+    )
+    print_left_out(report, out)
+    if importer is import_masks:
+        min_area = options.get("min_area", DEFAULT_MIN_AREA)
+        for path in report.empty_images:
+            print(f"{path}: mask has no object of min-area {min_area:g} px; the JSON has no shapes", file=out)
+    return 0
+
+
 def run_import_masks(
     images_dir: str | Path,
     masks_dir: str | Path,
     labels: str,
     *,
-    out_dir: str | Path | None = None,
-    tolerance: float = 1.0,
-    min_area: float = DEFAULT_MIN_AREA,
-    overwrite: bool = False,
-    skip_unmasked: bool = False,
-    skip_annotated: bool = False,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
+    **options: Any,
 ) -> int:
-    """``segdesk import-masks --labels ...``: 0 on success, 1 (problems printed) otherwise."""
-    out, err = stdout or sys.stdout, stderr or sys.stderr
-    try:
-        report = import_masks(
-            images_dir,
-            masks_dir,
-            labels,
-            out_dir=out_dir,
-            tolerance=tolerance,
-            min_area=min_area,
-            overwrite=overwrite,
-            skip_unmasked=skip_unmasked,
-            skip_annotated=skip_annotated,
-        )
-    except SegdeskError as exc:
-        print(str(exc), file=err)
-        return 1
-    print(
-        f"imported {len(report.json_paths)} images, {report.shape_count} shapes into {report.project_dir} "
-        f"(labels: {', '.join(report.labels)})",
-        file=out,
+    """``segdesk import-masks --labels ...`` (``options``: core.import_masks.import_masks's)."""
+    return _run(
+        import_masks, (images_dir, masks_dir, labels), options, what="shapes", stdout=stdout, stderr=stderr
     )
-    print_left_out(report, out)
-    for path in report.empty_images:
-        print(f"{path}: mask has no object of min-area {min_area:g} px; the JSON has no shapes", file=out)
-    return 0
 
 
 def run_import_instances(
@@ -61,69 +64,29 @@ def run_import_instances(
     masks_dir: str | Path,
     label: str,
     *,
-    out_dir: str | Path | None = None,
-    tolerance: float = 1.0,
-    min_area: float = DEFAULT_MIN_AREA,
-    overwrite: bool = False,
-    skip_unmasked: bool = False,
-    skip_annotated: bool = False,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
+    **options: Any,
 ) -> int:
-    """``segdesk import-masks --instances LABEL``: 0 on success, 1 (problems printed) otherwise."""
-    out, err = stdout or sys.stdout, stderr or sys.stderr
-    try:
-        report = import_instances(
-            images_dir,
-            masks_dir,
-            label,
-            out_dir=out_dir,
-            tolerance=tolerance,
-            min_area=min_area,
-            overwrite=overwrite,
-            skip_unmasked=skip_unmasked,
-            skip_annotated=skip_annotated,
-        )
-    except SegdeskError as exc:
-        print(str(exc), file=err)
-        return 1
-    print(
-        f"imported {len(report.json_paths)} images, {report.shape_count} objects ({label}) into "
-        f"{report.project_dir}",
-        file=out,
+    """``segdesk import-masks --instances LABEL`` (``options``: import_instances's)."""
+    what = f"objects ({label})"
+    return _run(
+        import_instances, (images_dir, masks_dir, label), options, what=what, stdout=stdout, stderr=stderr
     )
-    print_left_out(report, out)
-    return 0
 
 
 def run_import_coco(
     coco_json: str | Path,
     images_dir: str | Path,
     *,
-    out_dir: str | Path | None = None,
-    overwrite: bool = False,
-    skip_annotated: bool = False,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
+    **options: Any,
 ) -> int:
-    """``segdesk import-coco``: 0 on success, 1 (problems printed) otherwise."""
+    """``segdesk import-coco`` (``options``: core.import_coco.import_coco's)."""
     from segdesk.core.import_coco import import_coco
 
-    out, err = stdout or sys.stdout, stderr or sys.stderr
-    try:
-        report = import_coco(
-            coco_json, images_dir, out_dir=out_dir, overwrite=overwrite, skip_annotated=skip_annotated
-        )
-    except SegdeskError as exc:
-        print(str(exc), file=err)
-        return 1
-    print(
-        f"imported {len(report.json_paths)} images, {report.shape_count} shapes into {report.project_dir} "
-        f"(labels: {', '.join(report.labels)})",
-        file=out,
-    )
-    print_left_out(report, out)
-    return 0
+    return _run(import_coco, (coco_json, images_dir), options, what="shapes", stdout=stdout, stderr=stderr)
 
 
 def run_import_yolo(
@@ -131,30 +94,16 @@ def run_import_yolo(
     images_dir: str | Path,
     names: str | None,
     *,
-    out_dir: str | Path | None = None,
-    overwrite: bool = False,
-    skip_annotated: bool = False,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
+    **options: Any,
 ) -> int:
-    """``segdesk import-yolo``: 0 on success, 1 (problems printed) otherwise."""
+    """``segdesk import-yolo`` (``options``: core.import_yolo.import_yolo's)."""
     from segdesk.core.import_yolo import import_yolo
 
-    out, err = stdout or sys.stdout, stderr or sys.stderr
-    try:
-        report = import_yolo(
-            labels_dir, images_dir, names, out_dir=out_dir, overwrite=overwrite, skip_annotated=skip_annotated
-        )
-    except SegdeskError as exc:
-        print(str(exc), file=err)
-        return 1
-    print(
-        f"imported {len(report.json_paths)} images, {report.shape_count} shapes into {report.project_dir} "
-        f"(labels: {', '.join(report.labels)})",
-        file=out,
+    return _run(
+        import_yolo, (labels_dir, images_dir, names), options, what="shapes", stdout=stdout, stderr=stderr
     )
-    print_left_out(report, out)
-    return 0
 
 
 def print_left_out(report: ImportReport, out: TextIO) -> None:

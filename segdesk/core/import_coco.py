@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 
 from segdesk.core.cancel import CancelToken
-from segdesk.core.document import Document
 from segdesk.core.errors import ProjectError, SegdeskError
 from segdesk.core.export.coco import rle_decode
 from segdesk.core.image_io import IMAGE_EXTENSIONS, image_size
@@ -40,16 +39,14 @@ from segdesk.core.import_masks import (
     ImportReport,
     MaskImportError,
     _write_labels_txt,
-    check_cancel,
-    copy_into,
     copy_problem,
+    imported_document,
     stem_clashes,
+    write_imported,
 )
 from segdesk.core.label_rules import label_problem
-from segdesk.core.labelme_io import save_document
 from segdesk.core.mask_edit import mask_shape
 from segdesk.core.rasterize import BACKGROUND_LABEL
-from segdesk.core.review import reviewed_extra
 from segdesk.core.shapes import Shape
 
 #: A COCO file larger than this is refused before it is read (a whole-COCO train file is ~450 MB).
@@ -325,23 +322,17 @@ def import_coco(
     project_dir.mkdir(parents=True, exist_ok=True)
     names = [labels[k] for k in sorted(labels) if labels[k] != BACKGROUND_LABEL]
     report.labels = _write_labels_txt(project_dir, [BACKGROUND_LABEL, *names])
-    for n, image in enumerate(todo):
-        check_cancel(cancel, project_dir, n, len(todo))
-        copy = copy_into(image.path, project_dir)
-        document = Document(
-            image_path=image.path.name,
-            image_height=image.height,
-            image_width=image.width,
-            shapes=image.shapes,
-            extra=reviewed_extra("import-coco"),  # the person chose to bring these annotations
-        )
-        save_document(document, project_dir / f"{image.path.stem}.json")
-        report.json_paths.append(project_dir / f"{image.path.stem}.json")
-        report.shape_count += len(image.shapes)
-        if not image.shapes:
-            report.empty_images.append(copy)
-        if progress is not None:
-            progress(n + 1, len(todo))
+    write_imported(
+        todo,
+        lambda image: (
+            image.path,
+            imported_document(image.path, (image.height, image.width), image.shapes, "import-coco"),
+        ),
+        project_dir,
+        report,
+        progress=progress,
+        cancel=cancel,
+    )
     return report
 
 

@@ -28,12 +28,13 @@ from segdesk.core.import_masks import (
     MaskImportError,
     _natural_key,
     _write_labels_txt,
-    check_cancel,
     copy_into,
     copy_problem,
     import_images,
+    imported_document,
     no_pairs,
     stem_clashes,
+    write_imported,
 )
 from segdesk.core.instance_split import InstanceObject, _bboxes, object_shape
 from segdesk.core.instances import relabel_sequential
@@ -146,37 +147,19 @@ def import_instances(
     report.labels = _write_labels_txt(project_dir, [BACKGROUND_LABEL, label])
     for image in unmasked:
         report.unmasked.append(copy_into(image, project_dir))
-    for n, (image, instances) in enumerate(pairs):
-        check_cancel(cancel, project_dir, n, len(pairs))
-        copy = copy_into(image, project_dir)
+
+    def document_of(pair: tuple[Path, np.ndarray]) -> tuple[Path, Document]:
+        image, instances = pair
         shapes = []
         for obj in instance_objects(instances, label):
             shape = object_shape(obj, tolerance=tolerance) if obj.area >= min_area else None
             if shape is not None:
                 shape.extra = dict(IMPORTED_PROVENANCE)
                 shapes.append(shape)
-        _save(image, instances.shape, shapes, project_dir)
-        report.json_paths.append(project_dir / f"{image.stem}.json")
-        report.shape_count += len(shapes)
-        if not shapes:
-            report.empty_images.append(copy)
-        if progress is not None:
-            progress(n + 1, len(pairs))
+        return image, imported_document(image, instances.shape, shapes, "import-masks")
+
+    write_imported(pairs, document_of, project_dir, report, progress=progress, cancel=cancel)
     return report
-
-
-def _save(image: Path, size: tuple[int, int], shapes: list, project_dir: Path) -> None:
-    from segdesk.core.labelme_io import save_document
-    from segdesk.core.review import reviewed_extra
-
-    document = Document(
-        image_path=image.name,
-        image_height=int(size[0]),
-        image_width=int(size[1]),
-        shapes=shapes,
-        extra=reviewed_extra("import-masks"),  # the person chose these masks (core/review.py)
-    )
-    save_document(document, project_dir / f"{image.stem}.json")
 
 
 def _check(

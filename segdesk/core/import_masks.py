@@ -18,6 +18,7 @@ import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -31,7 +32,10 @@ from segdesk.core.mask_files import find_mask, missing_mask_problem, none_found
 from segdesk.core.mask_values import colour_text, parse_colour, read_mask_image, values_text
 from segdesk.core.rasterize import BACKGROUND_LABEL, IGNORE_LABEL, parse_labels_txt
 from segdesk.core.review import reviewed_extra
+from segdesk.core.shapes import Shape
 from segdesk.core.vectorize import DEFAULT_MIN_AREA, class_map_to_shapes
+
+T = TypeVar("T")
 
 #: Per-shape provenance of imported shapes: a person made them (in another tool).
 IMPORTED_PROVENANCE: dict[str, object] = {"source": "person", "imported": True}
@@ -238,18 +242,60 @@ def import_masks(
     report.labels = _write_labels_txt(project_dir, class_names)
     for image in unmasked:
         report.unmasked.append(copy_into(image, project_dir))
-    for n, pair in enumerate(pairs):
-        check_cancel(cancel, project_dir, n, len(pairs))
-        image_path = copy_into(pair.image, project_dir)
+
+    def document_of(pair: _Pair) -> tuple[Path, Document]:
         class_map = classes[np.searchsorted(keys, read_mask_image(pair.mask, colour=colour).astype(np.int64))]
-        json_path, count = _write_json(pair, class_map, class_names, project_dir, tolerance, min_area)
-        report.json_paths.append(json_path)
-        report.shape_count += count
-        if not count:
-            report.empty_images.append(image_path)
-        if progress is not None:
-            progress(n + 1, len(pairs))
+        shapes = class_map_to_shapes(
+            class_map,
+            class_names,
+            tolerance=tolerance,
+            min_area=min_area,
+            ignore_value=None,
+            provenance=IMPORTED_PROVENANCE,
+        )
+        return pair.image, imported_document(pair.image, (pair.height, pair.width), shapes, "import-masks")
+
+    write_imported(pairs, document_of, project_dir, report, progress=progress, cancel=cancel)
     return report
+
+
+def imported_document(image: Path, size: tuple[int, int], shapes: list[Shape], how: str) -> Document:
+    """The annotation an import writes for ``image`` (``size``: height, width): reviewed, since the
+    person chose to bring these labels (``how``: the importer, core/review.HOWS)."""
+    return Document(
+        image_path=image.name,
+        image_height=int(size[0]),
+        image_width=int(size[1]),
+        shapes=shapes,
+        extra=reviewed_extra(how),
+    )
+
+
+def write_imported(
+    items: Sequence[T],
+    document_of: Callable[[T], tuple[Path, Document]],
+    project_dir: Path,
+    report: ImportReport,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> None:
+    """The loop every importer ends in: per item its image (copied into ``project_dir`` when that is
+    elsewhere) and its annotation beside it, the cancel token checked before each, the report kept."""
+    from segdesk.core.labelme_io import save_document
+
+    for n, item in enumerate(items):
+        check_cancel(cancel, project_dir, n, len(items))
+        image, document = document_of(item)
+        copy = copy_into(image, project_dir)
+        json_path = project_dir / f"{image.stem}.json"
+        save_document(document, json_path)
+        report.json_paths.append(json_path)
+        report.shape_count += len(document.shapes)
+        if not document.shapes:
+            report.empty_images.append(copy)
+        if progress is not None:
+            progress(n + 1, len(items))
 
 
 def check_cancel(cancel: CancelToken | None, project_dir: Path, done: int, total: int) -> None:
@@ -360,38 +406,10 @@ def copy_problem(image: Path, project_dir: Path, overwrite: bool) -> list[str]:
     return [f"{copy}: another file with this name exists (use overwrite to replace it)"]
 
 
-def _write_json(
-    pair: _Pair,
-    class_map: np.ndarray,
-    class_names: Sequence[str],
-    project_dir: Path,
-    tolerance: float,
-    min_area: float,
-) -> tuple[Path, int]:
-    from segdesk.core.labelme_io import save_document
-
-    shapes = class_map_to_shapes(
-        class_map,
-        class_names,
-        tolerance=tolerance,
-        min_area=min_area,
-        ignore_value=None,
-        provenance=IMPORTED_PROVENANCE,
-    )
-    document = Document(
-        image_path=pair.image.name,
-        image_height=pair.height,
-        image_width=pair.width,
-        shapes=shapes,
-        extra=reviewed_extra("import-masks"),  # the person chose these masks
-    )
-    json_path = project_dir / f"{pair.image.stem}.json"
-    save_document(document, json_path)
-    return json_path, len(shapes)
-
-
 __all__ = [
     "check_cancel",
+    "imported_document",
+    "write_imported",
     "stem_clashes",
     "no_pairs",
     "copy_into",

@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 from segdesk.core.cancel import CancelToken
-from segdesk.core.document import Document
 from segdesk.core.errors import ProjectError, SegdeskError
 from segdesk.core.image_io import IMAGE_EXTENSIONS, image_size
 from segdesk.core.import_masks import (
@@ -34,16 +33,14 @@ from segdesk.core.import_masks import (
     ImportReport,
     MaskImportError,
     _write_labels_txt,
-    check_cancel,
-    copy_into,
     copy_problem,
+    imported_document,
     stem_clashes,
+    write_imported,
 )
 from segdesk.core.label_rules import label_problem
-from segdesk.core.labelme_io import save_document
 from segdesk.core.project import natural_key
 from segdesk.core.rasterize import BACKGROUND_LABEL
-from segdesk.core.review import reviewed_extra
 from segdesk.core.shapes import Shape
 
 #: Coordinates may pass 0..1 by this much (rounding in other tools' writers); beyond is a problem.
@@ -210,17 +207,14 @@ def import_yolo(
         )
     project_dir.mkdir(parents=True, exist_ok=True)
     report.labels = _write_labels_txt(project_dir, [BACKGROUND_LABEL, *classes])
-    for n, (image, height, width, shapes) in enumerate(todo):
-        check_cancel(cancel, project_dir, n, len(todo))
-        copy = copy_into(image, project_dir)
-        document = Document(image.name, height, width, shapes=shapes, extra=reviewed_extra("import-yolo"))
-        save_document(document, project_dir / f"{image.stem}.json")
-        report.json_paths.append(project_dir / f"{image.stem}.json")
-        report.shape_count += len(shapes)
-        if not shapes:
-            report.empty_images.append(copy)
-        if progress is not None:
-            progress(n + 1, len(todo))
+    write_imported(
+        todo,
+        lambda item: (item[0], imported_document(item[0], (item[1], item[2]), item[3], "import-yolo")),
+        project_dir,
+        report,
+        progress=progress,
+        cancel=cancel,
+    )
     return report
 
 

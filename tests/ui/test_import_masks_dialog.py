@@ -119,7 +119,9 @@ def test_a_mask_that_does_not_fit_writes_nothing_and_says_why(qtbot, window, tmp
     dialog = _open_dialog(qtbot, window)
     _choose(qtbot, dialog, masks)
     dialog.labels_edit.setText("0=_background_,10=cell")  # 20 is named nowhere
-    with qtbot.waitSignal(dialog.runner.job_finished, timeout=20000):
+    with qtbot.waitSignal(
+        dialog.runner.job_finished, timeout=20000, check_params_cb=lambda name: name == "import"
+    ):
         assert dialog.start_import()
     assert "Nothing was imported" in dialog.status.text()
     assert "20" in dialog.details.toPlainText() and "im0.png" in dialog.details.toPlainText()
