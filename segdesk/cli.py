@@ -36,12 +36,10 @@ def _cmd_import_masks(args: argparse.Namespace) -> int:
             args.images_dir,
             args.masks_dir,
             args.instances,
-            out_dir=args.out,
             tolerance=args.tolerance,
             min_area=args.min_area,
-            overwrite=args.overwrite,
             skip_unmasked=args.skip_unmasked,
-            skip_annotated=args.skip_annotated,
+            **_import_kwargs(args),
         )
     if not args.labels:
         from segdesk.core.mask_values import mask_files_hint
@@ -56,38 +54,38 @@ def _cmd_import_masks(args: argparse.Namespace) -> int:
         args.images_dir,
         args.masks_dir,
         args.labels,
-        out_dir=args.out,
         tolerance=args.tolerance,
         min_area=args.min_area,
-        overwrite=args.overwrite,
         skip_unmasked=args.skip_unmasked,
-        skip_annotated=args.skip_annotated,
+        **_import_kwargs(args),
     )
 
 
 def _cmd_import_coco(args: argparse.Namespace) -> int:
     from segdesk.commands.import_masks import run_import_coco
 
-    return run_import_coco(
-        args.coco_json,
-        args.images_dir,
-        out_dir=args.out,
-        overwrite=args.overwrite,
-        skip_annotated=args.skip_annotated,
-    )
+    return run_import_coco(args.coco_json, args.images_dir, **_import_kwargs(args))
 
 
 def _cmd_import_yolo(args: argparse.Namespace) -> int:
     from segdesk.commands.import_masks import run_import_yolo
 
-    return run_import_yolo(
-        args.labels_dir,
-        args.images_dir,
-        args.names,
-        out_dir=args.out,
-        overwrite=args.overwrite,
-        skip_annotated=args.skip_annotated,
+    return run_import_yolo(args.labels_dir, args.images_dir, args.names, **_import_kwargs(args))
+
+
+def _import_options(p: argparse.ArgumentParser) -> None:
+    """Where an import writes, and what it does with the annotations a folder has already."""
+    p.add_argument("--out", default=None, help="write the project here (images copied) instead of in place")
+    p.add_argument("--overwrite", action="store_true", help="replace existing JSON files / image copies")
+    p.add_argument(
+        "--skip-annotated",
+        action="store_true",
+        help="images that have a JSON file already are left as they are (instead of stopping the import)",
     )
+
+
+def _import_kwargs(args: argparse.Namespace) -> dict[str, object]:
+    return {"out_dir": args.out, "overwrite": args.overwrite, "skip_annotated": args.skip_annotated}
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -174,20 +172,14 @@ def _build_parser(selected: str | None = None) -> argparse.ArgumentParser:
         help="masks are instance maps (0 = background, k = object k) or folders of one mask per object; "
         "each object becomes one polygon of class LABEL",
     )
-    p.add_argument("--out", default=None, help="write the project here (images copied) instead of in place")
     p.add_argument("--tolerance", type=number(0), default=1.0, help="polygon simplification in pixels")
     p.add_argument("--min-area", type=number(0), default=10.0, help="drop components smaller than this (px)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing JSON files / image copies")
     p.add_argument(
         "--skip-unmasked",
         action="store_true",
         help="images without a mask stay unlabelled (copied with --out) instead of stopping the import",
     )
-    p.add_argument(
-        "--skip-annotated",
-        action="store_true",
-        help="images that have a JSON file already are left as they are (instead of stopping the import)",
-    )
+    _import_options(p)
     p.set_defaults(handler=_cmd_import_masks)
 
     p = sub.add_parser(
@@ -196,13 +188,7 @@ def _build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     )
     p.add_argument("coco_json")
     p.add_argument("images_dir", help="the folder of the images the file annotates (matched by file name)")
-    p.add_argument("--out", default=None, help="write the project here (images copied) instead of in place")
-    p.add_argument("--overwrite", action="store_true", help="replace existing JSON files / image copies")
-    p.add_argument(
-        "--skip-annotated",
-        action="store_true",
-        help="images that have a JSON file already are left as they are (instead of stopping the import)",
-    )
+    _import_options(p)
     p.set_defaults(handler=_cmd_import_coco)
 
     p = sub.add_parser("import-yolo", help="turn YOLO label files (segmentation or boxes) into Labelme JSON")
@@ -214,13 +200,7 @@ def _build_parser(selected: str | None = None) -> argparse.ArgumentParser:
         help="the dataset's data.yaml, or the class names by id: cell,nucleus "
         "(default: the data.yaml beside or above LABELS_DIR)",
     )
-    p.add_argument("--out", default=None, help="write the project here (images copied) instead of in place")
-    p.add_argument("--overwrite", action="store_true", help="replace existing JSON files / image copies")
-    p.add_argument(
-        "--skip-annotated",
-        action="store_true",
-        help="images that have a JSON file already are left as they are (instead of stopping the import)",
-    )
+    _import_options(p)
     p.set_defaults(handler=_cmd_import_yolo)
 
     # train, predict and export onnx keep their options in the ml package: torch loads only when asked for
