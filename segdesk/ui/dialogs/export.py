@@ -21,11 +21,8 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QMessageBox,
-    QPlainTextEdit,
-    QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -42,6 +39,7 @@ from segdesk.core.export.masks import (
 from segdesk.core.export.writers import ExportReport
 from segdesk.core.project import Project
 from segdesk.ui.dialogs.export_options import MaskOptions, OnnxOptions
+from segdesk.ui.dialogs.job_widgets import job_widgets
 from segdesk.ui.job_functions import masks_job
 from segdesk.ui.job_runner import Job, JobRunner
 
@@ -95,27 +93,16 @@ class ExportDialog(QDialog):
         out_row.addWidget(self.out_edit, 1)
         out_row.addWidget(self.browse)
 
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.status = QLabel("Exports read the saved annotation files.")
-        self.status.setWordWrap(True)
-        self.details = QPlainTextEdit()
-        self.details.setReadOnly(True)
-        self.details.setMaximumHeight(110)
-
-        self.export_button = QPushButton("Export")
-        self.export_button.setDefault(True)
-        self.export_button.clicked.connect(self.start_export)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel_export)
-        self.cancel_button.setEnabled(False)
-        self.close_button = QPushButton("Close")
-        self.close_button.clicked.connect(self.reject)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        for b in (self.export_button, self.cancel_button, self.close_button):
-            buttons.addWidget(b)
+        job = job_widgets(
+            "Export",
+            "Exports read the saved annotation files.",
+            on_go=self.start_export,
+            on_cancel=self.cancel_export,
+            on_close=self.reject,
+        )
+        self.progress, self.status, self.details = job.progress, job.status, job.details
+        self.export_button, self.cancel_button, self.close_button = job.go, job.cancel, job.close
+        buttons = job.buttons
 
         form = QFormLayout()
         form.addRow("Export", self.kind)

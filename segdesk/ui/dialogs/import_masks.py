@@ -27,8 +27,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMessageBox,
-    QPlainTextEdit,
-    QProgressBar,
     QPushButton,
     QRadioButton,
     QVBoxLayout,
@@ -38,6 +36,7 @@ from PySide6.QtWidgets import (
 from segdesk.core.errors import SegdeskError
 from segdesk.core.import_masks import ImportReport, parse_labels_spec
 from segdesk.ui.dialogs.import_sources import REPLACE_WARNING, Source, done_text, look_at, stopped_text
+from segdesk.ui.dialogs.job_widgets import job_widgets
 from segdesk.ui.job_functions import ImportProgress, import_masks_job
 from segdesk.ui.job_runner import Job, JobRunner
 
@@ -110,27 +109,16 @@ class ImportMasksDialog(QDialog):
         self.existing.addItem("are left as they are", "keep")
         self.existing.addItem("get the masks' shapes instead of theirs", "replace")
 
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.status = QLabel(REVIEWED_NOTE)
-        self.status.setWordWrap(True)
-        self.details = QPlainTextEdit()
-        self.details.setReadOnly(True)
-        self.details.setMaximumHeight(110)
-
-        self.import_button = QPushButton("Import")
-        self.import_button.setDefault(True)
-        self.import_button.clicked.connect(self.start_import)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel_import)
-        self.cancel_button.setEnabled(False)
-        self.close_button = QPushButton("Close")
-        self.close_button.clicked.connect(self.reject)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        for b in (self.import_button, self.cancel_button, self.close_button):
-            buttons.addWidget(b)
+        job = job_widgets(
+            "Import",
+            REVIEWED_NOTE,
+            on_go=self.start_import,
+            on_cancel=self.cancel_import,
+            on_close=self.reject,
+        )
+        self.progress, self.status, self.details = job.progress, job.status, job.details
+        self.import_button, self.cancel_button, self.close_button = job.go, job.cancel, job.close
+        buttons = job.buttons
 
         modes = QVBoxLayout()
         modes.addWidget(self.classes_mode)
