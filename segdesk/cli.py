@@ -197,8 +197,8 @@ def _build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     p.add_argument(
         "--names",
         default=None,
-        help="the dataset's data.yaml, or the class names by id: cell,nucleus "
-        "(default: the data.yaml beside or above LABELS_DIR)",
+        help="the dataset's data.yaml or classes.txt, or the class names by id: cell,nucleus "
+        "(default: the data.yaml or classes.txt beside or above LABELS_DIR)",
     )
     _import_options(p)
     p.set_defaults(handler=_cmd_import_yolo)

@@ -170,6 +170,22 @@ def describe_coco(coco_json: str | Path, images_dir: str | Path) -> str:
     )
 
 
+def _none_here(coco_json: Path, data: dict[str, Any], images_dir: Path) -> str:
+    """Why no image of the file is in the folder, and where they are when the file's paths say so
+    (CVAT writes ``default/a.jpg``: the images are in ``images/default``, a project of its own)."""
+    text = f"{coco_json}: none of its {len(data['images'])} image(s) is in {images_dir}"
+    names = [e.get("file_name") for e in data["images"][:50] if isinstance(e, dict)]
+    for name in names:
+        if isinstance(name, str) and "/" in name.replace("\\", "/"):
+            parts = name.replace("\\", "/").split("/")
+            for i in range(len(parts) - 1):  # the longest tail of the path that exists under the folder
+                folder = images_dir.joinpath(*parts[i:-1])
+                if (folder / parts[-1]).is_file():
+                    return f"{text}; they are in {folder} (the file names them as {name}): give that folder"
+    first = names[0] if names and isinstance(names[0], str) else "?"
+    return f"{text} (the file names them as {first}, ...)"
+
+
 def _images(
     data: dict[str, Any], images_dir: Path, problems: _Problems, report: CocoReport
 ) -> dict[int, _Image]:
@@ -304,9 +320,7 @@ def import_coco(
         image.shapes += _shapes(ann, label, image, groups[ann["image_id"]], place, problems, report)
     problems.lines += stem_clashes([image.path for image in images.values()])
     if not images and not problems.lines:
-        raise MaskImportError(
-            coco_json, [f"{coco_json}: none of its {len(data['images'])} image(s) is in {images_dir}"]
-        )
+        raise MaskImportError(coco_json, [_none_here(coco_json, data, images_dir)])
     todo = []
     for image in images.values():
         json_path = project_dir / f"{image.path.stem}.json"

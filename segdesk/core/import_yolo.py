@@ -68,10 +68,18 @@ class YoloReport(ImportReport):
 
 
 def read_names(spec: str | Path | Sequence[str]) -> list[str]:
-    """Class names by id: a ``data.yaml`` (its ``names``), or a list / comma-separated text."""
+    """Class names by id: a ``data.yaml`` (its ``names``), a ``classes.txt`` (one name per line, as
+    X-AnyLabeling and LabelImg write it), or a list / comma-separated text."""
     if isinstance(spec, (list, tuple)):
         return [str(n) for n in spec]
     text = str(spec)
+    if text.lower().endswith(".txt") and Path(text).is_file():
+        try:
+            return [
+                line.strip() for line in Path(text).read_text(encoding="utf-8").splitlines() if line.strip()
+            ]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ProjectError(text, None, f"cannot read: {exc}") from exc
     if not text.lower().endswith((".yaml", ".yml")):
         return [n.strip() for n in text.split(",")]
     import yaml  # PyYAML (safe_load builds plain data only)
@@ -93,11 +101,15 @@ def read_names(spec: str | Path | Sequence[str]) -> list[str]:
     raise ProjectError(path, "names", "expected a list of class names or an id -> name map")
 
 
-def find_data_yaml(labels_dir: Path) -> Path | None:
-    """The dataset's data.yaml beside the labels folder or up to two folders above it (Ultralytics'
-    ``dataset/labels/train``), None when there is none."""
+#: Files that name a YOLO dataset's classes, looked for in this order.
+NAMES_FILES = ("data.yaml", "dataset.yaml", "data.yml", "classes.txt")
+
+
+def find_names_file(labels_dir: Path) -> Path | None:
+    """The dataset's data.yaml (or classes.txt) beside the labels folder or up to two folders above it
+    (Ultralytics' ``dataset/labels/train``), None when there is none."""
     for place in (labels_dir, labels_dir.parent, labels_dir.parent.parent):
-        for name in ("data.yaml", "dataset.yaml", "data.yml"):
+        for name in NAMES_FILES:
             if (place / name).is_file():
                 return place / name
     return None
@@ -149,9 +161,11 @@ def import_yolo(
         if not folder.is_dir():
             raise ProjectError(folder, None, "folder not found")
     if names is None:
-        names = find_data_yaml(labels_dir)
+        names = find_names_file(labels_dir)
         if names is None:
-            raise ProjectError(labels_dir, None, "no data.yaml beside or above it: give the class names")
+            raise ProjectError(
+                labels_dir, None, "no data.yaml or classes.txt beside or above it: give the class names"
+            )
     classes = read_names(names)
     problems = [f"{names}: class {i} {n!r}: {p}" for i, n in enumerate(classes) if (p := label_problem(n))]
     project_dir = Path(out_dir) if out_dir is not None else images_dir
@@ -161,7 +175,7 @@ def import_yolo(
         key=lambda p: natural_key(p.name),
     )
     problems += stem_clashes(images)
-    label_files = {p.stem: p for p in labels_dir.glob("*.txt") if p.is_file()}
+    label_files = {p.stem: p for p in labels_dir.glob("*.txt") if p.is_file() and p.name not in NAMES_FILES}
     report.orphans = sorted(set(label_files) - {p.stem for p in images}, key=natural_key)
     todo: list[tuple[Path, int, int, list[Shape]]] = []
     for image in images:
@@ -218,4 +232,4 @@ def import_yolo(
     return report
 
 
-__all__ = ["YoloReport", "find_data_yaml", "import_yolo", "read_names"]
+__all__ = ["YoloReport", "find_names_file", "import_yolo", "read_names"]

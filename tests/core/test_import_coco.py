@@ -188,3 +188,14 @@ def test_labelme_opens_an_imported_file(tmp_path: Path) -> None:
     _image(folder / "x.png")
     import_coco(_coco(tmp_path), folder)
     assert len(labelme.LabelFile(str(folder / "x.json")).shapes) == 3
+
+
+def test_images_in_a_subfolder_are_pointed_at(tmp_path: Path) -> None:
+    """CVAT names its images default/x.png: given the folder above, the message names the folder."""
+    _image(tmp_path / "images" / "default" / "x.png")
+    coco = _coco(tmp_path, images=[{"id": 1, "file_name": "default/x.png", "height": H, "width": W}])
+    with pytest.raises(MaskImportError, match=r"they are in .*images/default .*give that folder"):
+        import_coco(coco, tmp_path / "images")
+    with pytest.raises(MaskImportError, match=r"the file names them as default/x.png"):
+        import_coco(coco, _image(tmp_path / "elsewhere" / "y.png").parent)
+    assert [p.name for p in import_coco(coco, tmp_path / "images" / "default").json_paths] == ["x.json"]

@@ -74,8 +74,12 @@ def test_boxes_names_and_what_is_left_out(tmp_path: Path) -> None:
     assert load_document(images / "b.json").shapes == []
     assert read_names("car, person") == ["car", "person"]
     (tmp_path / "data.yaml").unlink()
-    with pytest.raises(ProjectError, match="no data.yaml beside or above it"):
+    with pytest.raises(ProjectError, match="no data.yaml or classes.txt beside or above it"):
         import_yolo(labels, images, overwrite=True)
+    (labels / "classes.txt").write_text("truck\nbike\n\n")  # X-AnyLabeling's / LabelImg's names file
+    report = import_yolo(labels, images, overwrite=True)
+    assert [s.label for s in load_document(images / "a.json").shapes] == ["bike", "truck"]
+    assert "classes" not in " ".join(report.left_out())  # not taken for a label file
     (tmp_path / "list.yaml").write_text("names: [car, person]\n")
     assert read_names(tmp_path / "list.yaml") == ["car", "person"]
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from segdesk.core.errors import SegdeskError
 from segdesk.core.import_coco import describe_coco
 from segdesk.core.import_masks import ImportReport
-from segdesk.core.import_yolo import find_data_yaml, read_names
+from segdesk.core.import_yolo import NAMES_FILES, find_names_file, read_names
 from segdesk.core.mask_values import PHOTO_HINT, MaskSample, first_masks, sample_masks
 
 Kind = Literal["classes", "objects", "yolo", "coco", "unknown"]
@@ -38,7 +38,7 @@ def describe_sample(sample: MaskSample) -> str:
 
 def _yolo_names(folder: Path) -> tuple[str, str]:
     """The class names of the dataset's data.yaml (core's rule for where it is), and its path."""
-    found = find_data_yaml(folder)
+    found = find_names_file(folder)
     if found is None:
         return "", ""
     try:
@@ -62,7 +62,7 @@ def look_at(path: Path, root: Path) -> Source:
         children = list(path.iterdir())
     except OSError as exc:
         return Source(path, "unknown", f"{path}: cannot list: {exc.strerror or exc}")
-    labels = sum(1 for p in children if p.suffix == ".txt")
+    labels = sum(1 for p in children if p.suffix == ".txt" and p.name not in NAMES_FILES)
     if labels:
         names, found = _yolo_names(path)
         where = f"classes from {found}" if found else "name the classes by id, comma separated"
