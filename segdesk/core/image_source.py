@@ -95,6 +95,9 @@ def owner_of_json(json_path: Path, image_path: str | None) -> Path | None:
     for candidate in found:
         if candidate.name == named:
             return candidate
+    for candidate in found:  # a disk that ignores case finds A.png as a.png
+        if candidate.name.casefold() == named.casefold():
+            return candidate
     return found[0]
 
 

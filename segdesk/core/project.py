@@ -18,7 +18,9 @@
 
 from __future__ import annotations
 
+import functools
 import glob
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -297,7 +299,11 @@ def _and(names: tuple[str, ...]) -> str:
 def shared_images(json_path: Path) -> list[str]:
     """The images beside ``json_path`` with its stem, when several share it (else empty)."""
     try:
-        found = [p for p in json_path.parent.glob(glob.escape(json_path.stem) + ".*") if p.is_file()]
+        if case_insensitive(json_path.parent):
+            stem = json_path.stem.casefold()
+            found = [p for p in json_path.parent.iterdir() if p.stem.casefold() == stem and p.is_file()]
+        else:
+            found = [p for p in json_path.parent.glob(glob.escape(json_path.stem) + ".*") if p.is_file()]
     except OSError:
         return []
     entries = [ImageEntry(p, p.with_suffix(".json")) for p in found if p.suffix.lower() in IMAGE_EXTENSIONS]
@@ -314,11 +320,40 @@ def shared_in_folder(folder: Path) -> dict[Path, tuple[str, ...]]:
 
 
 def _shared_names(entries: list[ImageEntry]) -> dict[Path, tuple[str, ...]]:
-    """JSON file -> the names of the images that share it, for JSON files shared by several."""
-    by_json: dict[Path, list[str]] = {}
+    """JSON file -> the names of the images that share it, for JSON files shared by several. On a
+    disk that ignores case (macOS, Windows) ``A.png`` and ``a.jpg`` share one file too."""
+    if not entries:
+        return {}
+    fold = case_insensitive(entries[0].image_path.parent)
+    groups: dict[str, list[ImageEntry]] = {}
     for entry in entries:
-        by_json.setdefault(entry.json_path, []).append(entry.image_path.name)
-    return {path: tuple(sorted(names, key=natural_key)) for path, names in by_json.items() if len(names) > 1}
+        key = str(entry.json_path)
+        groups.setdefault(key.casefold() if fold else key, []).append(entry)
+    shared: dict[Path, tuple[str, ...]] = {}
+    for group in groups.values():
+        if len(group) > 1:
+            names = tuple(sorted((e.image_path.name for e in group), key=natural_key))
+            shared.update((e.json_path, names) for e in group)
+    return shared
+
+
+@functools.lru_cache(maxsize=64)
+def _case_insensitive(folder: str) -> bool:
+    try:
+        with os.scandir(folder) as it:
+            for entry in it:
+                other = entry.name.swapcase()
+                if other != entry.name:
+                    return os.path.exists(os.path.join(folder, other))
+    except OSError:
+        pass
+    return False
+
+
+def case_insensitive(folder: Path) -> bool:
+    """Whether the disk holding ``folder`` treats ``A.json`` and ``a.json`` as one file (probed once
+    per folder on a name that has letters)."""
+    return _case_insensitive(str(folder))
 
 
 __all__ = [

@@ -256,3 +256,23 @@ def test_many_images_list_fast_from_the_cache(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setattr(project_module, "load_document", lambda *a, **k: pytest.fail("not cached"))
     assert project.status_counts()["elsewhere"] == 300
     assert [e.name for e in project.entries()[:3]] == ["0.png", "1.png", "2.png"]
+
+
+def test_names_differing_in_case_share_a_file_where_the_disk_ignores_case(tmp_path, monkeypatch) -> None:
+    """macOS and Windows: A.png and a.jpg write one A.json / a.json. This disk tells the two apart
+    (probed), so the probe is replaced to check the rule; the export never writes both a.png and A.png."""
+    import segdesk.core.import_masks as import_masks
+    import segdesk.core.project as project
+    from segdesk.core.export.masks import _stems
+
+    for name in ("A.png", "a.jpg", "b.png"):
+        PIL.Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / name)
+    assert not project.case_insensitive(tmp_path)  # this disk: two files
+    assert project.shared_in_folder(tmp_path) == {}
+    monkeypatch.setattr(project, "case_insensitive", lambda folder: True)
+    monkeypatch.setattr(import_masks, "case_insensitive", lambda folder: True)
+    shared = project.shared_in_folder(tmp_path)
+    assert shared == {tmp_path / "A.json": ("a.jpg", "A.png"), tmp_path / "a.json": ("a.jpg", "A.png")}
+    assert import_masks.stem_clashes([tmp_path / "A.png", tmp_path / "a.jpg", tmp_path / "b.png"])
+    entries = Project(tmp_path).entries()
+    assert _stems(entries) == ["a_jpg", "A_png", "b"]

@@ -119,12 +119,13 @@ def export_selection(project: Project, *, include_unreviewed: bool = False) -> E
 
 
 def _stems(entries: Sequence[ImageEntry]) -> list[str]:
-    """Output names: the image's stem; ``a.png`` and ``a.jpg`` both present get ``a_png`` / ``a_jpg``."""
+    """Output names: the image's stem; ``a.png`` and ``a.jpg`` both present get ``a_png`` / ``a_jpg``
+    (also ``A.png`` beside ``a.jpg``: the export may be read on a disk that ignores case)."""
     seen: dict[str, int] = {}
     for e in entries:
-        seen[e.image_path.stem] = seen.get(e.image_path.stem, 0) + 1
+        seen[e.image_path.stem.casefold()] = seen.get(e.image_path.stem.casefold(), 0) + 1
     return [
-        e.image_path.stem if seen[e.image_path.stem] == 1 else e.image_path.name.replace(".", "_")
+        e.image_path.stem if seen[e.image_path.stem.casefold()] == 1 else e.image_path.name.replace(".", "_")
         for e in entries
     ]
 
