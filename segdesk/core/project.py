@@ -343,8 +343,9 @@ def _case_insensitive(folder: str) -> bool:
         with os.scandir(folder) as it:
             for entry in it:
                 other = entry.name.swapcase()
-                if other != entry.name:
-                    return os.path.exists(os.path.join(folder, other))
+                if other != entry.name:  # the same file by the other case (not a second file so named)
+                    other_path = os.path.join(folder, other)
+                    return os.path.exists(other_path) and os.path.samefile(entry.path, other_path)
     except OSError:
         pass
     return False

@@ -276,3 +276,11 @@ def test_names_differing_in_case_share_a_file_where_the_disk_ignores_case(tmp_pa
     assert import_masks.stem_clashes([tmp_path / "A.png", tmp_path / "a.jpg", tmp_path / "b.png"])
     entries = Project(tmp_path).entries()
     assert _stems(entries) == ["a_jpg", "A_png", "b"]
+
+
+def test_the_case_probe_is_not_fooled_by_two_files(tmp_path) -> None:
+    from segdesk.core.project import _case_insensitive
+
+    (tmp_path / "x.png").write_bytes(b"1")
+    (tmp_path / "X.PNG").write_bytes(b"2")  # two files here; one on a disk that ignores case
+    assert not _case_insensitive(str(tmp_path))
