@@ -55,9 +55,12 @@ class YoloReport(ImportReport):
 
     unlabelled: list[Path] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
+    degenerate: int = 0  # boxes of zero width or height (no area), left out
 
     def left_out(self) -> list[str]:
         lines = super().left_out()
+        if self.degenerate:
+            lines.append(f"{self.degenerate} box(es) of zero width or height (no area) left out")
         for items, why in (
             ([p.name for p in self.unlabelled], "image(s) without a label file left as they were"),
             (self.orphans, "label file(s) without an image"),
@@ -207,6 +210,8 @@ def import_yolo(
                 problems.append(f"{txt}: line {n}: {parsed}")
             elif parsed[0] >= len(classes):
                 problems.append(f"{txt}: line {n}: class {parsed[0]} but {len(classes)} names are given")
+            elif parsed[2] == "rectangle" and np.any(np.ptp(parsed[1], axis=0) <= 0):
+                report.degenerate += 1
             else:
                 cid, points, kind = parsed
                 shapes.append(

@@ -56,7 +56,7 @@ def test_boxes_names_and_what_is_left_out(tmp_path: Path) -> None:
     for stem in ("a", "b", "c"):
         _image(images / f"{stem}.jpg")
     labels.mkdir()
-    (labels / "a.txt").write_text("1 0.5 0.5 0.2 0.4\n\n0 0.1 0.1 0.3 0.1 0.2 0.3\n")  # a box, a polygon
+    (labels / "a.txt").write_text("1 0.5 0.5 0.2 0.4\n\n0 0.1 0.1 0.3 0.1 0.2 0.3\n1 0.5 0.5 0 0\n")
     (labels / "b.txt").write_text("")  # an image without objects
     (labels / "z.txt").write_text("0 0.1 0.1 0.2 0.1 0.2 0.2\n")  # no image z
     (tmp_path / "data.yaml").write_text("path: ../x\nnames:\n  0: car\n  1: person\n")
@@ -65,6 +65,7 @@ def test_boxes_names_and_what_is_left_out(tmp_path: Path) -> None:
         sorted(p.name for p in report.json_paths) == ["a.json", "b.json"] and not (images / "c.json").exists()
     )
     assert report.left_out() == [
+        "1 box(es) of zero width or height (no area) left out",
         "1 image(s) without a label file left as they were: c.jpg",
         "1 label file(s) without an image: z",
     ]
