@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent, QShowEvent
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
-    QDialog,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -39,7 +38,7 @@ from segdesk.core.export.masks import (
 from segdesk.core.export.writers import ExportReport
 from segdesk.core.project import Project
 from segdesk.ui.dialogs.export_options import MaskOptions, OnnxOptions
-from segdesk.ui.dialogs.job_widgets import job_widgets
+from segdesk.ui.dialogs.job_widgets import JobDialog, job_widgets
 from segdesk.ui.job_functions import masks_job
 from segdesk.ui.job_runner import Job, JobRunner
 
@@ -49,13 +48,14 @@ JOB_NAME = "export"
 _FIXED_IGNORE = ("voc", "coco", "instance", "overlay", "yolo")
 
 
-class ExportDialog(QDialog):
+class ExportDialog(JobDialog):
     """Choose what to export and where; run it with progress; show the result.
 
     ``export_finished(ok)`` is emitted when a run ends (True only for a successful, verified one).
     """
 
     export_finished = Signal(bool)
+    JOB_NAME, WHAT = JOB_NAME, "export"
 
     def __init__(
         self, project_root: str | Path, parent: QWidget | None = None, *, runner: JobRunner | None = None
@@ -97,7 +97,7 @@ class ExportDialog(QDialog):
             "Export",
             "Exports read the saved annotation files.",
             on_go=self.start_export,
-            on_cancel=self.cancel_export,
+            on_cancel=self.cancel_job,
             on_close=self.reject,
         )
         self.progress, self.status, self.details = job.progress, job.status, job.details
@@ -264,19 +264,6 @@ class ExportDialog(QDialog):
             self.root, out, fp16=self.fp16.isChecked(), opset=self.opset.value()
         )
 
-    def _connect_job(self, job: Job) -> None:
-        job.progress.connect(self._on_progress)
-        job.succeeded.connect(self._on_succeeded)
-        job.failed.connect(self._on_failed)
-        job.cancelled.connect(self._on_cancelled)
-        job.finished.connect(self._on_finished)
-
-    def cancel_export(self) -> None:
-        if self.runner.is_running(JOB_NAME):
-            self.runner.cancel(JOB_NAME)
-            self.status.setText("Cancelling...")
-            self.cancel_button.setEnabled(False)
-
     def _on_progress(self, record: object) -> None:
         if isinstance(record, ExportProgress):
             self.progress.setRange(0, max(1, record.total))
@@ -325,36 +312,9 @@ class ExportDialog(QDialog):
         self.export_finished.emit(bool(getattr(self, "_ok", False)))
 
     # --- closing ------------------------------------------------------------------------------
-    def _stop_job(self) -> bool:
-        """Cancel this dialog's running export and wait for it; False while it still runs."""
-        job = self.job
-        if job is None or not job.is_running():
-            return True
-        self.cancel_export()
-        # Only this dialog's job: the runner may be the window's, running training too. The mask
-        # export checks cancel per image; the ONNX export only between its steps.
-        if job.wait(15000):
-            return True
-        self.status.setText("Still finishing the export; close again in a moment.")
-        return False
-
     def showEvent(self, event: QShowEvent) -> None:
         self._update_selection()  # statuses change while the dialog is hidden
         super().showEvent(event)
-
-    def reject(self) -> None:
-        """Close, Esc and the title bar's close all end here (QDialog.closeEvent calls reject)."""
-        if self._stop_job():
-            super().reject()
-
-    def closeEvent(self, event: QCloseEvent) -> None:
-        # QDialog.closeEvent calls reject() and ignores the event while the dialog stays visible.
-        # (Calling close() from reject() instead recursed into a close already in progress, so the
-        # dialog never closed.)
-        if not self._stop_job():
-            event.ignore()
-            return
-        super().closeEvent(event)
 
 
 def open_export_dialog(

@@ -15,12 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QComboBox,
-    QDialog,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -36,7 +34,7 @@ from PySide6.QtWidgets import (
 from segdesk.core.errors import SegdeskError
 from segdesk.core.import_masks import ImportReport, parse_labels_spec
 from segdesk.ui.dialogs.import_sources import REPLACE_WARNING, Source, done_text, look_at, stopped_text
-from segdesk.ui.dialogs.job_widgets import job_widgets
+from segdesk.ui.dialogs.job_widgets import JobDialog, job_widgets
 from segdesk.ui.job_functions import ImportProgress, import_masks_job
 from segdesk.ui.job_runner import Job, JobRunner
 
@@ -47,7 +45,7 @@ PLACEHOLDER = "NAME"
 REVIEWED_NOTE = "Imported images are marked reviewed: they train at the next Retrain."
 
 
-class ImportMasksDialog(QDialog):
+class ImportMasksDialog(JobDialog):
     """Choose a masks folder and what its values mean; import with progress.
 
     ``imported`` is emitted when an import ended after writing (done or cancelled half-way), so the
@@ -55,6 +53,7 @@ class ImportMasksDialog(QDialog):
     """
 
     imported = Signal()
+    JOB_NAME, WHAT = JOB_NAME, "import"
 
     def __init__(
         self, project_root: str | Path, parent: QWidget | None = None, *, runner: JobRunner | None = None
@@ -113,7 +112,7 @@ class ImportMasksDialog(QDialog):
             "Import",
             REVIEWED_NOTE,
             on_go=self.start_import,
-            on_cancel=self.cancel_import,
+            on_cancel=self.cancel_job,
             on_close=self.reject,
         )
         self.progress, self.status, self.details = job.progress, job.status, job.details
@@ -304,19 +303,6 @@ class ImportMasksDialog(QDialog):
         self.job = self.runner.start(JOB_NAME, fn, connect=self._connect_job)
         return True
 
-    def _connect_job(self, job: Job) -> None:
-        job.progress.connect(self._on_progress)
-        job.succeeded.connect(self._on_succeeded)
-        job.failed.connect(self._on_failed)
-        job.cancelled.connect(self._on_cancelled)
-        job.finished.connect(self._on_finished)
-
-    def cancel_import(self) -> None:
-        if self.runner.is_running(JOB_NAME):
-            self.runner.cancel(JOB_NAME)
-            self.status.setText("Cancelling...")
-            self.cancel_button.setEnabled(False)
-
     def _on_progress(self, record: object) -> None:
         if isinstance(record, ImportProgress):
             self._last = record
@@ -351,36 +337,13 @@ class ImportMasksDialog(QDialog):
             self.imported.emit()
 
     # --- closing ------------------------------------------------------------------------------
-    def _stop_job(self) -> bool:
-        """Cancel this dialog's running import and wait for it; False while it still runs."""
-        job = self.job
-        if job is None or not job.is_running():
-            return True
-        self.cancel_import()
-        if job.wait(15000):
-            return True
-        self.status.setText("Still finishing the import; close again in a moment.")
-        return False
-
-    def _forget_look(self) -> None:
+    def _closing(self) -> None:
         """A look still running reports to nobody once the dialog is gone."""
         job, self._look_job = self._look_job, None
         if job is not None and job.is_running():
             job.succeeded.disconnect(self._on_looked)
             job.failed.disconnect(self._on_looked)
             job.finished.disconnect(self._after_look)
-
-    def reject(self) -> None:
-        if self._stop_job():
-            self._forget_look()
-            super().reject()
-
-    def closeEvent(self, event: QCloseEvent) -> None:
-        if not self._stop_job():
-            event.ignore()
-            return
-        self._forget_look()
-        super().closeEvent(event)
 
 
 __all__ = ["ImportMasksDialog"]

@@ -1,12 +1,15 @@
-"""The bottom of a dialog that runs one job (Export, Import masks): a progress bar, a status line,
-a details box, and Go / Cancel / Close buttons."""
+"""A dialog that runs one job (Export, Import masks): its bottom (a progress bar, a status line, a
+details box, Go / Cancel / Close) and its job's wiring (signals, cancel, closing)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton
+
+from segdesk.ui.job_runner import Job, JobRunner
 
 
 @dataclass
@@ -50,4 +53,61 @@ def job_widgets(
     return JobWidgets(progress, label, details, go, cancel, close, buttons)
 
 
-__all__ = ["JobWidgets", "job_widgets"]
+class JobDialog(QDialog):
+    """The job side of such a dialog. Subclasses set ``JOB_NAME`` and ``WHAT`` ("export"), create
+    ``runner``, ``job``, ``status`` and ``cancel_button``, and define the ``_on_progress``,
+    ``_on_succeeded``, ``_on_failed``, ``_on_cancelled`` and ``_on_finished`` slots."""
+
+    JOB_NAME = "job"
+    WHAT = "job"
+    runner: JobRunner
+    job: Job | None
+    status: QLabel
+    cancel_button: QPushButton
+
+    def _connect_job(self, job: Job) -> None:
+        job.progress.connect(self._on_progress)  # type: ignore[attr-defined]
+        job.succeeded.connect(self._on_succeeded)  # type: ignore[attr-defined]
+        job.failed.connect(self._on_failed)  # type: ignore[attr-defined]
+        job.cancelled.connect(self._on_cancelled)  # type: ignore[attr-defined]
+        job.finished.connect(self._on_finished)  # type: ignore[attr-defined]
+
+    def cancel_job(self) -> None:
+        if self.runner.is_running(self.JOB_NAME):
+            self.runner.cancel(self.JOB_NAME)
+            self.status.setText("Cancelling...")
+            self.cancel_button.setEnabled(False)
+
+    def _stop_job(self) -> bool:
+        """Cancel this dialog's running job and wait for it; False while it still runs. Only this
+        dialog's job: the runner may be the window's, running training too."""
+        job = self.job
+        if job is None or not job.is_running():
+            return True
+        self.cancel_job()
+        if job.wait(15000):
+            return True
+        self.status.setText(f"Still finishing the {self.WHAT}; close again in a moment.")
+        return False
+
+    def _closing(self) -> None:
+        """Called once the dialog may close (its job stopped)."""
+
+    def reject(self) -> None:
+        """Close, Esc and the title bar's close all end here (QDialog.closeEvent calls reject)."""
+        if self._stop_job():
+            self._closing()
+            super().reject()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        # QDialog.closeEvent calls reject() and ignores the event while the dialog stays visible.
+        # (Calling close() from reject() instead recursed into a close already in progress, so the
+        # dialog never closed.)
+        if not self._stop_job():
+            event.ignore()
+            return
+        self._closing()
+        super().closeEvent(event)
+
+
+__all__ = ["JobDialog", "JobWidgets", "job_widgets"]
