@@ -288,6 +288,43 @@ def _bbox_of(region: tuple[slice, slice]) -> Box:
     return (cols.start, rows.start, cols.stop, rows.stop)
 
 
+#: Fill by colour: the window looked at around the click (a 20,000-pixel-wide slide must not
+#: allocate a flood mask of its whole size), and the share of it a region may cover.
+SIMILAR_WINDOW = 2048
+SIMILAR_MAX_SHARE = 0.5
+
+
+def similar_region(
+    rgb: np.ndarray, point: tuple[float, float], tolerance: int
+) -> tuple[np.ndarray, tuple[int, int]] | str | None:
+    """The region of colours like the clicked pixel's: the pixels 4-connected to ``point`` whose
+    every channel is within ``tolerance`` of the clicked pixel's (OpenCV's fixed-range flood fill),
+    inside a ``SIMILAR_WINDOW`` square around it. (bool crop, origin), None for a point outside
+    the image, or why not (a region over ``SIMILAR_MAX_SHARE`` of the window: the background).
+    """
+    height, width = rgb.shape[:2]
+    px, py = int(np.floor(point[0])), int(np.floor(point[1]))
+    if not (0 <= px < width and 0 <= py < height):
+        return None
+    half = SIMILAR_WINDOW // 2
+    x0, y0 = max(0, px - half), max(0, py - half)
+    x1, y1 = min(width, px + half), min(height, py + half)
+    window = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+    flood = np.zeros((y1 - y0 + 2, x1 - x0 + 2), np.uint8)
+    t = (int(tolerance),) * 3
+    flags = 4 | cv2.FLOODFILL_FIXED_RANGE | cv2.FLOODFILL_MASK_ONLY | (1 << 8)
+    cv2.floodFill(window, flood, (px - x0, py - y0), (0, 0, 0), t, t, flags)
+    region = flood[1:-1, 1:-1].astype(bool)
+    if region.sum() > SIMILAR_MAX_SHARE * region.size:
+        return (
+            f"colours within {tolerance} of the clicked pixel's cover over half of the image around it "
+            "(the background?): lower the tolerance ({ key) or click inside an object"
+        )
+    ys, xs = np.nonzero(region)
+    crop = region[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    return crop, (x0 + int(xs.min()), y0 + int(ys.min()))
+
+
 def hole_at(
     shapes: Sequence[Shape], point: tuple[float, float], size: tuple[int, int], *, label: str
 ) -> tuple[np.ndarray, tuple[int, int]] | None:

@@ -23,6 +23,13 @@ MODES: tuple[tuple[str, str, str], ...] = (
     ("brush", "&Brush (paint the label)", "B"),
     ("eraser", "E&raser", "E"),
 )
+#: What the brush and eraser do besides a stroke (their tool tips).
+MODE_TIPS = {
+    "brush": "Paint the current label. Shift+click fills a closed hole; Ctrl+click fills the region of "
+    "colours like the clicked one ({ / } how alike); [ / ] or Shift+wheel: size",
+    "eraser": "Erase the current label (any label when none is chosen). Ctrl+click erases the region of "
+    "colours like the clicked one; [ / ] or Shift+wheel: size",
+}
 
 
 @dataclass
@@ -143,6 +150,7 @@ def create_actions(parent: QWidget) -> Actions:
             category=e,
             shortcuts=(shortcut,) if shortcut else (),
             checkable=True,
+            tip=MODE_TIPS.get(mode, ""),
         )
         action.setData(mode)
         action.setIconText(mode.capitalize())

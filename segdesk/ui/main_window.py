@@ -97,7 +97,7 @@ class MainWindow(QMainWindow):
         docks_menu = self.menuBar().findChild(type(self.recent_menu), "menu_docks")
         for dock in (self.files_panel, self.labels_panel, self.shapes_panel, self.model_panel):
             docks_menu.addAction(dock.toggleViewAction())
-        self.status = StatusFields(self.statusBar(), self)
+        self.status = StatusFields(self.statusBar(), self, canvas=self.canvas)
         self.dialogs = WindowDialogs(self, self.canvas, self.settings, self.session, self.assist.runner)
         self._document: Document | None = None
         self.last_error = ""

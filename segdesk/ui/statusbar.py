@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
@@ -27,7 +28,9 @@ def _scalar(v: object) -> str:
 class StatusFields:
     """The permanent fields on the right of the status bar."""
 
-    def __init__(self, bar: QStatusBar, parent: QWidget | None = None) -> None:
+    def __init__(self, bar: QStatusBar, parent: QWidget | None = None, *, canvas: Any = None) -> None:
+        if canvas is not None:  # what a canvas tool did, or why it did nothing
+            canvas.message.connect(lambda text: bar.showMessage(text, 6000))
         self.review = QLabel(parent)
         self.review.setObjectName("status_review")
         self.review.setContentsMargins(0, 0, 12, 0)  # apart from the cursor position

@@ -240,3 +240,19 @@ def test_erasing_without_a_label_cuts_every_label_and_painting_needs_one() -> No
     assert edit.replace[1].label == "other" and not pixels(edit.replace[1])[30, 30]
     with pytest.raises(ValueError, match="label"):
         apply_stroke(shapes, stroke, origin, SIZE, label=None)
+
+
+def test_similar_region_is_the_connected_colour_around_the_click(monkeypatch) -> None:
+    from segdesk.core import mask_edit
+    from segdesk.core.mask_edit import similar_region
+
+    rgb = np.full((60, 80, 3), 220, np.uint8)
+    rgb[10:30, 20:50] = (30, 40, 50)
+    rgb[10:30, 55:70] = (30, 40, 50)  # the same colour, not connected: not taken
+    crop, origin = similar_region(rgb, (25.7, 15.2), 10)
+    assert origin == (20, 10) and crop.shape == (20, 30) and crop.all()
+    assert similar_region(rgb, (80, 5), 10) is None  # outside the image
+    assert "the background?" in similar_region(rgb, (2, 2), 10)  # most of the image
+    monkeypatch.setattr(mask_edit, "SIMILAR_WINDOW", 36)  # a huge slide: only a window around the click
+    crop, origin = similar_region(rgb, (30, 20), 10)
+    assert origin == (20, 10) and crop.shape == (20, 28)  # cut at the window's edge (x 48)

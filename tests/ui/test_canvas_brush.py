@@ -267,3 +267,30 @@ def test_the_size_ring_hides_when_the_cursor_leaves(canvas) -> None:
     assert ring.isVisible()
     QApplication.sendEvent(canvas.viewport(), QEvent(QEvent.Type.Leave))
     assert not ring.isVisible()
+
+
+def test_ctrl_click_fills_the_region_of_similar_colour_and_ctrl_click_erases_it(canvas) -> None:
+    """The wand: an object's first outline without drawing it; { / } change how alike; the
+    background (most of the image) is refused with the reason in the status line."""
+    image = np.full((H, W, 3), 200, dtype=np.uint8)
+    image[50:90, 100:160] = (40, 90, 40)
+    image[60, 110] = (60, 100, 50)  # within the tolerance: part of the object
+    canvas.set_image(image)
+    messages: list[str] = []
+    canvas.message.connect(messages.append)
+    canvas.set_mode("brush")
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    click(canvas, 130, 70, ctrl)
+    assert canvas.stack.count() == 1 and label_pixels(canvas)[50:90, 100:160].all()
+    assert label_pixels(canvas).sum() == 40 * 60 and "2400 px" in messages[-1]
+    click(canvas, 10, 10, ctrl)  # the background
+    assert canvas.stack.count() == 1 and "the background?" in messages[-1]
+    canvas.set_mode("eraser")
+    click(canvas, 130, 70, ctrl)
+    assert canvas.stack.count() == 2 and not shapes(canvas)
+    canvas.stack.undo()
+    assert label_pixels(canvas).sum() == 2400
+    key(canvas, Qt.Key.Key_BraceLeft)  # less alike: the odd pixel (20 off) no longer belongs
+    assert canvas.fill_tolerance == 16 and "within 16" in messages[-1]
+    click(canvas, 130, 70, ctrl)
+    assert label_pixels(canvas).sum() == 1 and label_pixels(canvas)[60, 110]

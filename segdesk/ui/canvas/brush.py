@@ -5,8 +5,10 @@ only each segment's box) and previewed by one path item that repaints only the n
 release ``core.mask_edit.apply_stroke`` turns it into one command: painting merges the stroke with
 the label's shapes it touches into one Labelme mask shape (for a class of separate objects, only the
 ones under the stroke's two ends), erasing cuts it out of them.
-Shift+click fills the closed hole under the cursor. ``[`` / ``]`` or Shift+wheel change the size;
-a circle follows the cursor at the brush's size.
+Shift+click fills the closed hole under the cursor; Ctrl+click paints (erases) the region of colours
+like the clicked pixel's (``core.mask_edit.similar_region``: a first object without drawing its
+outline), ``{`` / ``}`` change how alike. ``[`` / ``]`` or Shift+wheel change the size; a circle
+follows the cursor at the brush's size.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter, QPainterPath, QPen, QWheelEvent
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
-from segdesk.core.mask_edit import apply_stroke, edit_command, hole_at, paint_segment
+from segdesk.core.mask_edit import apply_stroke, edit_command, hole_at, paint_segment, similar_region
 from segdesk.ui.canvas.tools import Tool
 
 if TYPE_CHECKING:
     from segdesk.ui.canvas.view import CanvasView
 
 MIN_RADIUS, MAX_RADIUS = 1.0, 500.0
+MIN_TOLERANCE, MAX_TOLERANCE = 1, 128
 #: ``[`` / ``]`` and one Shift+wheel notch change the radius by this factor.
 SIZE_STEP = 1.25
 PREVIEW_Z = 2e6
@@ -112,6 +115,9 @@ class BrushTool(Tool):
             if not self.erase:
                 self.fill_hole(pos)
             return True
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.fill_similar(pos)
+            return True
         w, h = self.view.image_size()
         if not w:
             return True
@@ -160,6 +166,12 @@ class BrushTool(Tool):
             return True
         if event.key() == Qt.Key.Key_BracketLeft:
             self.set_radius(self.radius / SIZE_STEP)
+            return True
+        if event.key() in (Qt.Key.Key_BraceLeft, Qt.Key.Key_BraceRight):
+            step = 1.5 if event.key() == Qt.Key.Key_BraceRight else 1 / 1.5
+            tolerance = round(min(max(self.view.fill_tolerance * step, MIN_TOLERANCE), MAX_TOLERANCE))
+            self.view.fill_tolerance = tolerance
+            self.view.message.emit(f"Ctrl+click fills colours within {tolerance} of the clicked one")
             return True
         if event.key() == Qt.Key.Key_Escape and self.stroking:
             self.cancel()
@@ -231,6 +243,38 @@ class BrushTool(Tool):
         if not edit.empty:
             text = "erase" if self.erase else "brush stroke"
             self.view.push(edit_command(edit, len(document.shapes), text=text))
+
+    def fill_similar(self, pos: QPointF) -> bool:
+        """Paint (or erase) the region of colours like the one at ``pos``; False when nothing changed."""
+        document = self.view.document()
+        rgb = self.view.scene_.image.rgb
+        if document is None or rgb is None:
+            return False
+        found = similar_region(rgb, (pos.x(), pos.y()), self.view.fill_tolerance)
+        if found is None:
+            return False
+        if isinstance(found, str):
+            self.view.message.emit(found)
+            return False
+        label = self._label()
+        if label is None and not self.erase:
+            return False
+        w, h = self.view.image_size()
+        crop, origin = found
+        edit = apply_stroke(
+            document.shapes, crop, origin, (h, w), label=label, erase=self.erase,
+            objects=self._objects(label), ends=[(pos.x(), pos.y())],
+        )  # fmt: skip
+        if edit.empty:
+            return False
+        self.view.push(
+            edit_command(edit, len(document.shapes), text="erase similar" if self.erase else "fill similar")
+        )
+        tolerance = self.view.fill_tolerance
+        self.view.message.emit(
+            f"{int(crop.sum())} px within {tolerance} of the clicked colour ({{ / }} to change)"
+        )
+        return True
 
     def fill_hole(self, pos: QPointF) -> bool:
         """Fill the closed hole of the current label's shapes at ``pos``; False when there is none."""

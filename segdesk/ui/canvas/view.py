@@ -45,6 +45,7 @@ class CanvasView(CanvasInput, QGraphicsView):
     zoom_changed = Signal(float)
     shape_created = Signal(int)
     mode_changed = Signal(str)
+    message = Signal(str)  # a line for the status bar (what a tool did, or why it did nothing)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -59,6 +60,7 @@ class CanvasView(CanvasInput, QGraphicsView):
         self._tool: Tool = EditTool(self)
         #: Brush and eraser radius in image pixels (kept across mode changes).
         self.brush_radius = 10.0
+        self.fill_tolerance = 24  # Ctrl+click with the brush: colours this close to the clicked one
         #: Whether a label's shapes are separate objects (the window's rule; None: none are).
         self.object_label: Callable[[str], bool] | None = None
         self._clipboard: list[Shape] = []
