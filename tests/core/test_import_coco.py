@@ -137,6 +137,10 @@ def test_another_tools_file_imports_what_the_folder_holds(tmp_path: Path) -> Non
     ]
     assert shapes[2].flags == {"iscrowd": True} and shapes[2].mask.all() and shapes[2].mask.shape == (H, 5)
     np.testing.assert_array_equal(shapes[1].points, [[30, 5], [40, 13]])
+    (folder / "labels.txt").write_text("__ignore__\n_background_\ncell\ncrowd\n")
+    export_masks(folder, tmp_path / "again", fmt="coco", include_unreviewed=True)
+    again = json.loads((tmp_path / "again" / "annotations.json").read_text())
+    assert [a["iscrowd"] for a in again["annotations"]] == [0, 0, 1]  # the crowd region says so again
 
 
 def test_problems_name_the_field_and_nothing_is_written(tmp_path: Path) -> None:

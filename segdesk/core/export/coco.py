@@ -222,7 +222,8 @@ def image_annotations(
                 "segmentation": segmentation,
                 "area": float(area),
                 "bbox": [x + left, y + top, w, h],
-                "iscrowd": 0,
+                # A crowd region brought in by import-coco keeps saying so (its shapes' flags).
+                "iscrowd": int(any((s.flags or {}).get("iscrowd") is True for s in group)),
             }
         )
     return annotations, dropped
