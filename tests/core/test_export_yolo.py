@@ -69,7 +69,9 @@ def test_yolo_labels_draw_the_project_back(tmp_path: Path) -> None:
     assert (out / "labels" / "empty.txt").read_text() == ""  # a background image
     assert any("1 line / point shape(s) left out" in n for n in report.notes)
     lines = (out / "labels" / "a.txt").read_text().splitlines()
-    assert len(lines) == 6  # the polygon, two parts, rectangle, circle, mask; not the line or __ignore__
+    assert (
+        len(lines) == 5
+    )  # the polygon, the two parts as one object, rectangle, circle, mask (no line, no ignore)
     for line in lines:
         values = [float(v) for v in line.split()[1:]]
         assert all(0.0 <= v <= 1.0 for v in values) and len(values) % 2 == 0 and len(values) >= 6
@@ -133,3 +135,17 @@ def test_a_validation_split_is_fixed_by_name(tmp_path: Path) -> None:
     assert len(val_stems(stems, 0.01)) == 1  # a share asked for gives at least one
     with pytest.raises(ExportError, match="validation split is written for the yolo format"):
         export_masks(root, tmp_path / "coco", fmt="coco", val_fraction=0.25)
+
+
+def test_the_parts_of_an_object_become_one_polygon() -> None:
+    from segdesk.core.export.yolo import join_pieces
+
+    a = np.array([[10, 10], [30, 10], [30, 30], [10, 30]], float)
+    b = np.array([[50, 12], [70, 12], [70, 28], [50, 28]], float)
+    joined = join_pieces([a, b])
+    assert len(joined) == len(a) + len(b) + 2  # both, entered and left at their nearest vertices
+    image = PIL.Image.new("L", (80, 40), 0)
+    PIL.ImageDraw.Draw(image).polygon([tuple(p) for p in joined], fill=1)
+    drawn = np.asarray(image).astype(bool)
+    assert drawn[15:26, 15:26].all() and drawn[15:26, 55:66].all()  # both insides
+    assert not drawn[5:9].any() and not drawn[20, 40:48].any()  # nothing beyond, no area between

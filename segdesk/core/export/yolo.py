@@ -11,9 +11,10 @@
 
 Class ids count from 0 over the project's classes without ``_background_`` (YOLO has no background
 class); ``__ignore__`` and labels outside the label list are left out. Shapes with the same label and
-``group_id`` are one object in COCO; YOLO holds one polygon per line, so each part is its own line.
-Rectangles become their corners, circles labelme2coco's polygon, masks one polygon per connected piece
-(holes are not kept); lines and points have no area and are left out (the report says how many).
+``group_id`` are one object, as in COCO; YOLO holds one polygon per line, so an object's parts (and a
+mask's separate pieces) are joined into one polygon by bridges of no width. Rectangles become their
+corners, circles labelme2coco's polygon, masks the outlines of their pieces (holes are not kept);
+lines and points have no area and are left out (the report says how many).
 """
 
 from __future__ import annotations
@@ -39,34 +40,53 @@ def yolo_names(class_names: Sequence[str]) -> list[str]:
 def label_lines(
     shapes: Sequence[Shape], size: tuple[int, int], class_id: dict[str, int]
 ) -> tuple[list[str], int]:
-    """The label file's lines for one image of ``size`` (height, width), and how many shapes of a
-    kept class had no area to write (lines, points)."""
+    """The label file's lines for one image of ``size`` (height, width), one per object, and how many
+    shapes of a kept class had no area to write (lines, points). An object is what COCO calls one:
+    shapes of one label and ``group_id`` (each shape without a group is its own), its pieces (and a
+    mask's separate pieces) joined into one polygon by :func:`join_pieces`."""
     height, width = size
-    lines, no_area = [], 0
+    objects: dict[tuple[str, object], list[np.ndarray]] = {}
+    no_area = 0
     for shape in shapes:
-        cid = class_id.get(shape.label)
-        if cid is None:
+        if shape.label not in class_id:
             continue
-        if shape.shape_type == "circle" and not sane_circle(shape):  # its pixels' outline instead
-            as_mask = to_mask_shape(shape, size)
-            polygons = (
-                [np.asarray(p.points, dtype=np.float64) for p in to_polygon_shapes(as_mask)]
-                if as_mask
-                else []
-            )
-        elif shape.shape_type == "mask":
-            polygons = [np.asarray(p.points, dtype=np.float64) for p in to_polygon_shapes(shape)]
-        elif shape.shape_type in POLYGON_TYPES:
-            polygons = [np.asarray(shape_polygon(shape), dtype=np.float64).reshape(-1, 2)]
-        else:
+        polygons = _polygons(shape, size)
+        if polygons is None:
             no_area += 1
             continue
-        for pts in polygons:
-            if len(pts) < 3 or not np.isfinite(pts).all():
-                continue
-            xy = np.clip(pts / (width, height), 0.0, 1.0)
-            lines.append(f"{cid} " + " ".join(f"{v:.6f}" for v in xy.ravel()))
+        key = (shape.label, object() if shape.group_id is None else shape.group_id)
+        objects.setdefault(key, []).extend(p for p in polygons if len(p) >= 3 and np.isfinite(p).all())
+    lines = []
+    for (label, _), pieces in objects.items():
+        if pieces:
+            xy = np.clip(join_pieces(pieces) / (width, height), 0.0, 1.0)
+            lines.append(f"{class_id[label]} " + " ".join(f"{v:.6f}" for v in xy.ravel()))
     return lines, no_area
+
+
+def join_pieces(pieces: Sequence[np.ndarray]) -> np.ndarray:
+    """One polygon through several: each next piece is entered and left again at the pair of vertices
+    nearest to what is joined so far, a bridge of no width (YOLO holds one polygon per object)."""
+    joined = np.asarray(pieces[0], dtype=np.float64)
+    for piece in pieces[1:]:
+        piece = np.asarray(piece, dtype=np.float64)
+        dist = ((joined[:, None, :] - piece[None, :, :]) ** 2).sum(axis=2)
+        i, j = np.unravel_index(int(np.argmin(dist)), dist.shape)
+        around = np.roll(piece, -j, axis=0)
+        joined = np.concatenate([joined[: i + 1], around, around[:1], joined[i:]])
+    return joined
+
+
+def _polygons(shape: Shape, size: tuple[int, int]) -> list[np.ndarray] | None:
+    """A shape's outline(s) in pixels; None for a shape with no area (a line, a point)."""
+    if shape.shape_type == "circle" and not sane_circle(shape):  # its pixels' outline instead
+        as_mask = to_mask_shape(shape, size)
+        return [np.asarray(p.points, dtype=np.float64) for p in to_polygon_shapes(as_mask)] if as_mask else []
+    if shape.shape_type == "mask":
+        return [np.asarray(p.points, dtype=np.float64) for p in to_polygon_shapes(shape)]
+    if shape.shape_type in POLYGON_TYPES:
+        return [np.asarray(shape_polygon(shape), dtype=np.float64).reshape(-1, 2)]
+    return None
 
 
 def val_stems(stems: Sequence[str], fraction: float) -> frozenset[str]:
