@@ -30,7 +30,7 @@ from segdesk.core.image_io import IMAGE_EXTENSIONS, read_image
 from segdesk.core.label_rules import label_problem
 from segdesk.core.mask_files import find_mask, missing_mask_problem, none_found
 from segdesk.core.mask_values import colour_text, parse_colour, read_mask_image, values_text
-from segdesk.core.project import case_insensitive
+from segdesk.core.project import shared_names
 from segdesk.core.rasterize import BACKGROUND_LABEL, IGNORE_LABEL, parse_labels_txt
 from segdesk.core.review import reviewed_extra
 from segdesk.core.shapes import Shape
@@ -380,17 +380,11 @@ def _collect_pairs(
 def stem_clashes(images: Sequence[Path]) -> list[str]:
     """Images that would write the same annotation file (``a.png`` and ``a.jpg``: ``a.json``; also
     ``A.png`` on a disk that ignores case)."""
-    if not images:
-        return []
-    fold = case_insensitive(images[0].parent)
-    by_stem: dict[str, list[str]] = {}
-    for image in images:
-        by_stem.setdefault(image.stem.casefold() if fold else image.stem, []).append(image.name)
+    groups = dict.fromkeys(shared_names(images).values())  # each group once, whichever file it names
     return [
-        f"{images[0].parent / names[0]}: {' and '.join(names)} share the annotation file {stem}.json "
-        "(Labelme names it after the image): rename all but one"
-        for stem, names in by_stem.items()
-        if len(names) > 1
+        f"{images[0].parent / names[0]}: {' and '.join(names)} share the annotation file "
+        f"{Path(names[0]).stem}.json (Labelme names it after the image): rename all but one"
+        for names in groups
     ]
 
 

@@ -138,6 +138,14 @@ class MaskSample:
     def values_text(self, most: int = 10) -> str:
         return values_text(self.values, colour=self.colour, most=most)
 
+    def summary(self) -> str:
+        """What the masks hold, after "the first N masks hold": the CLI's hint and the dialog's note."""
+        if self.photo_like:
+            return f"{len(self.values)}+ {self.kind()}, {PHOTO_HINT}"
+        if self.objects:  # the callers add what to do with them
+            return f"{len(self.values)} {self.kind()} ({self.values_text(most=4)})"
+        return f"the {self.kind()} {self.values_text()}"
+
     def suggested_labels(self) -> str:
         """A LABELS to start from: the background for 0 (black), NAME for the others (first six)."""
         return ",".join(
@@ -176,13 +184,12 @@ def describe_values(mask_files: list[Path]) -> str:
     sample = sample_masks(mask_files)
     if sample is None:
         return ""
-    where = f"the first {min(len(mask_files), SAMPLE)} masks hold"
-    kind = sample.kind()
+    text = f"the first {min(len(mask_files), SAMPLE)} masks hold {sample.summary()}"
     if sample.photo_like:
-        return f"{where} {len(sample.values)}+ {kind}, {PHOTO_HINT}"
+        return text
     if sample.objects:
         return (
-            f"{where} {len(sample.values)} {kind} ({sample.values_text(most=4)}): instance maps, one "
-            f"{kind[:-1]} per object? then --instances LABEL; else e.g. --labels '{sample.suggested_labels()}'"
+            f"{text}: instance maps, one {sample.kind()[:-1]} per object? then --instances LABEL; "
+            f"else e.g. --labels '{sample.suggested_labels()}'"
         )
-    return f"{where} the {kind} {sample.values_text()}; e.g. --labels '{sample.suggested_labels()}'"
+    return f"{text}; e.g. --labels '{sample.suggested_labels()}'"

@@ -22,6 +22,7 @@ import functools
 import glob
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -317,6 +318,11 @@ def shared_in_folder(folder: Path) -> dict[Path, tuple[str, ...]]:
     except OSError:
         return {}
     return _shared_names([ImageEntry(p, p.with_suffix(".json")) for p in found])
+
+
+def shared_names(images: Sequence[Path]) -> dict[Path, tuple[str, ...]]:
+    """For images of one folder: annotation file -> the images that would share it (only shared ones)."""
+    return _shared_names([ImageEntry(p, p.with_suffix(".json")) for p in images])
 
 
 def _shared_names(entries: list[ImageEntry]) -> dict[Path, tuple[str, ...]]:

@@ -269,8 +269,7 @@ def test_names_differing_in_case_share_a_file_where_the_disk_ignores_case(tmp_pa
         PIL.Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / name)
     assert not project.case_insensitive(tmp_path)  # this disk: two files
     assert project.shared_in_folder(tmp_path) == {}
-    monkeypatch.setattr(project, "case_insensitive", lambda folder: True)
-    monkeypatch.setattr(import_masks, "case_insensitive", lambda folder: True)
+    monkeypatch.setattr(project, "case_insensitive", lambda folder: True)  # import_masks asks project
     shared = project.shared_in_folder(tmp_path)
     assert shared == {tmp_path / "A.json": ("a.jpg", "A.png"), tmp_path / "a.json": ("a.jpg", "A.png")}
     assert import_masks.stem_clashes([tmp_path / "A.png", tmp_path / "a.jpg", tmp_path / "b.png"])

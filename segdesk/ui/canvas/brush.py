@@ -229,47 +229,40 @@ class BrushTool(Tool):
         rule = self.view.object_label
         return bool(label and not self.erase and rule is not None and rule(label))
 
-    def _apply(self, stroke: np.ndarray, origin: tuple[int, int], ends: list[tuple[float, float]]) -> None:
+    def _apply(
+        self, stroke: np.ndarray, origin: tuple[int, int], ends: list[tuple[float, float]], *, text: str = ""
+    ) -> bool:
+        """Paint (erase) ``stroke`` at ``origin`` as one undo step named ``text`` (default: a brush
+        stroke, an erase); False when nothing changed."""
         document = self.view.document()
         label = self._label()
         if document is None or label is None or not stroke.any():
-            return
+            return False
         w, h = self.view.image_size()
         target = label if label or not self.erase else None
         edit = apply_stroke(
             document.shapes, stroke, origin, (h, w), label=target, erase=self.erase,
             objects=self._objects(target), ends=ends,
         )  # fmt: skip
-        if not edit.empty:
-            text = "erase" if self.erase else "brush stroke"
-            self.view.push(edit_command(edit, len(document.shapes), text=text))
+        if edit.empty:
+            return False
+        text = text or ("erase" if self.erase else "brush stroke")
+        self.view.push(edit_command(edit, len(document.shapes), text=text))
+        return True
 
     def fill_similar(self, pos: QPointF) -> bool:
         """Paint (or erase) the region of colours like the one at ``pos``; False when nothing changed."""
-        document = self.view.document()
-        rgb = self.view.scene_.image.rgb
-        if document is None or rgb is None:
+        if self.view.document() is None:
             return False
-        found = similar_region(rgb, (pos.x(), pos.y()), self.view.fill_tolerance)
-        if found is None:
-            return False
+        found = similar_region(self.view.scene_.image.rgb, (pos.x(), pos.y()), self.view.fill_tolerance)
         if isinstance(found, str):
             self.view.message.emit(found)
+        if not isinstance(found, tuple):
             return False
-        label = self._label()
-        if label is None and not self.erase:
-            return False
-        w, h = self.view.image_size()
         crop, origin = found
-        edit = apply_stroke(
-            document.shapes, crop, origin, (h, w), label=label, erase=self.erase,
-            objects=self._objects(label), ends=[(pos.x(), pos.y())],
-        )  # fmt: skip
-        if edit.empty:
+        text = "erase similar" if self.erase else "fill similar"
+        if not self._apply(crop, origin, [(pos.x(), pos.y())], text=text):
             return False
-        self.view.push(
-            edit_command(edit, len(document.shapes), text="erase similar" if self.erase else "fill similar")
-        )
         tolerance = self.view.fill_tolerance
         self.view.message.emit(
             f"{int(crop.sum())} px within {tolerance} of the clicked colour ({{ / }} to change)"

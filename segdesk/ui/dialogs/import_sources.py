@@ -13,7 +13,7 @@ from segdesk.core.errors import SegdeskError
 from segdesk.core.import_coco import describe_coco
 from segdesk.core.import_masks import ImportReport
 from segdesk.core.import_yolo import NAMES_FILES, find_names_file, read_names
-from segdesk.core.mask_values import PHOTO_HINT, MaskSample, first_masks, sample_masks
+from segdesk.core.mask_values import MaskSample, first_masks, sample_masks
 
 Kind = Literal["classes", "objects", "yolo", "coco", "unknown"]
 
@@ -28,12 +28,8 @@ class Source:
 
 def describe_sample(sample: MaskSample) -> str:
     """What the first masks hold."""
-    where = f"The first {sample.files} mask(s) hold"
-    if sample.photo_like:
-        return f"{where} {len(sample.values)}+ {sample.kind()}, {PHOTO_HINT}"
-    if sample.objects:
-        return f"{where} {len(sample.values)} {sample.kind()} ({sample.values_text(most=4)}): one per object?"
-    return f"{where} the {sample.kind()} {sample.values_text()}."
+    end = "" if sample.photo_like else ": one per object?" if sample.objects else "."
+    return f"The first {sample.files} mask(s) hold {sample.summary()}{end}"
 
 
 def _yolo_names(folder: Path) -> tuple[str, str]:
